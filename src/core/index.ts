@@ -1,0 +1,2 @@
+export { PosternError } from './errors.js';
+export { Secret } from './secret.js';
