@@ -1,0 +1,203 @@
+import type { PassdbSpec, ResultRule } from './config.js';
+import { silentLogger, type AuthDeps, type AuthLogger } from './deps.js';
+import { allowNetsMatch, applyRenames, fieldIsSet, getField, maskFields } from './fields.js';
+import { createPassdb } from './passdb/registry.js';
+import { splitScheme, verifyPassword } from './schemes/registry.js';
+import type { AuthRequest, AuthResult, Authenticator, Fields, Passdb, PassdbResult } from './types.js';
+
+/** A passdb in the chain with Dovecot's per-passdb rules. */
+export interface ChainEntry {
+  passdb: Passdb;
+  /** A user found here is refused (Dovecot `deny = yes`). */
+  deny?: boolean;
+  resultSuccess?: ResultRule;
+  resultFailure?: ResultRule;
+  resultInternalfail?: ResultRule;
+}
+
+/** One passdb's outcome after the password check: Dovecot's passdb_result. */
+type Step =
+  | { kind: 'ok'; user: string; fields: Fields }
+  | { kind: 'passwordMismatch'; message?: string }
+  | { kind: 'userUnknown' }
+  | { kind: 'userDisabled'; message?: string }
+  | { kind: 'internalFailure'; reason: string };
+
+/**
+ * Runs the passdb chain as Dovecot's auth_request_handle_passdb_callback does. With
+ * the default rules (success: return-ok, failure: continue, internalfail: continue)
+ * the first passdb that accepts wins, and a temporary failure anywhere that is not
+ * followed by a success makes the whole login a temporary failure, never a silent
+ * "wrong password".
+ *
+ * Success includes users with `nologin` (and perhaps `reason`, `host`): the front
+ * decides what to tell them, and a nologin with `proxy` + `host` is a referral.
+ */
+export class ChainAuthenticator implements Authenticator {
+  readonly #entries: readonly ChainEntry[];
+  readonly #log: AuthLogger;
+  #closed: Promise<void> | undefined;
+
+  constructor(entries: readonly ChainEntry[], deps: AuthDeps = {}) {
+    this.#entries = entries;
+    this.#log = (deps.log ?? silentLogger).child({ component: 'auth' });
+  }
+
+  async authenticate(req: AuthRequest): Promise<AuthResult> {
+    let user = req.user;
+    let committed: Fields = {};
+    let success = false; // Dovecot's passdb_success
+    let seenInternalFailure = false;
+    let passwordVerified = false; // a continue rule after success: later passdbs only add fields
+    let last: Step = { kind: 'userUnknown' };
+
+    for (let i = 0; i < this.#entries.length; i++) {
+      const entry = this.#entries[i]!;
+      const name = entry.passdb.name;
+      const step = await this.#runOne(entry.passdb, { ...req, user }, passwordVerified || entry.deny === true);
+      if (step.kind === 'internalFailure') this.#log.warn({ passdb: name, user: req.user, reason: step.reason }, 'passdb lookup failed');
+
+      // Both end the chain at once, whatever the rules and earlier successes say.
+      if (entry.deny && step.kind !== 'userUnknown') {
+        // Found in a deny passdb: refused. Not knowing stays a temporary failure.
+        if (step.kind === 'internalFailure') return { kind: 'tempFail', reason: step.reason };
+        this.#log.info({ passdb: name, user: req.user }, 'user found in deny passdb');
+        return { kind: 'fail', reason: 'userDisabled', fields: {} };
+      }
+      if (step.kind === 'userDisabled') {
+        return { kind: 'fail', reason: 'userDisabled', ...(step.message ? { message: step.message } : {}), fields: committed };
+      }
+      const rule =
+        step.kind === 'ok'
+          ? (entry.resultSuccess ?? 'return-ok')
+          : step.kind === 'internalFailure'
+            ? (entry.resultInternalfail ?? 'continue')
+            : (entry.resultFailure ?? 'continue');
+      if (rule === 'return-ok' || rule === 'continue-ok') success = true;
+      if (rule === 'return-fail' || rule === 'continue-fail') success = false;
+      if (step.kind === 'ok') {
+        // Keep what a successful passdb returned; a failed one's fields are dropped.
+        user = step.user;
+        committed = { ...committed, ...step.fields };
+        if (rule.startsWith('continue')) passwordVerified = true;
+      }
+      last = step;
+      if (!rule.startsWith('continue') || i === this.#entries.length - 1) break;
+      if (step.kind === 'internalFailure') seenInternalFailure = true;
+    }
+
+    if (success) return { kind: 'ok', user, fields: committed };
+    if (seenInternalFailure && last.kind !== 'internalFailure') {
+      return { kind: 'tempFail', reason: 'a passdb failed temporarily and none accepted the login' };
+    }
+    switch (last.kind) {
+      case 'ok':
+        return { kind: 'ok', user, fields: committed };
+      case 'internalFailure':
+        return { kind: 'tempFail', reason: last.reason };
+      case 'userUnknown':
+        return { kind: 'fail', reason: 'userUnknown', fields: committed };
+      case 'passwordMismatch':
+        return { kind: 'fail', reason: last.kind, ...(last.message ? { message: last.message } : {}), fields: committed };
+    }
+  }
+
+  /** One lookup and, for `found`, the password check (skipped when `skipCheck`). */
+  async #runOne(passdb: Passdb, req: AuthRequest, skipCheck: boolean): Promise<Step> {
+    let r: PassdbResult;
+    try {
+      r = await passdb.lookup(req);
+    } catch (err) {
+      return { kind: 'internalFailure', reason: `lookup threw: ${(err as Error).message}` };
+    }
+    switch (r.kind) {
+      case 'userUnknown':
+        return r;
+      case 'tempFail':
+        return { kind: 'internalFailure', reason: r.reason };
+      case 'userDisabled':
+        return { kind: 'userDisabled', ...(r.reason ? { message: r.reason } : {}) };
+      case 'passwordMismatch': {
+        // From drivers that check themselves (imap, ldap bind): their reason= is for the client.
+        const message = getField(r.fields, 'reason');
+        return { kind: 'passwordMismatch', ...(message ? { message } : {}) };
+      }
+      case 'ok':
+      case 'found':
+        break;
+    }
+
+    const { user, fields } = applyRenames(r.user ?? req.user, r.fields);
+    if (user === '') return this.#refuse(passdb, req, 'a field renamed the user to an empty name');
+    const check = r.kind === 'found' && !skipCheck ? await this.#checkPassword(passdb, req, r.password, fields) : 'ok';
+    if (check !== 'ok') return check;
+
+    // Dovecot's `fail` and `allow_nets` turn a success into "unknown user".
+    if (getField(fields, 'fail') !== undefined) return this.#refuse(passdb, req, 'the passdb set fail');
+    const nets = getField(fields, 'allow_nets');
+    if (nets !== undefined) {
+      const m = allowNetsMatch(nets, req.remoteIp);
+      if (m.invalid) this.#log.error({ passdb: passdb.name, entry: m.invalid }, 'invalid allow_nets entry');
+      if (!m.ok) return this.#refuse(passdb, req, `allow_nets check failed for ${req.remoteIp}`);
+    }
+    // nopassword is about this passdb only (Dovecot removes it after each lookup).
+    delete fields.nopassword;
+    this.#log.debug({ passdb: passdb.name, user, fields: maskFields(fields) }, 'passdb accepted');
+    return { kind: 'ok', user, fields };
+  }
+
+  #refuse(passdb: Passdb, req: AuthRequest, why: string): Step {
+    this.#log.info({ passdb: passdb.name, user: req.user }, why);
+    return { kind: 'userUnknown' };
+  }
+
+  /**
+   * NULL password: accepted with `nopassword`, or when the fields send the login on to
+   * a backend (`proxy`, `proxy_maybe`) that checks the forwarded password itself.
+   * Dovecot wants `nopassword` in that case too; see the module notes.
+   */
+  async #checkPassword(
+    passdb: Passdb,
+    req: AuthRequest,
+    stored: string | null,
+    fields: Fields,
+  ): Promise<'ok' | Step> {
+    const nopassword = fieldIsSet(fields, 'nopassword');
+    if (stored === null || splitScheme(stored).value === '') {
+      if (nopassword) return 'ok';
+      if (stored === null) {
+        if (fieldIsSet(fields, 'proxy') || fieldIsSet(fields, 'proxy_maybe')) return 'ok';
+        this.#log.info({ passdb: passdb.name, user: req.user }, 'no password returned (and no nopassword)');
+        return { kind: 'passwordMismatch' };
+      }
+    } else if (nopassword) {
+      // As Dovecot: a real password wins over nopassword, and the conflict is logged.
+      this.#log.error({ passdb: passdb.name, user: req.user }, 'nopassword set but password is non-empty; checking the password');
+    }
+    if (req.password === undefined) return { kind: 'passwordMismatch' };
+    const v = await verifyPassword(req.password.reveal(), stored, 'PLAIN', req.user);
+    if ('error' in v) {
+      // Broken data or an unknown scheme is the operator's problem, not a wrong password.
+      this.#log.error({ passdb: passdb.name, user: req.user, error: v.error }, 'cannot verify password');
+      return { kind: 'internalFailure', reason: v.error };
+    }
+    return v.ok ? 'ok' : { kind: 'passwordMismatch' };
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= Promise.allSettled(this.#entries.map((e) => e.passdb.close())).then(() => {});
+    return this.#closed;
+  }
+}
+
+/** The authenticator for a configured passdb chain. Throws AuthError on a bad spec. */
+export function createAuthenticator(specs: readonly PassdbSpec[], deps: AuthDeps = {}): Authenticator {
+  const entries = specs.map((spec) => ({
+    passdb: createPassdb(spec, deps),
+    deny: spec.deny,
+    resultSuccess: spec.result_success,
+    resultFailure: spec.result_failure,
+    resultInternalfail: spec.result_internalfail,
+  }));
+  return new ChainAuthenticator(entries, deps);
+}

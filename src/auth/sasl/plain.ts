@@ -1,0 +1,37 @@
+import { Secret } from '../../core/index.js';
+import type { SaslServerMechanism, SaslStep } from './types.js';
+
+/** RFC 4616: message = [authzid] NUL authcid NUL passwd. */
+export function parsePlain(data: Buffer): SaslStep {
+  const first = data.indexOf(0);
+  const second = first < 0 ? -1 : data.indexOf(0, first + 1);
+  if (first < 0 || second < 0 || data.indexOf(0, second + 1) >= 0) return { kind: 'error', message: 'invalid PLAIN message' };
+  const authzid = data.subarray(0, first).toString('utf8');
+  const authcid = data.subarray(first + 1, second).toString('utf8');
+  const password = data.subarray(second + 1).toString('utf8');
+  if (authcid === '') return { kind: 'error', message: 'empty user name' };
+  return { kind: 'done', credentials: { authcid, password: new Secret(password), ...(authzid !== '' && authzid !== authcid ? { authzid } : {}) } };
+}
+
+export const plainMechanism: SaslServerMechanism = {
+  name: 'PLAIN',
+  plaintext: true,
+  start() {
+    let asked = false;
+    return {
+      next(response) {
+        if (response === null) {
+          if (asked) return { kind: 'error', message: 'missing PLAIN response' };
+          asked = true;
+          return { kind: 'challenge', data: Buffer.alloc(0) };
+        }
+        return parsePlain(response);
+      },
+    };
+  },
+};
+
+/** The client side, for logging in to a backend: authzid is the user when a master user logs in. */
+export function plainClientResponse(authcid: string, password: string, authzid = ''): Buffer {
+  return Buffer.concat([Buffer.from(authzid, 'utf8'), Buffer.from([0]), Buffer.from(authcid, 'utf8'), Buffer.from([0]), Buffer.from(password, 'utf8')]);
+}

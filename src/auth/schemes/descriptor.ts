@@ -1,0 +1,19 @@
+import type { PasswordScheme } from '../types.js';
+
+/**
+ * How a scheme stores its value when no `.hex`/`.b64` suffix is given
+ * (Dovecot's `default_encoding`). `none` means the value is text (PLAIN, crypt strings).
+ */
+export type SchemeEncoding = 'none' | 'hex' | 'base64';
+
+/**
+ * A registry entry: the scheme plus what the registry needs to handle suffixes.
+ * A binary scheme's `generate` returns its digest in `encoding`, and its `verify`
+ * accepts at least that encoding (the registry re-encodes `.hex`/`.b64` input to it).
+ */
+export interface SchemeDescriptor extends PasswordScheme {
+  readonly aliases?: readonly string[];
+  readonly encoding: SchemeEncoding;
+  /** Length of the raw digest for binary schemes (16 for PLAIN-MD5). */
+  readonly rawLength?: number;
+}
