@@ -1,0 +1,151 @@
+import { ImapWireError } from './errors.js';
+import { ARG_ATOM_CHAR, ASTRING_CHAR, ATOM_CHAR, BACKSLASH, CR, DQUOTE, LF, TAG_CHAR, allIn } from './grammar.js';
+
+/** Whether the peer announced LITERAL+ (RFC 7888): then literals need no "+" round trip. */
+export interface LiteralMode {
+  literalPlus: boolean;
+}
+
+export type AStringEncoding =
+  | { kind: 'inline'; text: string }
+  /** `header` is "{n}" or "{n+}"; it ends the line, CRLF and `bytes` follow. */
+  | { kind: 'literal'; header: string; bytes: Buffer };
+
+/** An argument to write. */
+export type WireArg =
+  /** Written as it is (AUTHENTICATE's mechanism and base64, flags); must be atom characters. */
+  | { kind: 'atom'; value: string }
+  /** astring: an atom when it can be, else quoted, else a literal (LOGIN's user and password). */
+  | { kind: 'astring'; value: string | Buffer }
+  /** string: quoted, else a literal; never an atom (ID's keys and values, RFC 2971). */
+  | { kind: 'string'; value: string | Buffer }
+  | { kind: 'nil' }
+  | { kind: 'list'; items: WireArg[] };
+
+const toBytes = (v: string | Buffer): Buffer => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v);
+
+/** quoted = DQUOTE *QUOTED-CHAR DQUOTE (RFC 3501 §9): 7-bit, no CR, LF or NUL. */
+function isQuotable(b: Buffer): boolean {
+  for (const c of b) if (c === 0 || c === CR || c === LF || c >= 0x80) return false;
+  return true;
+}
+
+function assertNoNul(b: Buffer): void {
+  if (b.includes(0)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'NUL cannot be sent in an IMAP string');
+}
+
+/** The quoted form of a string; throws for one that can't be quoted (see `encodeAString`). */
+export function quoted(value: string | Buffer): string {
+  const b = toBytes(value);
+  if (!isQuotable(b)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Value cannot be a quoted string');
+  let out = '"';
+  for (const c of b) {
+    if (c === DQUOTE || c === BACKSLASH) out += '\\';
+    out += String.fromCharCode(c);
+  }
+  return out + '"';
+}
+
+function literal(b: Buffer, mode: LiteralMode): AStringEncoding {
+  assertNoNul(b);
+  return { kind: 'literal', header: mode.literalPlus ? `{${b.length}+}` : `{${b.length}}`, bytes: b };
+}
+
+/**
+ * astring = 1*ASTRING-CHAR / string (RFC 3501 §9). "NIL" is quoted so no server reads it as nil.
+ * 8-bit values go as literals: quoted strings are 7-bit in IMAP4rev1.
+ */
+export function encodeAString(value: string | Buffer, mode: LiteralMode): AStringEncoding {
+  const b = toBytes(value);
+  if (b.length > 0 && allIn(ASTRING_CHAR, b) && b.toString('latin1').toUpperCase() !== 'NIL') {
+    return { kind: 'inline', text: b.toString('latin1') };
+  }
+  return encodeString(b, mode);
+}
+
+/** string = quoted / literal. */
+export function encodeString(value: string | Buffer, mode: LiteralMode): AStringEncoding {
+  const b = toBytes(value);
+  return isQuotable(b) ? { kind: 'inline', text: quoted(b) } : literal(b, mode);
+}
+
+/** `ID` arguments (RFC 2971 §3.3): "(" key SP nstring ... ")" or NIL when there are none. */
+export function formatIdList(pairs: readonly (readonly [string, string | null])[]): WireArg {
+  if (pairs.length === 0) return { kind: 'nil' };
+  const items: WireArg[] = [];
+  for (const [k, v] of pairs) {
+    items.push({ kind: 'string', value: k }, v === null ? { kind: 'nil' } : { kind: 'string', value: v });
+  }
+  return { kind: 'list', items };
+}
+
+/**
+ * The command's bytes, split where a synchronizing literal's "+" must be awaited: send
+ * part 0, then each next part after the server's continuation. With LITERAL+ there is one part.
+ */
+export function formatCommandParts(tag: string, name: string, args: readonly WireArg[], mode: LiteralMode): Buffer[] {
+  const tagBytes = Buffer.from(tag, 'latin1');
+  if (tag.length === 0 || !allIn(TAG_CHAR, tagBytes)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid tag');
+  const nameBytes = Buffer.from(name, 'latin1');
+  if (name.length === 0 || !allIn(ATOM_CHAR, nameBytes)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid command name');
+  const parts: Buffer[] = [];
+  let pending: Buffer[] = [];
+  let text = `${tag} ${name}`;
+  const writeArg = (arg: WireArg): void => {
+    switch (arg.kind) {
+      case 'atom': {
+        const v = Buffer.from(arg.value, 'latin1');
+        if (v.length === 0 || !allIn(ARG_ATOM_CHAR, v) || arg.value !== v.toString('latin1')) {
+          throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid atom');
+        }
+        text += arg.value;
+        return;
+      }
+      case 'astring':
+      case 'string': {
+        const enc = arg.kind === 'astring' ? encodeAString(arg.value, mode) : encodeString(arg.value, mode);
+        if (enc.kind === 'inline') {
+          text += enc.text;
+          return;
+        }
+        pending.push(Buffer.from(`${text}${enc.header}\r\n`, 'latin1'));
+        if (!mode.literalPlus) {
+          parts.push(Buffer.concat(pending));
+          pending = [];
+        }
+        pending.push(enc.bytes);
+        text = '';
+        return;
+      }
+      case 'nil':
+        text += 'NIL';
+        return;
+      case 'list':
+        text += '(';
+        arg.items.forEach((item, i) => {
+          if (i > 0) text += ' ';
+          writeArg(item);
+        });
+        text += ')';
+        return;
+      default: {
+        const never: never = arg;
+        throw new ImapWireError('IMAP_WIRE_UNENCODABLE', `Unknown argument ${String(never)}`);
+      }
+    }
+  };
+  for (const arg of args) {
+    text += ' ';
+    writeArg(arg);
+  }
+  pending.push(Buffer.from(`${text}\r\n`, 'latin1'));
+  parts.push(Buffer.concat(pending));
+  return parts;
+}
+
+/** The command's bytes when no synchronizing literal is needed (always so with LITERAL+). */
+export function formatCommand(tag: string, name: string, args: readonly WireArg[], mode: LiteralMode = { literalPlus: true }): Buffer {
+  const parts = formatCommandParts(tag, name, args, mode);
+  if (parts.length !== 1) throw new ImapWireError('IMAP_WIRE_SYNC_LITERAL', 'Command needs a synchronizing literal; use formatCommandParts');
+  return parts[0]!;
+}
