@@ -1,0 +1,27 @@
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger } from 'pino';
+
+export interface LogOptions {
+  format: 'json' | 'text';
+  level: string;
+}
+
+/**
+ * JSON lines by default (greppable, machine-readable); `text` for a person at a terminal.
+ * Secrets never reach here as strings: they travel as `Secret`, whose toJSON() is `***`.
+ */
+export function createLogger(opts: LogOptions, destination: NodeJS.WritableStream = process.stdout): Logger {
+  const base = { level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  if (opts.format === 'text') {
+    return pino(base, pretty({ destination, sync: true, colorize: false, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+  }
+  if (destination === process.stdout) return pino(base, pino.destination({ dest: 1, sync: false }));
+  return pino(base, destination);
+}
+
+/** A logger that drops everything, for tests and library use. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,3 @@
+export { LoginService, type LoginServiceOptions } from './login.js';
+export type { LoginOutcome, ProtocolLogin } from './types.js';
+export { newSessionId } from './session-id.js';

@@ -1,0 +1,89 @@
+import type { Authenticator } from '../auth/types.js';
+import type { Logger } from '../log/index.js';
+import { fieldSet, proxyConnect, resolveRoute, type ProxyConfig } from '../proxy/index.js';
+import type { AuthRequest, LoginOutcome, ProtocolLogin } from './types.js';
+
+export interface LoginServiceOptions {
+  authenticator: Authenticator;
+  proxy: ProxyConfig;
+  /** CA bundle for verified backend TLS. */
+  backendCa?: Buffer;
+  failureDelayMs: number;
+  /** host:port is one of postern's own listeners. */
+  isSelf(host: string, port: number): boolean;
+  /** Injected in tests to skip the failure delay. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Steps 4 to 6 of a login: authenticate, decide the route, log in at the backend. */
+export class LoginService {
+  readonly #opts: LoginServiceOptions;
+  constructor(opts: LoginServiceOptions) {
+    this.#opts = opts;
+  }
+
+  async login(req: AuthRequest, proto: ProtocolLogin, log: Logger): Promise<LoginOutcome> {
+    const o = this.#opts;
+    const sleep = o.sleep ?? defaultSleep;
+    const auth = await o.authenticator.authenticate(req);
+    if (auth.kind === 'tempFail') {
+      log.warn({ event: 'auth_tempfail', user: req.user, reason: auth.reason }, 'temporary authentication failure');
+      return { kind: 'authTempFail', reason: auth.reason };
+    }
+    if (auth.kind === 'fail') {
+      log.info({ event: 'auth_failed', user: req.user, reason: auth.reason }, 'authentication failed');
+      if (!fieldSet(auth.fields, 'nodelay')) await sleep(o.failureDelayMs);
+      return { kind: 'authFailed', reason: auth.reason, ...(auth.message ? { message: auth.message } : {}) };
+    }
+    const user = auth.user;
+    const route = resolveRoute({
+      user,
+      fields: auth.fields,
+      ...(req.password ? { password: req.password } : {}),
+      defaultPort: proto.defaultPort,
+      defaultTimeoutMs: o.proxy.timeout,
+      isSelf: o.isSelf,
+    });
+    switch (route.kind) {
+      case 'nologin':
+        if (!fieldSet(auth.fields, 'nodelay')) await sleep(o.failureDelayMs);
+        return { kind: 'nologin', user, ...(route.reason ? { reason: route.reason } : {}) };
+      case 'referral':
+        return { kind: 'referral', user: route.user, host: route.host, nologin: route.nologin, ...(route.port ? { port: route.port } : {}), ...(route.reason ? { reason: route.reason } : {}) };
+      case 'local':
+        log.warn({ event: 'no_local_store', user }, 'user is not proxied and no local mail store is configured');
+        return { kind: 'local', user };
+      case 'loop':
+        log.error({ event: 'proxy_loop', user, detail: route.detail }, route.detail);
+        return { kind: 'misrouted', user, detail: route.detail, loop: true };
+      case 'invalid':
+        log.error({ event: 'proxy_fields_invalid', user, detail: route.detail }, `passdb fields unusable: ${route.detail}`);
+        return { kind: 'misrouted', user, detail: route.detail, loop: false };
+      case 'proxy': {
+        const target = route.target;
+        const backend = `${target.host}:${target.port}`;
+        const outcome = await proxyConnect(target, () => proto.makeBackendLogin(target), {
+          maxReconnects: o.proxy.max_reconnects,
+          reconnectIntervalMs: o.proxy.reconnect_interval,
+          ...(o.backendCa ? { ca: o.backendCa } : {}),
+          isSelf: o.isSelf,
+          onRetry: (n, f) => log.info({ event: 'proxy_reconnect', user, backend, attempt: n, failure: f.kind, detail: f.detail }, 'reconnecting to backend'),
+        });
+        if (outcome.kind === 'failed') {
+          const level = outcome.failure.kind === 'authRefused' ? 'info' : outcome.failure.kind === 'config' || outcome.failure.kind === 'internal' ? 'error' : 'warn';
+          log[level]({ event: 'proxy_failed', user, backend, failure: outcome.failure.kind, detail: outcome.failure.detail, attempts: outcome.attempts }, 'proxy login failed');
+          if (outcome.failure.kind === 'authRefused' && !fieldSet(auth.fields, 'nodelay')) await sleep(o.failureDelayMs);
+          return { kind: 'proxyFailed', user, target, failure: outcome.failure, attempts: outcome.attempts };
+        }
+        log.info({ event: 'proxy_started', user, backend, ms: outcome.elapsedMs, attempts: outcome.attempts }, 'started proxying');
+        return { kind: 'proxied', user, fields: auth.fields, target, socket: outcome.socket, forwarded: outcome.forwarded, clientReply: outcome.clientReply, leftover: outcome.leftover, attempts: outcome.attempts, elapsedMs: outcome.elapsedMs };
+      }
+      default: {
+        const never: never = route;
+        throw new Error(`unhandled route ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}

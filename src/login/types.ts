@@ -1,0 +1,38 @@
+import type { AuthRequest, Fields } from '../auth/types.js';
+import type { BackendLogin, BackendTarget, ProxyFailure } from '../proxy/index.js';
+import type { Socket } from 'node:net';
+
+/** What a protocol front gives the login path: its default port and how it logs in to a backend. */
+export interface ProtocolLogin {
+  protocol: 'imap' | 'pop3';
+  defaultPort: number;
+  makeBackendLogin(target: BackendTarget): BackendLogin;
+}
+
+/** Every way a login can end, for the front to turn into its own protocol's reply. */
+export type LoginOutcome =
+  | { kind: 'authFailed'; reason: 'passwordMismatch' | 'userUnknown' | 'userDisabled'; message?: string }
+  | { kind: 'authTempFail'; reason: string }
+  | { kind: 'nologin'; user: string; reason?: string }
+  | { kind: 'referral'; user: string; host: string; port?: number; nologin: boolean; reason?: string }
+  /** The user is to be served here, which this build cannot do yet. */
+  | { kind: 'local'; user: string }
+  /** The passdb's routing fields are unusable or loop back to us: an operator's problem. */
+  | { kind: 'misrouted'; user: string; detail: string; loop: boolean }
+  | { kind: 'proxyFailed'; user: string; target: BackendTarget; failure: ProxyFailure; attempts: number }
+  | {
+      kind: 'proxied';
+      user: string;
+      fields: Fields;
+      target: BackendTarget;
+      socket: Socket;
+      /** Backend output to relay before the final reply, then the final reply itself. */
+      forwarded: Buffer[];
+      clientReply: Buffer | string;
+      /** Backend bytes that came after the final reply. */
+      leftover: Buffer;
+      attempts: number;
+      elapsedMs: number;
+    };
+
+export type { AuthRequest };

@@ -1,0 +1,69 @@
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { PosternError } from '../core/index.js';
+import { normalizeIp } from './address.js';
+import type { ServerTls } from './tls.js';
+
+/** One accepted client connection, as the protocol fronts see it. */
+export interface Connection {
+  socket: Socket;
+  remoteIp: string;
+  remotePort: number;
+  localIp: string;
+  localPort: number;
+  /** TLS is in place (implicit, or after STARTTLS). */
+  secured: boolean;
+  /** The SNI name the client asked for, if any. */
+  serverName?: string;
+  /** The listener's label, for logs. */
+  listener: string;
+  /** Server TLS for STARTTLS; absent when the listener has none. */
+  tls?: ServerTls;
+}
+
+export function connectionFromSocket(socket: Socket, listener: string, tls: ServerTls | undefined): Connection {
+  const secured = socket instanceof TLSSocket;
+  const serverName = secured ? ((socket as TLSSocket & { servername?: string | false }).servername || undefined) : undefined;
+  return {
+    socket,
+    remoteIp: normalizeIp(socket.remoteAddress),
+    remotePort: socket.remotePort ?? 0,
+    localIp: normalizeIp(socket.localAddress),
+    localPort: socket.localPort ?? 0,
+    secured,
+    ...(serverName ? { serverName } : {}),
+    listener,
+    ...(tls ? { tls } : {}),
+  };
+}
+
+/**
+ * Upgrades a plain connection in place (STARTTLS/STLS). The caller must have discarded any
+ * bytes the client sent after the command: they were not protected (RFC 3207 section 4.2 style injection).
+ */
+export function startServerTls(conn: Connection, handshakeTimeoutMs: number): Promise<void> {
+  const tls = conn.tls;
+  if (!tls) return Promise.reject(new PosternError('POSTERN_TLS_UNAVAILABLE', 'no TLS configured for this listener'));
+  const plain = conn.socket;
+  plain.removeAllListeners('data');
+  plain.removeAllListeners('timeout');
+  const secure = new TLSSocket(plain, { isServer: true, ...tls.options });
+  conn.socket = secure;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new PosternError('POSTERN_TLS_HANDSHAKE', 'TLS handshake timed out')), handshakeTimeoutMs);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      secure.destroy();
+      reject(err);
+    };
+    secure.once('error', fail);
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      secure.off('error', fail);
+      conn.secured = true;
+      const name = (secure as TLSSocket & { servername?: string | false }).servername;
+      if (name) conn.serverName = name;
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,75 @@
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Logger } from '../log/index.js';
+import { PosternError } from '../core/index.js';
+import type { ListenConfig } from './config.js';
+import { connectionFromSocket, type Connection } from './connection.js';
+import { normalizeIp } from './address.js';
+import type { ServerTls } from './tls.js';
+
+const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
+
+export type ConnectionHandler = (conn: Connection) => void;
+
+/** One bound port. `close()` stops accepting and lets sessions finish; `destroy()` also drops them. */
+export class Listener {
+  readonly config: ListenConfig;
+  readonly label: string;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #closed = false;
+
+  constructor(config: ListenConfig, tls: ServerTls | undefined, onConnection: ConnectionHandler, log: Logger) {
+    this.config = config;
+    this.label = config.name ?? `${config.protocol}:${config.port}`;
+    if (config.tls !== 'none' && !tls) {
+      throw new PosternError('POSTERN_TLS_REQUIRED', `listener ${this.label} uses tls: ${config.tls} but the configuration has no tls section`);
+    }
+    const accept = (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      socket.on('error', () => {}); // each front installs its own handler; this keeps a reset before that from crashing
+      onConnection(connectionFromSocket(socket, this.label, config.tls === 'none' ? undefined : tls));
+    };
+    if (config.tls === 'implicit' && tls) {
+      const server = createTlsServer({ ...tls.options, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, accept);
+      server.on('tlsClientError', (err, socket) => {
+        log.info({ event: 'tls_handshake_failed', listener: this.label, rip: normalizeIp(socket.remoteAddress), err: err.message }, 'TLS handshake failed');
+      });
+      this.#server = server;
+    } else {
+      this.#server = createTcpServer(accept);
+    }
+    this.#server.on('error', (err) => log.error({ event: 'listener_error', listener: this.label, err: err.message }, 'listener error'));
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(new PosternError('POSTERN_LISTEN', `cannot listen on ${this.config.address}:${this.config.port} (${this.label}): ${err.message}`, { cause: err }));
+      this.#server.once('error', onError);
+      this.#server.listen({ host: this.config.address, port: this.config.port }, () => {
+        this.#server.off('error', onError);
+        resolve(this.address());
+      });
+    });
+  }
+
+  address(): AddressInfo {
+    return this.#server.address() as AddressInfo;
+  }
+
+  get connectionCount(): number {
+    return this.#sockets.size;
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+
+  destroy(): void {
+    void this.close();
+    for (const s of this.#sockets) s.destroy();
+  }
+}

@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
+import { PosternError } from '../core/index.js';
+import type { TlsConfig } from './config.js';
+
+export interface ServerTls {
+  /** Options for tls.createServer and server-side TLSSocket: default context plus SNI. */
+  options: TlsOptions;
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new PosternError('POSTERN_TLS_FILE', `cannot read ${what} ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function context(cert: string, key: string, minVersion: TlsConfig['min_version']): SecureContext {
+  try {
+    return createSecureContext({ cert: readPem(cert, 'certificate'), key: readPem(key, 'key'), minVersion });
+  } catch (err) {
+    if (err instanceof PosternError) throw err;
+    throw new PosternError('POSTERN_TLS_INVALID', `cannot use certificate ${cert} with key ${key}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** `*.example.org` matches exactly one label, as RFC 6125 wildcards do. */
+export function serverNameMatches(pattern: string, name: string): boolean {
+  const p = pattern.toLowerCase();
+  const n = name.toLowerCase();
+  if (!p.startsWith('*.')) return p === n;
+  const dot = n.indexOf('.');
+  return dot > 0 && n.slice(dot + 1) === p.slice(2);
+}
+
+/** Loads every certificate once; SNI picks among them per connection. */
+export function createServerTls(cfg: TlsConfig, resolvePath: (p: string) => string): ServerTls {
+  const byName = cfg.sni.map((entry) => ({ names: entry.names, ctx: context(resolvePath(entry.cert), resolvePath(entry.key), cfg.min_version) }));
+  const cert = readPem(resolvePath(cfg.cert), 'certificate');
+  const key = readPem(resolvePath(cfg.key), 'key');
+  // Built once here only to fail at start when the key does not match the certificate.
+  context(resolvePath(cfg.cert), resolvePath(cfg.key), cfg.min_version);
+  return {
+    options: {
+      cert,
+      key,
+      minVersion: cfg.min_version,
+      SNICallback: (servername, cb) => {
+        const hit = byName.find((e) => e.names.some((n) => serverNameMatches(n, servername)));
+        cb(null, hit?.ctx);
+      },
+    },
+  };
+}

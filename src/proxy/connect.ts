@@ -1,0 +1,154 @@
+import { lookup } from 'node:dns/promises';
+import { connect as tcpConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { BackendLogin, BackendTarget, LoginStep, ProxyFailure } from './types.js';
+
+export interface ConnectOptions {
+  maxReconnects: number;
+  reconnectIntervalMs: number;
+  /** CAs for verified backend TLS; undefined means the system's. */
+  ca?: Buffer;
+  /** Called before each attempt after the first, for the log. */
+  onRetry?: (attempt: number, failure: ProxyFailure) => void;
+  /** Checked after a host name resolves: a name pointing back at us is a loop. */
+  isSelf?: (ip: string, port: number) => boolean;
+  /** Injected for tests. */
+  now?: () => number;
+}
+
+export type ProxyOutcome =
+  | { kind: 'ok'; socket: Socket; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer; attempts: number; elapsedMs: number }
+  | { kind: 'failed'; failure: ProxyFailure; attempts: number; elapsedMs: number };
+
+/** Dovecot does not reconnect when less than this is left of the timeout. */
+const MIN_TIME_LEFT_FOR_RETRY_MS = 1100;
+
+/** Certificate problems are configuration errors, not passing faults: no reconnect, [SERVERBUG]. */
+const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME/;
+
+function retryable(f: ProxyFailure): boolean {
+  return f.kind === 'connect' || f.kind === 'authTempFail';
+}
+
+/** Connects to a backend and runs the protocol's login, reconnecting as Dovecot does. */
+export async function proxyConnect(target: BackendTarget, makeLogin: () => BackendLogin, opts: ConnectOptions): Promise<ProxyOutcome> {
+  const now = opts.now ?? Date.now;
+  const started = now();
+  const deadline = started + target.timeoutMs;
+  let attempts = 0;
+  let address: string;
+  try {
+    address = isIP(target.host) ? target.host : (await lookup(target.host)).address;
+  } catch (err) {
+    return { kind: 'failed', failure: { kind: 'connect', detail: `DNS lookup of ${target.host} failed: ${(err as Error).message}` }, attempts: 0, elapsedMs: now() - started };
+  }
+  if (address !== target.host && opts.isSelf?.(address, target.port)) {
+    return { kind: 'failed', failure: { kind: 'config', detail: `Proxying loops to itself: ${target.host} is ${address}:${target.port}` }, attempts: 0, elapsedMs: now() - started };
+  }
+  for (;;) {
+    attempts++;
+    const result = await attempt(target, address, makeLogin(), deadline - now(), opts.ca);
+    if (result.kind === 'ok') return { ...result, attempts, elapsedMs: now() - started };
+    const left = deadline - now();
+    if (!retryable(result.failure) || attempts > opts.maxReconnects || left < MIN_TIME_LEFT_FOR_RETRY_MS + opts.reconnectIntervalMs) {
+      return { kind: 'failed', failure: result.failure, attempts, elapsedMs: now() - started };
+    }
+    opts.onRetry?.(attempts, result.failure);
+    await new Promise((r) => setTimeout(r, opts.reconnectIntervalMs));
+  }
+}
+
+type AttemptResult = { kind: 'ok'; socket: Socket; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer } | { kind: 'failed'; failure: ProxyFailure };
+
+function attempt(target: BackendTarget, address: string, login: BackendLogin, timeLeftMs: number, ca: Buffer | undefined): Promise<AttemptResult> {
+  return new Promise((resolve) => {
+    const where = `${target.host}:${target.port}`;
+    const servername = isIP(target.host) ? undefined : target.host;
+    const tlsOptions = { ca, rejectUnauthorized: target.verifyCert, ...(servername ? { servername } : {}), host: target.host };
+    const forwarded: Buffer[] = [];
+    let socket: Socket;
+    let settled = false;
+    let loggedIn = false;
+    let handshaking = target.tls === 'implicit';
+
+    const finish = (result: AttemptResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      socket.removeListener('error', onError);
+      if (result.kind === 'failed') socket.destroy();
+      resolve(result);
+    };
+    const fail = (failure: ProxyFailure) => finish({ kind: 'failed', failure });
+
+    const run = (steps: LoginStep[]) => {
+      for (const step of steps) {
+        if (settled) return;
+        switch (step.kind) {
+          case 'write':
+            socket.write(step.data);
+            break;
+          case 'forward':
+            forwarded.push(step.data);
+            break;
+          case 'starttls':
+            upgrade();
+            return;
+          case 'success':
+            loggedIn = true;
+            finish({ kind: 'ok', socket, forwarded, clientReply: step.clientReply, leftover: step.leftover });
+            return;
+          case 'failure':
+            fail(step.failure);
+            return;
+          default: {
+            const never: never = step;
+            throw new Error(`unknown login step ${JSON.stringify(never)}`);
+          }
+        }
+      }
+    };
+    const onData = (chunk: Buffer) => run(login.onData(chunk));
+    const onClose = () => fail({ kind: 'connect', detail: `${where}: disconnected during login` });
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (handshaking && CERT_ERROR.test(err.code ?? '')) fail({ kind: 'config', detail: `${where}: TLS certificate not accepted: ${err.message}` });
+      else if (handshaking) fail({ kind: 'connect', detail: `${where}: TLS handshake failed: ${err.message}` });
+      else fail({ kind: 'connect', detail: `${where}: ${err.message}` });
+    };
+    const attach = (s: Socket) => {
+      s.on('data', onData);
+      s.on('close', onClose);
+      s.on('error', onError);
+    };
+    const upgrade = () => {
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      socket.removeListener('error', onError);
+      handshaking = true;
+      const secure: TLSSocket = tlsConnect({ ...tlsOptions, socket });
+      socket = secure;
+      attach(secure);
+      secure.once('secureConnect', () => {
+        handshaking = false;
+        run(login.onConnected(true));
+      });
+    };
+
+    const timer = setTimeout(() => fail({ kind: 'timeout', detail: `${where}: ${loggedIn ? 'login' : 'connect and login'} timed out` }), Math.max(timeLeftMs, 1));
+    const base = { host: address, port: target.port, ...(target.sourceIp ? { localAddress: target.sourceIp } : {}) };
+    if (target.tls === 'implicit') {
+      socket = tlsConnect({ ...base, ...tlsOptions, host: address });
+      socket.once('secureConnect', () => {
+        handshaking = false;
+        run(login.onConnected(true));
+      });
+    } else {
+      socket = tcpConnect(base);
+      socket.once('connect', () => run(login.onConnected(false)));
+    }
+    socket.setNoDelay(true);
+    attach(socket);
+  });
+}

@@ -1,0 +1,66 @@
+import type { Socket } from 'node:net';
+
+export type PipeEndReason = 'client disconnected' | 'backend disconnected' | 'idle timeout' | 'kicked' | 'shutdown' | `client error: ${string}` | `backend error: ${string}`;
+
+export interface PipeEnd {
+  reason: PipeEndReason;
+  /** Bytes read from the client (towards the backend) and written to it. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface Pipe {
+  done: Promise<PipeEnd>;
+  /** Ends the session now (admin kick, shutdown). */
+  destroy(reason: 'kicked' | 'shutdown'): void;
+}
+
+/**
+ * Joins two sockets after login. Node streams carry the back-pressure; no JavaScript runs per
+ * byte. `before*` are bytes already read from one side that the other must get first.
+ */
+export function joinSockets(client: Socket, backend: Socket, opts: { idleTimeoutMs: number; beforeBackend?: Buffer; beforeClient?: Buffer }): Pipe {
+  let reason: PipeEndReason | undefined;
+  let resolveDone!: (end: PipeEnd) => void;
+  const done = new Promise<PipeEnd>((r) => (resolveDone = r));
+  const clientRead0 = client.bytesRead;
+  const clientWritten0 = client.bytesWritten;
+  let closed = 0;
+
+  const end = (why: PipeEndReason) => {
+    reason ??= why;
+    client.destroy();
+    backend.destroy();
+  };
+  const onClosed = () => {
+    if (++closed < 2) return;
+    resolveDone({ reason: reason ?? 'client disconnected', bytesIn: client.bytesRead - clientRead0, bytesOut: client.bytesWritten - clientWritten0 });
+  };
+
+  client.on('error', (err) => end(`client error: ${err.message}`));
+  backend.on('error', (err) => end(`backend error: ${err.message}`));
+  // A half-close from one side is passed on; when one side is gone entirely, so is the other.
+  client.once('end', () => (reason ??= 'client disconnected'));
+  backend.once('end', () => (reason ??= 'backend disconnected'));
+  client.once('close', () => {
+    reason ??= 'client disconnected';
+    backend.destroySoon();
+    onClosed();
+  });
+  backend.once('close', () => {
+    reason ??= 'backend disconnected';
+    // destroySoon flushes what the backend said last before closing.
+    client.destroySoon();
+    onClosed();
+  });
+
+  // Client socket activity covers both directions: backend data is written to it.
+  client.setTimeout(opts.idleTimeoutMs, () => end('idle timeout'));
+  if (opts.beforeClient && opts.beforeClient.length > 0) client.write(opts.beforeClient);
+  if (opts.beforeBackend && opts.beforeBackend.length > 0) backend.write(opts.beforeBackend);
+  client.pipe(backend);
+  backend.pipe(client);
+  client.resume();
+  backend.resume();
+  return { done, destroy: (why) => end(why) };
+}
