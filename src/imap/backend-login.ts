@@ -110,12 +110,13 @@ export class ImapBackendLogin implements BackendLogin {
   }
 
   #onUntagged(resp: ImapResponse): LoginStep[] {
+    // "* BYE" is a status response (no untaggedName): not for the client, the tagged reply decides.
+    if (resp.status === 'BYE') return [];
     switch (resp.untaggedName) {
       case 'CAPABILITY':
         this.#caps = parseCapabilities(resp.text);
         return [];
       case 'ID':
-      case 'BYE':
         return [];
       default:
         return [{ kind: 'forward', data: resp.raw }];

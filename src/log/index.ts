@@ -15,7 +15,7 @@ export interface LogOptions {
 export function createLogger(opts: LogOptions, destination: NodeJS.WritableStream = process.stdout): Logger {
   const base = { level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
   if (opts.format === 'text') {
-    return pino(base, pretty({ destination, sync: true, colorize: false, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+    return pino(base, pretty({ destination, sync: true, colorize: false, singleLine: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' }));
   }
   if (destination === process.stdout) return pino(base, pino.destination({ dest: 1, sync: false }));
   return pino(base, destination);

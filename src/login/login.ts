@@ -24,7 +24,7 @@ export class LoginService {
     this.#opts = opts;
   }
 
-  async login(req: AuthRequest, proto: ProtocolLogin, log: Logger): Promise<LoginOutcome> {
+  async login(req: AuthRequest, proto: ProtocolLogin, log: Logger, signal?: AbortSignal): Promise<LoginOutcome> {
     const o = this.#opts;
     const sleep = o.sleep ?? defaultSleep;
     const auth = await o.authenticator.authenticate(req);
@@ -43,6 +43,7 @@ export class LoginService {
       fields: auth.fields,
       ...(req.password ? { password: req.password } : {}),
       defaultPort: proto.defaultPort,
+      ...(proto.defaultTlsPort ? { defaultTlsPort: proto.defaultTlsPort } : {}),
       defaultTimeoutMs: o.proxy.timeout,
       isSelf: o.isSelf,
     });
@@ -69,8 +70,13 @@ export class LoginService {
           reconnectIntervalMs: o.proxy.reconnect_interval,
           ...(o.backendCa ? { ca: o.backendCa } : {}),
           isSelf: o.isSelf,
+          ...(signal ? { signal } : {}),
           onRetry: (n, f) => log.info({ event: 'proxy_reconnect', user, backend, attempt: n, failure: f.kind, detail: f.detail }, 'reconnecting to backend'),
         });
+        if (outcome.kind === 'failed' && signal?.aborted) {
+          log.info({ event: 'proxy_abandoned', user, backend }, outcome.failure.detail);
+          return { kind: 'proxyFailed', user, target, failure: outcome.failure, attempts: outcome.attempts };
+        }
         if (outcome.kind === 'failed') {
           const level = outcome.failure.kind === 'authRefused' ? 'info' : outcome.failure.kind === 'config' || outcome.failure.kind === 'internal' ? 'error' : 'warn';
           log[level]({ event: 'proxy_failed', user, backend, failure: outcome.failure.kind, detail: outcome.failure.detail, attempts: outcome.attempts }, 'proxy login failed');

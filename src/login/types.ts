@@ -6,6 +6,8 @@ import type { Socket } from 'node:net';
 export interface ProtocolLogin {
   protocol: 'imap' | 'pop3';
   defaultPort: number;
+  /** The implicit-TLS port, used for `ssl=yes` without `port`. */
+  defaultTlsPort?: number;
   makeBackendLogin(target: BackendTarget): BackendLogin;
 }
 

@@ -12,6 +12,8 @@ export interface ConnectOptions {
   onRetry?: (attempt: number, failure: ProxyFailure) => void;
   /** Checked after a host name resolves: a name pointing back at us is a loop. */
   isSelf?: (ip: string, port: number) => boolean;
+  /** Aborts the attempt under way and any further ones (client gone, shutdown). */
+  signal?: AbortSignal;
   /** Injected for tests. */
   now?: () => number;
 }
@@ -25,6 +27,20 @@ const MIN_TIME_LEFT_FOR_RETRY_MS = 1100;
 
 /** Certificate problems are configuration errors, not passing faults: no reconnect, [SERVERBUG]. */
 const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME/;
+
+const ABORTED: ProxyFailure = { kind: 'internal', detail: 'login abandoned: the client left or postern is stopping' };
+
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 function retryable(f: ProxyFailure): boolean {
   return f.kind === 'connect' || f.kind === 'authTempFail';
@@ -47,20 +63,21 @@ export async function proxyConnect(target: BackendTarget, makeLogin: () => Backe
   }
   for (;;) {
     attempts++;
-    const result = await attempt(target, address, makeLogin(), deadline - now(), opts.ca);
+    if (opts.signal?.aborted) return { kind: 'failed', failure: ABORTED, attempts, elapsedMs: now() - started };
+    const result = await attempt(target, address, makeLogin(), deadline - now(), opts.ca, opts.signal);
     if (result.kind === 'ok') return { ...result, attempts, elapsedMs: now() - started };
     const left = deadline - now();
     if (!retryable(result.failure) || attempts > opts.maxReconnects || left < MIN_TIME_LEFT_FOR_RETRY_MS + opts.reconnectIntervalMs) {
       return { kind: 'failed', failure: result.failure, attempts, elapsedMs: now() - started };
     }
     opts.onRetry?.(attempts, result.failure);
-    await new Promise((r) => setTimeout(r, opts.reconnectIntervalMs));
+    await abortableSleep(opts.reconnectIntervalMs, opts.signal);
   }
 }
 
 type AttemptResult = { kind: 'ok'; socket: Socket; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer } | { kind: 'failed'; failure: ProxyFailure };
 
-function attempt(target: BackendTarget, address: string, login: BackendLogin, timeLeftMs: number, ca: Buffer | undefined): Promise<AttemptResult> {
+function attempt(target: BackendTarget, address: string, login: BackendLogin, timeLeftMs: number, ca: Buffer | undefined, signal: AbortSignal | undefined): Promise<AttemptResult> {
   return new Promise((resolve) => {
     const where = `${target.host}:${target.port}`;
     const servername = isIP(target.host) ? undefined : target.host;
@@ -71,10 +88,12 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
     let loggedIn = false;
     let handshaking = target.tls === 'implicit';
 
+    const onAbort = () => fail(ABORTED);
     const finish = (result: AttemptResult) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.removeListener('data', onData);
       socket.removeListener('close', onClose);
       socket.removeListener('error', onError);
@@ -150,5 +169,6 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
     }
     socket.setNoDelay(true);
     attach(socket);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -26,6 +26,8 @@ export interface RouteContext {
   /** The client's password, forwarded unless the passdb gives `pass`. */
   password?: Secret;
   defaultPort: number;
+  /** Port for `ssl=yes` without `port` (Dovecot's default_ssl_port: 993 for IMAP); else defaultPort. */
+  defaultTlsPort?: number;
   defaultTimeoutMs: number;
   /** True when host:port is one of postern's own listeners on this machine. */
   isSelf(host: string, port: number): boolean;
@@ -65,13 +67,13 @@ export function resolveRoute(ctx: RouteContext): Route {
 
   if (proxy || proxyMaybe) {
     if (!host) return { kind: 'invalid', detail: 'proxy requested but the passdb gave no host' };
-    const port = parsePort(f['port'], ctx.defaultPort);
+    const tls = tlsMode(f);
+    if ('error' in tls) return { kind: 'invalid', detail: tls.error };
+    const port = parsePort(f['port'], tls.tls === 'implicit' ? (ctx.defaultTlsPort ?? ctx.defaultPort) : ctx.defaultPort);
     if (port === undefined) return { kind: 'invalid', detail: `invalid port=${f['port']}` };
     if (ctx.isSelf(host, port)) {
       return proxyMaybe && !proxy ? { kind: 'local' } : { kind: 'loop', detail: `Proxying loops to itself: ${host}:${port}` };
     }
-    const tls = tlsMode(f);
-    if ('error' in tls) return { kind: 'invalid', detail: tls.error };
     const timeout = f['proxy_timeout'] !== undefined ? parseDurationMs(f['proxy_timeout']) : ctx.defaultTimeoutMs;
     if (timeout === undefined || timeout <= 0) return { kind: 'invalid', detail: `invalid proxy_timeout=${f['proxy_timeout']}` };
     const sourceIp = f['source_ip'];

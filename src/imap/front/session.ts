@@ -54,6 +54,8 @@ export class ImapLoginSession implements ImapFrontContext {
   #ttl: number;
   #loginTimer: NodeJS.Timeout;
   #endReason = 'client disconnected';
+  /** Abandons a backend login under way when the client leaves or postern stops. */
+  readonly #abort = new AbortController();
 
   constructor(conn: Connection, deps: ImapFrontDeps) {
     this.#conn = conn;
@@ -180,7 +182,7 @@ export class ImapLoginSession implements ImapFrontContext {
       secured: this.#conn.secured || isLoopback(this.#conn.remoteIp),
       session: this.id,
     };
-    const outcome = await this.#deps.login.login(request, { protocol: 'imap', defaultPort: 143, makeBackendLogin: (t) => this.#backendLogin(tag, t) }, log);
+    const outcome = await this.#deps.login.login(request, { protocol: 'imap', defaultPort: 143, defaultTlsPort: 993, makeBackendLogin: (t) => this.#backendLogin(tag, t) }, log, this.#abort.signal);
     // The client may have gone while the login ran.
     if ((this.#state as State).kind === 'closed') {
       if (outcome.kind === 'proxied') outcome.socket.destroy();
@@ -398,6 +400,7 @@ export class ImapLoginSession implements ImapFrontContext {
     if (this.#state.kind === 'closed') return;
     this.#state = { kind: 'closed' };
     clearTimeout(this.#loginTimer);
+    this.#abort.abort();
     this.#log.info({ event: 'session_end', rip: this.#client.ip, duration_ms: Date.now() - this.#started, reason }, 'session ended before login');
     this.#deps.onClose?.();
   }
