@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createAuthenticator } from './auth/index.js';
-import type { Authenticator } from './auth/types.js';
+import { createAuthenticator, type Authenticator } from './auth/index.js';
 import { configPath, type LoadedConfig } from './config/index.js';
 import { PosternError } from './core/index.js';
-import { ImapLoginSession } from './imap/front/session.js';
+import { ImapLoginSession } from './imap/index.js';
 import type { Logger } from './log/index.js';
 import { LoginService } from './login/index.js';
 import { createServerTls, Listener, localAddresses, NetworkList, type Connection, type ServerTls } from './net/index.js';

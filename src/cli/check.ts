@@ -1,8 +1,7 @@
 import { Command } from 'commander';
 import { stringify } from 'yaml';
-import { configPath, loadConfig } from '../config/index.js';
+import { configPath, loadConfig, maskSecrets } from '../config/index.js';
 import { createServerTls } from '../net/index.js';
-import { maskSecrets } from '../config/mask.js';
 
 export function checkCommand(): Command {
   return new Command('check')

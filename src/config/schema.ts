@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from './types.js';
+import { duration } from '../core/index.js';
 import { passdbSpecSchema } from '../auth/config.js';
 import { imapConfigSchema } from '../imap/config.js';
 import { proxyConfigSchema } from '../proxy/config.js';
@@ -23,15 +23,16 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       format: z.enum(['json', 'text']).prefault('json').describe('JSON lines, or text for a person reading a terminal.'),
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).prefault('info'),
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).prefault('info').describe('Least severe level written. `debug` adds passdb decisions (with secret-looking fields masked).'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('Logging, to standard output. `postern serve --log-format` overrides `format`.'),
   tls: tlsConfigSchema.optional(),
   listen: z.array(listenConfigSchema).min(1).describe('Listeners.'),
   login_trusted_networks: z.array(cidr).prefault([]).describe('Networks trusted to forward a client address (IMAP ID x-originating-ip); also exempt from the plaintext-auth rule like loopback.'),
   auth: authSchema,
-  imap: imapConfigSchema,
-  proxy: proxyConfigSchema,
+  imap: imapConfigSchema.describe('Limits and pre-login behaviour of the IMAP listeners.'),
+  proxy: proxyConfigSchema.describe('How postern reaches backends. Per-user passdb fields (proxy_timeout, ssl, starttls, ...) override these; see docs/proxy-fields.md.'),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -1,2 +1,3 @@
 export { PosternError } from './errors.js';
 export { Secret } from './secret.js';
+export { duration, size, parseDurationMs, parseSizeBytes } from './config-types.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, size } from '../config/types.js';
+import { duration, size } from '../core/index.js';
 
 /** The `imap:` section: limits and pre-login behaviour of the IMAP front. */
 export const imapConfigSchema = z

@@ -1,4 +1,4 @@
-import type { Authenticator } from '../auth/types.js';
+import type { Authenticator } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
 import { fieldSet, proxyConnect, resolveRoute, type ProxyConfig } from '../proxy/index.js';
 import type { AuthRequest, LoginOutcome, ProtocolLogin } from './types.js';

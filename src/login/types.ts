@@ -1,4 +1,4 @@
-import type { AuthRequest, Fields } from '../auth/types.js';
+import type { AuthRequest, Fields } from '../auth/index.js';
 import type { BackendLogin, BackendTarget, ProxyFailure } from '../proxy/index.js';
 import type { Socket } from 'node:net';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../config/types.js';
+import { duration } from '../core/index.js';
 
 /** The `proxy:` section: how postern reaches backends. Per-user passdb fields override these. */
 export const proxyConfigSchema = z

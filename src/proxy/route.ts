@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { Secret } from '../core/index.js';
-import { parseDurationMs } from '../config/types.js';
+import { parseDurationMs } from '../core/index.js';
 import { fieldSet } from './fields.js';
 import type { BackendTarget, BackendTls } from './types.js';
 

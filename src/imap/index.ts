@@ -1,0 +1,3 @@
+export { ImapLoginSession, type ImapFrontDeps } from './front/session.js';
+export { ImapBackendLogin, type ImapBackendLoginOptions, type ImapForwardInfo } from './backend-login.js';
+export { imapConfigSchema, type ImapConfig } from './config.js';
