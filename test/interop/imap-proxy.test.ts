@@ -61,6 +61,8 @@ describe('IMAP proxy to Dovecot', { skip, timeout: 120_000 }, () => {
       `alice.starttls:{PLAIN}alice-pw::::::proxy=y host=127.0.0.1 port=${d.imap} starttls=yes destuser=alice`,
       `alice.tls:{PLAIN}alice-pw::::::proxy=y host=localhost port=${d.imaps} ssl=yes destuser=alice`,
       `alice.nopipe:{PLAIN}alice-pw::::::proxy=y host=127.0.0.1 port=${d.imap} proxy_nopipelining=y destuser=alice`,
+      // No ID to this backend, and postern's side of the connection from a chosen address.
+      `alice.untrusted:{PLAIN}alice-pw::::::proxy=y host=127.0.0.1 port=${d.imap} proxy_not_trusted=y source_ip=127.0.0.3 destuser=alice`,
       // A backend that will be stopped, and one that never listened.
       `dora:{PLAIN}dora-pw::::::proxy=y host=127.0.0.1 port=${down.ports.imap}`,
       `nobody:{PLAIN}pw::::::proxy=y host=127.0.0.1 port=${deadPort} proxy_timeout=3`,
@@ -207,6 +209,17 @@ m.logout()
     const line = await dovecot.waitForLog(/imap-login: Info: Login: user=<alice>,.*rip=127\.0\.0\.2,.*session=<([^>]+)>/, 5000, { since: mark });
     const started = await postern.waitForLog((r) => r.event === 'proxy_started' && r.rip === '127.0.0.2');
     assert.equal(line[1], started.session, 'Dovecot shows postern\'s session id');
+  });
+
+  test('proxy_not_trusted sends no ID, and source_ip sets postern\'s address at the backend', async () => {
+    const mark = await dovecot.logMark();
+    const c = await readImap(imapPort(), { localAddress: '127.0.0.2' });
+    assert.match(await c.command('a LOGIN alice.untrusted alice-pw'), /^a OK /m);
+    await c.command('b LOGOUT');
+    c.close();
+    // Without ID, Dovecot sees postern's own connection: from source_ip, not the client's 127.0.0.2.
+    const line = await dovecot.waitForLog(/imap-login: Info: Login: user=<alice>,.*rip=(127\.0\.0\.\d+),/, 5000, { since: mark });
+    assert.equal(line[1], '127.0.0.3');
   });
 
   test('pipelined commands after LOGIN reach the backend', async () => {
