@@ -23,7 +23,7 @@
 // - SIGTERM: ports close at once but the master exits only after ~1 s (it waits for its children); stop() waits.
 import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { makeTempDir } from './cleanup.js';
 import { getTestCerts, type CertFiles } from './certs.js';
@@ -59,7 +59,7 @@ export interface DovecotOptions {
   loginGreeting?: string;
   /** auth_debug, mail_debug, verbose_ssl. */
   debug?: boolean;
-  /** Appended verbatim to dovecot.conf; later settings win. */
+  /** Appended verbatim to dovecot.conf; later settings win (keep log_path: readiness is read from the log). */
   extraConfig?: string;
   /** Default 10000 ms. */
   startTimeoutMs?: number;
@@ -72,7 +72,7 @@ export interface DovecotInstance {
   readonly configPath: string;
   readonly logPath: string;
   readonly users: readonly DovecotUser[];
-  /** PEM of the CA that signed the server certificate (the test CA unless `cert` was given). */
+  /** PEM to trust for the server certificate: the test CA, or the certificate itself if the CA did not sign it. */
   readonly ca: string;
   readonly cert: CertFiles;
   /** Time from spawn to all ports listening. */
@@ -215,6 +215,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotInstanc
         extraConfig: opts.extraConfig,
       });
       await writeFile(configPath, config);
+      await writeFile(logPath, ''); // readiness is read from this attempt's log only
       const t0 = Date.now();
       const candidate = spawnProcess(binary, ['-c', configPath, '-F'], { stopTimeoutMs: STOP_GRACE_MS });
       try {
@@ -230,8 +231,10 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotInstanc
       }
     }
     if (proc === undefined || ports === undefined) throw new Error('Dovecot did not start');
-    return makeInstance({ proc, ports, dir, configPath, logPath, owner, opts, cert, startupMs, removeDir: tmp.remove,
-      ca: opts.cert === undefined ? certs.ca.cert : cert.cert });
+    // A certificate the test CA did not sign is its own trust anchor (self-signed).
+    const signedByTestCa = new X509Certificate(cert.cert).verify(new X509Certificate(certs.ca.cert).publicKey);
+    const ca = signedByTestCa ? certs.ca.cert : cert.cert;
+    return makeInstance({ proc, ports, dir, configPath, logPath, owner, opts, cert, ca, startupMs, removeDir: tmp.remove });
   } catch (error) {
     tmp.remove();
     throw error;
@@ -246,6 +249,10 @@ async function readText(path: string): Promise<string> {
   }
 }
 
+const STARTED_LINE = /master: Info: Dovecot v\S+ .*starting up/;
+
+/** Ready = the master logged "starting up" (it does so only once every listener is bound: a port lost to
+ * another process fails the start instead) and the ports are in LISTEN state. */
 async function waitUntilListening(proc: ManagedProcess, ports: number[], timeoutMs: number, logPath: string): Promise<void> {
   const exitedEarly = async (): Promise<never> => {
     throw new Error(`dovecot exited during startup (${JSON.stringify(proc.exitInfo())}):\n${proc.output()}${await readText(logPath)}`);
@@ -253,11 +260,11 @@ async function waitUntilListening(proc: ManagedProcess, ports: number[], timeout
   await pollUntil(
     async () => {
       if (proc.exitInfo() !== undefined) return exitedEarly();
+      if (!STARTED_LINE.test(await readText(logPath))) return undefined;
       return (await allListening(ports)) ? true : undefined;
     },
     { timeoutMs, intervalMs: 10, what: 'Dovecot to listen' },
   );
-  if (proc.exitInfo() !== undefined) await exitedEarly();
 }
 
 interface InstanceParts {
