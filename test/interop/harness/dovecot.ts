@@ -63,6 +63,8 @@ export interface DovecotOptions {
   extraConfig?: string;
   /** Default 10000 ms. */
   startTimeoutMs?: number;
+  /** Fixed ports (e.g. the ones an example configuration names); the rest are chosen free. */
+  ports?: Partial<DovecotPorts>;
 }
 
 export interface DovecotInstance {
@@ -198,7 +200,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotInstanc
     let startupMs = 0;
     for (let attempt = 1; attempt <= START_ATTEMPTS && proc === undefined; attempt++) {
       const [imap, imaps, pop3, pop3s, lmtp] = await freePorts(5);
-      const candidatePorts: DovecotPorts = { imap: imap!, imaps: imaps!, pop3: pop3!, pop3s: pop3s!, lmtp: lmtp! };
+      const candidatePorts: DovecotPorts = { imap: imap!, imaps: imaps!, pop3: pop3!, pop3s: pop3s!, lmtp: lmtp!, ...opts.ports };
       const config = renderDovecotConfig({
         dir,
         ports: candidatePorts,
