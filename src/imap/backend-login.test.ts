@@ -248,7 +248,8 @@ describe('ImapBackendLogin: the final step', () => {
     { title: 'STARTTLS wanted but not advertised: config', t: { tls: 'starttls' }, events: ['* OK [CAPABILITY IMAP4rev1 ID] hi\r\n'], expected: { failure: 'config' } },
     { title: 'proxy_mech other than PLAIN: config', t: { mech: 'CRAM-MD5' }, events: [BANNER], expected: { failure: 'config' } },
     { title: 'C CAPABILITY refused: protocol', events: ['* OK hi\r\n', 'C BAD no\r\n'], expected: { failure: 'protocol' } },
-    { title: 'a reply under an unknown tag: protocol', events: [BANNER, 'X OK what\r\n'], expected: { failure: 'protocol' } },
+    { title: 'a reply under an unknown tag is ignored', events: [BANNER, 'X OK what\r\n', 'L OK [CAPABILITY IMAP4rev1] in\r\n'], expected: { success: 'A1 OK [CAPABILITY IMAP4rev1] in\r\n', leftover: '' } },
+    { title: 'S NO: protocol (Dovecot: remote failure, [UNAVAILABLE])', t: { tls: 'starttls' }, events: ['* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n', 'S NO not now\r\n'], expected: { failure: 'protocol' } },
   ];
   for (const c of cases) {
     it(c.title, () => assert.deepStrictEqual(last(steps(c.t ?? {}, c.events, c.o)), c.expected));

@@ -86,7 +86,8 @@ export class ImapBackendLogin implements BackendLogin {
       case 'I':
         return this.#phase === 'id' ? this.#writeLogin() : [];
       case 'S':
-        if (resp.status !== 'OK') return [this.#fail('config', `STARTTLS failed: ${resp.raw.toString('utf8').trim()}`)];
+        // Dovecot's "remote" failure: [UNAVAILABLE] to the client, not [SERVERBUG].
+        if (resp.status !== 'OK') return [this.#fail('protocol', `STARTTLS failed: ${resp.raw.toString('utf8').trim()}`)];
         return [{ kind: 'starttls' }];
       case 'C':
         if (resp.status !== 'OK' || !this.#caps) return [this.#fail('protocol', 'CAPABILITY failed')];
@@ -94,7 +95,8 @@ export class ImapBackendLogin implements BackendLogin {
       case 'L':
         return this.#onLoginReply(resp);
       default:
-        return [this.#fail('protocol', `unexpected tagged reply ${resp.tag}`)];
+        // Dovecot logs "Unexpected input, ignoring" and goes on.
+        return [];
     }
   }
 

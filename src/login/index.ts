@@ -1,3 +1,6 @@
 export { LoginService, type LoginServiceOptions } from './login.js';
 export type { LoginOutcome, ProtocolLogin } from './types.js';
 export { newSessionId } from './session-id.js';
+export { FrontConnection, type FrontConnectionOptions, type FrontInput } from './front-connection.js';
+export { ClientIdentity, type ForwardedFields } from './client-identity.js';
+export { plaintextAllowed, type PlaintextPolicy } from './plaintext.js';

@@ -23,7 +23,9 @@ export function joinSockets(client: Socket, backend: Socket, opts: { idleTimeout
   let reason: PipeEndReason | undefined;
   let resolveDone!: (end: PipeEnd) => void;
   const done = new Promise<PipeEnd>((r) => (resolveDone = r));
-  const clientRead0 = client.bytesRead;
+  // Client bytes read before the join but relayed by it (pipelined after the login command,
+  // or still in the stream's buffer) count as bytes in.
+  const clientRead0 = client.bytesRead - client.readableLength - (opts.beforeBackend?.length ?? 0);
   const clientWritten0 = client.bytesWritten;
   let closed = 0;
 

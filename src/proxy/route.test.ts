@@ -44,6 +44,7 @@ describe('resolveRoute: proxy targets', () => {
     ['ssl=no: plain', { proxy: 'y', host: '192.0.2.20', ssl: 'no' }, {}],
     ['starttls=yes: starttls on 143, verified', { proxy: 'y', host: '192.0.2.20', starttls: 'yes' }, { tls: 'starttls', verifyCert: true }],
     ['starttls=any-cert', { proxy: 'y', host: '192.0.2.20', starttls: 'any-cert' }, { tls: 'starttls', verifyCert: false }],
+    ['ssl=any-cert with starttls=yes: STARTTLS, not verified (as Dovecot)', { proxy: 'y', host: '192.0.2.20', ssl: 'any-cert', starttls: 'yes' }, { tls: 'starttls', verifyCert: false }],
     ['starttls with ssl=yes: starttls wins', { proxy: 'y', host: '192.0.2.20', ssl: 'yes', starttls: 'yes' }, { tls: 'starttls', verifyCert: true }],
     ['proxy_timeout in seconds', { proxy: 'y', host: '192.0.2.20', proxy_timeout: '10' }, { timeoutMs: 10_000 }],
     ['proxy_timeout=500ms', { proxy: 'y', host: '192.0.2.20', proxy_timeout: '500ms' }, { timeoutMs: 500 }],

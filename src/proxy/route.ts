@@ -41,7 +41,7 @@ function tlsMode(fields: Fields): { tls: BackendTls; verifyCert: boolean } | { e
   const sl = mode(ssl);
   if (st !== undefined) {
     if (st !== 'yes' && st !== 'y' && st !== 'any-cert' && st !== '') return { error: `starttls=${starttls} (expected yes or any-cert)` };
-    return { tls: 'starttls', verifyCert: st !== 'any-cert' };
+    return { tls: 'starttls', verifyCert: st !== 'any-cert' && sl !== 'any-cert' };
   }
   if (sl !== undefined) {
     if (sl !== 'yes' && sl !== 'y' && sl !== 'any-cert' && sl !== '') return { error: `ssl=${ssl} (expected yes or any-cert)` };

@@ -10,6 +10,7 @@ export const loginCommand: ImapCommandDescriptor = {
     const password = astring(cmd.args[1]);
     if (cmd.args.length !== 2 || user === undefined || password === undefined || user === '') return ctx.bad(cmd.tag, REPLY.loginArgs);
     if (!ctx.plaintextAllowed()) return ctx.tagged(cmd.tag, 'NO', REPLY.plaintextDisallowed);
-    return ctx.login(cmd.tag, 'LOGIN', user, new Secret(password));
+    // Dovecot runs the LOGIN command as SASL PLAIN, so %m is PLAIN in passdb queries.
+    return ctx.login(cmd.tag, 'PLAIN', user, new Secret(password));
   },
 };

@@ -1,0 +1,205 @@
+import type { Socket } from 'node:net';
+import type { Logger } from '../log/index.js';
+import { startServerTls, type Connection } from '../net/index.js';
+import { joinSockets, type Pipe } from '../proxy/index.js';
+import { ClientIdentity } from './client-identity.js';
+import { newSessionId } from './session-id.js';
+import type { LoginOutcome } from './types.js';
+
+/** What the protocol session does with its connection's events. */
+export interface FrontInput {
+  /** Bytes from the client before login. */
+  onData(chunk: Buffer): void;
+  /** Input was paused for work (a login, a TLS handshake) and flows again: read what is buffered. */
+  onResume(): void;
+  /** login_timeout passed: say goodbye, then `close()`. */
+  onLoginTimeout(): void;
+}
+
+export interface FrontConnectionOptions {
+  log: Logger;
+  loginTimeoutMs: number;
+  idleTimeoutMs: number;
+  proxyTtl: number;
+  /** Told once when the session is over, for the registry. */
+  onClose?: () => void;
+}
+
+const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
+
+type Phase = { kind: 'open' } | { kind: 'proxying'; pipe: Pipe } | { kind: 'closed' };
+
+/**
+ * The protocol-independent half of a login session (IMAP, POP3): the socket and its events,
+ * the login timer, input paused while a login runs, STARTTLS/STLS in place, the hand-over to
+ * the pipe with the bytes each side already sent, and the one `session_end` log line.
+ */
+export class FrontConnection {
+  readonly conn: Connection;
+  readonly identity: ClientIdentity;
+  readonly started = Date.now();
+  readonly #opts: FrontConnectionOptions;
+  #input: FrontInput | undefined;
+  #id = newSessionId();
+  #log: Logger;
+  #phase: Phase = { kind: 'open' };
+  #busy = false;
+  #endReason = 'client disconnected';
+  #loginTimer: NodeJS.Timeout | undefined;
+  /** Abandons a backend login under way when the client leaves or postern stops. */
+  readonly #abort = new AbortController();
+
+  constructor(conn: Connection, opts: FrontConnectionOptions) {
+    this.conn = conn;
+    this.#opts = opts;
+    this.identity = new ClientIdentity(conn, opts.proxyTtl);
+    this.#log = opts.log.child({ session: this.#id, rip: conn.remoteIp, listener: conn.listener });
+  }
+
+  /** Our session id, or the one a trusted proxy in front forwarded. */
+  get id(): string {
+    return this.#id;
+  }
+  get log(): Logger {
+    return this.#log;
+  }
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+  /** Before login and not closed: commands may be read. */
+  get open(): boolean {
+    return this.#phase.kind === 'open';
+  }
+  get closed(): boolean {
+    return this.#phase.kind === 'closed';
+  }
+  /** A login or TLS handshake is under way; input waits. */
+  get busy(): boolean {
+    return this.#busy;
+  }
+  get secured(): boolean {
+    return this.conn.secured;
+  }
+  get tlsAvailable(): boolean {
+    return this.conn.tls !== undefined;
+  }
+
+  start(input: FrontInput): void {
+    this.#input = input;
+    this.#attach(this.conn.socket);
+    this.#loginTimer = setTimeout(() => input.onLoginTimeout(), this.#opts.loginTimeoutMs);
+  }
+
+  /** After a trusted proxy forwarded the client: logs and the backend see the forwarded values. */
+  noteForwarded(): void {
+    if (this.identity.session !== undefined && this.identity.session !== this.#id) this.#id = this.identity.session;
+    this.#log = this.#opts.log.child({ session: this.#id, rip: this.identity.ip, listener: this.conn.listener });
+  }
+
+  write(data: string | Buffer): void {
+    const s = this.conn.socket;
+    if (this.#phase.kind === 'open' && !s.destroyed && s.writable) s.write(data);
+  }
+
+  /** Runs `work` with input paused; afterwards input flows again (if still before login). */
+  run(work: Promise<void>, onError: (err: unknown) => void): void {
+    this.#busy = true;
+    this.conn.socket.pause();
+    work
+      .catch(onError)
+      .finally(() => {
+        this.#busy = false;
+        if (this.#phase.kind !== 'open') return;
+        this.conn.socket.resume();
+        this.#input?.onResume();
+      });
+  }
+
+  /**
+   * Upgrades to TLS in place (RFC 3207 §4.2 style: the caller has already dropped whatever the
+   * client pipelined in the clear). False when the handshake failed and the session is closed.
+   */
+  async startTls(): Promise<boolean> {
+    this.#detach(this.conn.socket);
+    try {
+      await startServerTls(this.conn, TLS_HANDSHAKE_TIMEOUT_MS);
+    } catch (err) {
+      this.#log.info({ event: 'tls_handshake_failed', err: (err as Error).message }, 'TLS handshake failed');
+      this.close('TLS handshake failed');
+      return false;
+    }
+    this.#attach(this.conn.socket);
+    return true;
+  }
+
+  /**
+   * Joins client and backend after a proxied login: the backend's reply goes to the client
+   * first, then bytes flow untouched. `pipelined` is what the client sent after its login command.
+   */
+  handOver(outcome: Extract<LoginOutcome, { kind: 'proxied' }>, pipelined: Buffer): void {
+    if (this.#phase.kind !== 'open') {
+      outcome.socket.destroy();
+      return;
+    }
+    clearTimeout(this.#loginTimer);
+    const client = this.conn.socket;
+    this.#detach(client);
+    for (const chunk of outcome.forwarded) client.write(chunk);
+    client.write(outcome.clientReply);
+    const backend = `${outcome.target.host}:${outcome.target.port}`;
+    const pipe = joinSockets(client, outcome.socket, { idleTimeoutMs: this.#opts.idleTimeoutMs, beforeBackend: pipelined, beforeClient: outcome.leftover });
+    this.#phase = { kind: 'proxying', pipe };
+    void pipe.done.then((end) => {
+      this.#phase = { kind: 'closed' };
+      this.#log.info(
+        { event: 'session_end', user: outcome.user, rip: this.identity.ip, backend, bytes_in: end.bytesIn, bytes_out: end.bytesOut, duration_ms: Date.now() - this.started, reason: end.reason },
+        'session ended',
+      );
+      this.#opts.onClose?.();
+    });
+  }
+
+  /** A proxied session is ended now (kick, shutdown); false before login, where the protocol says goodbye first. */
+  endProxied(reason: 'shutdown' | 'kicked'): boolean {
+    if (this.#phase.kind !== 'proxying') return false;
+    this.#phase.pipe.destroy(reason);
+    return true;
+  }
+
+  /** Ends the session before login: flushes what was written, then closes. */
+  close(reason: string): void {
+    if (this.#phase.kind !== 'open') return;
+    this.conn.socket.end();
+    this.conn.socket.destroySoon();
+    this.#finish(reason);
+  }
+
+  #finish(reason: string): void {
+    if (this.#phase.kind !== 'open') return;
+    this.#phase = { kind: 'closed' };
+    clearTimeout(this.#loginTimer);
+    this.#abort.abort();
+    this.#log.info({ event: 'session_end', rip: this.identity.ip, duration_ms: Date.now() - this.started, reason }, 'session ended before login');
+    this.#opts.onClose?.();
+  }
+
+  #attach(socket: Socket): void {
+    socket.on('data', this.#onData);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onSocketClose);
+  }
+  #detach(socket: Socket): void {
+    socket.off('data', this.#onData);
+    socket.off('error', this.#onError);
+    socket.off('close', this.#onSocketClose);
+  }
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#phase.kind === 'open') this.#input?.onData(chunk);
+  };
+  readonly #onError = (err: Error): void => {
+    this.#endReason = `client error: ${err.message}`;
+  };
+  readonly #onSocketClose = (): void => {
+    this.#finish(this.#endReason);
+  };
+}
