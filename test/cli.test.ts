@@ -70,6 +70,21 @@ describe('postern CLI', () => {
     assert.match(r.stderr, /cannot read certificate .*none\.pem/);
   });
 
+  test('check builds what serve builds: TLS-less TLS listeners, unreadable CA files and bad passdb settings fail', () => {
+    const noTls = postern(['check', '--config', write('notls.yaml', 'listen:\n  - { protocol: imap, port: 993, tls: implicit }\nauth:\n  passdb:\n    - { driver: static, args: "nopassword=y proxy=y host=10.0.0.5" }\n')]);
+    assert.equal(noTls.code, 1);
+    assert.match(noTls.stderr, /no tls section \[POSTERN_TLS_REQUIRED\]/);
+    const ca = postern(['check', '--config', write('ca.yaml', `listen:\n  - { protocol: imap, port: 143, tls: none }\nauth:\n  passdb:\n    - { driver: static, args: "nopassword=y proxy=y host=10.0.0.5" }\nproxy:\n  ca_file: ${tmp.path}/missing-ca.pem\n`)]);
+    assert.equal(ca.code, 1);
+    assert.match(ca.stderr, /cannot read proxy\.ca_file/);
+    const pdb = postern(['check', '--config', write('pdb.yaml', 'listen:\n  - { protocol: imap, port: 143, tls: none }\nauth:\n  passdb:\n    - { driver: passwd-file, args: "scheme=NO-SUCH-SCHEME users" }\n')]);
+    assert.equal(pdb.code, 1);
+    assert.match(pdb.stderr, /NO-SUCH-SCHEME/);
+    const id = postern(['check', '--config', write('id.yaml', 'listen:\n  - { protocol: imap, port: 143, tls: none }\nauth:\n  passdb:\n    - { driver: static, args: "nopassword=y proxy=y host=10.0.0.5" }\nimap:\n  id_send: { name: "two\\r\\nlines" }\n')]);
+    assert.equal(id.code, 2);
+    assert.match(id.stderr, /imap\.id_send\.name: expected printable ASCII/);
+  });
+
   test('pw hashes like doveadm pw, and doveadm verifies the result', { skip: findBinary('doveadm') ? false : 'doveadm not installed' }, () => {
     for (const scheme of ['SHA512-CRYPT', 'SHA256-CRYPT', 'BLF-CRYPT', 'PLAIN-MD5']) {
       const r = postern(['pw', '-s', scheme, '-p', 'correct horse']);

@@ -142,7 +142,13 @@ export class ImapBackendLogin implements BackendLogin {
         ['x-connected-port', String(f.localPort)],
         ['x-proxy-ttl', String(f.ttl)],
       ]);
-      steps.push({ kind: 'write', data: formatCommand('I', 'ID', [id]) });
+      let idCommand: Buffer;
+      try {
+        idCommand = formatCommand('I', 'ID', [id], { literalPlus: hasCapability(this.#caps, 'LITERAL+') });
+      } catch {
+        return [this.#fail('internal', 'the forwarded client identity cannot be sent in an IMAP ID')];
+      }
+      steps.push({ kind: 'write', data: idCommand });
       if (t.nopipelining) {
         this.#phase = 'id';
         return steps;

@@ -5,7 +5,7 @@ import { duration } from '../core/index.js';
 export const proxyConfigSchema = z
   .strictObject({
     timeout: duration.prefault('30s').describe('Time allowed to connect to a backend and log in (Dovecot login_proxy_timeout; passdb field proxy_timeout overrides it).'),
-    max_reconnects: z.number().int().min(0).prefault(3).describe('Reconnect attempts after a failed backend connect, one second apart (Dovecot login_proxy_max_reconnects).'),
+    max_reconnects: z.number().int().min(0).prefault(3).describe('Reconnect attempts, reconnect_interval apart, after a failed backend connect or a backend [UNAVAILABLE] (Dovecot login_proxy_max_reconnects).'),
     reconnect_interval: duration.prefault('1s').describe('Wait between reconnect attempts.'),
     idle_timeout: duration.prefault('1h').describe('A proxied session with no traffic either way for this long is closed. Keep it above the 29-minute IMAP IDLE refresh.'),
     ca_file: z.string().optional().describe('PEM bundle of CAs trusted for backend certificates with ssl=yes / starttls=yes. Default: the system CAs.'),

@@ -59,7 +59,8 @@ export async function proxyConnect(target: BackendTarget, makeLogin: () => Backe
     return { kind: 'failed', failure: { kind: 'connect', detail: `DNS lookup of ${target.host} failed: ${(err as Error).message}` }, attempts: 0, elapsedMs: now() - started };
   }
   if (address !== target.host && opts.isSelf?.(address, target.port)) {
-    return { kind: 'failed', failure: { kind: 'config', detail: `Proxying loops to itself: ${target.host} is ${address}:${target.port}` }, attempts: 0, elapsedMs: now() - started };
+    // The same answer as a literal address pointing at us: Dovecot's "Proxying loops to itself".
+    return { kind: 'failed', failure: { kind: 'internal', detail: `Proxying loops to itself: ${target.host} is ${address}:${target.port}` }, attempts: 0, elapsedMs: now() - started };
   }
   for (;;) {
     attempts++;

@@ -40,11 +40,11 @@ function tlsMode(fields: Fields): { tls: BackendTls; verifyCert: boolean } | { e
   const st = mode(starttls);
   const sl = mode(ssl);
   if (st !== undefined) {
-    if (st !== 'yes' && st !== 'y' && st !== 'any-cert' && st !== '') return { error: `starttls=${starttls} (expected yes or any-cert)` };
+    if (!/^(yes|y|true|1|any-cert|)$/.test(st)) return { error: `starttls=${starttls} (expected yes or any-cert)` };
     return { tls: 'starttls', verifyCert: st !== 'any-cert' && sl !== 'any-cert' };
   }
   if (sl !== undefined) {
-    if (sl !== 'yes' && sl !== 'y' && sl !== 'any-cert' && sl !== '') return { error: `ssl=${ssl} (expected yes or any-cert)` };
+    if (!/^(yes|y|true|1|any-cert|)$/.test(sl)) return { error: `ssl=${ssl} (expected yes or any-cert)` };
     return { tls: 'implicit', verifyCert: sl !== 'any-cert' };
   }
   return { tls: 'none', verifyCert: false };

@@ -8,8 +8,11 @@ export function preLoginCapabilities(opts: {
   plaintextAllowed: boolean;
   mechanisms: readonly string[];
 }): string[] {
-  if (opts.override) return [...opts.override];
-  const caps = ['IMAP4rev1', 'SASL-IR', 'LOGIN-REFERRALS', 'ID', 'LITERAL+'];
+  // Dovecot's imap_capability: a list replaces the base set, a first item starting with "+"
+  // extends it; what depends on the connection (STARTTLS, LOGINDISABLED, AUTH=) is added either way.
+  const base = ['IMAP4rev1', 'SASL-IR', 'LOGIN-REFERRALS', 'ID', 'LITERAL+'];
+  const o = opts.override;
+  const caps = !o || o.length === 0 ? base : o[0]!.startsWith('+') ? [...base, o[0]!.slice(1), ...o.slice(1)].filter((c) => c !== '') : [...o];
   if (opts.starttls) caps.push('STARTTLS');
   if (!opts.plaintextAllowed) caps.push('LOGINDISABLED');
   // PLAIN and LOGIN are the only mechanisms so far, and both are plaintext.

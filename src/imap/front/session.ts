@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { Secret } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import { decodeSaslResponse, getMechanism, type SaslServerExchange } from '../../auth/sasl/index.js';
-import { isLoopback, startServerTls, type Connection, type NetworkList } from '../../net/index.js';
+import { isLoopback, normalizeIp, startServerTls, type Connection, type NetworkList } from '../../net/index.js';
 import { newSessionId, type LoginOutcome, type LoginService } from '../../login/index.js';
 import { joinSockets, type BackendTarget, type Pipe } from '../../proxy/index.js';
 import { ImapCommandReader, type ImapCommand } from '../wire/index.js';
@@ -116,7 +116,8 @@ export class ImapLoginSession implements ImapFrontContext {
       if (value === null) continue;
       switch (key.toLowerCase()) {
         case 'x-originating-ip':
-          this.#client.ip = value;
+          // It reaches logs, passdb variables and the backend's ID: only a real address is taken.
+          if (isIP(value) !== 0) this.#client.ip = normalizeIp(value);
           break;
         case 'x-originating-port':
           if (/^\d{1,5}$/.test(value)) this.#client.port = Number(value);
@@ -179,7 +180,8 @@ export class ImapLoginSession implements ImapFrontContext {
       remotePort: this.#client.port,
       localIp: this.#conn.localIp,
       localPort: this.#conn.localPort,
-      secured: this.#conn.secured || isLoopback(this.#conn.remoteIp),
+      // Dovecot counts loopback and login_trusted_networks as secured (%{secured}).
+      secured: this.#conn.secured || isLoopback(this.#conn.remoteIp) || this.#deps.trustedNetworks.has(this.#conn.remoteIp),
       session: this.id,
     };
     const outcome = await this.#deps.login.login(request, { protocol: 'imap', defaultPort: 143, defaultTlsPort: 993, makeBackendLogin: (t) => this.#backendLogin(tag, t) }, log, this.#abort.signal);
