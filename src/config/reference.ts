@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { configSchema } from './schema.js';
+import { getPassdbDriver, listPassdbDrivers, listSchemes } from '../auth/index.js';
 import { duration, size } from '../core/index.js';
 
 /*
@@ -108,9 +109,14 @@ function typeName(schema: z.ZodType): string {
   throw new Error(`config reference: no rendering for zod type ${s.type}`);
 }
 
+/** A string YAML reads back as the same string without quotes (no `:`, `#`, `,`, brackets; not a bool, null or number). */
+function plainYaml(v: string): boolean {
+  return /^[A-Za-z0-9_./@*+-](?:[A-Za-z0-9_ ./@*+-]*[A-Za-z0-9_./@*+-])?$/.test(v) && !/^(true|false|yes|no|y|n|on|off|null)$/i.test(v) && !/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(v);
+}
+
 /** A value in YAML flow style, as it would be written in the file. */
 export function yamlValue(v: unknown): string {
-  if (typeof v === 'string') return v === '' || !/^[A-Za-z0-9_./:@*+-][A-Za-z0-9_ ./:@*+-]*$/.test(v) || v.endsWith(' ') ? JSON.stringify(v) : v;
+  if (typeof v === 'string') return plainYaml(v) ? v : JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (v === null) return 'null';
   if (Array.isArray(v)) return `[${v.map(yamlValue).join(', ')}]`;
@@ -136,12 +142,16 @@ function presence(f: Unwrapped, isList: boolean): string {
   const min = isList && f.schema instanceof z.ZodArray ? minLength(f.schema as z.ZodArray<z.ZodType>) : undefined;
   if (!f.hasDefault && !f.optional && min !== undefined && min > 0) return `Required, at least ${min}.`;
   if (f.hasDefault) {
-    const empty = (Array.isArray(f.default) && f.default.length === 0) || (f.default !== null && typeof f.default === 'object' && Object.keys(f.default).length === 0);
+    const empty = f.default !== null && typeof f.default === 'object' && Object.keys(f.default).length === 0; // [] or {}
     if (isList) return empty ? 'Optional; none by default.' : `Optional; default ${code(yamlValue(f.default))}.`;
     return empty ? 'Optional; the defaults below apply when it is left out.' : `Optional; default ${code(yamlValue(f.default))}.`;
   }
   if (f.optional) return 'Optional.';
   return 'Required.';
+}
+
+function rowFor(path: string, f: Unwrapped): ReferenceRow {
+  return { path, type: typeName(f.schema), ...(f.hasDefault ? { default: yamlValue(f.default) } : {}), required: !f.hasDefault && !f.optional, description: f.description };
 }
 
 /** Rows for the keys of one object (nested objects flattened); lists of objects add tables to `subtables`. */
@@ -154,13 +164,7 @@ function collect(prefix: string, shape: Record<string, z.ZodType>, rows: Referen
       collect(path, nested, rows, subtables);
       continue;
     }
-    rows.push({
-      path,
-      type: typeName(f.schema),
-      ...(f.hasDefault ? { default: yamlValue(f.default) } : {}),
-      required: !f.hasDefault && !f.optional,
-      description: f.description,
-    });
+    rows.push(rowFor(path, f));
     const items = listItemShape(f.schema);
     if (items) subtables.push(...itemTables(path, f, items));
   }
@@ -186,8 +190,7 @@ export function sectionTables(key: string, field: z.ZodType): ReferenceTable[] {
   }
   const items = listItemShape(f.schema);
   if (items) return itemTables(key, f, items);
-  const row = { path: key, type: typeName(f.schema), ...(f.hasDefault ? { default: yamlValue(f.default) } : {}), required: !f.hasDefault && !f.optional, description: f.description };
-  return [{ path: key, description: '', presence: '', rows: [row] }];
+  return [{ path: key, description: '', presence: '', rows: [rowFor(key, f)] }];
 }
 
 function cell(text: string): string {
@@ -201,6 +204,16 @@ function renderTable(t: ReferenceTable): string {
     lines.push(`| ${code(r.path)} | ${cell(r.type)} | ${cell(dflt)} | ${cell(r.description)} |`);
   }
   return lines.join('\n');
+}
+
+/** What the schema cannot say about a table: the registries behind a string key. */
+function tableNotes(path: string): string | undefined {
+  if (path !== 'auth.passdb[]') return undefined;
+  const drivers = listPassdbDrivers().map((name) => `- ${code(name)}: ${getPassdbDriver(name)?.description ?? ''}`);
+  return [
+    `Drivers:\n\n${drivers.join('\n')}\n`,
+    `Password schemes (a \`{SCHEME}\` prefix on a stored password, or passwd-file \`scheme=\`): ${listSchemes().map(code).join(', ')}. \`postern pw\` makes hashes.\n`,
+  ].join('\n');
 }
 
 const INTRO = `# Configuration reference
@@ -233,6 +246,8 @@ export function renderConfigReference(schema: z.ZodObject = configSchema): strin
       parts.push(`### ${code(t.path)}\n`);
       parts.push(`${[t.description, t.presence].filter((x) => x !== '').join(' ')} Each item:\n`);
       parts.push(`${renderTable(t)}\n`);
+      const notes = tableNotes(t.path);
+      if (notes) parts.push(notes);
     }
   }
   return parts.join('\n');

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { duration } from '../core/index.js';
 import { passdbSpecSchema } from '../auth/config.js';
 import { imapConfigSchema } from '../imap/config.js';
+import { pop3ConfigSchema } from '../pop3/config.js';
 import { proxyConfigSchema } from '../proxy/config.js';
 import { listenConfigSchema, tlsConfigSchema } from '../net/config.js';
 
@@ -29,9 +30,10 @@ export const configSchema = z.strictObject({
     .describe('Logging, to standard output. `postern serve --log-format` overrides `format`.'),
   tls: tlsConfigSchema.optional(),
   listen: z.array(listenConfigSchema).min(1).describe('Listeners.'),
-  login_trusted_networks: z.array(cidr).prefault([]).describe('Networks trusted to forward a client address (IMAP ID x-originating-ip); also exempt from the plaintext-auth rule like loopback.'),
+  login_trusted_networks: z.array(cidr).prefault([]).describe('Networks trusted to forward a client address (IMAP ID x-originating-ip, POP3 XCLIENT); also exempt from the plaintext-auth rule like loopback.'),
   auth: authSchema,
   imap: imapConfigSchema.describe('Limits and pre-login behaviour of the IMAP listeners.'),
+  pop3: pop3ConfigSchema.describe('Limits and pre-login behaviour of the POP3 listeners.'),
   proxy: proxyConfigSchema.describe('How postern reaches backends. Per-user passdb fields (proxy_timeout, ssl, starttls, ...) override these; see docs/proxy-fields.md.'),
 });
 
