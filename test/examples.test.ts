@@ -47,6 +47,19 @@ except imaplib.IMAP4.error as e:
     print('NO', e)
 `;
 
+const POP3_LOGIN = `
+import poplib, ssl, sys
+port, ca, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+p = poplib.POP3_SSL('localhost', port, context=ssl.create_default_context(cafile=ca), timeout=15)
+try:
+    p.user(user)
+    p.pass_(password)
+    print('OK', p.stat()[0])
+    p.quit()
+except poplib.error_proto as e:
+    print('ERR', e.args[0].decode())
+`;
+
 describe('examples', () => {
   test('every example passes postern check', () => {
     exampleCert();
@@ -82,6 +95,27 @@ describe('examples', () => {
         assert.equal(ok.stdout.trim(), 'OK OK 1', ok.stderr);
         const bad = await runPython(IMAP_LOGIN, ['1993', cert.certPath, 'demo', 'wrong']);
         assert.match(bad.stdout, /^NO .*\[AUTHENTICATIONFAILED\] Authentication failed\./);
+      });
+    });
+
+    describe('pop3.yaml', () => {
+      let dovecot: DovecotInstance;
+      let postern: ManagedProcess;
+      before(async () => {
+        dovecot = await startDovecot({ users: [{ name: 'demo', password: 'demo-pw' }], ports: { pop3: 10110 } });
+        await dovecot.deliver('demo', Buffer.from('Subject: hi\r\n\r\nhello\r\n'));
+        postern = await serve(join(EXAMPLES, 'pop3.yaml'));
+      });
+      after(async () => {
+        await postern?.stop();
+        await dovecot?.stop();
+      });
+
+      test('a POP3 client logs in over TLS on 1995 and sees its mailbox at the backend; the backend checks the password', async () => {
+        const ok = await runPython(POP3_LOGIN, ['1995', cert.certPath, 'demo', 'demo-pw']);
+        assert.equal(ok.stdout.trim(), 'OK 1', ok.stderr);
+        const bad = await runPython(POP3_LOGIN, ['1995', cert.certPath, 'demo', 'wrong']);
+        assert.equal(bad.stdout.trim(), 'ERR -ERR [AUTH] Authentication failed.', bad.stderr);
       });
     });
 

@@ -3,4 +3,4 @@ export type { LoginOutcome, ProtocolLogin } from './types.js';
 export { newSessionId } from './session-id.js';
 export { FrontConnection, type FrontConnectionOptions, type FrontInput } from './front-connection.js';
 export { ClientIdentity, type ForwardedFields } from './client-identity.js';
-export { plaintextAllowed, type PlaintextPolicy } from './plaintext.js';
+export { connectionSecured, plaintextAllowed, type PlaintextPolicy } from './plaintext.js';

@@ -8,11 +8,17 @@ export interface PlaintextPolicy {
 }
 
 /**
+ * Dovecot's `client->secured` (login-common/client-common.c): TLS, or a peer on loopback or in
+ * login_trusted_networks. It is what the passdb sees as %{secured}.
+ */
+export function connectionSecured(conn: { secured: boolean; remoteIp: string }, trustedNetworks: NetworkList): boolean {
+  return conn.secured || isLoopback(conn.remoteIp) || trustedNetworks.has(conn.remoteIp);
+}
+
+/**
  * Whether a password may travel on this connection now (IMAP LOGIN, POP3 USER/PASS, plaintext
- * SASL). Dovecot's client_check_plaintext_auth: yes over TLS, or when the rule is off; loopback
- * and trusted networks count as secured, as Dovecot's `client->secured` does.
+ * SASL): Dovecot's client_check_plaintext_auth, secured or the rule switched off.
  */
 export function plaintextAllowed(conn: { secured: boolean; remoteIp: string }, policy: PlaintextPolicy): boolean {
-  if (conn.secured || !policy.disablePlaintextAuth) return true;
-  return isLoopback(conn.remoteIp) || policy.trustedNetworks.has(conn.remoteIp);
+  return !policy.disablePlaintextAuth || connectionSecured(conn, policy.trustedNetworks);
 }

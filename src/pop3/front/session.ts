@@ -1,0 +1,277 @@
+import { hostname } from 'node:os';
+import type { Secret } from '../../core/index.js';
+import type { Logger } from '../../log/index.js';
+import { decodeSaslResponse, getMechanism, type SaslServerExchange } from '../../auth/sasl/index.js';
+import type { Connection, NetworkList } from '../../net/index.js';
+import { ClientIdentity, connectionSecured, FrontConnection, plaintextAllowed, type ForwardedFields, type LoginService } from '../../login/index.js';
+import type { BackendTarget } from '../../proxy/index.js';
+import { Pop3CommandReader, type Pop3Command } from '../wire/index.js';
+import type { Pop3Config } from '../config.js';
+import { Pop3BackendLogin } from '../backend-login.js';
+import { PRE_LOGIN_COMMANDS } from './commands/index.js';
+import type { Pop3FrontContext } from './context.js';
+import { REPLY } from './replies.js';
+import { preLoginCapabilities } from './capabilities.js';
+import { outcomeReply } from './outcome.js';
+
+export interface Pop3FrontDeps {
+  pop3: Pop3Config;
+  disablePlaintextAuth: boolean;
+  mechanisms: readonly string[];
+  trustedNetworks: NetworkList;
+  login: LoginService;
+  idleTimeoutMs: number;
+  proxyTtl: number;
+  log: Logger;
+  /** Told when the session is over, for the registry. */
+  onClose?: () => void;
+}
+
+/** The AUTHORIZATION state (RFC 1939 §4), split where an AUTH exchange reads raw lines. */
+type State = { kind: 'authorization'; user?: string } | { kind: 'authenticating'; exchange: SaslServerExchange; mech: string };
+
+/** One POP3 client connection from greeting to the hand-over to a backend. */
+export class Pop3LoginSession implements Pop3FrontContext {
+  readonly #front: FrontConnection;
+  readonly #deps: Pop3FrontDeps;
+  #reader: Pop3CommandReader;
+  #state: State = { kind: 'authorization' };
+  /** Unknown commands in a row (Dovecot resets the count on a known one). */
+  #badCommands = 0;
+  #authFailures = 0;
+
+  constructor(conn: Connection, deps: Pop3FrontDeps) {
+    this.#deps = deps;
+    this.#front = new FrontConnection(conn, {
+      log: deps.log,
+      loginTimeoutMs: deps.pop3.login_timeout,
+      idleTimeoutMs: deps.idleTimeoutMs,
+      proxyTtl: deps.proxyTtl,
+      ...(deps.onClose ? { onClose: deps.onClose } : {}),
+    });
+    this.#reader = this.#newReader();
+  }
+
+  get id(): string {
+    return this.#front.id;
+  }
+
+  start(): void {
+    this.#front.start({
+      onData: (chunk) => {
+        this.#reader.feed(chunk);
+        this.#pump();
+      },
+      onResume: () => this.#pump(),
+      onLoginTimeout: () => this.#goodbye(REPLY.inactivity, 'login timeout'),
+    });
+    this.ok(this.trusted ? REPLY.xclientGreeting : REPLY.greeting);
+  }
+
+  /** Ends the session now: a proxied one at once, one before login with "-ERR Server shutting down.". */
+  destroy(reason: 'shutdown' | 'kicked'): void {
+    if (!this.#front.endProxied(reason)) this.#goodbye(REPLY.shutdown, reason);
+  }
+
+  // ---- Pop3FrontContext ----
+  get secured(): boolean {
+    return this.#front.secured;
+  }
+  get tlsAvailable(): boolean {
+    return this.#front.tlsAvailable;
+  }
+  get trusted(): boolean {
+    return this.#deps.trustedNetworks.has(this.#front.conn.remoteIp);
+  }
+  plaintextAllowed(): boolean {
+    return plaintextAllowed(this.#front.conn, this.#deps);
+  }
+  mechanisms(): string[] {
+    const open = this.plaintextAllowed();
+    return this.#deps.mechanisms.filter((m) => open || getMechanism(m)?.plaintext === false);
+  }
+  capabilities(): string[] {
+    return preLoginCapabilities({ stls: this.tlsAvailable && !this.secured, plaintextAllowed: this.plaintextAllowed(), mechanisms: this.mechanisms() });
+  }
+  ok(text?: string): void {
+    this.#front.write(text ? `+OK ${text}\r\n` : '+OK\r\n');
+  }
+  err(text: string): void {
+    this.#front.write(`-ERR ${text}\r\n`);
+  }
+  raw(text: string): void {
+    this.#front.write(text);
+  }
+  get pendingUser(): string | undefined {
+    return this.#state.kind === 'authorization' ? this.#state.user : undefined;
+  }
+  set pendingUser(user: string | undefined) {
+    this.#state = user === undefined ? { kind: 'authorization' } : { kind: 'authorization', user };
+  }
+  async startTls(): Promise<void> {
+    this.ok(REPLY.stls);
+    // RFC 2595 §4: what the client pipelined in the clear, and a USER given before, are forgotten.
+    this.#reader = this.#newReader();
+    this.#state = { kind: 'authorization' };
+    await this.#front.startTls();
+  }
+  async beginAuth(mechName: string, initialResponse: string | undefined): Promise<void> {
+    const mech = this.#deps.mechanisms.includes(mechName) ? getMechanism(mechName) : undefined;
+    if (!mech) return this.err(REPLY.unsupportedMech);
+    if (mech.plaintext && !this.plaintextAllowed()) return this.err(REPLY.plaintextMechDisabled);
+    let response: Buffer | null = null;
+    if (initialResponse !== undefined) {
+      response = decodeSaslResponse(initialResponse);
+      if (response === null) return this.err(REPLY.invalidBase64Initial);
+    }
+    this.#state = { kind: 'authenticating', exchange: mech.start(), mech: mech.name };
+    await this.#saslStep(response);
+  }
+  async login(mech: string, user: string, password: Secret, authzid?: string): Promise<void> {
+    this.#state = { kind: 'authorization' };
+    const front = this.#front;
+    if (authzid !== undefined) {
+      // Master-user logins (authorization identity) come with master passdbs; until then refuse clearly.
+      front.log.info({ event: 'auth_failed', user, authzid, reason: 'authorization identity not supported' }, 'authentication failed');
+      return this.err(REPLY.authzFailed);
+    }
+    if (front.identity.ttl <= 1) {
+      front.log.error({ event: 'proxy_loop', user }, 'TTL reached zero - proxies appear to be looping?');
+      return this.err(REPLY.misconfigured);
+    }
+    const conn = front.conn;
+    const request = {
+      service: 'pop3',
+      mech,
+      user,
+      password,
+      remoteIp: front.identity.ip,
+      remotePort: front.identity.port,
+      localIp: conn.localIp,
+      localPort: conn.localPort,
+      secured: connectionSecured(conn, this.#deps.trustedNetworks),
+      session: front.id,
+    };
+    const proto = { protocol: 'pop3' as const, defaultPort: 110, defaultTlsPort: 995, makeBackendLogin: (t: BackendTarget) => this.#backendLogin(t) };
+    const outcome = await this.#deps.login.login(request, proto, front.log.child({ user }), front.signal);
+    // Whatever the client pipelined after its login (RFC 2449 §6.6) is the backend's to answer.
+    if (outcome.kind === 'proxied') return front.handOver(outcome, this.#reader.takeBuffered());
+    if (!front.open) return;
+    const reply = outcomeReply(outcome, () => `${hostname()}:${new Date().toISOString().slice(0, 19).replace('T', ' ')}`);
+    this.raw(`${reply.line}\r\n`);
+    if (reply.closeAfter) return front.close(reply.closeAfter);
+    if (reply.authFailure && ++this.#authFailures >= this.#deps.pop3.max_auth_failures) front.close('too many authentication failures');
+  }
+  xclient(fields: ForwardedFields): boolean {
+    const { values, invalid } = ClientIdentity.parse(fields);
+    if (invalid.length > 0) return false;
+    this.#front.identity.set(values);
+    this.#front.noteForwarded();
+    return true;
+  }
+  quit(): void {
+    this.ok(REPLY.quit);
+    this.#front.close('logged out');
+  }
+
+  // ---- internals ----
+  #newReader(): Pop3CommandReader {
+    return new Pop3CommandReader({ maxLineBytes: this.#deps.pop3.max_line_length });
+  }
+
+  #backendLogin(target: BackendTarget): Pop3BackendLogin {
+    const id = this.#front.identity;
+    return new Pop3BackendLogin({ target, forward: { session: this.#front.id, clientIp: id.ip, clientPort: id.port, ttl: id.ttl - 1 } });
+  }
+
+  async #saslStep(response: Buffer | null): Promise<void> {
+    const st = this.#state;
+    if (st.kind !== 'authenticating') return;
+    const step = st.exchange.next(response);
+    switch (step.kind) {
+      case 'challenge':
+        // RFC 5034 §4: "+" SP base64, with nothing after the space for an empty challenge.
+        this.raw(`+ ${step.data.toString('base64')}\r\n`);
+        return;
+      case 'error':
+        this.#state = { kind: 'authorization' };
+        this.#front.log.info({ event: 'auth_failed', mech: st.mech, reason: step.message }, 'authentication failed');
+        this.err(REPLY.authFailed);
+        if (++this.#authFailures >= this.#deps.pop3.max_auth_failures) this.#front.close('too many authentication failures');
+        return;
+      case 'done': {
+        const c = step.credentials;
+        return this.login(st.mech, c.authcid, c.password, c.authzid);
+      }
+      default: {
+        const never: never = step;
+        throw new Error(`unknown SASL step ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Handles whatever complete input there is, one command at a time; waits while a login runs. */
+  #pump(): void {
+    while (this.#front.open && !this.#front.busy) {
+      if (this.#state.kind === 'authenticating') {
+        const line = this.#reader.nextLine();
+        if (line === 'needMore') return;
+        if (!Buffer.isBuffer(line) && line.code === 'lineTooLong') return this.#goodbye(REPLY.inputTooLong, 'input line too long');
+        const text = Buffer.isBuffer(line) ? line.toString('latin1') : '';
+        // RFC 5034 §4: "*" cancels the exchange.
+        const response = text === '*' ? null : decodeSaslResponse(text);
+        if (response === null || !Buffer.isBuffer(line)) {
+          this.#state = { kind: 'authorization' };
+          this.err(text === '*' ? REPLY.authAborted : REPLY.invalidBase64);
+          continue;
+        }
+        this.#front.run(this.#saslStep(response), this.#onInternalError);
+        continue;
+      }
+      const r = this.#reader.next();
+      switch (r.kind) {
+        case 'needMore':
+          return;
+        case 'error':
+          if (r.code === 'lineTooLong') return this.#goodbye(REPLY.inputTooLong, 'input line too long');
+          this.#bad();
+          continue;
+        case 'command':
+          this.#dispatch(r.command);
+          continue;
+        default: {
+          const never: never = r;
+          throw new Error(`unknown read result ${JSON.stringify(never)}`);
+        }
+      }
+    }
+  }
+
+  #dispatch(cmd: Pop3Command): void {
+    const descriptor = PRE_LOGIN_COMMANDS.get(cmd.name);
+    if (!descriptor) return this.#bad();
+    this.#badCommands = 0;
+    try {
+      const result = descriptor.run(this, cmd.args);
+      if (result instanceof Promise) this.#front.run(result, this.#onInternalError);
+    } catch (err) {
+      this.#onInternalError(err);
+    }
+  }
+
+  #bad(): void {
+    this.err(REPLY.unknownCommand);
+    if (++this.#badCommands >= this.#deps.pop3.max_bad_commands) this.#goodbye(REPLY.tooManyBad, 'too many bad commands');
+  }
+
+  readonly #onInternalError = (err: unknown): void => {
+    this.#front.log.error({ event: 'internal_error', err: err instanceof Error ? err.stack : String(err) }, 'internal error');
+    this.#state = { kind: 'authorization' };
+    this.err(REPLY.internal);
+  };
+
+  #goodbye(text: string, reason: string): void {
+    this.err(text);
+    this.#front.close(reason);
+  }
+}
