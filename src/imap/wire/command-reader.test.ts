@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ImapCommandReader, type ReadResult } from './command-reader.js';
-import { assertSameAtEverySplit, collect } from './feed-harness.js';
+import { assertSameAtEverySplit, collect } from '../../../test/support/feed-harness.js';
 import { DEFAULT_IMAP_WIRE_LIMITS, type ImapWireLimits } from './limits.js';
 import { asAString, type ImapValue } from './values.js';
 

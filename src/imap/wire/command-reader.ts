@@ -1,4 +1,4 @@
-import { ByteQueue } from './byte-queue.js';
+import { ByteQueue } from '../../core/index.js';
 import { CommandParser, sniffTag, type ImapReadErrorCode } from './command-parser.js';
 import { CR, LF, trailingLiteral } from './grammar.js';
 import { resolveWireLimits, type ImapWireLimits } from './limits.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { capabilitiesOf, hasCapability, parseCapabilities } from './capability.js';
-import { assertSameAtEverySplit } from './feed-harness.js';
+import { assertSameAtEverySplit } from '../../../test/support/feed-harness.js';
 import { ImapResponseReader, type ImapResponse, type ResponseReadResult } from './response-reader.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');

@@ -1,4 +1,4 @@
-import { ByteQueue } from './byte-queue.js';
+import { ByteQueue } from '../../core/index.js';
 import { CR, LF, trailingLiteral } from './grammar.js';
 import { DEFAULT_IMAP_RESPONSE_LIMITS, type ImapResponseLimits } from './limits.js';
 

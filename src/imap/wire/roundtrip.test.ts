@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ImapCommandReader, type ReadResult } from './command-reader.js';
-import { assertSameAtEverySplit, collect } from './feed-harness.js';
+import { assertSameAtEverySplit, collect } from '../../../test/support/feed-harness.js';
 import { ARG_ATOM_CHAR, TAG_CHAR } from './grammar.js';
 import type { ImapWireLimits } from './limits.js';
 import { formatCommand, formatCommandParts, type WireArg } from './serialize.js';
