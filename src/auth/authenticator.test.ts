@@ -32,7 +32,9 @@ const auth = (entries: Array<ChainEntry | Passdb>, password = 'right', user = 'a
     makeAuthRequest({ user, password }),
   );
 
-const ok = (fields: Record<string, string> = {}, user = 'alice@example.com'): AuthResult => ({ kind: 'ok', user, fields });
+const ok = (fields: Record<string, string> = {}, user = 'alice@example.com', passwordVerified = true): AuthResult => ({ kind: 'ok', user, fields, passwordVerified });
+/** A success that rests on nopassword or a proxy's NULL password: nobody checked the password. */
+const unchecked = (fields: Record<string, string> = {}, user = 'alice@example.com'): AuthResult => ok(fields, user, false);
 const fail = (reason: 'passwordMismatch' | 'userUnknown' | 'userDisabled', message?: string): AuthResult => ({
   kind: 'fail', reason, ...(message ? { message } : {}), fields: {},
 });
@@ -44,14 +46,14 @@ describe('authenticator: one passdb', () => {
     { name: 'bare password is PLAIN', r: found('right'), want: ok() },
     { name: 'unknown user', r: UNKNOWN, want: fail('userUnknown') },
     { name: 'tempFail', r: TEMPFAIL, want: { kind: 'tempFail', reason: 'db down' } },
-    { name: 'nopassword accepts anything', r: found(null, { nopassword: 'y' }), password: 'any', want: ok() },
-    { name: 'nopassword with empty value', r: found(null, { nopassword: '' }), password: 'any', want: ok() },
+    { name: 'nopassword accepts anything', r: found(null, { nopassword: 'y' }), password: 'any', want: unchecked() },
+    { name: 'nopassword with empty value', r: found(null, { nopassword: '' }), password: 'any', want: unchecked() },
     { name: 'nopassword=n does not', r: found(null, { nopassword: 'n' }), password: 'any', want: fail('passwordMismatch') },
-    { name: 'nopassword with an empty {PLAIN}', r: found('{PLAIN}', { nopassword: 'y' }), password: 'any', want: ok() },
+    { name: 'nopassword with an empty {PLAIN}', r: found('{PLAIN}', { nopassword: 'y' }), password: 'any', want: unchecked() },
     { name: 'a real password beats nopassword', r: found('{PLAIN}right', { nopassword: 'y' }), password: 'any', want: fail('passwordMismatch') },
     { name: 'NULL password without proxy', r: found(null), want: fail('passwordMismatch') },
-    { name: 'NULL password with proxy: the backend checks', r: found(null, { proxy: 'y', host: 'b' }), password: 'any', want: ok({ proxy: 'y', host: 'b' }) },
-    { name: 'NULL password with proxy_maybe', r: found(null, { proxy_maybe: 'y' }), password: 'any', want: ok({ proxy_maybe: 'y' }) },
+    { name: 'NULL password with proxy: the backend checks', r: found(null, { proxy: 'y', host: 'b' }), password: 'any', want: unchecked({ proxy: 'y', host: 'b' }) },
+    { name: 'NULL password with proxy_maybe', r: found(null, { proxy_maybe: 'y' }), password: 'any', want: unchecked({ proxy_maybe: 'y' }) },
     { name: 'NULL password with proxy=n', r: found(null, { proxy: 'n' }), want: fail('passwordMismatch') },
     { name: 'user= renames', r: found('{PLAIN}right', { user: 'Alice@Example.com' }), want: ok({}, 'Alice@Example.com') },
     { name: 'result user renames', r: { kind: 'found', user: 'bob', password: '{PLAIN}right', fields: {} }, want: ok({}, 'bob') },
@@ -138,7 +140,7 @@ describe('authenticator: chain', () => {
   });
   it('the failed passdb fields are dropped, nopassword never leaks', async () => {
     const r = await auth([fixed(found('{PLAIN}x', { leak: 'y' })), fixed(found(null, { nopassword: 'y' }))]);
-    assert.deepEqual(r, ok());
+    assert.deepEqual(r, unchecked());
   });
 });
 
@@ -178,6 +180,12 @@ describe('MemoryAuthenticator', () => {
       assert.equal(r.kind === 'fail' && r.reason === 'passwordMismatch' ? 'mismatch' : r.kind, want);
     });
   }
+  it('says whether the password was checked', async () => {
+    const alice = await m.authenticate(makeAuthRequest({ password: 'right' }));
+    const carol = await m.authenticate(makeAuthRequest({ user: 'carol@example.com', password: 'anything' }));
+    assert.ok(alice.kind === 'ok' && alice.passwordVerified);
+    assert.ok(carol.kind === 'ok' && !carol.passwordVerified);
+  });
   it('returns the fields of the user', async () => {
     assert.deepEqual(await m.authenticate(makeAuthRequest({ password: 'right' })), ok({ proxy: 'y', host: '10.0.0.5' }));
   });
@@ -205,7 +213,7 @@ describe('createAuthenticator', () => {
       const a = createAuthenticator(specs.map((s) => passdbSpecSchema.parse(s)));
       assert.deepEqual(await a.authenticate(makeAuthRequest({ password: 'secret' })), ok({ port: '10143', host: '10.0.0.7', proxy: 'y' }));
       // Wrong password in the file: the static catch-all proxies anyway (its backend checks).
-      assert.deepEqual(await a.authenticate(makeAuthRequest({ password: 'nope' })), ok({ proxy: 'y', host: 'catchall' }));
+      assert.deepEqual(await a.authenticate(makeAuthRequest({ password: 'nope' })), unchecked({ proxy: 'y', host: 'catchall' }));
       await a.close();
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -17,7 +17,7 @@ export interface ChainEntry {
 
 /** One passdb's outcome after the password check: Dovecot's passdb_result. */
 type Step =
-  | { kind: 'ok'; user: string; fields: Fields }
+  | { kind: 'ok'; user: string; fields: Fields; verified: boolean }
   | { kind: 'passwordMismatch'; message?: string }
   | { kind: 'userUnknown' }
   | { kind: 'userDisabled'; message?: string }
@@ -32,6 +32,10 @@ type Step =
  *
  * Success includes users with `nologin` (and perhaps `reason`, `host`): the front
  * decides what to tell them, and a nologin with `proxy` + `host` is a referral.
+ *
+ * Every success says whether a passdb really checked the password (`passwordVerified`).
+ * Dovecot does not, which is how `nopassword` on a proxy passdb lets Postfix SASL accept
+ * any password (dovecot/documentation#554); the auth service refuses unverified successes.
  */
 export class ChainAuthenticator implements Authenticator {
   readonly #entries: readonly ChainEntry[];
@@ -48,13 +52,14 @@ export class ChainAuthenticator implements Authenticator {
     let committed: Fields = {};
     let success = false; // Dovecot's passdb_success
     let seenInternalFailure = false;
-    let passwordVerified = false; // a continue rule after success: later passdbs only add fields
+    let skipPasswordCheck = false; // Dovecot's skip_password_check: after a continue rule, later passdbs only add fields
+    let verified = false; // some successful passdb compared the password
     let last: Step = { kind: 'userUnknown' };
 
     for (let i = 0; i < this.#entries.length; i++) {
       const entry = this.#entries[i]!;
       const name = entry.passdb.name;
-      const step = await this.#runOne(entry.passdb, { ...req, user }, passwordVerified || entry.deny === true);
+      const step = await this.#runOne(entry.passdb, { ...req, user }, skipPasswordCheck || entry.deny === true);
       if (step.kind === 'internalFailure') this.#log.warn({ passdb: name, user: req.user, reason: step.reason }, 'passdb lookup failed');
 
       // Both end the chain at once, whatever the rules and earlier successes say.
@@ -79,20 +84,21 @@ export class ChainAuthenticator implements Authenticator {
         // Keep what a successful passdb returned; a failed one's fields are dropped.
         user = step.user;
         committed = { ...committed, ...step.fields };
-        if (rule.startsWith('continue')) passwordVerified = true;
+        if (step.verified) verified = true;
+        if (rule.startsWith('continue')) skipPasswordCheck = true;
       }
       last = step;
       if (!rule.startsWith('continue') || i === this.#entries.length - 1) break;
       if (step.kind === 'internalFailure') seenInternalFailure = true;
     }
 
-    if (success) return { kind: 'ok', user, fields: committed };
+    if (success) return { kind: 'ok', user, fields: committed, passwordVerified: verified };
     if (seenInternalFailure && last.kind !== 'internalFailure') {
       return { kind: 'tempFail', reason: 'a passdb failed temporarily and none accepted the login' };
     }
     switch (last.kind) {
       case 'ok':
-        return { kind: 'ok', user, fields: committed };
+        return { kind: 'ok', user, fields: committed, passwordVerified: verified };
       case 'internalFailure':
         return { kind: 'tempFail', reason: last.reason };
       case 'userUnknown':
@@ -129,8 +135,9 @@ export class ChainAuthenticator implements Authenticator {
 
     const { user, fields } = applyRenames(r.user ?? req.user, r.fields);
     if (user === '') return this.#refuse(passdb, req, 'a field renamed the user to an empty name');
-    const check = r.kind === 'found' && !skipCheck ? await this.#checkPassword(passdb, req, r.password, fields) : 'ok';
-    if (check !== 'ok') return check;
+    // A self-checking driver's `ok` is a verified password; a skipped check verifies nothing.
+    const check = r.kind === 'found' && !skipCheck ? await this.#checkPassword(passdb, req, r.password, fields) : r.kind === 'ok' ? 'verified' : 'unverified';
+    if (typeof check !== 'string') return check;
 
     // Dovecot's `fail` and `allow_nets` turn a success into "unknown user".
     if (getField(fields, 'fail') !== undefined) return this.#refuse(passdb, req, 'the passdb set fail');
@@ -143,7 +150,7 @@ export class ChainAuthenticator implements Authenticator {
     // nopassword is about this passdb only (Dovecot removes it after each lookup).
     delete fields.nopassword;
     this.#log.debug({ passdb: passdb.name, user, fields: maskFields(fields) }, 'passdb accepted');
-    return { kind: 'ok', user, fields };
+    return { kind: 'ok', user, fields, verified: check === 'verified' };
   }
 
   #refuse(passdb: Passdb, req: AuthRequest, why: string): Step {
@@ -154,19 +161,20 @@ export class ChainAuthenticator implements Authenticator {
   /**
    * NULL password: accepted with `nopassword`, or when the fields send the login on to
    * a backend (`proxy`, `proxy_maybe`) that checks the forwarded password itself.
-   * Dovecot wants `nopassword` in that case too; see the module notes.
+   * Dovecot wants `nopassword` in that case too; see the module notes. Either way the
+   * password was not checked here: 'unverified'.
    */
   async #checkPassword(
     passdb: Passdb,
     req: AuthRequest,
     stored: string | null,
     fields: Fields,
-  ): Promise<'ok' | Step> {
+  ): Promise<'verified' | 'unverified' | Step> {
     const nopassword = fieldIsSet(fields, 'nopassword');
     if (stored === null || splitScheme(stored).value === '') {
-      if (nopassword) return 'ok';
+      if (nopassword) return 'unverified';
       if (stored === null) {
-        if (fieldIsSet(fields, 'proxy') || fieldIsSet(fields, 'proxy_maybe')) return 'ok';
+        if (fieldIsSet(fields, 'proxy') || fieldIsSet(fields, 'proxy_maybe')) return 'unverified';
         this.#log.info({ passdb: passdb.name, user: req.user }, 'no password returned (and no nopassword)');
         return { kind: 'passwordMismatch' };
       }
@@ -181,7 +189,7 @@ export class ChainAuthenticator implements Authenticator {
       this.#log.error({ passdb: passdb.name, user: req.user, error: v.error }, 'cannot verify password');
       return { kind: 'internalFailure', reason: v.error };
     }
-    return v.ok ? 'ok' : { kind: 'passwordMismatch' };
+    return v.ok ? 'verified' : { kind: 'passwordMismatch' };
   }
 
   close(): Promise<void> {

@@ -25,7 +25,8 @@ describe('passdbSpecSchema', () => {
   }
   const bad: ReadonlyArray<[input: unknown, path: string]> = [
     [{}, 'driver'],
-    [{ driver: 'sql' }, 'driver'],
+    [{ driver: 'nosuch' }, 'driver'],
+    [{ driver: 'sql' }, 'sql'],
     [{ driver: 'static', bogus: 1 }, ''],
     [{ driver: 'static', result_success: 'maybe' }, 'result_success'],
     [{ driver: 'static', deny: 'perhaps' }, 'deny'],

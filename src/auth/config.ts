@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { ldapSettingsSchema } from './passdb/ldap-settings.js';
 import { listPassdbDrivers } from './passdb/registry.js';
+import { sqlSettingsSchema } from './passdb/sql-settings.js';
 
 /*
  * The configuration of one passdb, with Dovecot's names so a passdb { } block
@@ -34,6 +36,12 @@ export const passdbSpecSchema = z
       .string()
       .default('')
       .describe('Fields ("key=value ...", with %variables) that replace what the passdb returns.'),
+    ldap: ldapSettingsSchema
+      .optional()
+      .describe('ldap driver: the settings of a dovecot-ldap.conf.ext, inline (instead of args naming the file).'),
+    sql: sqlSettingsSchema
+      .optional()
+      .describe('sql driver: the settings of a dovecot-sql.conf.ext, inline (instead of args naming the file).'),
     name: z.string().min(1).optional().describe('Label for logs; defaults to the driver and its args.'),
     deny: yesNo.default(false).describe('A user found in this passdb is refused (Dovecot deny=yes).'),
     result_success: resultRuleSchema.default('return-ok').describe('What a successful lookup does to the chain.'),
@@ -42,7 +50,21 @@ export const passdbSpecSchema = z
       .default('continue')
       .describe('What a temporary failure does; with no later success the login fails temporarily.'),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.ldap !== undefined && spec.driver !== 'ldap') {
+      ctx.addIssue({ code: 'custom', path: ['ldap'], message: 'ldap: settings belong to driver ldap' });
+    }
+    if (spec.driver === 'ldap' && (spec.ldap === undefined) === (spec.args.trim() === '')) {
+      ctx.addIssue({ code: 'custom', path: ['ldap'], message: 'driver ldap needs either ldap: settings or args naming a dovecot-ldap.conf.ext' });
+    }
+    if (spec.sql !== undefined && spec.driver !== 'sql') {
+      ctx.addIssue({ code: 'custom', path: ['sql'], message: 'sql: settings belong to driver sql' });
+    }
+    if (spec.driver === 'sql' && (spec.sql === undefined) === (spec.args.trim() === '')) {
+      ctx.addIssue({ code: 'custom', path: ['sql'], message: 'driver sql needs either sql: settings or args naming a dovecot-sql.conf.ext' });
+    }
+  });
 
 /** A passdb spec after defaults (what drivers receive). */
 export type PassdbSpec = z.output<typeof passdbSpecSchema>;

@@ -32,7 +32,8 @@ export class MemoryPassdb implements Passdb {
 
 /**
  * The real chain logic over one MemoryPassdb, so fronts are tested against the
- * same nopassword/proxy/nologin semantics they will meet in production.
+ * same nopassword/proxy/nologin semantics they will meet in production, including
+ * `passwordVerified`: false for a user with no password (`nopassword`, or `proxy`).
  */
 export class MemoryAuthenticator extends ChainAuthenticator {
   constructor(users: MemoryUsers, deps?: AuthDeps) {

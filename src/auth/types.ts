@@ -48,7 +48,18 @@ export interface Passdb {
 
 /** What the authenticator tells the front. `reason` is for logs, `message` for the client. */
 export type AuthResult =
-  | { kind: 'ok'; user: string; fields: Fields }
+  | {
+      kind: 'ok';
+      user: string;
+      fields: Fields;
+      /**
+       * A passdb compared the client's password (or a self-checking driver verified it).
+       * False when the success rests on `nopassword` or on a NULL password accepted for
+       * `proxy`: fine for a login proxy whose backend checks the forwarded password, never
+       * enough for the auth service (Postfix/Exim), which must not trust an unchecked login.
+       */
+      passwordVerified: boolean;
+    }
   | {
       kind: 'fail';
       reason: 'passwordMismatch' | 'userUnknown' | 'userDisabled';
@@ -59,7 +70,7 @@ export type AuthResult =
   | { kind: 'tempFail'; reason: string };
 
 export interface Authenticator {
-  /** Verify a login (the password, unless the passdb says `nopassword`). */
+  /** Verify a login (the password, unless the passdb says `nopassword`; `passwordVerified` tells which). */
   authenticate(req: AuthRequest): Promise<AuthResult>;
   close(): Promise<void>;
 }

@@ -3,12 +3,14 @@ import type { AuthDeps } from '../deps.js';
 import { AuthError } from '../errors.js';
 import type { Passdb } from '../types.js';
 import type { PassdbDriver } from './descriptor.js';
+import { ldapDriver } from './ldap.js';
 import { passwdFileDriver } from './passwd-file.js';
+import { sqlDriver } from './sql.js';
 import { staticDriver } from './static.js';
 import { withFields } from './with-fields.js';
 
 /** Adding a driver: a new file exporting a PassdbDriver, and one line here. */
-const DRIVERS: readonly PassdbDriver[] = [staticDriver, passwdFileDriver];
+const DRIVERS: readonly PassdbDriver[] = [staticDriver, passwdFileDriver, ldapDriver, sqlDriver];
 
 const byName = new Map(DRIVERS.map((d) => [d.driver, d]));
 

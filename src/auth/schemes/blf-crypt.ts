@@ -1,15 +1,12 @@
 import bcrypt from 'bcryptjs';
 import { AuthError } from '../errors.js';
 import { safeEqual } from './bytes.js';
-import type { SchemeDescriptor } from './descriptor.js';
+import type { GenerateParams, SchemeDescriptor } from './descriptor.js';
+import { MAX_BCRYPT_COST } from './limits.js';
 
-/** Dovecot's default cost for BLF-CRYPT. */
+/** Dovecot's default and minimum cost for BLF-CRYPT. */
 const DEFAULT_COST = 5;
-/**
- * Each step doubles the work; cost 31 would run for days. Real hashes use 5..14,
- * so a stored cost above this is treated as bad data rather than computed.
- */
-export const MAX_BCRYPT_COST = 20;
+const MIN_COST = 4;
 
 // $2a$, $2b$ or $2y$ (Dovecot writes $2y$), two-digit cost, 22 salt + 31 digest chars.
 const BCRYPT = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
@@ -30,6 +27,13 @@ export async function verifyBcrypt(plain: string, stored: string): Promise<boole
   return safeEqual(computed, stored);
 }
 
+/** `-r` as Dovecot reads it: 0 is the default, below 4 is raised to 4; above our cap is refused. */
+export function bcryptCost(params?: GenerateParams): number {
+  const r = params?.rounds ?? 0;
+  if (r > MAX_BCRYPT_COST) throw new AuthError('AUTH_SCHEME_DATA', `bcrypt cost ${r} above the limit of ${MAX_BCRYPT_COST}`);
+  return r === 0 ? DEFAULT_COST : Math.max(r, MIN_COST);
+}
+
 export async function generateBcrypt(plain: string, cost = DEFAULT_COST): Promise<string> {
   const salt = await bcrypt.genSalt(cost);
   return bcrypt.hash(plain, salt.replace(/^\$2[ab]\$/, '$2y$'));
@@ -40,5 +44,5 @@ export const blfCryptScheme: SchemeDescriptor = {
   name: 'BLF-CRYPT',
   encoding: 'none',
   verify: (plain, stored) => verifyBcrypt(plain, stored),
-  generate: (plain) => generateBcrypt(plain),
+  generate: (plain, _user, params) => generateBcrypt(plain, bcryptCost(params)),
 };

@@ -6,6 +6,12 @@ import type { PasswordScheme } from '../types.js';
  */
 export type SchemeEncoding = 'none' | 'hex' | 'base64';
 
+/** What `doveadm pw` passes to a generator (Dovecot's password_generate_params). */
+export interface GenerateParams {
+  /** `-r`: rounds, cost or ops limit; 0 or absent means the scheme's default. */
+  readonly rounds?: number;
+}
+
 /**
  * A registry entry: the scheme plus what the registry needs to handle suffixes.
  * A binary scheme's `generate` returns its digest in `encoding`, and its `verify`
@@ -16,4 +22,6 @@ export interface SchemeDescriptor extends PasswordScheme {
   readonly encoding: SchemeEncoding;
   /** Length of the raw digest for binary schemes (16 for PLAIN-MD5). */
   readonly rawLength?: number;
+  /** Schemes that ignore `rounds` leave the parameter out, as Dovecot's do. */
+  generate(plain: string, user: string, params?: GenerateParams): string | Promise<string>;
 }

@@ -30,3 +30,11 @@ export const plainMd5Scheme: SchemeDescriptor = {
   },
   generate: (plain) => createHash('md5').update(plain, 'utf8').digest('hex'),
 };
+
+/** {LDAP-MD5}: PLAIN-MD5 stored base64, as OpenLDAP's userPassword `{MD5}` does. */
+export const ldapMd5Scheme: SchemeDescriptor = {
+  ...plainMd5Scheme,
+  name: 'LDAP-MD5',
+  encoding: 'base64',
+  generate: (plain) => createHash('md5').update(plain, 'utf8').digest('base64'),
+};

@@ -1,20 +1,44 @@
 import { AuthError } from '../errors.js';
 import type { PasswordScheme } from '../types.js';
+import { argon2idScheme, argon2iScheme } from './argon2.js';
 import { decodeBase64, decodeHex } from './bytes.js';
 import { blfCryptScheme } from './blf-crypt.js';
-import { cryptScheme, sha256CryptScheme, sha512CryptScheme } from './crypt.js';
-import type { SchemeDescriptor, SchemeEncoding } from './descriptor.js';
-import { plainMd5Scheme } from './plain-md5.js';
+import { cramMd5Scheme } from './cram-md5.js';
+import { cryptScheme, desCryptScheme, sha256CryptScheme, sha512CryptScheme } from './crypt.js';
+import type { GenerateParams, SchemeDescriptor, SchemeEncoding } from './descriptor.js';
+import { md5CryptScheme, md5Scheme } from './md5-crypt.js';
+import { pbkdf2Scheme } from './pbkdf2.js';
+import { ldapMd5Scheme, plainMd5Scheme } from './plain-md5.js';
 import { plainScheme } from './plain.js';
+import { smd5Scheme, ssha256Scheme, ssha512Scheme, sshaScheme } from './salted.js';
+import { scramSha1Scheme, scramSha256Scheme } from './scram.js';
+import { sha256Scheme, sha512Scheme, shaScheme } from './sha.js';
 
 /** Adding a scheme: a new file exporting a SchemeDescriptor, and one line here. */
 const SCHEMES: readonly SchemeDescriptor[] = [
   plainScheme,
   plainMd5Scheme,
+  ldapMd5Scheme,
+  md5CryptScheme,
+  md5Scheme,
+  shaScheme,
+  sha256Scheme,
+  sha512Scheme,
+  smd5Scheme,
+  sshaScheme,
+  ssha256Scheme,
+  ssha512Scheme,
   cryptScheme,
+  desCryptScheme,
   sha256CryptScheme,
   sha512CryptScheme,
   blfCryptScheme,
+  argon2iScheme,
+  argon2idScheme,
+  pbkdf2Scheme,
+  cramMd5Scheme,
+  scramSha1Scheme,
+  scramSha256Scheme,
 ];
 
 // Dovecot looks scheme names up case-insensitively.
@@ -60,10 +84,11 @@ export function listSchemes(): string[] {
 
 /**
  * Splits `{SCHEME}value`. As Dovecot's password_get_scheme: no `}` means no scheme,
- * and a bare `$1$salt$hash` is MD5-CRYPT whatever the default.
+ * and a bare `$1$salt$hash` is MD5-CRYPT whatever the default (a further `$...` is dropped).
  */
 export function splitScheme(stored: string): { scheme?: string; value: string } {
-  if (/^\$1\$[^$]*\$/.test(stored)) return { scheme: 'MD5-CRYPT', value: stored };
+  const md5 = /^\$1\$[^$]*\$[^$]*/.exec(stored);
+  if (md5) return { scheme: 'MD5-CRYPT', value: md5[0] };
   if (!stored.startsWith('{')) return { value: stored };
   const end = stored.indexOf('}');
   if (end < 0) return { value: stored };
@@ -98,11 +123,15 @@ export async function verifyPassword(
   }
 }
 
-/** A new hash for `scheme`, without the `{SCHEME}` prefix (as PasswordScheme.generate). */
-export async function hashPassword(scheme: string, plain: string, user: string): Promise<string> {
-  const s = getScheme(scheme);
-  if (!s) throw new AuthError('AUTH_UNKNOWN_SCHEME', `unknown password scheme ${scheme}`);
-  return s.generate(plain, user);
+/**
+ * A new hash for `scheme`, without the `{SCHEME}` prefix (as PasswordScheme.generate).
+ * `params.rounds` is `doveadm pw -r`; schemes without a work factor ignore it.
+ */
+export async function hashPassword(scheme: string, plain: string, user: string, params?: GenerateParams): Promise<string> {
+  const r = resolve(scheme);
+  if (!r) throw new AuthError('AUTH_UNKNOWN_SCHEME', `unknown password scheme ${scheme}`);
+  const value = await r.scheme.generate(plain, user, params);
+  return r.suffix ? encode(r.scheme, r.suffix, value) : value;
 }
 
 function decodeWith(suffix: 'hex' | 'base64', value: string): Buffer {

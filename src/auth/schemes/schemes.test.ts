@@ -61,8 +61,11 @@ describe('schemes: Dovecot parsing rules', () => {
     { name: 'PLAIN-MD5 wrong length', plain: 'x', stored: '{PLAIN-MD5}abcd', want: 'error' },
     { name: 'PLAIN.hex odd length', plain: 'x', stored: '{PLAIN.hex}53c3a963726574207040737', want: 'error' },
     { name: 'PLAIN.b64 with non-UTF-8 bytes', plain: '\uFFFD', stored: '{PLAIN.b64}/w==', want: 'no' },
-    { name: 'bare $1$ is MD5-CRYPT (not supported yet)', plain: 'x', stored: '$1$MyqHUIQs$UZOz5xNpAEftZRHjT4wdP1', want: 'error' },
-    { name: 'DES-CRYPT under CRYPT', plain: 'x', stored: '{CRYPT}TlJEDdlrTESOo', want: 'error' },
+    // `doveadm pw -s MD5-CRYPT -p secret` and `doveadm pw -s DES-CRYPT -p secret`.
+    { name: 'bare $1$ is MD5-CRYPT whatever the default', plain: 'secret', stored: '$1$BD9zg1Mu$l2Tx9nlvX/pNwCyPujR5J/', dflt: 'SHA512-CRYPT', want: 'ok' },
+    { name: 'bare $1$ drops a trailing $field, as Dovecot', plain: 'secret', stored: '$1$BD9zg1Mu$l2Tx9nlvX/pNwCyPujR5J/$x', want: 'ok' },
+    { name: 'DES-CRYPT under CRYPT', plain: 'secret', stored: '{CRYPT}1uqvJN7Xifoy.', want: 'ok' },
+    { name: 'yescrypt under CRYPT is unsupported', plain: 'x', stored: '{CRYPT}$y$j9T$F5Jx5fExrKuJdG3W9hfpD/$d1w2l3Dxz9dLm7uSs2Nm1gCDJHtnUqXJH3G2JgCwG8C', want: 'error' },
     { name: 'BLF-CRYPT rejects SHA-crypt', plain: 'secret', stored: '{BLF-CRYPT}$5$rounds=1000$x6FL85wSKZYVx9Ha$/rrGqfBtHlNfbWp64zQyDw/dbGTyK9oGZk9BHmfD4n0', want: 'error' },
     { name: 'truncated bcrypt', plain: 'x', stored: '{BLF-CRYPT}$2y$05$kWul1hz04wZ/Z2', want: 'error' },
     { name: 'bcrypt cost too high to compute', plain: 'x', stored: '{BLF-CRYPT}$2y$31$kWul1hz04wZ/Z2QlJfCaC.QDACWM5XLD6gJZXXBcj.W1I3s4r1iWC', want: 'error' },
@@ -80,7 +83,9 @@ describe('schemes: Dovecot parsing rules', () => {
 });
 
 describe('schemes: generate', () => {
-  const schemes = ['PLAIN', 'CLEARTEXT', 'PLAIN-MD5', 'PLAIN-MD5.b64', 'PLAIN.hex', 'SHA256-CRYPT', 'SHA512-CRYPT', 'BLF-CRYPT', 'CRYPT'];
+  const schemes = ['PLAIN', 'CLEARTEXT', 'PLAIN-MD5', 'PLAIN-MD5.b64', 'PLAIN.hex', 'SHA256-CRYPT', 'SHA512-CRYPT', 'BLF-CRYPT', 'CRYPT',
+    'LDAP-MD5', 'MD5-CRYPT', 'MD5', 'SHA', 'SHA1', 'SSHA', 'SHA256', 'SSHA256', 'SHA512', 'SSHA512', 'SMD5', 'DES-CRYPT', 'ARGON2I',
+    'ARGON2ID', 'PBKDF2', 'CRAM-MD5', 'HMAC-MD5', 'SCRAM-SHA-1', 'SCRAM-SHA-256', 'SHA256.hex', 'SSHA.b64', 'CRAM-MD5.b64'];
   for (const scheme of schemes) {
     it(`${scheme} round-trips`, async () => {
       const value = await hashPassword(scheme, PW, USER);
@@ -93,6 +98,29 @@ describe('schemes: generate', () => {
     assert.match(await hashPassword('SHA512-CRYPT', 'x', ''), /^\$6\$[./0-9A-Za-z]{16}\$/);
     assert.equal(await hashPassword('PLAIN-MD5', '', ''), 'd41d8cd98f00b204e9800998ecf8427e');
     assert.equal(await hashPassword('PLAIN-MD5.B64', PW, ''), 'h4274zNExx0axN32IDLGQQ==');
+    // Unsalted digests are deterministic: these are `doveadm pw -s SCHEME -p 'Sécret p@ss'`.
+    assert.equal(await hashPassword('LDAP-MD5', PW, ''), 'h4274zNExx0axN32IDLGQQ==');
+    assert.equal(await hashPassword('SHA', PW, ''), 'G2TFZP9+THl8TwRF+dSN7LAg9qE=');
+    assert.equal(await hashPassword('SHA256.hex', PW, ''), 'bb946bffa578d62ca657a774f91f91895a3ad16a0259b20ec19c77d29d0d9d86');
+    assert.equal(await hashPassword('CRAM-MD5', PW, ''), 'fcc4f676abbf90231e2bf2342b8b2c2346eeb22767ff3b829057f95597d3372e');
+    assert.match(await hashPassword('MD5-CRYPT', 'x', ''), /^\$1\$[./0-9A-Za-z]{8}\$[./0-9A-Za-z]{22}$/);
+    assert.match(await hashPassword('DES-CRYPT', 'x', ''), /^[./0-9A-Za-z]{13}$/);
+    assert.match(await hashPassword('PBKDF2', 'x', ''), /^\$1\$[./0-9A-Za-z]{16}\$5000\$[0-9a-f]{40}$/);
+    assert.match(await hashPassword('SCRAM-SHA-256', 'x', ''), /^4096,[A-Za-z0-9+/]{22}==,[A-Za-z0-9+/]{43}=,[A-Za-z0-9+/]{43}=$/);
+    assert.match(await hashPassword('ARGON2I', 'x', ''), /^\$argon2i\$v=19\$m=32768,t=4,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+    assert.match(await hashPassword('ARGON2ID', 'x', ''), /^\$argon2id\$v=19\$m=65536,t=3,p=1\$/);
+    assert.match(await hashPassword('SSHA', 'x', ''), /^[A-Za-z0-9+/]{32}$/, '20-byte digest + 4-byte salt');
+  });
+  it('-r follows Dovecot: defaults, minimums, profiles', async () => {
+    assert.match(await hashPassword('SHA512-CRYPT', 'x', '', { rounds: 10 }), /^\$6\$rounds=1000\$/);
+    assert.match(await hashPassword('SHA512-CRYPT', 'x', '', { rounds: 5000 }), /^\$6\$[^r]/);
+    assert.match(await hashPassword('BLF-CRYPT', 'x', '', { rounds: 1 }), /^\$2y\$04\$/);
+    assert.match(await hashPassword('CRYPT', 'x', '', { rounds: 6 }), /^\$2y\$06\$/);
+    assert.match(await hashPassword('PBKDF2', 'x', '', { rounds: 1 }), /^\$1\$[^$]{16}\$1\$/);
+    assert.match(await hashPassword('ARGON2I', 'x', '', { rounds: 6 }), /^\$argon2i\$v=19\$m=131072,t=6,p=1\$/);
+    assert.match(await hashPassword('ARGON2ID', 'x', '', { rounds: 1 }), /^\$argon2id\$v=19\$m=65536,t=3,p=1\$/);
+    assert.match(await hashPassword('SCRAM-SHA-1', 'x', '', { rounds: 0 }), /^4096,/);
+    assert.equal(await hashPassword('SHA', PW, '', { rounds: 99 }), 'G2TFZP9+THl8TwRF+dSN7LAg9qE=', 'ignored where there are no rounds');
   });
   it('unknown scheme throws a coded error', async () => {
     await assert.rejects(hashPassword('NOPE', 'x', ''), { code: 'AUTH_UNKNOWN_SCHEME' });
@@ -101,7 +129,8 @@ describe('schemes: generate', () => {
 
 describe('schemes: registry', () => {
   it('lists names and aliases', () => {
-    for (const n of ['PLAIN', 'CLEARTEXT', 'PLAIN-MD5', 'SHA256-CRYPT', 'SHA512-CRYPT', 'BLF-CRYPT', 'CRYPT']) {
+    for (const n of ['PLAIN', 'CLEARTEXT', 'PLAIN-MD5', 'SHA256-CRYPT', 'SHA512-CRYPT', 'BLF-CRYPT', 'CRYPT', 'LDAP-MD5', 'MD5-CRYPT',
+      'SHA', 'SSHA', 'SHA256', 'SSHA256', 'SHA512', 'SSHA512', 'ARGON2I', 'ARGON2ID', 'PBKDF2', 'CRAM-MD5', 'SCRAM-SHA-1', 'SCRAM-SHA-256']) {
       assert.ok(listSchemes().includes(n), n);
     }
   });
