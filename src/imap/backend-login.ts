@@ -1,5 +1,5 @@
 import { plainClientResponse } from '../auth/sasl/index.js';
-import type { BackendLogin, BackendTarget, LoginStep, ProxyFailure } from '../proxy/index.js';
+import { drainResponses, failureStep, type BackendLogin, type BackendTarget, type LoginStep, type ProxyFailure } from '../proxy/index.js';
 import { formatCommand, formatCommandParts, formatIdList, hasCapability, ImapResponseReader, parseCapabilities, type ImapResponse } from './wire/index.js';
 
 /** The client identity forwarded in ID (Dovecot 2.3's keys). */
@@ -54,21 +54,17 @@ export class ImapBackendLogin implements BackendLogin {
 
   onData(chunk: Buffer): LoginStep[] {
     this.#reader.feed(chunk);
-    const steps: LoginStep[] = [];
-    while (this.#phase !== 'done') {
-      const r = this.#reader.next();
-      if (r.kind === 'needMore') break;
-      if (r.kind === 'error') return [...steps, this.#fail('protocol', `bad response from backend: ${r.message}`)];
-      const out = this.#handle(r.response);
-      steps.push(...out);
-      if (out.some((s) => s.kind === 'starttls' || s.kind === 'success' || s.kind === 'failure')) break;
-    }
-    return steps;
+    return drainResponses(
+      () => this.#reader.next(),
+      (r) => this.#handle(r),
+      () => this.#phase === 'done',
+      (detail) => this.#fail('protocol', detail),
+    );
   }
 
   #fail(kind: ProxyFailure['kind'], detail: string, remoteReply?: string): LoginStep {
     this.#phase = 'done';
-    return { kind: 'failure', failure: { kind, detail, ...(remoteReply !== undefined ? { remoteReply } : {}) } };
+    return failureStep(kind, detail, remoteReply);
   }
 
   #handle(resp: ImapResponse): LoginStep[] {

@@ -4,3 +4,4 @@ export { proxyConnect, type ConnectOptions, type ProxyOutcome } from './connect.
 export { joinSockets, type Pipe, type PipeEnd, type PipeEndReason } from './pipe.js';
 export { fieldSet } from './fields.js';
 export { proxyConfigSchema, type ProxyConfig } from './config.js';
+export { drainResponses, failureStep, type ResponseSource } from './login-steps.js';
