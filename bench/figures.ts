@@ -1,0 +1,95 @@
+// The figures of issue 6, each one run of the load generator against one started target.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PASS_PREFIX, USER_PREFIX } from './backend.js';
+import { runLoadgen, type IdleReady, type LoadgenRun } from './loadgen.js';
+import { treeMemory, type TreeMemory } from './procstat.js';
+import type { RunningTarget } from './targets/types.js';
+
+export type FigureId = 'login-imap' | 'login-pop3' | 'login-imaps' | 'idle' | 'fetch' | 'noop';
+
+export interface Durations {
+  loginWarmupS: number;
+  loginS: number;
+  streamWarmupS: number;
+  streamS: number;
+  idleSessions: number;
+  settleMs: number;
+}
+
+export const FULL: Durations = { loginWarmupS: 3, loginS: 15, streamWarmupS: 1, streamS: 8, idleSessions: 10_000, settleMs: 3000 };
+export const SHORT: Durations = { loginWarmupS: 1, loginS: 3, streamWarmupS: 0.5, streamS: 2, idleSessions: 2_000, settleMs: 1000 };
+
+export const LOGIN_CLIENTS = 50;
+const IDLE_LOGINS_IN_FLIGHT = 100;
+
+export interface IdleMemory {
+  before: TreeMemory;
+  after: TreeMemory;
+  ready: IdleReady;
+  perSessionRss: number;
+  perSessionPss: number;
+}
+
+export interface FigureRun extends LoadgenRun {
+  figure: FigureId;
+  memory?: IdleMemory;
+}
+
+export interface FigureContext {
+  loadgen: string;
+  users: number;
+  durations: Durations;
+  /** Root pids by party: always `backend`, and `proxy` unless the target is the backend itself. */
+  parties: Map<string, number>;
+}
+
+const common = (ctx: FigureContext) => ['--users', String(ctx.users), '--user-prefix', USER_PREFIX, '--pass-prefix', PASS_PREFIX];
+
+export async function runLogin(ctx: FigureContext, target: RunningTarget, figure: 'login-imap' | 'login-pop3' | 'login-imaps'): Promise<FigureRun> {
+  const d = ctx.durations;
+  const args = ['--mode', 'login', '--conns', String(LOGIN_CLIENTS), '--warmup', String(d.loginWarmupS), '--duration', String(d.loginS), ...common(ctx)];
+  if (figure === 'login-pop3') args.push('--pop3');
+  if (figure === 'login-imaps') args.push('--tls');
+  args.push('--port', String(figure === 'login-imaps' ? target.tlsPort : target.port));
+  const run = await runLoadgen(ctx.loadgen, args, { parties: ctx.parties, timeoutMs: (d.loginWarmupS + d.loginS + 30) * 1000 });
+  return { figure, ...run };
+}
+
+export async function runStream(ctx: FigureContext, target: RunningTarget, figure: 'fetch' | 'noop'): Promise<FigureRun> {
+  const d = ctx.durations;
+  const args = ['--mode', figure, '--port', String(target.port), '--warmup', String(d.streamWarmupS), '--duration', String(d.streamS), '--msg', '1', ...common(ctx)];
+  const run = await runLoadgen(ctx.loadgen, args, { parties: ctx.parties, timeoutMs: (d.streamWarmupS + d.streamS + 30) * 1000 });
+  return { figure, ...run };
+}
+
+/** A short burst of logins so the proxy has run its login path before memory is first read. */
+export async function warmUp(ctx: FigureContext, port: number, logins: number, protocol: 'imap' | 'pop3' = 'imap'): Promise<void> {
+  const args = ['--mode', 'login', '--conns', '20', '--warmup', '0', '--duration', '120', '--max-logins', String(logins), '--port', String(port), ...common(ctx)];
+  if (protocol === 'pop3') args.push('--pop3');
+  await runLoadgen(ctx.loadgen, args, { parties: new Map(), timeoutMs: 150_000 });
+}
+
+/** Memory per idle logged-in session: the proxy's process tree before and with the sessions held. */
+export async function runIdle(ctx: FigureContext, target: RunningTarget, hooks: { beforeSessions?: () => Promise<void>; atReady?: () => Promise<void> } = {}): Promise<FigureRun> {
+  const d = ctx.durations;
+  const pid = target.pid;
+  if (pid === undefined) throw new Error('the idle figure needs a proxy');
+  await warmUp(ctx, target.port, 500);
+  await sleep(d.settleMs);
+  const before = treeMemory(pid);
+  await hooks.beforeSessions?.();
+  let memory: IdleMemory | undefined;
+  const args = ['--mode', 'idle', '--sessions', String(d.idleSessions), '--conns', String(IDLE_LOGINS_IN_FLIGHT), '--timeout', '240', '--port', String(target.port), ...common(ctx)];
+  const run = await runLoadgen(ctx.loadgen, args, {
+    parties: ctx.parties,
+    timeoutMs: 400_000,
+    onReady: async (ready) => {
+      await sleep(d.settleMs);
+      const after = treeMemory(pid);
+      const n = Math.max(1, ready.sessions);
+      memory = { before, after, ready, perSessionRss: (after.rssBytes - before.rssBytes) / n, perSessionPss: (after.pssBytes - before.pssBytes) / n };
+      await hooks.atReady?.();
+    },
+  });
+  return { figure: 'idle', ...run, ...(memory ? { memory } : {}) };
+}

@@ -1,0 +1,80 @@
+// Keeps the benchmark's tools from rotting: compiles loadgen.c and fake-backend.c, runs one second of
+// the login mode through postern to a real Dovecot, and a few idle sessions through postern to the fake backend.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dovecotSkipReason, getTestCerts, makeTempDir, skipSuite, startDovecot, type DovecotInstance } from '../test/interop/harness/index.js';
+import { startPostern, type TestPostern } from '../test/support/postern.js';
+import { password, PASS_PREFIX, startFakeBackend, USER_PREFIX, userName, type FakeBackend } from './backend.js';
+import { buildCTools, cbuildSkipReason, type CTools } from './cbuild.js';
+import { runLoadgen } from './loadgen.js';
+
+const skip = skipSuite('bench loadgen', cbuildSkipReason(), dovecotSkipReason());
+const USERS = 3;
+
+describe('bench load generator', { skip, timeout: 120_000 }, () => {
+  let tmp: ReturnType<typeof makeTempDir>;
+  let tools: CTools;
+  let dovecot: DovecotInstance;
+  let fake: FakeBackend;
+  let toDovecot: TestPostern;
+  let toFake: TestPostern;
+
+  const posternFor = async (port: number) => {
+    const certs = await getTestCerts();
+    return startPostern({
+      log: { level: 'warn' },
+      tls: { cert: certs.server.certPath, key: certs.server.keyPath },
+      listen: [
+        { protocol: 'imap', address: '127.0.0.1', port: 0 },
+        { protocol: 'imap', address: '127.0.0.1', port: 0, tls: 'implicit' },
+      ],
+      auth: { passdb: [{ driver: 'static', args: `proxy=y nopassword=y host=127.0.0.1 port=${port}` }] },
+    });
+  };
+
+  before(async () => {
+    tmp = makeTempDir('bench-test');
+    tools = await buildCTools(tmp.path);
+    dovecot = await startDovecot({ users: Array.from({ length: USERS }, (_, i) => ({ name: userName(i), password: password(i) })), trustedNetworks: '127.0.0.0/8' });
+    fake = await startFakeBackend(tools.fakeBackend);
+    toDovecot = await posternFor(dovecot.ports.imap);
+    toFake = await posternFor(fake.port);
+  });
+
+  after(async () => {
+    await toDovecot?.close();
+    await toFake?.close();
+    await fake?.stop();
+    await dovecot?.stop();
+    tmp?.remove();
+  });
+
+  const users = ['--users', String(USERS), '--user-prefix', USER_PREFIX, '--pass-prefix', PASS_PREFIX];
+
+  for (const tls of [false, true]) {
+    test(`login mode through postern to Dovecot${tls ? ' over implicit TLS' : ''}`, async () => {
+      const port = toDovecot.port(tls ? 1 : 0);
+      const args = ['--mode', 'login', '--conns', '4', '--warmup', '0.2', '--duration', '1', '--port', String(port), ...users, ...(tls ? ['--tls'] : [])];
+      const { result, cpu } = await runLoadgen(tools.loadgen, args, { parties: new Map([['self', process.pid]]), timeoutMs: 30_000 });
+      assert.equal(result.errors, 0);
+      assert.ok(result.ops > 0, 'some logins completed');
+      assert.ok(result.p50_us > 0 && result.p99_us >= result.p50_us);
+      assert.ok(cpu.wallS > 0.5 && cpu.loadgenS >= 0 && (cpu.parties['self'] ?? 0) > 0);
+    });
+  }
+
+  test('idle mode holds sessions through postern to the fake backend', async () => {
+    let readySessions = -1;
+    const args = ['--mode', 'idle', '--sessions', '20', '--conns', '5', '--timeout', '20', '--port', String(toFake.port(0)), ...users];
+    const { result } = await runLoadgen(tools.loadgen, args, {
+      parties: new Map(),
+      timeoutMs: 30_000,
+      onReady: async (ready) => {
+        readySessions = ready.sessions;
+      },
+    });
+    assert.equal(readySessions, 20);
+    assert.equal(result.dropped, 0);
+    assert.equal(result.errors, 0);
+  });
+});

@@ -1,0 +1,154 @@
+// Runs the C load generator and accounts for the CPU every party used while it measured: the load
+// generator itself (its getrusage), the backend's and the proxy's process trees (/proc), and whatever
+// else the machine did meanwhile ("other": other users of these 2 cores).
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { machineBusySeconds, treeCpuSeconds } from './procstat.js';
+
+/** The load generator's result line (see loadgen.c). */
+export interface LoadgenResult {
+  mode: 'login' | 'idle' | 'fetch' | 'noop';
+  proto: 'imap' | 'pop3';
+  tls: boolean;
+  conns: number;
+  seconds: number;
+  ops: number;
+  ops_per_s: number;
+  errors: number;
+  bytes: number;
+  bytes_per_s: number;
+  samples: number;
+  p50_us: number;
+  p90_us: number;
+  p99_us: number;
+  p999_us: number;
+  max_us: number;
+  cpu_user_s: number;
+  cpu_sys_s: number;
+  cpu_s: number;
+  /** idle mode */
+  sessions?: number;
+  dropped?: number;
+}
+
+export interface IdleReady {
+  sessions: number;
+  wanted: number;
+  seconds: number;
+  errors: number;
+}
+
+/** CPU seconds used within one measurement window. */
+export interface CpuUse {
+  wallS: number;
+  loadgenS: number;
+  /** Per party name given in `parties` (e.g. backend, proxy). */
+  parties: Record<string, number>;
+  /** Machine-wide busy time not explained by the parties, the load generator or this orchestrator. */
+  otherS: number;
+}
+
+interface Mark {
+  t: number;
+  busy: number;
+  self: NodeJS.CpuUsage;
+  trees: Map<string, number>;
+}
+
+function mark(parties: ReadonlyMap<string, number>): Mark {
+  return { t: performance.now(), busy: machineBusySeconds(), self: process.cpuUsage(), trees: treeCpuSeconds(parties) };
+}
+
+function between(a: Mark, b: Mark, loadgenS: number): CpuUse {
+  const parties: Record<string, number> = {};
+  let ours = loadgenS;
+  for (const [name, end] of b.trees) {
+    const used = Math.max(0, end - (a.trees.get(name) ?? 0));
+    parties[name] = used;
+    ours += used;
+  }
+  const self = process.cpuUsage(a.self);
+  ours += (self.user + self.system) / 1e6;
+  return { wallS: (b.t - a.t) / 1000, loadgenS, parties, otherS: Math.max(0, b.busy - a.busy - ours) };
+}
+
+export interface RunOptions {
+  /** Root pids of the process trees to account for, by party name. */
+  parties: ReadonlyMap<string, number>;
+  /** Kill the load generator if it has not finished by then. */
+  timeoutMs: number;
+  /** idle mode: called once every session is in; the sessions are held until it resolves. */
+  onReady?: (ready: IdleReady) => Promise<void>;
+}
+
+export interface LoadgenRun {
+  result: LoadgenResult;
+  cpu: CpuUse;
+  ready?: IdleReady;
+  /** Date.now() when the measurement started and ended (to cut a profile to the same interval). */
+  window: { startMs: number; endMs: number };
+}
+
+export function runLoadgen(binary: string, args: readonly string[], opts: RunOptions): Promise<LoadgenRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => undefined);
+    let start: Mark | undefined;
+    const window = { startMs: 0, endMs: 0 };
+    let readyMark: Mark | undefined;
+    let ready: IdleReady | undefined;
+    let result: LoadgenResult | undefined;
+    let cpu: CpuUse | undefined;
+    let failure: Error | undefined;
+    const timer = setTimeout(() => {
+      failure = new Error(`loadgen ${args.join(' ')} still running after ${opts.timeoutMs} ms`);
+      child.kill('SIGKILL');
+    }, opts.timeoutMs);
+
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      let msg: { event?: string } & Record<string, unknown>;
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        return;
+      }
+      if (msg.event === 'measure_start') {
+        start = mark(opts.parties);
+        window.startMs = Date.now();
+      } else if (msg.event === 'ready') {
+        readyMark = mark(opts.parties);
+        window.endMs = Date.now();
+        ready = msg as unknown as IdleReady;
+        const release = opts.onReady ? opts.onReady(ready) : Promise.resolve();
+        release.then(
+          () => child.stdin.end(),
+          (error: unknown) => {
+            failure = error as Error;
+            child.stdin.end();
+          },
+        );
+      } else if (msg.event === 'result') {
+        const end = readyMark ?? mark(opts.parties);
+        window.endMs ||= Date.now();
+        result = msg as unknown as LoadgenResult;
+        if (start !== undefined) cpu = between(start, end, result.cpu_s);
+      }
+    });
+    if (opts.onReady === undefined) child.stdin.end();
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (failure) return reject(failure);
+      if (result === undefined || cpu === undefined) {
+        return reject(new Error(`loadgen ${args.join(' ')} exited ${code} without a result:\n${stderr}`));
+      }
+      resolve({ result, cpu, window, ...(ready ? { ready } : {}) });
+    });
+  });
+}

@@ -1,0 +1,125 @@
+// What the processes of one party (a proxy, the backend) cost, read from /proc: CPU time of a whole
+// process tree (reaped children included) and its resident memory.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+const CLOCK_TICKS_PER_S = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+interface Stat {
+  pid: number;
+  ppid: number;
+  /** utime + stime + cutime + cstime, in clock ticks. */
+  ticks: number;
+}
+
+function readStat(pid: number): Stat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // f[0] is field 3 (state); utime..cstime are fields 14..17.
+  const n = (i: number) => Number(f[i - 3]);
+  return { pid, ppid: n(4), ticks: n(14) + n(15) + n(16) + n(17) };
+}
+
+function allStats(): Stat[] {
+  const stats: Stat[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = readStat(Number(name));
+    if (s !== undefined) stats.push(s);
+  }
+  return stats;
+}
+
+/** The process and all its descendants (Dovecot's master and its services, nginx's master and workers). */
+export function processTree(root: number, stats: Stat[] = allStats()): Stat[] {
+  const children = new Map<number, Stat[]>();
+  for (const s of stats) {
+    const list = children.get(s.ppid);
+    if (list) list.push(s);
+    else children.set(s.ppid, [s]);
+  }
+  const rootStat = stats.find((s) => s.pid === root);
+  if (rootStat === undefined) return [];
+  const out: Stat[] = [];
+  const queue = [rootStat];
+  while (queue.length > 0) {
+    const s = queue.shift()!;
+    out.push(s);
+    queue.push(...(children.get(s.pid) ?? []));
+  }
+  return out;
+}
+
+/** CPU seconds used so far by each tree (a child's time moves to its parent's cutime when reaped). */
+export function treeCpuSeconds(roots: ReadonlyMap<string, number>): Map<string, number> {
+  const stats = allStats();
+  const out = new Map<string, number>();
+  for (const [name, pid] of roots) {
+    const ticks = processTree(pid, stats).reduce((sum, s) => sum + s.ticks, 0);
+    out.set(name, ticks / CLOCK_TICKS_PER_S);
+  }
+  return out;
+}
+
+/** Busy CPU seconds of the whole machine (all cores) so far, from /proc/stat. */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  // cpu user nice system idle iowait irq softirq steal ...
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS_PER_S;
+}
+
+function statusKb(pid: number, file: string, key: string): number {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export interface TreeMemory {
+  processes: number;
+  /** Sum of VmRSS over the tree (shared pages counted once per process). */
+  rssBytes: number;
+  /** Sum of Pss (shared pages split between their users). */
+  pssBytes: number;
+}
+
+export function treeMemory(root: number): TreeMemory {
+  const tree = processTree(root);
+  let rss = 0;
+  let pss = 0;
+  for (const s of tree) {
+    rss += statusKb(s.pid, 'status', 'VmRSS');
+    pss += statusKb(s.pid, 'smaps_rollup', 'Pss');
+  }
+  return { processes: tree.length, rssBytes: rss * 1024, pssBytes: pss * 1024 };
+}
+
+/** Sorted distinct process names of a tree, e.g. for the notes ("imap-login ×4, auth, anvil, ..."). */
+export function treeCommands(root: number): string[] {
+  const counts = new Map<string, number>();
+  for (const s of processTree(root)) {
+    let comm = '?';
+    try {
+      comm = readFileSync(`/proc/${s.pid}/comm`, 'utf8').trim();
+    } catch {
+      // gone
+    }
+    counts.set(comm, (counts.get(comm) ?? 0) + 1);
+  }
+  return [...counts].sort().map(([name, n]) => (n > 1 ? `${name} ×${n}` : name));
+}

@@ -1,0 +1,203 @@
+// The figures table (with postern/Dovecot, postern/nginx, postern/direct ratios and the goals of
+// issue 6), the CPU table, and the profile summary, as Markdown.
+import type { FigureId, FigureRun } from './figures.js';
+import type { Profiles } from './profile.js';
+import type { TargetId } from './targets/types.js';
+
+export interface TargetResults {
+  id: TargetId;
+  label: string;
+  figures: Map<FigureId, FigureRun>;
+  /** Figures not measured, and why. */
+  skipped: Map<FigureId, string>;
+}
+
+type Value = number | undefined;
+type Get = (r: TargetResults | undefined, all: ReadonlyMap<TargetId, TargetResults>) => Value;
+
+interface Row {
+  label: string;
+  better: 'higher' | 'lower';
+  digits: number;
+  get: Get;
+  /** The goal of issue 6 for postern, and whether a run meets it. */
+  goal?: string;
+  met?: (p: Value, all: ReadonlyMap<TargetId, TargetResults>) => boolean | undefined;
+}
+
+const fig = (r: TargetResults | undefined, f: FigureId) => r?.figures.get(f);
+const rate = (f: FigureId): Get => (r) => fig(r, f)?.result.ops_per_s;
+const latencyMs = (f: FigureId, p: 'p50_us' | 'p99_us'): Get => (r) => {
+  const x = fig(r, f)?.result;
+  return x && x.samples > 0 ? x[p] / 1000 : undefined;
+};
+/** The proxy's own CPU time per operation, in microseconds. */
+const proxyCpuPerOp = (f: FigureId): Get => (r) => {
+  const x = fig(r, f);
+  const cpu = x?.cpu.parties['proxy'];
+  return x && cpu !== undefined && x.result.ops > 0 ? (cpu / x.result.ops) * 1e6 : undefined;
+};
+const of = (all: ReadonlyMap<TargetId, TargetResults>, id: TargetId, get: Get) => get(all.get(id), all);
+const atLeast = (p: Value, ref: Value, k: number) => (p === undefined || ref === undefined ? undefined : p >= k * ref);
+const atMost = (p: Value, ref: Value, k: number) => (p === undefined || ref === undefined ? undefined : p <= k * ref);
+
+function loginRows(f: FigureId, name: string, goal: string, met: Row['met']): Row[] {
+  return [
+    { label: `${name} logins/s (50 clients)`, better: 'higher', digits: 0, get: rate(f), goal, met },
+    { label: `${name} login p50 (ms)`, better: 'lower', digits: 2, get: latencyMs(f, 'p50_us') },
+    {
+      label: `${name} login p99 (ms)`, better: 'lower', digits: 2, get: latencyMs(f, 'p99_us'),
+      ...(f !== 'login-imaps' ? { goal: '< Dovecot', met: (p: Value, all: ReadonlyMap<TargetId, TargetResults>) => { const d = of(all, 'dovecot', latencyMs(f, 'p99_us')); return p === undefined || d === undefined ? undefined : p < d; } } : {}),
+    },
+    {
+      label: `proxy CPU per ${name} login (µs)`, better: 'lower', digits: 0, get: proxyCpuPerOp(f),
+      ...(f !== 'login-imaps' ? { goal: '≤ 0.5× Dovecot', met: (p: Value, all: ReadonlyMap<TargetId, TargetResults>) => atMost(p, of(all, 'dovecot', proxyCpuPerOp(f)), 0.5) } : {}),
+    },
+  ];
+}
+
+const loginGoal = (f: FigureId): Row['met'] => (p, all) => {
+  const d = atLeast(p, of(all, 'direct', rate(f)), 0.9);
+  const v = atLeast(p, of(all, 'dovecot', rate(f)), 1.35);
+  return d === undefined || v === undefined ? (d ?? v) : d && v;
+};
+
+const noopP50: Get = (r) => { const x = fig(r, 'noop')?.result; return x && x.samples > 0 ? x.p50_us : undefined; };
+const noopP99: Get = (r) => { const x = fig(r, 'noop')?.result; return x && x.samples > 0 ? x.p99_us : undefined; };
+
+export const ROWS: Row[] = [
+  ...loginRows('login-imap', 'IMAP', '≥ 0.9× direct, ≥ 1.35× Dovecot', loginGoal('login-imap')),
+  ...loginRows('login-pop3', 'POP3', '≥ 0.9× direct, ≥ 1.35× Dovecot', loginGoal('login-pop3')),
+  ...loginRows('login-imaps', 'IMAPS', '≥ 1.25× Dovecot', (p, all) => atLeast(p, of(all, 'dovecot', rate('login-imaps')), 1.25)),
+  {
+    label: 'memory per idle session (KiB, RSS)', better: 'lower', digits: 1,
+    get: (r) => { const m = fig(r, 'idle')?.memory; return m ? m.perSessionRss / 1024 : undefined; },
+    goal: '≤ 16 KiB', met: (p) => (p === undefined ? undefined : p <= 16),
+  },
+  { label: 'memory per idle session (KiB, PSS)', better: 'lower', digits: 1, get: (r) => { const m = fig(r, 'idle')?.memory; return m ? m.perSessionPss / 1024 : undefined; } },
+  {
+    label: 'FETCH 1 MB BODY[] (MiB/s)', better: 'higher', digits: 1, get: (r) => { const x = fig(r, 'fetch')?.result; return x ? x.bytes_per_s / 2 ** 20 : undefined; },
+    goal: '≥ 0.9× direct', met: (p, all) => atLeast(p, of(all, 'direct', (r) => { const x = fig(r, 'fetch')?.result; return x ? x.bytes_per_s / 2 ** 20 : undefined; }), 0.9),
+  },
+  { label: 'NOOP round trip p50 (µs)', better: 'lower', digits: 0, get: noopP50 },
+  { label: 'NOOP round trip p99 (µs)', better: 'lower', digits: 0, get: noopP99 },
+  {
+    label: 'NOOP p50 added by the proxy (µs)', better: 'lower', digits: 0,
+    get: (r, all) => { const p = noopP50(r, all); const d = of(all, 'direct', noopP50); return r?.id === 'direct' || p === undefined || d === undefined ? undefined : p - d; },
+    goal: '≤ 25 µs', met: (p) => (p === undefined ? undefined : p <= 25),
+  },
+];
+
+const ORDER: TargetId[] = ['direct', 'dovecot', 'nginx', 'postern'];
+const NAMES: Record<TargetId, string> = { direct: 'direct', dovecot: 'Dovecot proxy', nginx: 'nginx', postern: 'postern' };
+
+function fmt(v: Value, digits: number): string {
+  if (v === undefined || !Number.isFinite(v)) return '—';
+  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function ratio(p: Value, other: Value, signed = false): string {
+  if (p === undefined || other === undefined || other === 0 || (!signed && (p < 0 || other < 0))) return '—';
+  return `${(p / other).toFixed(2)}×`;
+}
+
+function row(cells: string[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+export function figuresTable(results: readonly TargetResults[]): string {
+  const all = new Map(results.map((r) => [r.id, r]));
+  const lines = [
+    row(['figure', ...ORDER.map((id) => NAMES[id]), 'postern/Dovecot', 'postern/nginx', 'postern/direct', 'goal (issue 6)', 'met']),
+    row(Array(10).fill('---')),
+  ];
+  for (const r of ROWS) {
+    const v = (id: TargetId) => r.get(all.get(id), all);
+    const p = v('postern');
+    const met = r.met?.(p, all);
+    const added = r.label.includes('added');
+    lines.push(
+      row([
+        r.label,
+        ...ORDER.map((id) => fmt(v(id), r.digits)),
+        ratio(p, v('dovecot')),
+        ratio(p, v('nginx')),
+        added ? '—' : ratio(p, v('direct')),
+        r.goal ?? '',
+        met === undefined ? (r.goal ? '—' : '') : met ? 'yes' : 'no',
+      ]),
+    );
+  }
+  return lines.join('\n');
+}
+
+export function cpuTable(results: readonly TargetResults[]): string {
+  const lines = [
+    row(['target', 'figure', 'wall s', 'ops', 'errors', 'loadgen CPU s', 'backend CPU s', 'proxy CPU s', 'other CPU s', 'proxy µs/op']),
+    row(Array(10).fill('---')),
+  ];
+  for (const r of results) {
+    for (const [f, run] of r.figures) {
+      const c = run.cpu;
+      const proxy = c.parties['proxy'];
+      const ops = f === 'idle' ? (run.memory?.ready.sessions ?? run.result.ops) : run.result.ops;
+      lines.push(
+        row([
+          NAMES[r.id], f, c.wallS.toFixed(1), String(ops), String(run.result.errors), `${c.loadgenS.toFixed(2)} (${((100 * c.loadgenS) / c.wallS).toFixed(0)}%)`,
+          fmt(c.parties['backend'], 2), fmt(proxy, 2), c.otherS.toFixed(2), proxy !== undefined && ops > 0 ? fmt((proxy / ops) * 1e6, 0) : '—',
+        ]),
+      );
+    }
+    for (const [f, why] of r.skipped) lines.push(row([NAMES[r.id], f, `skipped: ${why}`, '', '', '', '', '', '', '']));
+  }
+  return lines.join('\n');
+}
+
+export function idleDetails(results: readonly TargetResults[]): string {
+  return results
+    .flatMap((r) => {
+      const m = r.figures.get('idle')?.memory;
+      if (!m) return [];
+      const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+      return [`- ${NAMES[r.id]}: ${m.ready.sessions}/${m.ready.wanted} sessions in ${m.ready.seconds.toFixed(1)} s (${m.ready.errors} errors, ${r.figures.get('idle')?.result.dropped ?? 0} dropped); ${m.before.processes}→${m.after.processes} processes; RSS ${mib(m.before.rssBytes)}→${mib(m.after.rssBytes)} MiB, PSS ${mib(m.before.pssBytes)}→${mib(m.after.pssBytes)} MiB`];
+    })
+    .join('\n');
+}
+
+export function profileMarkdown(p: Profiles): string {
+  const out: string[] = [];
+  for (const c of p.cpu) {
+    const s = c.summary;
+    const r = c.run.result;
+    const rate = c.figure === 'fetch' ? `${(r.bytes_per_s / 2 ** 20).toFixed(1)} MiB/s` : `${r.ops_per_s.toFixed(0)} logins/s`;
+    out.push(
+      `#### CPU profile, ${c.figure} (${rate} under --cpu-prof; ${(s.busyMs / 1000).toFixed(1)} s busy of ${(s.totalMs / 1000).toFixed(1)} s sampled)`,
+      '',
+      'Self time by kind of code:',
+      '',
+      row(['kind', 'ms', 'share of busy']),
+      row(['---', '---', '---']),
+      ...s.categories.slice(0, 12).map((k) => row([k.category, k.ms.toFixed(0), `${(100 * k.share).toFixed(1)}%`])),
+      '',
+      'Top functions by self time:',
+      '',
+      row(['function', 'where', 'ms', 'share of busy']),
+      row(['---', '---', '---', '---']),
+      ...s.top.slice(0, 20).map((f) => row([`\`${f.name}\``, `\`${f.where}\``, f.ms.toFixed(0), `${(100 * f.share).toFixed(1)}%`])),
+      '',
+    );
+  }
+  if (p.heap) {
+    const h = p.heap;
+    out.push(
+      `#### Heap per idle session (${h.sessions} sessions; JS heap ${(h.totalBefore / 2 ** 20).toFixed(1)} → ${(h.totalAfter / 2 ** 20).toFixed(1)} MiB, ${(h.bytesPerSession / 1024).toFixed(1)} KiB per session)`,
+      '',
+      row(['kind', 'bytes/session', 'objects/session']),
+      row(['---', '---', '---']),
+      ...h.top.map((k) => row([`\`${k.kind.replace(/\|/g, '\\|').slice(0, 80)}\``, k.bytesPerSession.toFixed(0), k.countPerSession.toFixed(2)])),
+      '',
+    );
+  }
+  for (const n of p.notes) out.push(`- ${n}`);
+  return out.join('\n');
+}

@@ -1,0 +1,297 @@
+// `npm run bench [-- --short] [--targets direct,postern] [--figures login-imap,idle] [--postern-rev REV]
+//   [--no-profile] [--no-write]`
+// Starts a Dovecot backend, then the backend itself, Dovecot's proxy, nginx's mail proxy and postern one
+// at a time, drives each with the C load generator, prints the table and appends it to bench/RESULTS.md.
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { getTestCerts, makeTempDir, type CertFiles } from '../test/interop/harness/index.js';
+import { startBackend, startFakeBackend, type Backend, type FakeBackend } from './backend.js';
+import { BENCH_SOURCE_DIR, buildCTools, type CTools } from './cbuild.js';
+import { describeEnvironment, environmentMarkdown, type Environment } from './environment.js';
+import { FULL, SHORT, runIdle, runLogin, runStream, warmUp, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
+import { missingPackages } from './prereqs.js';
+import { profilePostern, type Profiles } from './profile.js';
+import { cpuTable, figuresTable, idleDetails, profileMarkdown, type TargetResults } from './report.js';
+import { directTarget } from './targets/direct.js';
+import { dovecotMasterPid, dovecotProxyTarget } from './targets/dovecot-proxy.js';
+import { nginxTarget } from './targets/nginx.js';
+import { buildPosternAt, posternProtocolSupport, posternTarget, snapshotPostern } from './targets/postern.js';
+import type { Protocol, Target, TargetId } from './targets/types.js';
+
+const USERS = 1000;
+const FD_LIMIT = 262_144;
+const RESULTS_FILE = join(BENCH_SOURCE_DIR, 'RESULTS.md');
+
+const ALL_FIGURES: FigureId[] = ['login-imap', 'login-imaps', 'fetch', 'noop', 'login-pop3', 'idle'];
+
+interface Options {
+  short: boolean;
+  targets: TargetId[];
+  figures: FigureId[];
+  profile: boolean;
+  write: boolean;
+  /** Measure postern as committed at this revision instead of the working tree's dist/. */
+  posternRev?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { short: false, targets: ['direct', 'dovecot', 'nginx', 'postern'], figures: ALL_FIGURES, profile: true, write: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--short') opts.short = true;
+    else if (a === '--no-profile') opts.profile = false;
+    else if (a === '--no-write') opts.write = false;
+    else if (a === '--targets' && argv[i + 1]) opts.targets = argv[++i]!.split(',') as TargetId[];
+    else if (a === '--figures' && argv[i + 1]) opts.figures = argv[++i]!.split(',') as FigureId[];
+    else if (a === '--postern-rev' && argv[i + 1]) opts.posternRev = argv[++i]!;
+    else throw new Error(`unknown argument ${a}; see bench/README.md`);
+  }
+  return opts;
+}
+
+/** The open-file limit the processes started here inherit: raised to FD_LIMIT where allowed (root with
+ * CAP_SYS_RESOURCE), else the soft limit is raised to the hard one. */
+function raiseFdLimit(): { limit: number; note: string } {
+  try {
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${FD_LIMIT}:${FD_LIMIT}`], { stdio: 'pipe' });
+    return { limit: FD_LIMIT, note: `open files raised to ${FD_LIMIT}` };
+  } catch {
+    const hard = /^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    const limit = Number(hard ?? 1024);
+    try {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${limit}:${limit}`], { stdio: 'pipe' });
+    } catch {
+      // keep the soft limit
+    }
+    return { limit, note: `the open-file limit cannot be raised past its hard limit of ${limit} here (no CAP_SYS_RESOURCE)` };
+  }
+}
+
+/** A proxy holds two descriptors per proxied session (client and backend) in one process (postern, today). */
+function idleSessionsWithin(fdLimit: number, wanted: number): number {
+  return Math.min(wanted, Math.floor((fdLimit - 100) / 2 / 50) * 50);
+}
+
+const log = (msg: string) => console.log(`[bench] ${msg}`);
+
+function summary(run: FigureRun): string {
+  const r = run.result;
+  const c = run.cpu;
+  const proxy = c.parties['proxy'];
+  const cpu = `loadgen ${((100 * c.loadgenS) / c.wallS).toFixed(0)}% of a core, backend ${(c.parties['backend'] ?? 0).toFixed(2)} s, proxy ${proxy?.toFixed(2) ?? '—'} s, other ${c.otherS.toFixed(2)} s`;
+  switch (run.figure) {
+    case 'idle': {
+      const m = run.memory;
+      return `${m?.ready.sessions ?? 0} sessions, ${m ? (m.perSessionRss / 1024).toFixed(1) : '?'} KiB RSS / ${m ? (m.perSessionPss / 1024).toFixed(1) : '?'} KiB PSS each, dropped ${r.dropped ?? 0}; ${cpu}`;
+    }
+    case 'fetch':
+      return `${(r.bytes_per_s / 2 ** 20).toFixed(1)} MiB/s (${r.ops} fetches, ${(r.bytes / Math.max(1, r.ops) / 1024).toFixed(0)} KiB each), errors ${r.errors}; ${cpu}`;
+    case 'noop':
+      return `p50 ${r.p50_us} µs, p99 ${r.p99_us} µs (${r.ops} round trips), errors ${r.errors}; ${cpu}`;
+    default:
+      return `${r.ops_per_s.toFixed(0)} logins/s, p50 ${(r.p50_us / 1000).toFixed(2)} ms, p99 ${(r.p99_us / 1000).toFixed(2)} ms, errors ${r.errors}; ${cpu}`;
+  }
+}
+
+interface World {
+  tools: CTools;
+  backend: Backend;
+  backendPid: number;
+  fake: FakeBackend;
+  cert: CertFiles;
+  durations: Durations;
+}
+
+async function measureTarget(t: Target, w: World, only: readonly FigureId[]): Promise<TargetResults> {
+  const results: TargetResults = { id: t.id, label: t.label, figures: new Map(), skipped: new Map() };
+  const ctx = (proxyPid: number | undefined, backendPid: number): FigureContext => ({
+    loadgen: w.tools.loadgen,
+    users: USERS,
+    durations: w.durations,
+    parties: new Map([['backend', backendPid], ...(proxyPid !== undefined ? [['proxy', proxyPid] as [string, number]] : [])]),
+  });
+  const phase = async (protocol: Protocol, backendPort: number, backendPid: number, wanted: FigureId[], run: (c: FigureContext, f: FigureId, target: Awaited<ReturnType<Target['start']>>) => Promise<FigureRun>) => {
+    const figures = wanted.filter((f) => only.includes(f));
+    if (figures.length === 0) return;
+    const unsupported = t.unsupported?.(protocol);
+    if (unsupported !== undefined) {
+      for (const f of figures) results.skipped.set(f, unsupported);
+      return;
+    }
+    let target: Awaited<ReturnType<Target['start']>>;
+    try {
+      target = await t.start({ protocol, backendPort, cert: w.cert });
+    } catch (error) {
+      for (const f of figures) results.skipped.set(f, `did not start: ${(error as Error).message.split('\n')[0]}`);
+      log(`${t.id}: ${protocol} did not start: ${(error as Error).message}`);
+      return;
+    }
+    try {
+      for (const f of figures) {
+        try {
+          const r = await run(ctx(target.pid, backendPid), f, target);
+          results.figures.set(f, r);
+          log(`${t.id} ${f}: ${summary(r)}`);
+        } catch (error) {
+          results.skipped.set(f, `failed: ${(error as Error).message.split('\n')[0]}`);
+          log(`${t.id} ${f} failed: ${(error as Error).message}`);
+        }
+      }
+    } finally {
+      await target.stop();
+    }
+  };
+  const d = w.backend.dovecot.ports;
+  await phase('imap', d.imap, w.backendPid, ['login-imap', 'login-imaps', 'fetch', 'noop'], (c, f, target) =>
+    f === 'fetch' || f === 'noop' ? runStream(c, target, f) : runLogin(c, target, f as 'login-imap' | 'login-imaps'),
+  );
+  await phase('pop3', d.pop3, w.backendPid, ['login-pop3'], (c, _f, target) => runLogin(c, target, 'login-pop3'));
+  if (t.id !== 'direct') {
+    await phase('imap', w.fake.port, w.fake.pid, ['idle'], (c, _f, target) => runIdle(c, target));
+  }
+  return results;
+}
+
+/** Logs every user in once over IMAP and POP3 so Dovecot's per-user index files exist before any figure. */
+async function primeBackend(w: World): Promise<void> {
+  const c: FigureContext = { loadgen: w.tools.loadgen, users: USERS, durations: w.durations, parties: new Map() };
+  await warmUp(c, w.backend.dovecot.ports.imap, USERS, 'imap');
+  await warmUp(c, w.backend.dovecot.ports.pop3, USERS, 'pop3');
+}
+
+function loadNote(results: readonly TargetResults[]): string {
+  let worst = 0;
+  let sum = 0;
+  let n = 0;
+  for (const r of results) {
+    for (const run of r.figures.values()) {
+      const cores = run.cpu.otherS / Math.max(0.001, run.cpu.wallS);
+      worst = Math.max(worst, cores);
+      sum += cores;
+      n++;
+    }
+  }
+  const avg = n ? sum / n : 0;
+  return worst > 0.1
+    ? `- **Taken with other load present**: processes outside the benchmark used on average ${avg.toFixed(2)} and at most ${worst.toFixed(2)} cores during the figures ("other CPU s" below); ratios between targets measured minutes apart carry that noise.`
+    : `- The machine was otherwise quiet during the figures (other processes used at most ${worst.toFixed(2)} cores).`;
+}
+
+function runSection(opts: Options, env: Environment, results: TargetResults[], profiles: Profiles | undefined, notes: string[], minutes: number): string {
+  const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
+  const args = process.argv.slice(2).join(' ');
+  const command = process.env['npm_lifecycle_event'] === 'bench' ? `npm run bench${args ? ` -- ${args}` : ''}` : `node dist/bench/run.js${args ? ` ${args}` : ''}`;
+  return [
+    `## Run ${when} UTC${opts.short ? ' (short mode: a quick look, not figures to quote)' : ' (full)'}`,
+    '',
+    `- Command: \`${command}\` (${minutes.toFixed(1)} minutes)`,
+    environmentMarkdown(env),
+    loadNote(results),
+    ...notes.map((n) => `- ${n}`),
+    '',
+    '### Figures',
+    '',
+    figuresTable(results),
+    '',
+    'Ratios are postern ÷ the other; for latency, CPU and memory lower is better. "met" checks the goal of issue 6 against this run.',
+    '',
+    '### Idle sessions',
+    '',
+    idleDetails(results),
+    '',
+    '### CPU used during each figure',
+    '',
+    cpuTable(results),
+    '',
+    ...(profiles ? ['### Profile of postern', '', profileMarkdown(profiles), ''] : []),
+  ].join('\n');
+}
+
+const RESULTS_HEADER = `# Benchmark results
+
+Written by \`npm run bench\` (see [README.md](README.md) for what it starts, what it measures and what it
+needs). Each run appends a dated section; short-mode runs are marked and are for a quick look only.
+`;
+
+async function main(): Promise<number> {
+  const opts = parseArgs(process.argv.slice(2));
+  const missing = missingPackages();
+  if (missing.length > 0) {
+    for (const m of missing) console.error(`bench: ${m.message}`);
+    console.error(`bench: install them (as root) with: apt-get install -y ${missing.map((m) => m.pkg).join(' ')}`);
+    return 1;
+  }
+  const t0 = Date.now();
+  const env = describeEnvironment();
+  const notes: string[] = [];
+  const fd = raiseFdLimit();
+  log(`load average at start: ${env.loadAtStart}; ${fd.note}`);
+  const cores = availableParallelism();
+  const base = opts.short ? SHORT : FULL;
+  const durations = { ...base, idleSessions: idleSessionsWithin(fd.limit, base.idleSessions) };
+  if (durations.idleSessions < base.idleSessions) {
+    notes.push(`Idle figure with ${durations.idleSessions} sessions, not ${base.idleSessions}: ${fd.note}, and one postern process needs two descriptors per session.`);
+  }
+  const tmp = makeTempDir('bench');
+  const tools = await buildCTools(tmp.path);
+  let posternBin: string;
+  if (opts.posternRev !== undefined) {
+    const built = buildPosternAt(opts.posternRev, join(tmp.path, 'postern'));
+    posternBin = built.bin;
+    env.postern = `${built.commit.slice(0, 7)} (committed tree, built from git archive)`;
+  } else {
+    posternBin = snapshotPostern(join(tmp.path, 'postern'));
+  }
+  const cert = (await getTestCerts()).server;
+  log(`starting the Dovecot backend with ${USERS} users`);
+  const backend = await startBackend(USERS);
+  let fake: FakeBackend | undefined;
+  try {
+    fake = await startFakeBackend(tools.fakeBackend);
+    const w: World = { tools, backend, backendPid: dovecotMasterPid(backend.dovecot), fake, cert, durations };
+    await primeBackend(w);
+    const unsupported = new Map<Protocol, string>();
+    const pop3 = await posternProtocolSupport(posternBin, 'pop3', cert);
+    if (pop3 !== undefined) {
+      unsupported.set('pop3', 'postern has no pop3 listener in this build');
+      notes.push(`POP3 figures of postern skipped: ${pop3}`);
+    }
+    const all: Target[] = [directTarget(backend.dovecot), dovecotProxyTarget(cores), nginxTarget(), posternTarget(posternBin, unsupported)];
+    const results: TargetResults[] = [];
+    for (const t of all.filter((x) => opts.targets.includes(x.id))) {
+      log(`--- ${t.label}`);
+      results.push(await measureTarget(t, w, opts.figures));
+    }
+    let profiles: Profiles | undefined;
+    if (opts.profile && opts.targets.includes('postern')) {
+      log('--- profiling postern (--cpu-prof under the login load, heap snapshots around the idle sessions)');
+      const { loadgen } = tools;
+      profiles = await profilePostern(all[3]!, { loadgen, users: USERS, durations }, { imapPort: backend.dovecot.ports.imap, pid: w.backendPid }, fake.port, cert);
+    }
+    notes.push(
+      `Backend: Dovecot with ${USERS} users, login processes kept (service_count = 0), imap/pop3 processes reused 100 times; the idle figure uses the C fake backend (bench/fake-backend.c) so 10,000 sessions need no 10,000 Dovecot imap processes.`,
+    );
+    const section = runSection(opts, env, results, profiles, notes, (Date.now() - t0) / 60_000);
+    console.log(`\n${section}`);
+    if (opts.write) {
+      if (!existsSync(RESULTS_FILE)) writeFileSync(RESULTS_FILE, RESULTS_HEADER);
+      appendFileSync(RESULTS_FILE, `\n${section}`);
+      log(`appended to ${RESULTS_FILE}`);
+    }
+    return 0;
+  } finally {
+    await fake?.stop();
+    await backend.dovecot.stop();
+    tmp.remove();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

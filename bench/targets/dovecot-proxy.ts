@@ -1,0 +1,48 @@
+// Dovecot 2.3 as a login proxy in its documented high-performance mode: long-lived login processes
+// (service_count = 0), one per core kept ready, a static passdb that sends every user to the backend.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startDovecot, type DovecotInstance } from '../../test/interop/harness/index.js';
+import type { RunningTarget, Target } from './types.js';
+
+export function dovecotProxyConfig(backendPort: number, cores: number): string {
+  const login = ['  service_count = 0', `  process_min_avail = ${cores}`, '  vsz_limit = 1G'];
+  return [
+    'auth_verbose = no',
+    'passdb {',
+    '  driver = static',
+    `  args = proxy=y host=127.0.0.1 port=${backendPort} nopassword=y`,
+    '}',
+    'service imap-login {',
+    ...login,
+    '}',
+    'service pop3-login {',
+    ...login,
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** The master's pid, from base_dir/master.pid (the harness keeps base_dir at <dir>/run). */
+export function dovecotMasterPid(instance: DovecotInstance): number {
+  return Number(readFileSync(join(instance.dir, 'run', 'master.pid'), 'utf8').trim());
+}
+
+export function dovecotProxyTarget(cores: number): Target {
+  return {
+    id: 'dovecot',
+    label: 'Dovecot proxy',
+    async start(spec): Promise<RunningTarget> {
+      const instance = await startDovecot({
+        users: [], // the static passdb answers for everyone (after an empty passwd-file)
+        trustedNetworks: '127.0.0.0/8',
+        cert: spec.cert,
+        extraConfig: dovecotProxyConfig(spec.backendPort, cores),
+        startTimeoutMs: 30_000,
+      });
+      const p = instance.ports;
+      const imap = spec.protocol === 'imap';
+      return { port: imap ? p.imap : p.pop3, tlsPort: imap ? p.imaps : p.pop3s, pid: dovecotMasterPid(instance), stop: () => instance.stop() };
+    },
+  };
+}

@@ -1,0 +1,115 @@
+// postern with the configuration equivalent to the others: a static passdb that sends every user to
+// the backend with the password it was given (the backend checks it), plain and implicit-TLS listeners.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePorts, makeTempDir, runCommand, spawnProcess, waitForListening } from '../../test/interop/harness/index.js';
+import type { Protocol, ProxySpec, RunningTarget, Target } from './types.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * A copy of the built postern (dist/src, bin, package.json; node_modules linked) in `dir`, so that a
+ * rebuild of the working tree during the run (`npm run build` empties dist/) cannot change or break
+ * what is measured. Returns the path of its bin/postern.js.
+ */
+export function snapshotPostern(dir: string): string {
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  cpSync(join(REPO, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
+  copyFileSync(join(REPO, 'bin', 'postern.js'), join(dir, 'bin', 'postern.js'));
+  copyFileSync(join(REPO, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  return join(dir, 'bin', 'postern.js');
+}
+
+/**
+ * postern as committed at `rev` (`git archive`, then tsc) in `dir`: to measure a commit rather than the
+ * working tree, or two commits one after the other. Returns its bin/postern.js and the full commit id.
+ */
+export function buildPosternAt(rev: string, dir: string): { bin: string; commit: string } {
+  const commit = execFileSync('git', ['rev-parse', '--verify', `${rev}^{commit}`], { cwd: REPO, encoding: 'utf8' }).trim();
+  mkdirSync(dir, { recursive: true });
+  const tar = execFileSync('git', ['archive', '--format=tar', commit, 'src', 'bin', 'package.json'], { cwd: REPO, maxBuffer: 256 * 2 ** 20 });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  const tsconfig = JSON.parse(readFileSync(join(REPO, 'tsconfig.json'), 'utf8')) as { include: string[] };
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ ...tsconfig, include: ['src/**/*.ts'], exclude: ['src/**/*.test.ts'] }));
+  try {
+    execFileSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+  } catch (error) {
+    const e = error as { stdout?: string };
+    throw new Error(`postern at ${rev} (${commit.slice(0, 10)}) does not build:\n${e.stdout ?? ''}`);
+  }
+  return { bin: join(dir, 'bin', 'postern.js'), commit };
+}
+
+export function posternConfig(spec: ProxySpec, ports: { plain: number; tls: number }): object {
+  return {
+    tls: { cert: spec.cert.certPath, key: spec.cert.keyPath },
+    listen: [
+      { protocol: spec.protocol, address: '127.0.0.1', port: ports.plain },
+      { protocol: spec.protocol, address: '127.0.0.1', port: ports.tls, tls: 'implicit' },
+    ],
+    login_trusted_networks: ['127.0.0.0/8'],
+    auth: { passdb: [{ driver: 'static', args: `proxy=y nopassword=y host=127.0.0.1 port=${spec.backendPort}` }] },
+  };
+}
+
+/** undefined if this postern build accepts a listener of the protocol, else what `postern check` said. */
+export async function posternProtocolSupport(bin: string, protocol: Protocol, cert: ProxySpec['cert']): Promise<string | undefined> {
+  const dir = makeTempDir('bench-postern-check');
+  try {
+    const file = join(dir.path, 'check.yaml');
+    writeFileSync(file, JSON.stringify(posternConfig({ protocol, backendPort: 1, cert }, { plain: 0, tls: 0 })));
+    const result = await runCommand(process.execPath, [bin, 'check', '--config', file], { timeoutMs: 30_000 });
+    if (result.code === 0) return undefined;
+    const why = `${result.stderr}${result.stdout}`.split('\n').find((l) => /protocol|pop3/i.test(l)) ?? `exit ${result.code}`;
+    return `postern check refuses a ${protocol} listener: ${why.trim()}`;
+  } finally {
+    dir.remove();
+  }
+}
+
+export function posternTarget(bin: string, unsupported: ReadonlyMap<Protocol, string>): Target {
+  return {
+    id: 'postern',
+    label: 'postern',
+    unsupported: (protocol) => unsupported.get(protocol),
+    async start(spec): Promise<RunningTarget> {
+      const dir = makeTempDir('bench-postern');
+      try {
+        const [plain, tls] = await freePorts(2);
+        const ports = { plain: plain!, tls: tls! };
+        const conf = join(dir.path, 'postern.yaml');
+        writeFileSync(conf, JSON.stringify(posternConfig(spec, ports), null, 2));
+        // Logs go to a file, as Dovecot's do, so no pipe to this process costs CPU during a figure.
+        const log = join(dir.path, 'postern.log');
+        const args = [...(spec.nodeFlags ?? []), bin, 'serve', '--config', conf];
+        const proc = spawnProcess('sh', ['-c', 'exec "$0" "$@" >"$POSTERN_BENCH_LOG" 2>&1', process.execPath, ...args], {
+          env: { POSTERN_BENCH_LOG: log },
+          ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
+          stopTimeoutMs: 15_000, // --cpu-prof writes its profile on the way out
+        });
+        try {
+          await waitForListening([ports.plain, ports.tls], 15_000);
+        } catch (error) {
+          await proc.stop();
+          throw new Error(`postern did not start: ${(error as Error).message}`);
+        }
+        return {
+          port: ports.plain,
+          tlsPort: ports.tls,
+          pid: proc.pid,
+          stop: async () => {
+            await proc.stop();
+            dir.remove();
+          },
+        };
+      } catch (error) {
+        dir.remove();
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,36 @@
+// One thing the load generator can be pointed at: the backend itself, or a proxy in front of it.
+import type { CertFiles } from '../../test/interop/harness/index.js';
+
+export type Protocol = 'imap' | 'pop3';
+export type TargetId = 'direct' | 'dovecot' | 'nginx' | 'postern';
+
+export interface ProxySpec {
+  /** What the listeners speak: a proxy is started per protocol (a static passdb names one backend port). */
+  protocol: Protocol;
+  /** The backend's plain port for that protocol. */
+  backendPort: number;
+  /** The one certificate every party serves. */
+  cert: CertFiles;
+  /** Extra node flags (postern only; --cpu-prof, --heapsnapshot-signal for the profile run). */
+  nodeFlags?: string[];
+  /** Working folder for files the node process writes (profiles, heap snapshots). */
+  cwd?: string;
+}
+
+export interface RunningTarget {
+  /** Plain listener (STARTTLS/STLS offered where the target offers it). */
+  port: number;
+  /** Implicit TLS listener. */
+  tlsPort: number;
+  /** Root of the target's process tree; undefined for the backend itself (it is counted as the backend). */
+  pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+export interface Target {
+  id: TargetId;
+  label: string;
+  /** undefined, or why this target cannot serve the protocol in this run. */
+  unsupported?(protocol: Protocol): string | undefined;
+  start(spec: ProxySpec): Promise<RunningTarget>;
+}
