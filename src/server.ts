@@ -1,15 +1,22 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createAuthenticator, type Authenticator } from './auth/index.js';
+import { AuthCache, AuthPolicy, createConfiguredAuthenticator, offeredMechanisms, type Authenticator } from './auth/index.js';
+import { AuthService } from './authserver/index.js';
 import { configPath, type LoadedConfig } from './config/index.js';
 import { PosternError } from './core/index.js';
 import { ImapLoginSession } from './imap/index.js';
 import { Pop3LoginSession } from './pop3/index.js';
 import type { Logger } from './log/index.js';
 import { LoginService } from './login/index.js';
+import { registerPassdbDrivers } from './drivers.js';
 import { createServerTls, Listener, localAddresses, NetworkList, type Connection, type ConnectionHandler, type ListenConfig, type ServerTls } from './net/index.js';
 
+// The composition root: drivers outside auth/ (the imap passdb) exist before any configuration is read.
+registerPassdbDrivers();
+
 export interface RunningServer {
+  /** Empties the auth cache (SIGHUP, `postern cache flush`); returns how many entries went. */
+  flushAuthCache(): number;
   listeners: ReadonlyArray<{ label: string; protocol: string; address: AddressInfo }>;
   /** Stop accepting, end every session, release passdbs. */
   close(): Promise<void>;
@@ -19,6 +26,12 @@ export interface Prepared {
   tls: ServerTls | undefined;
   backendCa: Buffer | undefined;
   authenticator: Authenticator;
+  /** The auth cache, when auth.cache_size is not 0. */
+  cache: AuthCache | undefined;
+  /** auth.mechanisms that the passdbs can verify: what IMAP, POP3 and the auth service offer. */
+  mechanisms: string[];
+  /** Things that work but are probably not what the operator meant (logged by serve, printed by check). */
+  warnings: string[];
 }
 
 /**
@@ -42,24 +55,35 @@ export function prepareServer(loaded: LoadedConfig, log: Logger): Prepared {
       throw new PosternError('POSTERN_TLS_FILE', `cannot read proxy.ca_file ${cfg.proxy.ca_file}: ${(err as Error).message}`, { cause: err });
     }
   }
-  const authenticator = createAuthenticator(cfg.auth.passdb, { log: log.child({ module: 'auth' }), baseDir: loaded.baseDir });
-  return { tls, backendCa, authenticator };
+  const a = cfg.auth;
+  const cache = a.cache_size > 0 ? new AuthCache({ maxBytes: a.cache_size, ttlMs: a.cache_ttl, negativeTtlMs: a.cache_negative_ttl }) : undefined;
+  const deps = { log: log.child({ module: 'auth' }), baseDir: loaded.baseDir, ...(cache ? { cache } : {}) };
+  const authenticator = createConfiguredAuthenticator(a, deps);
+  // Dovecot offers every auth_mechanisms entry; postern only what a passdb can verify.
+  const offer = offeredMechanisms(a.mechanisms, a, authenticator, { clientCertificates: tls?.certUsernameField !== undefined }, deps);
+  const warnings = offer.unverifiable.map((u) => `auth.mechanisms: ${u.mech} is not offered: ${u.why}`);
+  return { tls, backendCa, authenticator, cache, mechanisms: offer.offered, warnings };
 }
 
 /** Builds everything a configuration describes and starts listening. */
 export async function startServer(loaded: LoadedConfig, log: Logger): Promise<RunningServer> {
   const cfg = loaded.config;
-  const { tls, backendCa, authenticator } = prepareServer(loaded, log);
+  const { tls, backendCa, authenticator, cache, mechanisms, warnings } = prepareServer(loaded, log);
+  for (const w of warnings) log.warn({ event: 'config_warning' }, w);
   const ownAddresses = localAddresses();
   const listeners: Listener[] = [];
   const isSelf = (host: string, port: number) =>
     listeners.some((l) => l.address().port === port && (ownAddresses.has(host) || host === 'localhost') && (l.config.address === '0.0.0.0' || l.config.address === '::' || l.config.address === host));
-  const login = new LoginService({ authenticator, proxy: cfg.proxy, ...(backendCa ? { backendCa } : {}), failureDelayMs: cfg.auth.failure_delay, isSelf });
+  // One failure delay and penalty table for every login of the process.
+  const policy = new AuthPolicy({ failureDelayMs: cfg.auth.failure_delay, penalty: cfg.auth.penalty });
+  const login = new LoginService({ authenticator, proxy: cfg.proxy, ...(backendCa ? { backendCa } : {}), policy, isSelf });
+  // Postfix and Exim pass no client certificate identity: EXTERNAL is for IMAP and POP3 only.
   const trustedNetworks = new NetworkList(cfg.login_trusted_networks);
+  const authService = new AuthService({ authenticator, mechanisms: mechanisms.filter((m) => m !== 'EXTERNAL'), policy, trustedNetworks, log });
   const sessions = new Set<{ destroy(reason: 'shutdown' | 'kicked'): void }>();
   const common = {
     disablePlaintextAuth: cfg.auth.disable_plaintext_auth,
-    mechanisms: cfg.auth.mechanisms,
+    mechanisms,
     trustedNetworks,
     login,
     idleTimeoutMs: cfg.proxy.idle_timeout,
@@ -83,6 +107,8 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
         return onImap;
       case 'pop3':
         return onPop3;
+      case 'auth':
+        return authService.accept;
       default: {
         const never: never = protocol;
         throw new Error(`no front for protocol ${String(never)}`);
@@ -92,10 +118,11 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
 
   try {
     for (const lc of cfg.listen) {
-      const listener = new Listener(lc, tls, frontFor(lc.protocol), log);
+      const listener = new Listener(lc.path !== undefined ? { ...lc, path: configPath(loaded, lc.path) } : lc, tls, frontFor(lc.protocol), log);
       listeners.push(listener);
       const addr = await listener.listen();
-      log.info({ event: 'listening', listener: listener.label, protocol: lc.protocol, address: addr.address, port: addr.port, tls: lc.tls }, `listening on ${addr.address}:${addr.port}`);
+      const where = addr.family === 'unix' ? addr.address : `${addr.address}:${addr.port}`;
+      log.info({ event: 'listening', listener: listener.label, protocol: lc.protocol, address: addr.address, port: addr.port, tls: lc.tls }, `listening on ${where}`);
     }
   } catch (err) {
     for (const l of listeners) l.destroy();
@@ -106,11 +133,15 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
   let closed = false;
   return {
     listeners: listeners.map((l) => ({ label: l.label, protocol: l.config.protocol, address: l.address() })),
+    flushAuthCache: () => cache?.flush() ?? 0,
     async close() {
       if (closed) return;
       closed = true;
+      // MTAs keep their auth connections open for good: end them (after any answer in flight), or the listeners never close.
+      authService.close();
       await Promise.all(listeners.map((l) => l.close()));
       for (const s of sessions) s.destroy('shutdown');
+      authService.destroy();
       for (const l of listeners) l.destroy();
       await authenticator.close();
     },

@@ -63,6 +63,18 @@ describe('postern CLI', () => {
     assert.match(missing.stderr, /cannot read the file/);
   });
 
+  test('check warns about each SASL mechanism no passdb can verify, and still accepts the file', () => {
+    write('crypt.passwd', 'alice:{SHA512-CRYPT}$6$salt$hash\n');
+    const file = write('mechs.yaml', `listen:\n  - { protocol: imap, port: 1143, tls: none }\nauth:\n  mechanisms: [PLAIN, CRAM-MD5, XOAUTH2]\n  passdb:\n    - { driver: passwd-file, args: ${tmp.path}/crypt.passwd }\n`);
+    const r = postern(['check', '-q', '--config', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(r.stderr.trim().split('\n'), [
+      '# warning: auth.mechanisms: CRAM-MD5 is not offered: no passdb stores plaintext or CRAM-MD5 passwords (they hold SHA512-CRYPT)',
+      '# warning: auth.mechanisms: XOAUTH2 is not offered: tokens need an oauth2 passdb, or a passdb that forwards them (proxy=y proxy_mech=xoauth2)',
+    ]);
+  });
+
   test('a certificate that cannot be read fails check with its path', () => {
     const file = write('tls.yaml', `tls: { cert: ${tmp.path}/none.pem, key: ${tmp.path}/none.key }\nlisten:\n  - { protocol: imap, port: 993, tls: implicit }\nauth:\n  passdb:\n    - { driver: static, args: "nopassword=y proxy=y host=10.0.0.5" }\n`);
     const r = postern(['check', '--config', file]);

@@ -3,7 +3,8 @@ import { silentLogger, type AuthDeps, type AuthLogger } from './deps.js';
 import { allowNetsMatch, applyRenames, fieldIsSet, getField, maskFields } from './fields.js';
 import { createPassdb } from './passdb/registry.js';
 import { splitScheme, verifyPassword } from './schemes/registry.js';
-import type { AuthRequest, AuthResult, Authenticator, Fields, Passdb, PassdbResult } from './types.js';
+import { credentialsInScheme } from './credentials.js';
+import type { AuthRequest, AuthResult, Authenticator, CredentialsResult, Fields, Passdb, PassdbResult } from './types.js';
 
 /** A passdb in the chain with Dovecot's per-passdb rules. */
 export interface ChainEntry {
@@ -15,9 +16,16 @@ export interface ChainEntry {
   resultInternalfail?: ResultRule;
 }
 
+/** What the chain does with a found password: compare the client's, hand it over in a scheme, or nothing. */
+type ChainMode = { kind: 'password' } | { kind: 'credentials'; scheme: string } | { kind: 'lookup' };
+interface ChainOutput {
+  /** The credentials of the last passdb that gave some (credentials mode). */
+  credentials?: string;
+}
+
 /** One passdb's outcome after the password check: Dovecot's passdb_result. */
 type Step =
-  | { kind: 'ok'; user: string; fields: Fields; verified: boolean }
+  | { kind: 'ok'; user: string; fields: Fields; verified: boolean; credentials?: string }
   | { kind: 'passwordMismatch'; message?: string }
   | { kind: 'userUnknown' }
   | { kind: 'userDisabled'; message?: string }
@@ -47,7 +55,40 @@ export class ChainAuthenticator implements Authenticator {
     this.#log = (deps.log ?? silentLogger).child({ component: 'auth' });
   }
 
-  async authenticate(req: AuthRequest): Promise<AuthResult> {
+  authenticate(req: AuthRequest): Promise<AuthResult> {
+    return this.#chain(req, { kind: 'password' }, {});
+  }
+
+  /**
+   * Dovecot's lookup_credentials (CRAM-MD5, SCRAM): the same chain and rules, but a found
+   * password is handed over in `scheme` instead of compared; the mechanism checks the proof,
+   * then `complete()` is the success, verified.
+   */
+  async lookupCredentials(req: AuthRequest, scheme: string): Promise<CredentialsResult> {
+    const { password: _none, ...bare } = req;
+    const out: ChainOutput = {};
+    const result = await this.#chain(bare, { kind: 'credentials', scheme }, out);
+    if (result.kind !== 'ok') return result;
+    const credentials = out.credentials;
+    if (credentials === undefined) {
+      this.#log.info({ user: req.user, scheme }, 'no passdb gave credentials');
+      return { kind: 'fail', reason: 'passwordMismatch', fields: result.fields };
+    }
+    return { kind: 'ok', credentials, complete: async () => ({ ...result, passwordVerified: true }) };
+  }
+
+  /** The chain without a password check: a user proven by a TLS client certificate (EXTERNAL). */
+  lookupUser(req: AuthRequest): Promise<AuthResult> {
+    const { password: _none, ...bare } = req;
+    return this.#chain(bare, { kind: 'lookup' }, {});
+  }
+
+  async #chain(req: AuthRequest, mode: ChainMode, out: ChainOutput): Promise<AuthResult> {
+    // Acting as another user needs a master passdb (master.ts); a chain alone never grants it.
+    if (req.authzid !== undefined && req.authzid !== req.user) {
+      this.#log.info({ user: req.user, authzid: req.authzid }, 'master user login attempted without master passdbs');
+      return { kind: 'fail', reason: 'authzFailed', fields: {} };
+    }
     let user = req.user;
     let committed: Fields = {};
     let success = false; // Dovecot's passdb_success
@@ -59,7 +100,7 @@ export class ChainAuthenticator implements Authenticator {
     for (let i = 0; i < this.#entries.length; i++) {
       const entry = this.#entries[i]!;
       const name = entry.passdb.name;
-      const step = await this.#runOne(entry.passdb, { ...req, user }, skipPasswordCheck || entry.deny === true);
+      const step = await this.#runOne(entry.passdb, { ...req, user }, skipPasswordCheck || entry.deny === true || mode.kind === 'lookup', mode);
       if (step.kind === 'internalFailure') this.#log.warn({ passdb: name, user: req.user, reason: step.reason }, 'passdb lookup failed');
 
       // Both end the chain at once, whatever the rules and earlier successes say.
@@ -85,6 +126,7 @@ export class ChainAuthenticator implements Authenticator {
         user = step.user;
         committed = { ...committed, ...step.fields };
         if (step.verified) verified = true;
+        if (step.credentials !== undefined) out.credentials = step.credentials;
         if (rule.startsWith('continue')) skipPasswordCheck = true;
       }
       last = step;
@@ -109,7 +151,7 @@ export class ChainAuthenticator implements Authenticator {
   }
 
   /** One lookup and, for `found`, the password check (skipped when `skipCheck`). */
-  async #runOne(passdb: Passdb, req: AuthRequest, skipCheck: boolean): Promise<Step> {
+  async #runOne(passdb: Passdb, req: AuthRequest, skipCheck: boolean, mode: ChainMode): Promise<Step> {
     let r: PassdbResult;
     try {
       r = await passdb.lookup(req);
@@ -136,7 +178,17 @@ export class ChainAuthenticator implements Authenticator {
     const { user, fields } = applyRenames(r.user ?? req.user, r.fields);
     if (user === '') return this.#refuse(passdb, req, 'a field renamed the user to an empty name');
     // A self-checking driver's `ok` is a verified password; a skipped check verifies nothing.
-    const check = r.kind === 'found' && !skipCheck ? await this.#checkPassword(passdb, req, r.password, fields) : r.kind === 'ok' ? 'verified' : 'unverified';
+    let credentials: string | undefined;
+    let check: 'verified' | 'unverified' | Step;
+    if (mode.kind === 'credentials' && !skipCheck) {
+      // The mechanism verifies; a self-checking driver keeps nothing to hand over.
+      const c = r.kind === 'found' ? await this.#credentials(passdb, req, r.password, mode.scheme) : this.#mismatch(passdb, req, 'the passdb checks passwords itself; no credentials');
+      if (typeof c !== 'string') return c;
+      credentials = c;
+      check = 'unverified';
+    } else {
+      check = r.kind === 'found' && !skipCheck ? await this.#checkPassword(passdb, req, r.password, fields) : r.kind === 'ok' && mode.kind === 'password' ? 'verified' : 'unverified';
+    }
     if (typeof check !== 'string') return check;
 
     // Dovecot's `fail` and `allow_nets` turn a success into "unknown user".
@@ -150,7 +202,24 @@ export class ChainAuthenticator implements Authenticator {
     // nopassword is about this passdb only (Dovecot removes it after each lookup).
     delete fields.nopassword;
     this.#log.debug({ passdb: passdb.name, user, fields: maskFields(fields) }, 'passdb accepted');
-    return { kind: 'ok', user, fields, verified: check === 'verified' };
+    return { kind: 'ok', user, fields, verified: check === 'verified', ...(credentials !== undefined ? { credentials } : {}) };
+  }
+
+  /** The stored password in `scheme` (Dovecot's passdb_handle_credentials); a hash of another scheme cannot be. */
+  async #credentials(passdb: Passdb, req: AuthRequest, stored: string | null, scheme: string): Promise<string | Step> {
+    if (stored === null || splitScheme(stored).value === '') return this.#mismatch(passdb, req, `no password to make ${scheme} credentials from`);
+    const c = await credentialsInScheme(stored, scheme, req.user);
+    if (c.ok) return c.value;
+    if ('error' in c) {
+      this.#log.error({ passdb: passdb.name, user: req.user, error: c.error }, 'cannot read stored credentials');
+      return { kind: 'internalFailure', reason: c.error };
+    }
+    return this.#mismatch(passdb, req, c.unavailable);
+  }
+
+  #mismatch(passdb: Passdb, req: AuthRequest, why: string): Step {
+    this.#log.info({ passdb: passdb.name, user: req.user }, why);
+    return { kind: 'passwordMismatch' };
   }
 
   #refuse(passdb: Passdb, req: AuthRequest, why: string): Step {

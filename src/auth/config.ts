@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ldapSettingsSchema } from './passdb/ldap-settings.js';
 import { listPassdbDrivers } from './passdb/registry.js';
+import { oauth2SettingsSchema } from './passdb/oauth2-settings.js';
 import { sqlSettingsSchema } from './passdb/sql-settings.js';
 
 /*
@@ -20,10 +21,11 @@ export const passdbSpecSchema = z
   .object({
     driver: z
       .string()
+      // Read at parse time: drivers registered by the composition root (imap) count.
       .refine((d) => listPassdbDrivers().includes(d), {
-        message: `unknown passdb driver; known: ${listPassdbDrivers().join(', ')}`,
+        error: () => `unknown passdb driver; known: ${listPassdbDrivers().join(', ')}`,
       })
-      .describe('Passdb driver: static or passwd-file.'),
+      .describe('Passdb driver: one of the drivers listed under "Drivers" below.'),
     args: z
       .string()
       .default('')
@@ -39,6 +41,9 @@ export const passdbSpecSchema = z
     ldap: ldapSettingsSchema
       .optional()
       .describe('ldap driver: the settings of a dovecot-ldap.conf.ext, inline (instead of args naming the file).'),
+    oauth2: oauth2SettingsSchema
+      .optional()
+      .describe('oauth2 driver: the settings of a dovecot-oauth2.conf.ext, inline (instead of args naming the file): introspection_url, introspection_mode, username_attribute, active_attribute, ...'),
     sql: sqlSettingsSchema
       .optional()
       .describe('sql driver: the settings of a dovecot-sql.conf.ext, inline (instead of args naming the file).'),
@@ -61,6 +66,12 @@ export const passdbSpecSchema = z
     if (spec.sql !== undefined && spec.driver !== 'sql') {
       ctx.addIssue({ code: 'custom', path: ['sql'], message: 'sql: settings belong to driver sql' });
     }
+    if (spec.oauth2 !== undefined && spec.driver !== 'oauth2') {
+      ctx.addIssue({ code: 'custom', path: ['oauth2'], message: 'oauth2: settings belong to driver oauth2' });
+    }
+    if (spec.driver === 'oauth2' && (spec.oauth2 === undefined) === (spec.args.trim() === '')) {
+      ctx.addIssue({ code: 'custom', path: ['oauth2'], message: 'driver oauth2 needs either oauth2: settings or args naming a dovecot-oauth2.conf.ext' });
+    }
     if (spec.driver === 'sql' && (spec.sql === undefined) === (spec.args.trim() === '')) {
       ctx.addIssue({ code: 'custom', path: ['sql'], message: 'driver sql needs either sql: settings or args naming a dovecot-sql.conf.ext' });
     }
@@ -72,3 +83,10 @@ export type PassdbSpec = z.output<typeof passdbSpecSchema>;
 export type PassdbSpecInput = z.input<typeof passdbSpecSchema>;
 
 export const passdbListSchema = z.array(passdbSpecSchema).min(1).describe('The passdb chain, tried in order.');
+
+/** Every SASL mechanism postern implements (auth/sasl), as auth.mechanisms accepts them. */
+export const SASL_MECHANISM_NAMES = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'SCRAM-SHA-1', 'SCRAM-SHA-256', 'XOAUTH2', 'OAUTHBEARER', 'EXTERNAL'] as const;
+
+/** One entry of auth.mechanisms, upper case as IMAP advertises it. */
+export const saslMechanismSchema = z.enum(SASL_MECHANISM_NAMES);
+

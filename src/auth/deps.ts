@@ -1,3 +1,5 @@
+import type { AuthCache } from './cache.js';
+
 /** The slice of a pino logger that auth uses; a pino `Logger` satisfies it. */
 export type LogFn = (obj: object, msg?: string) => void;
 
@@ -11,6 +13,8 @@ export interface AuthLogger {
 
 /** What passdb drivers and the authenticator are given from outside. */
 export interface AuthDeps {
+  /** The auth cache put in front of every passdb that can be cached; none when absent. */
+  cache?: AuthCache;
   /** A pino logger (or anything with the same five methods); silent when absent. */
   log?: AuthLogger;
   /** Where relative passwd-file paths are resolved: the config file's directory. */

@@ -4,8 +4,10 @@ export type {
   Authenticator,
   Fields,
   Passdb,
+  PassdbAbilities,
   PassdbResult,
   PasswordScheme,
+  CredentialsResult,
 } from './types.js';
 export { AuthError, AuthErrorCode } from './errors.js';
 export { silentLogger, type AuthDeps, type AuthLogger, type LogFn } from './deps.js';
@@ -13,13 +15,23 @@ export {
   passdbListSchema,
   passdbSpecSchema,
   resultRuleSchema,
+  saslMechanismSchema,
+  SASL_MECHANISM_NAMES,
   type PassdbSpec,
   type PassdbSpecInput,
   type ResultRule,
 } from './config.js';
 export { ChainAuthenticator, createAuthenticator, type ChainEntry } from './authenticator.js';
+export { MasterUserAuthenticator, splitMasterLogin, type MasterSplit } from './master.js';
+export { createConfiguredAuthenticator, offeredMechanisms, passdbAbilities, type AuthChainConfig } from './setup.js';
+export { credentialsInScheme } from './credentials.js';
 export { MemoryAuthenticator, MemoryPassdb, type MemoryUser, type MemoryUsers } from './memory.js';
-export { createPassdb, getPassdbDriver, listPassdbDrivers } from './passdb/registry.js';
+export { createPassdb, getPassdbDriver, listPassdbDrivers, registerPassdbDriver } from './passdb/registry.js';
+export { AuthCache, type AuthCacheOptions, type AuthCacheStats, type CachedAnswer } from './cache.js';
+export { withCache } from './cached-passdb.js';
+export { AuthAttempt, AuthPolicy, type AuthPolicyOptions, type FailureInfo, type PenaltySubject, type Sleep } from './policy.js';
+export { PENALTY_EXPIRE_MS, PENALTY_MAX_ADDRESSES, PENALTY_MAX_LEVEL, PenaltyTable, penaltyDelayMs, penaltyIdent } from './penalty.js';
+export { createPassdbLookup, PassdbLookup, type LookupResult } from './lookup.js';
 export type { PassdbDriver } from './passdb/descriptor.js';
 export { escapeDnValue, escapeFilterValue } from './passdb/ldap-escape.js';
 export { ldapSettingsSchema, type LdapSettings, type LdapSettingsInput } from './passdb/ldap-settings.js';

@@ -24,6 +24,11 @@ export interface AuthRequest {
   secured: boolean;
   /** The session id, logged and forwarded to backends. */
   session: string;
+  /**
+   * Leave this request out of the per-address failure penalty: Dovecot's `no-penalty`,
+   * set for connections from login_trusted_networks (webmail).
+   */
+  noPenalty?: boolean;
 }
 
 /**
@@ -42,8 +47,25 @@ export type PassdbResult =
 export interface Passdb {
   /** Driver name and a short description, for logs. */
   readonly name: string;
+  /**
+   * Templates whose %variables the answer depends on (the query, the path, the filter),
+   * from which the auth cache builds its key; undefined: the answers are never cached.
+   */
+  readonly cacheKey?: string;
   lookup(req: AuthRequest): Promise<PassdbResult>;
   close(): Promise<void>;
+}
+
+/**
+ * What a configured passdb can verify beyond a plaintext password (which every passdb
+ * checks), for offering SASL mechanisms: the schemes its stored passwords are in (PLAIN
+ * produces any credential; a hash only its own), whether it checks bearer tokens itself
+ * (oauth2), and the proxy_mech values it may return ('*' when a variable or column decides).
+ */
+export interface PassdbAbilities {
+  readonly schemes: readonly string[];
+  readonly tokens?: boolean;
+  readonly proxyMechs?: readonly string[];
 }
 
 /** What the authenticator tells the front. `reason` is for logs, `message` for the client. */
@@ -62,7 +84,8 @@ export type AuthResult =
     }
   | {
       kind: 'fail';
-      reason: 'passwordMismatch' | 'userUnknown' | 'userDisabled';
+      /** `authzFailed`: a master user proved who they are, but may not act as the user they asked for. */
+      reason: 'passwordMismatch' | 'userUnknown' | 'userDisabled' | 'authzFailed';
       /** The passdb's `reason=` field, shown to the client as Dovecot does. */
       message?: string;
       fields: Fields;
@@ -72,8 +95,24 @@ export type AuthResult =
 export interface Authenticator {
   /** Verify a login (the password, unless the passdb says `nopassword`; `passwordVerified` tells which). */
   authenticate(req: AuthRequest): Promise<AuthResult>;
+  /**
+   * Dovecot's lookup_credentials, for CRAM-MD5 and SCRAM: the chain's stored credential for
+   * `req.user` in `scheme`. Absent: only plaintext, token and certificate mechanisms work.
+   */
+  lookupCredentials?(req: AuthRequest, scheme: string): Promise<CredentialsResult>;
+  /** The chain without a password check, for a user the TLS client certificate proved (EXTERNAL). */
+  lookupUser?(req: AuthRequest): Promise<AuthResult>;
   close(): Promise<void>;
 }
+
+/**
+ * lookupCredentials's answer. `ok` carries the credential (in the scheme's stored form)
+ * and `complete()`, which says what the login becomes once the mechanism has checked the
+ * client's proof against it: the chain's success, or for a master user the target's lookup.
+ */
+export type CredentialsResult =
+  | { kind: 'ok'; credentials: string; complete(): Promise<AuthResult> }
+  | Extract<AuthResult, { kind: 'fail' | 'tempFail' }>;
 
 /**
  * A password scheme: `{SHA512-CRYPT}$6$...`. `stored` is given without the `{SCHEME}` prefix.

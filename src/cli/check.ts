@@ -12,7 +12,9 @@ export function checkCommand(): Command {
     .action(async (opts: { config: string; quiet?: boolean }) => {
       const loaded = loadConfig(opts.config);
       // Certificates, the backend CA and the passdbs are built as `serve` builds them, then released.
-      await prepareServer(loaded, silentLogger()).authenticator.close();
+      const prepared = prepareServer(loaded, silentLogger());
+      await prepared.authenticator.close();
+      for (const w of prepared.warnings) process.stderr.write(`# warning: ${w}\n`);
       if (!opts.quiet) process.stdout.write(`# ${loaded.file}: valid\n${stringify(maskSecrets(loaded.config))}`);
     });
 }

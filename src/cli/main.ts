@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.js';
 import { PosternError } from '../core/index.js';
+import { registerPassdbDrivers } from '../drivers.js';
+import { authCommand } from './auth.js';
+import { cacheCommand } from './cache.js';
 import { checkCommand } from './check.js';
 import { pwCommand } from './pw.js';
 import { serveCommand } from './serve.js';
@@ -14,11 +17,14 @@ export function buildProgram(): Command {
   program.addCommand(serveCommand());
   program.addCommand(checkCommand());
   program.addCommand(pwCommand());
+  program.addCommand(authCommand());
+  program.addCommand(cacheCommand());
   return program;
 }
 
 /** Runs the CLI; returns the exit code instead of exiting, so tests can call it. */
 export async function main(argv: string[]): Promise<number> {
+  registerPassdbDrivers();
   try {
     await buildProgram().parseAsync(argv);
     return 0;

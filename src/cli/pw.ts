@@ -1,15 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { createInterface } from 'node:readline/promises';
 import { hashPassword, listSchemes, splitScheme, verifyPassword } from '../auth/index.js';
-
-async function readPassword(prompt: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
-  try {
-    return await rl.question(process.stdin.isTTY ? prompt : '');
-  } finally {
-    rl.close();
-  }
-}
+import { readPassword } from './password-input.js';
 
 /** `-r` as doveadm takes it: a non-negative integer that fits an unsigned int; 0 is the default. */
 function parseRounds(value: string): number {

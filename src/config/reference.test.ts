@@ -6,6 +6,10 @@ import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { renderConfigReference, yamlValue } from './reference.js';
 import { configSchema } from './schema.js';
+import { registerPassdbDrivers } from '../drivers.js';
+
+// As `postern` and scripts/gen-config-doc.js do: the imap passdb is documented with the rest.
+registerPassdbDrivers();
 
 // Compiled to dist/src/config/: the repository root is three folders up.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

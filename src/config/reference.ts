@@ -35,7 +35,7 @@ interface Unwrapped {
   optional: boolean;
 }
 
-/** Peels `.default()`, `.prefault()` and `.optional()`; the outermost description and default win. */
+/** Peels `.default()`, `.prefault()`, `.optional()` and an object's own `.transform()`; the outermost description and default win. */
 function unwrap(schema: z.ZodType): Unwrapped {
   let s = schema;
   let description = s.description;
@@ -52,6 +52,8 @@ function unwrap(schema: z.ZodType): Unwrapped {
     } else if (s instanceof z.ZodOptional) {
       optional = true;
       s = s.def.innerType as z.ZodType;
+    } else if (s instanceof z.ZodPipe && s.def.in instanceof z.ZodObject && s.def.out instanceof z.ZodTransform) {
+      s = s.def.in as z.ZodType; // an object that fills defaults from its siblings (listen[].tls): document its keys
     } else break;
     description ??= s.description;
   }

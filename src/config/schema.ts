@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { duration } from '../core/index.js';
-import { passdbSpecSchema } from '../auth/config.js';
+import { duration, size } from '../core/index.js';
+import { passdbSpecSchema, saslMechanismSchema } from '../auth/config.js';
 import { imapConfigSchema } from '../imap/config.js';
 import { pop3ConfigSchema } from '../pop3/config.js';
 import { proxyConfigSchema } from '../proxy/config.js';
@@ -13,9 +13,31 @@ const cidr = z
 const authSchema = z
   .strictObject({
     disable_plaintext_auth: z.boolean().prefault(true).describe('Refuse LOGIN and plaintext SASL mechanisms before TLS, except from loopback (as Dovecot).'),
-    failure_delay: duration.prefault('2s').describe('Delay before answering a failed login (Dovecot auth_failure_delay).'),
-    mechanisms: z.array(z.enum(['PLAIN', 'LOGIN'])).min(1).prefault(['PLAIN', 'LOGIN']).describe('SASL mechanisms offered to clients.'),
+    failure_delay: duration.prefault('2s').describe('Delay before answering a failed login (Dovecot auth_failure_delay). 0 also stops the penalty from counting, as in Dovecot.'),
+    penalty: z.boolean().prefault(true).describe("Dovecot's per-address auth penalty: each failed login from a client address holds that address's next logins 4, 8, then 15 s before they are checked; forgotten 15 s after the last failure, reset by a success. The same wrong user+password repeated is not counted again. Connections from login_trusted_networks are exempt. See docs/auth-cache-and-penalty.md."),
+    cache_size: size.prefault(0).describe('Size of the auth cache in bytes (Dovecot auth_cache_size), e.g. "10M"; 0 turns it off, as Dovecot\'s default does. Passdb answers (password hashes and fields) are kept, never plaintext passwords. Flushed by SIGHUP and `postern cache flush`. See docs/auth-cache-and-penalty.md.'),
+    cache_ttl: duration.prefault('1 hour').describe('How long a cached passdb answer is used (Dovecot auth_cache_ttl). A password changed in the passdb works at once; the old one keeps working from the cache until this expires, the new one is used, or the cache is flushed.'),
+    cache_negative_ttl: duration.prefault('1 hour').describe('How long an "unknown user" answer is cached (Dovecot auth_cache_negative_ttl); 0 caches none.'),
+    mechanisms: z
+      .array(saslMechanismSchema)
+      .min(1)
+      .prefault(['PLAIN', 'LOGIN'])
+      .describe('SASL mechanisms clients may use (Dovecot auth_mechanisms): PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-256, XOAUTH2, OAUTHBEARER, EXTERNAL. Of these, only those the passdbs can verify are offered (IMAP AUTH=, POP3 SASL, auth service MECH); each one nothing can verify is a warning at start. See docs/sasl.md.'),
     passdb: z.array(passdbSpecSchema).min(1).describe('Password databases, tried in order as Dovecot does.'),
+    master_passdb: z
+      .array(passdbSpecSchema)
+      .prefault([])
+      .describe("Master passdbs (Dovecot passdb { master = yes }): a user found here with the right password may log in as any user the passdb chain knows, by giving that user as SASL authorization identity or as `user*master` with master_user_separator. See docs/sasl.md."),
+    master_user_separator: z
+      .string()
+      .max(1)
+      .prefault('')
+      .describe('Dovecot auth_master_user_separator, e.g. `*`: `user*master` logs in as user with the password of master. Empty: only the SASL authorization identity asks for a master login.'),
+  })
+  .superRefine((a, ctx) => {
+    if (a.master_user_separator !== '' && a.master_passdb.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['master_user_separator'], message: 'master_user_separator needs master_passdb' });
+    }
   })
   .describe('Authentication.');
 

@@ -1,4 +1,4 @@
-import { plainClientResponse } from '../auth/sasl/index.js';
+import { oauthbearerClientResponse, oauthErrorAcknowledgement, plainClientResponse, xoauth2ClientResponse } from '../auth/sasl/index.js';
 import { drainResponses, failureStep, type BackendLogin, type BackendTarget, type LoginStep, type ProxyFailure } from '../proxy/index.js';
 import { formatCommand, formatCommandParts, formatIdList, hasCapability, ImapResponseReader, parseCapabilities, type ImapResponse } from './wire/index.js';
 
@@ -35,6 +35,9 @@ export class ImapBackendLogin implements BackendLogin {
   #tls = false;
   /** Base64 response to send when the backend answers AUTHENTICATE with `+` (no SASL-IR). */
   #pendingSasl: string | undefined;
+  /** The mechanism of our AUTHENTICATE: a `+` after an OAuth token is the backend's JSON error. */
+  #saslMech: string | undefined;
+  #errorAcknowledged = false;
   #loginText = 'Logged in';
 
   constructor(opts: ImapBackendLoginOptions) {
@@ -75,6 +78,12 @@ export class ImapBackendLogin implements BackendLogin {
         const data = this.#pendingSasl;
         this.#pendingSasl = undefined;
         return [{ kind: 'write', data: `${data}\r\n` }];
+      }
+      // RFC 7628 §3.2.3: the client answers the error challenge, then the server says NO.
+      if (this.#phase === 'login' && (this.#saslMech === 'XOAUTH2' || this.#saslMech === 'OAUTHBEARER') && !this.#errorAcknowledged) {
+        this.#errorAcknowledged = true;
+        const ack = oauthErrorAcknowledgement(this.#saslMech);
+        return [{ kind: 'write', data: `${ack.length === 0 ? '' : ack.toString('base64')}\r\n` }];
       }
       return [];
     }
@@ -160,9 +169,13 @@ export class ImapBackendLogin implements BackendLogin {
     const password = t.password?.reveal() ?? '';
     if (t.master !== undefined || t.mech !== undefined) {
       const mech = t.mech ?? 'PLAIN';
-      if (mech !== 'PLAIN') return [this.#fail('config', `proxy_mech ${mech} is not supported`)];
-      const ir = t.master !== undefined ? plainClientResponse(t.master, password, t.user) : plainClientResponse(t.user, password);
-      return this.#authenticate(ir, caps);
+      // The password forwarded with XOAUTH2/OAUTHBEARER is the client's bearer token.
+      let ir: Buffer;
+      if (mech === 'PLAIN') ir = t.master !== undefined ? plainClientResponse(t.master, password, t.user) : plainClientResponse(t.user, password);
+      else if (mech === 'XOAUTH2' && t.master === undefined) ir = xoauth2ClientResponse(t.user, password);
+      else if (mech === 'OAUTHBEARER' && t.master === undefined) ir = oauthbearerClientResponse(t.user, password, t.host, t.port);
+      else return [this.#fail('config', `proxy_mech ${mech}${t.master !== undefined ? ' with a master user' : ''} is not supported`)];
+      return this.#authenticate(mech, ir, caps);
     }
     if (hasCapability(caps, 'LOGINDISABLED') && !this.#tls) return [this.#fail('config', 'LOGINDISABLED advertised, but SSL/TLS not enabled')];
     const literalPlus = hasCapability(caps, 'LITERAL+') || hasCapability(caps, 'LITERAL-');
@@ -173,15 +186,16 @@ export class ImapBackendLogin implements BackendLogin {
       return [this.#fail('internal', 'the user name or password cannot be sent in an IMAP LOGIN')];
     }
     // A synchronizing literal would cost a round trip per value; AUTHENTICATE PLAIN carries any bytes in one line.
-    if (parts.length > 1) return this.#authenticate(plainClientResponse(t.user, password), caps);
+    if (parts.length > 1) return this.#authenticate('PLAIN', plainClientResponse(t.user, password), caps);
     return [{ kind: 'write', data: parts[0]! }];
   }
 
-  #authenticate(ir: Buffer, caps: string[]): LoginStep[] {
+  #authenticate(mech: string, ir: Buffer, caps: string[]): LoginStep[] {
+    this.#saslMech = mech;
     const b64 = ir.length === 0 ? '=' : ir.toString('base64');
-    if (hasCapability(caps, 'SASL-IR')) return [{ kind: 'write', data: `L AUTHENTICATE PLAIN ${b64}\r\n` }];
+    if (hasCapability(caps, 'SASL-IR')) return [{ kind: 'write', data: `L AUTHENTICATE ${mech} ${b64}\r\n` }];
     this.#pendingSasl = b64;
-    return [{ kind: 'write', data: 'L AUTHENTICATE PLAIN\r\n' }];
+    return [{ kind: 'write', data: `L AUTHENTICATE ${mech}\r\n` }];
   }
 
   #onLoginReply(resp: ImapResponse): LoginStep[] {

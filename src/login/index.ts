@@ -4,3 +4,4 @@ export { newSessionId } from './session-id.js';
 export { FrontConnection, type FrontConnectionOptions, type FrontInput } from './front-connection.js';
 export { ClientIdentity, type ForwardedFields } from './client-identity.js';
 export { connectionSecured, plaintextAllowed, type PlaintextPolicy } from './plaintext.js';
+export { FrontSasl, loginRequestBase, type SaslStart } from './sasl-front.js';

@@ -1,4 +1,4 @@
-import type { Authenticator } from '../auth/index.js';
+import { AuthPolicy, type AuthResult, type Authenticator } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
 import { fieldSet, proxyConnect, resolveRoute, type ProxyConfig } from '../proxy/index.js';
 import type { AuthRequest, LoginOutcome, ProtocolLogin } from './types.js';
@@ -8,35 +8,53 @@ export interface LoginServiceOptions {
   proxy: ProxyConfig;
   /** CA bundle for verified backend TLS. */
   backendCa?: Buffer;
-  failureDelayMs: number;
+  /** The failure delay and per-address penalty, shared with the other logins of the process. */
+  policy?: AuthPolicy;
+  /** Without `policy`: auth.failure_delay alone, no penalty (tests). */
+  failureDelayMs?: number;
   /** host:port is one of postern's own listeners. */
   isSelf(host: string, port: number): boolean;
-  /** Injected in tests to skip the failure delay. */
+  /** Without `policy`, injected in tests to skip the failure delay. */
   sleep?: (ms: number) => Promise<void>;
 }
-
-const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Steps 4 to 6 of a login: authenticate, decide the route, log in at the backend. */
 export class LoginService {
   readonly #opts: LoginServiceOptions;
-  constructor(opts: LoginServiceOptions) {
-    this.#opts = opts;
+  readonly #policy: AuthPolicy;
+  /** The chain logins are checked against, for SASL exchanges that need more than a password check. */
+  get authenticator(): Authenticator {
+    return this.#opts.authenticator;
   }
 
-  async login(req: AuthRequest, proto: ProtocolLogin, log: Logger, signal?: AbortSignal): Promise<LoginOutcome> {
+  constructor(opts: LoginServiceOptions) {
+    this.#opts = opts;
+    this.#policy = opts.policy ?? new AuthPolicy({ failureDelayMs: opts.failureDelayMs ?? 0, penalty: false, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
+  }
+
+  /**
+   * The address's penalty is waited out first; a failure raises it and waits auth.failure_delay
+   * (unless `nodelay`); a login that gets through resets it. A backend refusing a forwarded
+   * password counts as a failure too (Dovecot's auth process had already said yes).
+   */
+  async login(req: AuthRequest, proto: ProtocolLogin, log: Logger, signal?: AbortSignal, authenticate?: () => Promise<AuthResult>): Promise<LoginOutcome> {
     const o = this.#opts;
-    const sleep = o.sleep ?? defaultSleep;
-    const auth = await o.authenticator.authenticate(req);
+    const attempt = await this.#policy.begin(req, signal);
+    if (attempt.penaltyWaitMs > 0) log.info({ event: 'auth_penalty', user: req.user, level: attempt.penaltyLevel, ms: attempt.penaltyWaitMs }, 'login held by the failure penalty of its address');
+    if (signal?.aborted) return { kind: 'authTempFail', reason: 'login abandoned: the client left or postern is stopping' };
+    // A SASL exchange that consulted the chain itself (CRAM-MD5, SCRAM, OAuth, EXTERNAL) brings its verdict.
+    const auth = await (authenticate ? authenticate() : o.authenticator.authenticate(req));
     if (auth.kind === 'tempFail') {
       log.warn({ event: 'auth_tempfail', user: req.user, reason: auth.reason }, 'temporary authentication failure');
       return { kind: 'authTempFail', reason: auth.reason };
     }
+    const failure = { user: req.user, ...(req.password ? { password: req.password } : {}), nodelay: fieldSet(auth.fields, 'nodelay') };
     if (auth.kind === 'fail') {
       log.info({ event: 'auth_failed', user: req.user, reason: auth.reason }, 'authentication failed');
-      if (!fieldSet(auth.fields, 'nodelay')) await sleep(o.failureDelayMs);
+      await attempt.failed(failure, signal);
       return { kind: 'authFailed', reason: auth.reason, ...(auth.message ? { message: auth.message } : {}) };
     }
+    // The passdb said yes (Dovecot resets the penalty here), except where a backend still checks the password.
     const user = auth.user;
     const route = resolveRoute({
       user,
@@ -49,11 +67,14 @@ export class LoginService {
     });
     switch (route.kind) {
       case 'nologin':
-        if (!fieldSet(auth.fields, 'nodelay')) await sleep(o.failureDelayMs);
+        attempt.succeeded();
+        await this.#policy.failureDelay(failure, signal);
         return { kind: 'nologin', user, ...(route.reason ? { reason: route.reason } : {}) };
       case 'referral':
+        attempt.succeeded();
         return { kind: 'referral', user: route.user, host: route.host, nologin: route.nologin, ...(route.port ? { port: route.port } : {}), ...(route.reason ? { reason: route.reason } : {}) };
       case 'local':
+        attempt.succeeded();
         log.warn({ event: 'no_local_store', user }, 'user is not proxied and no local mail store is configured');
         return { kind: 'local', user };
       case 'loop':
@@ -80,9 +101,10 @@ export class LoginService {
         if (outcome.kind === 'failed') {
           const level = outcome.failure.kind === 'authRefused' ? 'info' : outcome.failure.kind === 'config' || outcome.failure.kind === 'internal' ? 'error' : 'warn';
           log[level]({ event: 'proxy_failed', user, backend, failure: outcome.failure.kind, detail: outcome.failure.detail, attempts: outcome.attempts }, 'proxy login failed');
-          if (outcome.failure.kind === 'authRefused' && !fieldSet(auth.fields, 'nodelay')) await sleep(o.failureDelayMs);
+          if (outcome.failure.kind === 'authRefused') await attempt.failed(failure, signal);
           return { kind: 'proxyFailed', user, target, failure: outcome.failure, attempts: outcome.attempts };
         }
+        attempt.succeeded();
         log.info({ event: 'proxy_started', user, backend, ms: outcome.elapsedMs, attempts: outcome.attempts }, 'started proxying');
         return { kind: 'proxied', user, fields: auth.fields, target, socket: outcome.socket, forwarded: outcome.forwarded, clientReply: outcome.clientReply, leftover: outcome.leftover, attempts: outcome.attempts, elapsedMs: outcome.elapsedMs };
       }

@@ -1,4 +1,4 @@
-import type { AuthRequest, Fields } from '../auth/index.js';
+import type { AuthRequest, AuthResult, Fields } from '../auth/index.js';
 import type { BackendLogin, BackendTarget, ProxyFailure } from '../proxy/index.js';
 import type { Socket } from 'node:net';
 
@@ -13,7 +13,7 @@ export interface ProtocolLogin {
 
 /** Every way a login can end, for the front to turn into its own protocol's reply. */
 export type LoginOutcome =
-  | { kind: 'authFailed'; reason: 'passwordMismatch' | 'userUnknown' | 'userDisabled'; message?: string }
+  | { kind: 'authFailed'; reason: Extract<AuthResult, { kind: 'fail' }>['reason']; message?: string }
   | { kind: 'authTempFail'; reason: string }
   | { kind: 'nologin'; user: string; reason?: string }
   | { kind: 'referral'; user: string; host: string; port?: number; nologin: boolean; reason?: string }

@@ -15,16 +15,51 @@ export const tlsConfigSchema = z
       .prefault([])
       .describe('Extra certificates chosen by the server name the client asks for.'),
     min_version: z.enum(['TLSv1.2', 'TLSv1.3']).prefault('TLSv1.2').describe('Oldest TLS version accepted from clients.'),
+    client_ca: z
+      .string()
+      .optional()
+      .describe("PEM file of the CAs that sign client certificates (Dovecot ssl_client_ca_file with ssl_verify_client_cert = yes). With it, TLS clients are asked for a certificate; one that verifies lets the client log in with SASL EXTERNAL as the certificate's user (see docs/sasl.md). A client without a certificate, or with one that does not verify, is still served and may log in otherwise."),
+    cert_username_field: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9.-]*$/, 'expected a subject attribute name such as commonName or emailAddress')
+      .prefault('commonName')
+      .describe("The subject attribute of a verified client certificate that holds the user name (Dovecot ssl_cert_username_field): commonName (CN), emailAddress, UID, ..."),
   })
   .describe('Certificates for implicit TLS and STARTTLS.');
 
-export const listenConfigSchema = z.strictObject({
-  protocol: z.enum(['imap', 'pop3']).describe('What the listener speaks.'),
-  address: z.string().prefault('0.0.0.0').describe('Address to bind; `::` for IPv6 (and IPv4 where the system maps it).'),
-  port: z.number().int().min(0).max(65535).describe('TCP port; 0 picks a free one (tests).'),
-  tls: z.enum(['starttls', 'implicit', 'none']).prefault('starttls').describe('`implicit`: TLS from the first byte (993); `starttls`: plain, with STARTTLS offered (143); `none`: no TLS at all (plaintext logins are then accepted only from loopback and login_trusted_networks while disable_plaintext_auth is on).'),
-  name: z.string().optional().describe('A label for logs and metrics.'),
-});
+const socketMode = z
+  .string()
+  .regex(/^0?[0-7]{3}$/, "expected an octal mode in quotes, such as '0660' (YAML reads an unquoted 0660 as the number 660)");
+
+/**
+ * One listener. `port` is a TCP port; `path` a unix socket (auth listeners, as Dovecot's
+ * `unix_listener`), with `mode`, `user` and `group` for the socket file. `tls` defaults by
+ * protocol: `starttls` for imap and pop3, `none` for auth (the protocol has no TLS).
+ */
+export const listenConfigSchema = z
+  .strictObject({
+    protocol: z.enum(['imap', 'pop3', 'auth']).describe("What the listener speaks. `auth` is Dovecot's auth-client protocol, for Postfix (`smtpd_sasl_type = dovecot`) and Exim's `dovecot` authenticator: see docs/auth-service.md."),
+    address: z.string().prefault('0.0.0.0').describe('Address to bind; `::` for IPv6 (and IPv4 where the system maps it). Not used with `path`.'),
+    port: z.number().int().min(0).max(65535).optional().describe('TCP port; 0 picks a free one (tests). Give either `port` or `path`.'),
+    path: z.string().min(1).optional().describe("A unix socket instead of a TCP port (auth listeners only), like Dovecot's `unix_listener`; relative paths are read from the config file's folder. A stale socket file left by a previous run is replaced; one in use is an error."),
+    mode: socketMode.optional().describe('Permissions of the unix socket file (default `0600`). Exim and Postfix must be able to write to it: `0660` with `group`, or `0666` in a folder only the MTA can enter.'),
+    user: z.string().min(1).optional().describe('Owner of the unix socket file: a user name or numeric id (postern must be allowed to change it, normally as root).'),
+    group: z.string().min(1).optional().describe('Group of the unix socket file: a group name or numeric id.'),
+    tls: z.enum(['starttls', 'implicit', 'none']).optional().describe('`implicit`: TLS from the first byte (993); `starttls`: plain, with STARTTLS offered (143); `none`: no TLS at all (plaintext logins are then accepted only from loopback and login_trusted_networks while disable_plaintext_auth is on). Default `starttls` for imap and pop3; auth listeners take only `none` (the default for them).'),
+    name: z.string().optional().describe('A label for logs and metrics.'),
+  })
+  .superRefine((l, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if ((l.port === undefined) === (l.path === undefined)) issue(l.port === undefined ? 'port' : 'path', 'give either port (TCP) or path (unix socket), not both');
+    if (l.path !== undefined && l.protocol !== 'auth') issue('path', 'unix sockets are for auth listeners; imap and pop3 listen on a TCP port');
+    for (const key of ['mode', 'user', 'group'] as const) {
+      if (l[key] !== undefined && l.path === undefined) issue(key, `${key} applies to a unix socket (path) only`);
+    }
+    if (l.protocol === 'auth' && l.tls !== undefined && l.tls !== 'none') {
+      issue('tls', 'auth listeners have no TLS (Postfix and Exim speak the protocol in plaintext): use a unix socket or a loopback address');
+    }
+  })
+  .transform((l) => ({ ...l, tls: l.tls ?? (l.protocol === 'auth' ? 'none' : 'starttls') }));
 
 export type TlsConfig = z.output<typeof tlsConfigSchema>;
 export type ListenConfig = z.output<typeof listenConfigSchema>;

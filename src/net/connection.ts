@@ -19,11 +19,26 @@ export interface Connection {
   listener: string;
   /** Server TLS for STARTTLS; absent when the listener has none. */
   tls?: ServerTls;
+  /** The user name of a client certificate that verified against tls.client_ca (SASL EXTERNAL). */
+  certUsername?: string;
+}
+
+/** OpenSSL's long attribute names for the short keys Node reports. */
+const SHORT_NAMES: Record<string, string> = { commonName: 'CN', organizationName: 'O', organizationalUnitName: 'OU', userId: 'UID', countryName: 'C', localityName: 'L' };
+
+/** The user name a verified client certificate carries in `field` (Dovecot's ssl_cert_username_field). */
+export function verifiedCertUsername(socket: TLSSocket, field: string): string | undefined {
+  if (!socket.authorized) return undefined;
+  const subject = socket.getPeerCertificate()?.subject as Record<string, string | string[] | undefined> | undefined;
+  const value = subject?.[SHORT_NAMES[field] ?? field] ?? subject?.[field];
+  // Several values for one attribute: which one would be the user? None.
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 export function connectionFromSocket(socket: Socket, listener: string, tls: ServerTls | undefined): Connection {
   const secured = socket instanceof TLSSocket;
   const serverName = secured ? ((socket as TLSSocket & { servername?: string | false }).servername || undefined) : undefined;
+  const certUsername = secured && tls?.certUsernameField ? verifiedCertUsername(socket as TLSSocket, tls.certUsernameField) : undefined;
   return {
     socket,
     remoteIp: normalizeIp(socket.remoteAddress),
@@ -34,6 +49,7 @@ export function connectionFromSocket(socket: Socket, listener: string, tls: Serv
     ...(serverName ? { serverName } : {}),
     listener,
     ...(tls ? { tls } : {}),
+    ...(certUsername !== undefined ? { certUsername } : {}),
   };
 }
 
@@ -63,6 +79,8 @@ export function startServerTls(conn: Connection, handshakeTimeoutMs: number): Pr
       conn.secured = true;
       const name = (secure as TLSSocket & { servername?: string | false }).servername;
       if (name) conn.serverName = name;
+      const user = tls.certUsernameField ? verifiedCertUsername(secure, tls.certUsernameField) : undefined;
+      if (user !== undefined) conn.certUsername = user;
       resolve();
     });
   });

@@ -6,12 +6,16 @@ import type { ListenConfig } from './config.js';
 import { connectionFromSocket, type Connection } from './connection.js';
 import { normalizeIp } from './address.js';
 import type { ServerTls } from './tls.js';
+import { applySocketPermissions, freeSocketPath } from './unix-socket.js';
 
 const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
 
 export type ConnectionHandler = (conn: Connection) => void;
 
-/** One bound port. `close()` stops accepting and lets sessions finish; `destroy()` also drops them. */
+/**
+ * One bound TCP port or unix socket (`config.path`). `close()` stops accepting and lets
+ * sessions finish; `destroy()` also drops them. A unix socket's file is removed on close.
+ */
 export class Listener {
   readonly config: ListenConfig;
   readonly label: string;
@@ -21,7 +25,7 @@ export class Listener {
 
   constructor(config: ListenConfig, tls: ServerTls | undefined, onConnection: ConnectionHandler, log: Logger) {
     this.config = config;
-    this.label = config.name ?? `${config.protocol}:${config.port}`;
+    this.label = config.name ?? `${config.protocol}:${config.path ?? config.port}`;
     if (config.tls !== 'none' && !tls) {
       throw new PosternError('POSTERN_TLS_REQUIRED', `listener ${this.label} uses tls: ${config.tls} but the configuration has no tls section`);
     }
@@ -43,19 +47,34 @@ export class Listener {
     this.#server.on('error', (err) => log.error({ event: 'listener_error', listener: this.label, err: err.message }, 'listener error'));
   }
 
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new PosternError('POSTERN_LISTEN', `cannot listen on ${this.config.address}:${this.config.port} (${this.label}): ${err.message}`, { cause: err }));
+  async listen(): Promise<AddressInfo> {
+    const { path } = this.config;
+    if (path !== undefined) await freeSocketPath(path, this.label);
+    await new Promise<void>((resolve, reject) => {
+      const where = path ?? `${this.config.address}:${this.config.port}`;
+      const onError = (err: Error) => reject(new PosternError('POSTERN_LISTEN', `cannot listen on ${where} (${this.label}): ${err.message}`, { cause: err }));
       this.#server.once('error', onError);
-      this.#server.listen({ host: this.config.address, port: this.config.port }, () => {
+      this.#server.listen(path !== undefined ? { path } : { host: this.config.address, port: this.config.port }, () => {
         this.#server.off('error', onError);
-        resolve(this.address());
+        resolve();
       });
     });
+    if (path !== undefined) {
+      try {
+        await applySocketPermissions(path, this.config, this.label);
+      } catch (err) {
+        this.destroy();
+        throw err;
+      }
+    }
+    return this.address();
   }
 
+  /** The bound address; for a unix socket `{ address: path, family: 'unix', port: 0 }`. */
   address(): AddressInfo {
-    return this.#server.address() as AddressInfo;
+    const a = this.#server.address();
+    if (typeof a === 'string') return { address: a, family: 'unix', port: 0 };
+    return a ?? { address: this.config.path ?? this.config.address, family: this.config.path !== undefined ? 'unix' : '', port: 0 };
   }
 
   get connectionCount(): number {

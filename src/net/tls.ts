@@ -6,6 +6,8 @@ import type { TlsConfig } from './config.js';
 export interface ServerTls {
   /** Options for tls.createServer and server-side TLSSocket: default context plus SNI. */
   options: TlsOptions;
+  /** Set when client certificates are asked for (tls.client_ca): the subject attribute that names the user. */
+  certUsernameField?: string;
 }
 
 function readPem(path: string, what: string): Buffer {
@@ -16,9 +18,9 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
-function context(cert: string, key: string, minVersion: TlsConfig['min_version']): SecureContext {
+function context(cert: string, key: string, minVersion: TlsConfig['min_version'], ca: Buffer | undefined): SecureContext {
   try {
-    return createSecureContext({ cert: readPem(cert, 'certificate'), key: readPem(key, 'key'), minVersion });
+    return createSecureContext({ cert: readPem(cert, 'certificate'), key: readPem(key, 'key'), minVersion, ...(ca ? { ca } : {}) });
   } catch (err) {
     if (err instanceof PosternError) throw err;
     throw new PosternError('POSTERN_TLS_INVALID', `cannot use certificate ${cert} with key ${key}: ${(err as Error).message}`, { cause: err });
@@ -36,16 +38,20 @@ export function serverNameMatches(pattern: string, name: string): boolean {
 
 /** Loads every certificate once; SNI picks among them per connection. */
 export function createServerTls(cfg: TlsConfig, resolvePath: (p: string) => string): ServerTls {
-  const byName = cfg.sni.map((entry) => ({ names: entry.names, ctx: context(resolvePath(entry.cert), resolvePath(entry.key), cfg.min_version) }));
+  // Client certificates are asked for, not required: the handshake goes on and `authorized` tells.
+  const ca = cfg.client_ca !== undefined ? readPem(resolvePath(cfg.client_ca), 'client CA file') : undefined;
+  const byName = cfg.sni.map((entry) => ({ names: entry.names, ctx: context(resolvePath(entry.cert), resolvePath(entry.key), cfg.min_version, ca) }));
   const cert = readPem(resolvePath(cfg.cert), 'certificate');
   const key = readPem(resolvePath(cfg.key), 'key');
   // Built once here only to fail at start when the key does not match the certificate.
-  context(resolvePath(cfg.cert), resolvePath(cfg.key), cfg.min_version);
+  context(resolvePath(cfg.cert), resolvePath(cfg.key), cfg.min_version, ca);
   return {
+    ...(ca ? { certUsernameField: cfg.cert_username_field } : {}),
     options: {
       cert,
       key,
       minVersion: cfg.min_version,
+      ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}),
       SNICallback: (servername, cb) => {
         const hit = byName.find((e) => e.names.some((n) => serverNameMatches(n, servername)));
         cb(null, hit?.ctx);

@@ -1,4 +1,4 @@
-import { plainClientResponse } from '../auth/sasl/index.js';
+import { oauthbearerClientResponse, oauthErrorAcknowledgement, plainClientResponse, xoauth2ClientResponse } from '../auth/sasl/index.js';
 import { drainResponses, failureStep, type BackendLogin, type BackendTarget, type LoginStep, type ProxyFailure } from '../proxy/index.js';
 import { Pop3ResponseReader, type Pop3Response } from './wire/index.js';
 
@@ -42,6 +42,8 @@ export class Pop3BackendLogin implements BackendLogin {
   readonly #sent: Expect[] = [];
   /** Not yet sent (proxy_nopipelining). */
   #queue: Pending[] = [];
+  /** XOAUTH2/OAUTHBEARER: a `+` after the token is the backend's JSON error, answered once. */
+  #oauthMech: 'XOAUTH2' | 'OAUTHBEARER' | undefined;
 
   constructor(opts: Pop3BackendLoginOptions) {
     this.#o = opts;
@@ -93,7 +95,14 @@ export class Pop3BackendLogin implements BackendLogin {
       case 'user':
         return resp.status === 'ok' ? this.#next() : [this.#refused(resp)];
       case 'final':
-        if (resp.status === 'continue') return [this.#fail('protocol', 'unexpected SASL challenge after the PLAIN initial response')];
+        if (resp.status === 'continue' && this.#oauthMech !== undefined) {
+          // RFC 7628 §3.2.3: acknowledge the error challenge; the -ERR follows.
+          const ack = oauthErrorAcknowledgement(this.#oauthMech);
+          this.#oauthMech = undefined;
+          this.#sent.unshift('final');
+          return [{ kind: 'write', data: `${ack.length === 0 ? '' : ack.toString('base64')}\r\n` }];
+        }
+        if (resp.status === 'continue') return [this.#fail('protocol', 'unexpected SASL challenge after the initial response')];
         if (resp.status !== 'ok') return [this.#refused(resp)];
         this.#phase = 'done';
         // The backend's "+OK Logged in." goes to the client as it came.
@@ -119,10 +128,17 @@ export class Pop3BackendLogin implements BackendLogin {
     }
     const password = t.password?.reveal() ?? '';
     const mech = t.mech ?? (t.master !== undefined ? 'PLAIN' : undefined);
-    if (mech !== undefined && mech !== 'PLAIN') return [this.#fail('config', `proxy_mech ${mech} is not supported`)];
+    if (mech !== undefined && mech !== 'PLAIN' && !((mech === 'XOAUTH2' || mech === 'OAUTHBEARER') && t.master === undefined)) {
+      return [this.#fail('config', `proxy_mech ${mech}${t.master !== undefined ? ' with a master user' : ''} is not supported`)];
+    }
     const unsafe = /[\r\n\0]/;
     if (t.user.includes('\0') || password.includes('\0')) return [this.#fail('internal', 'the user name or password contains NUL and cannot be sent')];
-    if (mech === undefined && !unsafe.test(t.user) && !unsafe.test(password)) {
+    if (mech === 'XOAUTH2' || mech === 'OAUTHBEARER') {
+      // The forwarded password is the client's bearer token.
+      this.#oauthMech = mech;
+      const ir = mech === 'XOAUTH2' ? xoauth2ClientResponse(t.user, password) : oauthbearerClientResponse(t.user, password, t.host, t.port);
+      cmds.push({ expect: 'final', line: `AUTH ${mech} ${ir.toString('base64')}\r\n` });
+    } else if (mech === undefined && !unsafe.test(t.user) && !unsafe.test(password)) {
       cmds.push({ expect: 'user', line: `USER ${t.user}\r\n` }, { expect: 'final', line: `PASS ${password}\r\n` });
     } else {
       // RFC 5034 AUTH PLAIN with an initial response; also carries a CR or LF USER/PASS cannot. Master: authzid = user.

@@ -1,7 +1,7 @@
 // Runs Pop3LoginSession over loopback sockets with the in-memory passdb: fronts tested fast, no Dovecot.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import { MemoryAuthenticator, type MemoryUsers } from '../../src/auth/index.js';
+import { MemoryAuthenticator, type Authenticator, type MemoryUsers } from '../../src/auth/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { LoginService } from '../../src/login/index.js';
 import { NetworkList, normalizeIp, type Connection } from '../../src/net/index.js';
@@ -17,6 +17,10 @@ export interface FrontOptions {
   pop3?: Record<string, unknown>;
   disablePlaintextAuth?: boolean;
   proxyTtl?: number;
+  /** Offered SASL mechanisms (default PLAIN LOGIN). */
+  mechanisms?: string[];
+  /** Instead of a MemoryAuthenticator over `users` (master users, say). */
+  authenticator?: Authenticator;
 }
 
 export interface TestFront {
@@ -36,7 +40,7 @@ export async function startPop3Front(opts: FrontOptions): Promise<TestFront> {
   });
   const log = createLogger({ format: 'json', level: 'debug' }, sink);
   const login = new LoginService({
-    authenticator: new MemoryAuthenticator(opts.users),
+    authenticator: opts.authenticator ?? new MemoryAuthenticator(opts.users),
     proxy: proxyConfigSchema.parse({ max_reconnects: 0, timeout: '5s' }),
     failureDelayMs: 0,
     isSelf: () => false,
@@ -58,7 +62,7 @@ export async function startPop3Front(opts: FrontOptions): Promise<TestFront> {
     const session = new Pop3LoginSession(conn, {
       pop3: pop3ConfigSchema.parse(opts.pop3 ?? {}),
       disablePlaintextAuth: opts.disablePlaintextAuth ?? true,
-      mechanisms: ['PLAIN', 'LOGIN'],
+      mechanisms: opts.mechanisms ?? ['PLAIN', 'LOGIN'],
       trustedNetworks: new NetworkList(opts.trustedNetworks ?? []),
       login,
       idleTimeoutMs: 60_000,

@@ -1,6 +1,6 @@
 import type { PassdbSpec } from '../config.js';
 import type { AuthDeps } from '../deps.js';
-import type { Passdb } from '../types.js';
+import type { Passdb, PassdbAbilities } from '../types.js';
 
 /** A passdb driver as the registry holds it. `create` throws AuthError on bad args. */
 export interface PassdbDriver {
@@ -8,6 +8,8 @@ export interface PassdbDriver {
   /** One line for the configuration reference. */
   readonly description: string;
   create(spec: PassdbSpec, deps: AuthDeps): Passdb;
+  /** What it can verify beyond plaintext passwords, judged from the spec (see abilities.ts); absent: nothing more. */
+  abilities?(spec: PassdbSpec, deps: AuthDeps): PassdbAbilities;
 }
 
 /**

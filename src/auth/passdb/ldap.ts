@@ -12,6 +12,8 @@ import { LdapBindPool, LdapConnection, LdapResult, LdapUnavailableError, describ
 import { escapeDnValue, escapeFilterValue, filterForLdapts } from './ldap-escape.js';
 import { resolveLdapConfig, settingsFromConf, type FileAccess, type LdapConfig, type LdapSettings } from './ldap-settings.js';
 import { passdbLabel, type PassdbDriver } from './descriptor.js';
+import { proxyMechValue, storedScheme } from './abilities.js';
+import type { PassdbAbilities } from '../types.js';
 
 /*
  * Dovecot's ldap passdb (passdb-ldap.c). Without auth_bind: search with pass_filter,
@@ -48,14 +50,16 @@ function toEntry(e: Entry): LdapEntry {
 
 export class LdapPassdb implements Passdb {
   readonly name: string;
+  readonly cacheKey?: string;
   readonly #cfg: LdapConfig;
   readonly #log: AuthLogger;
   readonly #search: LdapConnection;
   readonly #binds: LdapBindPool | undefined;
   #closed: Promise<void> | undefined;
 
-  constructor(cfg: LdapConfig, name: string, log: AuthLogger) {
+  constructor(cfg: LdapConfig, name: string, log: AuthLogger, cacheKey?: string) {
     this.name = name;
+    if (cacheKey !== undefined) this.cacheKey = cacheKey;
     this.#cfg = cfg;
     this.#log = log;
     const common = { servers: cfg.servers, startTls: cfg.startTls, tls: cfg.tls, log };
@@ -215,7 +219,15 @@ export const ldapDriver: PassdbDriver = {
     const cfg = resolveLdapConfig(settings, files);
     const log = (deps.log ?? silentLogger).child({ passdb: 'ldap' });
     for (const w of cfg.warnings) log.warn({ source }, w);
-    return new LdapPassdb(cfg, passdbLabel(spec, cfg.servers.map((s) => s.label).join(' ')), log);
+    const cacheKey = [settings.base, settings.pass_filter, settings.pass_attrs ?? '', settings.auth_bind_userdn ?? ''].join(' ');
+    return new LdapPassdb(cfg, passdbLabel(spec, cfg.servers.map((s) => s.label).join(' ')), log, cacheKey);
   },
+  abilities: ldapAbilities,
 };
 
+/** auth_bind keeps no password to hand out; otherwise default_pass_scheme stands for the attribute's. */
+function ldapAbilities(spec: PassdbSpec, deps: AuthDeps): PassdbAbilities {
+  const { settings } = loadSettings(spec, deps);
+  const proxyMechs = /=\s*proxy_mech\b/.test(settings.pass_attrs ?? '') ? [proxyMechValue('%')] : [];
+  return { schemes: settings.auth_bind ? [] : [storedScheme('', settings.default_pass_scheme)], proxyMechs };
+}

@@ -7,6 +7,11 @@ import { getScheme, withDefaultScheme } from '../schemes/registry.js';
 import type { AuthRequest, Fields, Passdb, PassdbResult } from '../types.js';
 import { expandVarsDetailed, varContextFromRequest } from '../vars.js';
 import { passdbLabel, type PassdbDriver } from './descriptor.js';
+import { fieldListAbilities, mergeAbilities, storedScheme } from './abilities.js';
+import { readFileSync } from 'node:fs';
+import type { PassdbSpec } from '../config.js';
+import type { AuthDeps } from '../deps.js';
+import type { PassdbAbilities } from '../types.js';
 import { parsePasswdFile, parsePasswdFileArgs, type PasswdEntry } from './passwd-file-format.js';
 
 /** Files kept parsed when the path has variables (one per domain, say). */
@@ -105,6 +110,7 @@ export const passwdFileDriver: PassdbDriver = {
 
     return {
       name: passdbLabel(spec, opts.path),
+      cacheKey: `${opts.path} ${opts.usernameFormat}`,
       async lookup(req: AuthRequest): Promise<PassdbResult> {
         const ctx = varContextFromRequest(req);
         let path = fixedPath;
@@ -156,4 +162,25 @@ export const passwdFileDriver: PassdbDriver = {
       },
     };
   },
+  abilities: passwdFileAbilities,
 };
+
+/**
+ * The schemes in the file as it is at start (a path with variables: its default scheme), and
+ * any proxy_mech extra field. Read once: which mechanisms to offer is decided at start.
+ */
+function passwdFileAbilities(spec: PassdbSpec, deps: AuthDeps): PassdbAbilities {
+  const opts = parsePasswdFileArgs(spec.args);
+  const path = isAbsolute(opts.path) || deps.baseDir === undefined ? opts.path : resolve(deps.baseDir, opts.path);
+  if (/%[^%]/.test(path.replaceAll('%%', ''))) return { schemes: [storedScheme('', opts.scheme)] };
+  let text: string;
+  try {
+    text = readFileSync(path.replaceAll('%%', '%'), 'utf8');
+  } catch {
+    return { schemes: [storedScheme('', opts.scheme)] };
+  }
+  const list = [...parsePasswdFile(text).users.values()].map((e) =>
+    fieldListAbilities([...(e.password !== null ? [['password', e.password] as const] : []), ...e.extraFields.map((t) => [t.split('=')[0]!, t.slice(t.indexOf('=') + 1)] as const)], opts.scheme),
+  );
+  return mergeAbilities(list);
+}

@@ -6,6 +6,10 @@ import { getScheme, withDefaultScheme } from '../schemes/registry.js';
 import type { AuthRequest, Fields, Passdb, PassdbResult } from '../types.js';
 import { varContextFromRequest } from '../vars.js';
 import { passdbLabel, type PassdbDriver } from './descriptor.js';
+import { mergeAbilities, proxyMechValue, storedScheme } from './abilities.js';
+import type { PassdbSpec } from '../config.js';
+import type { AuthDeps } from '../deps.js';
+import type { PassdbAbilities } from '../types.js';
 import type { SqlBackend, SqlRows } from './sql-backend.js';
 import { describeTarget, parseConnect, type SqlTarget } from './sql-connect.js';
 import { mysqlBackend } from './sql-mysql.js';
@@ -48,6 +52,7 @@ export const sqlDriver: PassdbDriver = {
 
     return {
       name: passdbLabel(spec, describeTarget(target)),
+      cacheKey: settings.password_query,
       async lookup(req: AuthRequest): Promise<PassdbResult> {
         const user = req.user.slice(0, LOG_USER_CHARS);
         let built = build(req);
@@ -75,6 +80,7 @@ export const sqlDriver: PassdbDriver = {
       close: () => backend.close(),
     };
   },
+  abilities: sqlAbilities,
 };
 
 /**
@@ -139,4 +145,10 @@ function readConfFile(path: string): string | undefined {
     if (code === 'ENOENT') return undefined;
     throw new AuthError('AUTH_CONFIG', `cannot read ${path}: ${code ?? (err as Error).message}`);
   }
+}
+
+/** default_pass_scheme stands for the column's hashes; a proxy_mech column may forward tokens. */
+function sqlAbilities(spec: PassdbSpec, deps: AuthDeps): PassdbAbilities {
+  const settings = resolveSqlSettings(spec, readConfFile, deps.baseDir);
+  return mergeAbilities([{ schemes: [storedScheme('', settings.default_pass_scheme)], proxyMechs: /\bproxy_mech\b/i.test(settings.password_query) ? [proxyMechValue('%')] : [] }]);
 }

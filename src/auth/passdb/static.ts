@@ -3,6 +3,7 @@ import { withDefaultScheme } from '../schemes/registry.js';
 import type { Fields, Passdb, PassdbResult } from '../types.js';
 import { expandVarsDetailed, varContextFromRequest } from '../vars.js';
 import { passdbLabel, type PassdbDriver } from './descriptor.js';
+import { fieldListAbilities } from './abilities.js';
 
 /** Dovecot's STATIC_PASS_SCHEME: a `password=` without `{SCHEME}` is plaintext. */
 const STATIC_PASS_SCHEME = 'PLAIN';
@@ -22,6 +23,7 @@ export const staticDriver: PassdbDriver = {
     const fieldTemplate = template.filter(([k]) => k !== 'password');
     return {
       name: passdbLabel(spec),
+      cacheKey: spec.args,
       async lookup(req): Promise<PassdbResult> {
         const ctx = varContextFromRequest(req);
         const fields: Fields = {};
@@ -42,4 +44,6 @@ export const staticDriver: PassdbDriver = {
       close: async () => {},
     };
   },
+  // password= gives the scheme; proxy_mech= says tokens are forwarded.
+  abilities: (spec) => fieldListAbilities(parseFieldTemplate(spec.args, 'static passdb args')),
 };

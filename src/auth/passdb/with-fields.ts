@@ -15,8 +15,11 @@ const TEMPLATE_PASS_SCHEME = 'PLAIN';
 export function withFields(inner: Passdb, spec: Pick<PassdbSpec, 'default_fields' | 'override_fields'>): Passdb {
   const defaults = parseFieldTemplate(spec.default_fields, 'default_fields');
   const overrides = parseFieldTemplate(spec.override_fields, 'override_fields');
+  // The fields' %variables are inputs of the answer too (Dovecot 2.4's auth_cache_parse_key_and_fields).
+  const cacheKey = inner.cacheKey === undefined ? undefined : [inner.cacheKey, spec.default_fields, spec.override_fields].join(' ');
   return {
     name: inner.name,
+    ...(cacheKey !== undefined ? { cacheKey } : {}),
     async lookup(req: AuthRequest): Promise<PassdbResult> {
       let r: PassdbResult;
       try {

@@ -7,7 +7,8 @@ const PASSWORD = Buffer.from('Password:');
 /** The LOGIN mechanism (draft-murchison-sasl-login): two challenges, as Dovecot words them. */
 export const loginMechanism: SaslServerMechanism = {
   name: 'LOGIN',
-  plaintext: true,
+  needs: { kind: 'plaintext' },
+  flags: ['plaintext'],
   start() {
     let user: string | undefined;
     let started = false;
@@ -18,13 +19,13 @@ export const loginMechanism: SaslServerMechanism = {
           // An initial response (SASL-IR) carries the user name.
           if (response === null) return { kind: 'challenge', data: USERNAME };
         }
-        if (response === null) return { kind: 'error', message: 'missing LOGIN response' };
+        if (response === null) return { kind: 'invalid', message: 'missing LOGIN response' };
         if (user === undefined) {
           user = response.toString('utf8');
-          if (user === '' || user.includes('\0')) return { kind: 'error', message: 'invalid user name' };
+          if (user === '' || user.includes('\0')) return { kind: 'invalid', message: 'invalid user name' };
           return { kind: 'challenge', data: PASSWORD };
         }
-        return { kind: 'done', credentials: { authcid: user, password: new Secret(response.toString('utf8')) } };
+        return { kind: 'verify', identity: { authcid: user }, secret: new Secret(response.toString('utf8')) };
       },
     };
   },

@@ -15,7 +15,7 @@ export function preLoginCapabilities(opts: {
   const caps = !o || o.length === 0 ? base : o[0]!.startsWith('+') ? [...base, o[0]!.slice(1), ...o.slice(1)].filter((c) => c !== '') : [...o];
   if (opts.starttls) caps.push('STARTTLS');
   if (!opts.plaintextAllowed) caps.push('LOGINDISABLED');
-  // PLAIN and LOGIN are the only mechanisms so far, and both are plaintext.
-  if (opts.plaintextAllowed) for (const m of opts.mechanisms) caps.push(`AUTH=${m}`);
+  // The session passes only the mechanisms usable now (no plaintext ones before TLS).
+  for (const m of opts.mechanisms) caps.push(`AUTH=${m}`);
   return caps;
 }

@@ -18,7 +18,7 @@ export interface ImapFrontContext {
   clientId(pairs: ReadonlyArray<readonly [string, string | null]>): void;
   idReplyFields(): ReadonlyArray<readonly [string, string]>;
   startTls(tag: string): Promise<void>;
-  login(tag: string, mech: string, user: string, password: Secret, authzid?: string): Promise<void>;
+  login(tag: string, mech: string, user: string, password: Secret): Promise<void>;
   beginAuthenticate(tag: string, mech: string, initialResponse: string | undefined): Promise<void>;
   logout(tag: string): void;
 }

@@ -20,6 +20,8 @@ function referralUrl(user: string, host: string, port?: number): string {
 export function outcomeReply(outcome: Exclude<LoginOutcome, { kind: 'proxied' }>, stamp: () => string): FrontReply {
   switch (outcome.kind) {
     case 'authFailed':
+      // A master user who may not act as the user asked for (Dovecot's authz_fail).
+      if (outcome.reason === 'authzFailed') return { status: 'NO', text: REPLY.authzFailed, authFailure: true };
       return { status: 'NO', text: outcome.message ? `[ALERT] ${outcome.message}` : REPLY.authFailed, authFailure: true };
     case 'authTempFail':
       return { status: 'NO', text: `${REPLY.authTempFail} [${stamp()}]` };

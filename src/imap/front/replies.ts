@@ -14,6 +14,7 @@ export const REPLY = {
   tooManyAuthFailures: 'Too many authentication failures.',
   plaintextDisallowed: '[PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.',
   authFailed: '[AUTHENTICATIONFAILED] Authentication failed.',
+  authzFailed: '[AUTHORIZATIONFAILED] Authorization failed',
   authTempFail: '[UNAVAILABLE] Temporary authentication failure.',
   unsupportedMech: 'Unsupported authentication mechanism.',
   authAborted: 'Authentication aborted by client.',

@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
 import type { Secret } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
-import { decodeSaslResponse, getMechanism, type SaslServerExchange } from '../../auth/sasl/index.js';
+import type { AuthRequest, AuthResult } from '../../auth/index.js';
+import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
 import type { Connection, NetworkList } from '../../net/index.js';
-import { ClientIdentity, connectionSecured, FrontConnection, plaintextAllowed, type LoginService } from '../../login/index.js';
+import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type LoginService } from '../../login/index.js';
 import type { BackendTarget } from '../../proxy/index.js';
 import { ImapCommandReader, type ImapCommand } from '../wire/index.js';
 import type { ImapConfig } from '../config.js';
@@ -17,6 +18,7 @@ import { outcomeReply } from './outcome.js';
 export interface ImapFrontDeps {
   imap: ImapConfig;
   disablePlaintextAuth: boolean;
+  /** auth.mechanisms that the passdbs can verify; each connection offers those it may use now. */
   mechanisms: readonly string[];
   trustedNetworks: NetworkList;
   login: LoginService;
@@ -27,7 +29,12 @@ export interface ImapFrontDeps {
   onClose?: () => void;
 }
 
-type State = { kind: 'notAuthenticated' } | { kind: 'authenticating'; tag: string; exchange: SaslServerExchange; mech: string };
+type Finished = Exclude<SaslOutcome, { kind: 'challenge' }>;
+type State =
+  | { kind: 'notAuthenticated' }
+  | { kind: 'authenticating'; tag: string; sasl: SaslServer }
+  /** A last message was owed (SCRAM's verifier, OAuth's error), sent as a challenge; its answer ends the exchange. */
+  | { kind: 'owed'; tag: string; mech: string; outcome: Finished };
 
 /** One IMAP client connection from greeting to the hand-over to a backend (RFC 3501 6.1, 6.2). */
 export class ImapLoginSession implements ImapFrontContext {
@@ -38,9 +45,11 @@ export class ImapLoginSession implements ImapFrontContext {
   #badCommands = 0;
   #authFailures = 0;
   #capabilityAsked = false;
+  readonly #sasl: FrontSasl;
 
   constructor(conn: Connection, deps: ImapFrontDeps) {
     this.#deps = deps;
+    this.#sasl = new FrontSasl(deps.mechanisms, deps);
     this.#front = new FrontConnection(conn, {
       log: deps.log,
       loginTimeoutMs: deps.imap.login_timeout,
@@ -87,7 +96,7 @@ export class ImapLoginSession implements ImapFrontContext {
       override: this.#deps.imap.capability,
       starttls: this.tlsAvailable && !this.secured,
       plaintextAllowed: this.plaintextAllowed(),
-      mechanisms: this.#deps.mechanisms,
+      mechanisms: this.#sasl.usable(this.#front),
     });
   }
   untagged(text: string): void {
@@ -127,51 +136,20 @@ export class ImapLoginSession implements ImapFrontContext {
     await this.#front.startTls();
   }
   async beginAuthenticate(tag: string, mechName: string, initialResponse: string | undefined): Promise<void> {
-    const mech = this.#deps.mechanisms.includes(mechName) ? getMechanism(mechName) : undefined;
-    if (!mech) return this.tagged(tag, 'NO', REPLY.unsupportedMech);
-    if (mech.plaintext && !this.plaintextAllowed()) return this.tagged(tag, 'NO', REPLY.plaintextDisallowed);
+    const started = this.#sasl.start(mechName, this.#front, this.#deps.login.authenticator, loginRequestBase(this.#front, 'imap', this.#deps.trustedNetworks));
+    if (started.kind === 'unsupported') return this.tagged(tag, 'NO', REPLY.unsupportedMech);
+    if (started.kind === 'plaintextDisallowed') return this.tagged(tag, 'NO', REPLY.plaintextDisallowed);
     let response: Buffer | null = null;
     if (initialResponse !== undefined) {
       response = decodeSaslResponse(initialResponse);
       if (response === null) return this.bad(tag, REPLY.invalidBase64);
     }
-    this.#state = { kind: 'authenticating', tag, exchange: mech.start(), mech: mech.name };
+    this.#state = { kind: 'authenticating', tag, sasl: started.sasl };
     await this.#saslStep(response);
   }
-  async login(tag: string, mech: string, user: string, password: Secret, authzid?: string): Promise<void> {
-    this.#state = { kind: 'notAuthenticated' };
-    const front = this.#front;
-    if (authzid !== undefined) {
-      // Master-user logins (authorization identity) come with master passdbs; until then refuse clearly.
-      front.log.info({ event: 'auth_failed', user, authzid, reason: 'authorization identity not supported' }, 'authentication failed');
-      return this.tagged(tag, 'NO', '[AUTHORIZATIONFAILED] Authorization failed');
-    }
-    if (front.identity.ttl <= 1) {
-      front.log.error({ event: 'proxy_loop', user }, 'TTL reached zero - proxies appear to be looping?');
-      return this.tagged(tag, 'NO', REPLY.serverBug);
-    }
-    const conn = front.conn;
-    const request = {
-      service: 'imap',
-      mech,
-      user,
-      password,
-      remoteIp: front.identity.ip,
-      remotePort: front.identity.port,
-      localIp: conn.localIp,
-      localPort: conn.localPort,
-      secured: connectionSecured(conn, this.#deps.trustedNetworks),
-      session: front.id,
-    };
-    const proto = { protocol: 'imap' as const, defaultPort: 143, defaultTlsPort: 993, makeBackendLogin: (t: BackendTarget) => this.#backendLogin(tag, t) };
-    const outcome = await this.#deps.login.login(request, proto, front.log.child({ user }), front.signal);
-    // Commands the client pipelined after LOGIN are the backend's to answer.
-    if (outcome.kind === 'proxied') return front.handOver(outcome, this.#reader.takeBuffered());
-    if (!front.open) return;
-    const reply = outcomeReply(outcome, () => `${hostname()}:${new Date().toISOString().slice(0, 19).replace('T', ' ')}`);
-    this.tagged(tag, reply.status, reply.text);
-    if (reply.closeAfter) return front.close(reply.closeAfter);
-    if (reply.authFailure && ++this.#authFailures >= this.#deps.imap.max_auth_failures) this.#bye(REPLY.tooManyAuthFailures, 'too many authentication failures');
+  login(tag: string, mech: string, user: string, password: Secret): Promise<void> {
+    const request = { ...loginRequestBase(this.#front, 'imap', this.#deps.trustedNetworks), mech, user, password };
+    return this.#login(tag, request);
   }
   logout(tag: string): void {
     this.untagged(`BYE ${REPLY.logoutBye}`);
@@ -180,6 +158,30 @@ export class ImapLoginSession implements ImapFrontContext {
   }
 
   // ---- internals ----
+  /** Steps 4-6 of a login; `authenticate` brings the verdict of a SASL exchange that consulted the chain itself. */
+  async #login(tag: string, request: AuthRequest, authenticate?: () => Promise<AuthResult>): Promise<void> {
+    this.#state = { kind: 'notAuthenticated' };
+    const front = this.#front;
+    const user = request.user;
+    if (front.identity.ttl <= 1) {
+      front.log.error({ event: 'proxy_loop', user }, 'TTL reached zero - proxies appear to be looping?');
+      return this.tagged(tag, 'NO', REPLY.serverBug);
+    }
+    const proto = { protocol: 'imap' as const, defaultPort: 143, defaultTlsPort: 993, makeBackendLogin: (t: BackendTarget) => this.#backendLogin(tag, t) };
+    const outcome = await this.#deps.login.login(request, proto, front.log.child({ user }), front.signal, authenticate);
+    // Commands the client pipelined after LOGIN are the backend's to answer.
+    if (outcome.kind === 'proxied') return front.handOver(outcome, this.#reader.takeBuffered());
+    if (!front.open) return;
+    const reply = outcomeReply(outcome, () => `${hostname()}:${new Date().toISOString().slice(0, 19).replace('T', ' ')}`);
+    this.tagged(tag, reply.status, reply.text);
+    if (reply.closeAfter) return front.close(reply.closeAfter);
+    if (reply.authFailure) this.#countAuthFailure();
+  }
+
+  #countAuthFailure(): void {
+    if (++this.#authFailures >= this.#deps.imap.max_auth_failures) this.#bye(REPLY.tooManyAuthFailures, 'too many authentication failures');
+  }
+
   #newReader(): ImapCommandReader {
     return new ImapCommandReader({ maxLineBytes: this.#deps.imap.max_line_length, maxLiteralBytes: this.#deps.imap.max_literal_size });
   }
@@ -198,45 +200,55 @@ export class ImapLoginSession implements ImapFrontContext {
   async #saslStep(response: Buffer | null): Promise<void> {
     const st = this.#state;
     if (st.kind !== 'authenticating') return;
-    const step = st.exchange.next(response);
-    switch (step.kind) {
-      case 'challenge':
-        this.#front.write(`+ ${step.data.toString('base64')}\r\n`);
-        return;
-      case 'error':
-        this.#state = { kind: 'notAuthenticated' };
-        this.#front.log.info({ event: 'auth_failed', mech: st.mech, reason: step.message }, 'authentication failed');
-        this.tagged(st.tag, 'NO', REPLY.authFailed);
-        if (++this.#authFailures >= this.#deps.imap.max_auth_failures) this.#bye(REPLY.tooManyAuthFailures, 'too many authentication failures');
-        return;
-      case 'done': {
-        const c = step.credentials;
-        return this.login(st.tag, st.mech, c.authcid, c.password, c.authzid);
-      }
-      default: {
-        const never: never = step;
-        throw new Error(`unknown SASL step ${JSON.stringify(never)}`);
-      }
+    const out = await st.sasl.step(response);
+    if (out.kind === 'challenge') return this.#front.write(`+ ${out.data.toString('base64')}\r\n`);
+    // IMAP carries no data with the final reply (RFC 3501 6.2.2): one more challenge, as Dovecot's imap-login.
+    if (out.data !== undefined) {
+      this.#state = { kind: 'owed', tag: st.tag, mech: st.sasl.mech.name, outcome: out };
+      return this.#front.write(`+ ${out.data.toString('base64')}\r\n`);
     }
+    return this.#finish(st.tag, st.sasl.mech.name, out);
+  }
+
+  #finish(tag: string, mech: string, out: Finished): Promise<void> | void {
+    this.#state = { kind: 'notAuthenticated' };
+    if (out.kind === 'done') return this.#login(tag, out.request, async () => out.result);
+    this.#front.log.info({ event: 'auth_failed', mech, reason: out.message }, 'authentication failed');
+    this.tagged(tag, 'NO', REPLY.authFailed);
+    this.#countAuthFailure();
+  }
+
+  /** The client's answer in an exchange: base64, or "*" to cancel (RFC 3501 6.2.2). */
+  #saslLine(line: Buffer): void {
+    const st = this.#state;
+    if (st.kind === 'notAuthenticated') return;
+    const text = line.toString('latin1');
+    if (st.kind === 'owed') {
+      // Any answer ends it; cancelling refuses the server's proof, so a success is off too.
+      if (text === '*' && st.outcome.kind === 'done' && st.outcome.result.kind === 'ok') {
+        this.#state = { kind: 'notAuthenticated' };
+        return this.bad(st.tag, REPLY.authAborted);
+      }
+      const done = this.#finish(st.tag, st.mech, st.outcome);
+      if (done) this.#front.run(done, (err) => this.#internalError(st.tag, err));
+      return;
+    }
+    const response = text === '*' ? null : decodeSaslResponse(text);
+    if (response === null) {
+      this.#state = { kind: 'notAuthenticated' };
+      return this.bad(st.tag, text === '*' ? REPLY.authAborted : REPLY.invalidBase64);
+    }
+    this.#front.run(this.#saslStep(response), (err) => this.#internalError(st.tag, err));
   }
 
   /** Handles whatever complete input there is, one command at a time; waits while a login runs. */
   #pump(): void {
     while (this.#front.open && !this.#front.busy) {
-      if (this.#state.kind === 'authenticating') {
+      if (this.#state.kind !== 'notAuthenticated') {
         const line = this.#reader.nextLine();
         if (line === 'needMore') return;
         if (!Buffer.isBuffer(line)) return this.#bye(REPLY.tooManyBad, `bad input: ${line.message}`);
-        const { tag } = this.#state;
-        const text = line.toString('latin1');
-        // RFC 3501 6.2.2: "*" cancels the exchange.
-        const response = text === '*' ? null : decodeSaslResponse(text);
-        if (response === null) {
-          this.#state = { kind: 'notAuthenticated' };
-          this.bad(tag, text === '*' ? REPLY.authAborted : REPLY.invalidBase64);
-          continue;
-        }
-        this.#front.run(this.#saslStep(response), (err) => this.#internalError(tag, err));
+        this.#saslLine(line);
         continue;
       }
       const r = this.#reader.next();

@@ -21,7 +21,7 @@ export interface Pop3FrontContext {
   /** The name from USER, waiting for PASS (RFC 1939 §7). */
   pendingUser: string | undefined;
   startTls(): Promise<void>;
-  login(mech: string, user: string, password: Secret, authzid?: string): Promise<void>;
+  login(mech: string, user: string, password: Secret): Promise<void>;
   beginAuth(mech: string, initialResponse: string | undefined): Promise<void>;
   /** A trusted proxy's client identity; false when a value is malformed (nothing is changed then). */
   xclient(fields: ForwardedFields): boolean;

@@ -19,6 +19,8 @@ const err = (text: string, extra: Omit<FrontReply, 'line'> = {}): FrontReply => 
 export function outcomeReply(outcome: Exclude<LoginOutcome, { kind: 'proxied' }>, stamp: () => string): FrontReply {
   switch (outcome.kind) {
     case 'authFailed':
+      // A master user who may not act as the user asked for (Dovecot's authz_fail).
+      if (outcome.reason === 'authzFailed') return err(REPLY.authzFailed, { authFailure: true });
       return err(outcome.message ? authError(outcome.message) : REPLY.authFailed, { authFailure: true });
     case 'authTempFail':
       return err(`${REPLY.authTempFail} [${stamp()}]`);

@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
 import type { Secret } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
-import { decodeSaslResponse, getMechanism, type SaslServerExchange } from '../../auth/sasl/index.js';
+import type { AuthRequest, AuthResult } from '../../auth/index.js';
+import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
 import type { Connection, NetworkList } from '../../net/index.js';
-import { ClientIdentity, connectionSecured, FrontConnection, plaintextAllowed, type ForwardedFields, type LoginService } from '../../login/index.js';
+import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type ForwardedFields, type LoginService } from '../../login/index.js';
 import type { BackendTarget } from '../../proxy/index.js';
 import { Pop3CommandReader, type Pop3Command } from '../wire/index.js';
 import type { Pop3Config } from '../config.js';
@@ -28,7 +29,12 @@ export interface Pop3FrontDeps {
 }
 
 /** The AUTHORIZATION state (RFC 1939 §4), split where an AUTH exchange reads raw lines. */
-type State = { kind: 'authorization'; user?: string } | { kind: 'authenticating'; exchange: SaslServerExchange; mech: string };
+type Finished = Exclude<SaslOutcome, { kind: 'challenge' }>;
+type State =
+  | { kind: 'authorization'; user?: string }
+  | { kind: 'authenticating'; sasl: SaslServer }
+  /** A last message was owed (SCRAM's verifier, OAuth's error), sent as a challenge; its answer ends the exchange. */
+  | { kind: 'owed'; mech: string; outcome: Finished };
 
 /** One POP3 client connection from greeting to the hand-over to a backend. */
 export class Pop3LoginSession implements Pop3FrontContext {
@@ -39,9 +45,11 @@ export class Pop3LoginSession implements Pop3FrontContext {
   /** Unknown commands in a row (Dovecot resets the count on a known one). */
   #badCommands = 0;
   #authFailures = 0;
+  readonly #sasl: FrontSasl;
 
   constructor(conn: Connection, deps: Pop3FrontDeps) {
     this.#deps = deps;
+    this.#sasl = new FrontSasl(deps.mechanisms, deps);
     this.#front = new FrontConnection(conn, {
       log: deps.log,
       loginTimeoutMs: deps.pop3.login_timeout,
@@ -87,8 +95,7 @@ export class Pop3LoginSession implements Pop3FrontContext {
     return plaintextAllowed(this.#front.conn, this.#deps);
   }
   mechanisms(): string[] {
-    const open = this.plaintextAllowed();
-    return this.#deps.mechanisms.filter((m) => open || getMechanism(m)?.plaintext === false);
+    return this.#sasl.usable(this.#front);
   }
   capabilities(): string[] {
     return preLoginCapabilities({ stls: this.tlsAvailable && !this.secured, plaintextAllowed: this.plaintextAllowed(), mechanisms: this.mechanisms() });
@@ -116,51 +123,19 @@ export class Pop3LoginSession implements Pop3FrontContext {
     await this.#front.startTls();
   }
   async beginAuth(mechName: string, initialResponse: string | undefined): Promise<void> {
-    const mech = this.#deps.mechanisms.includes(mechName) ? getMechanism(mechName) : undefined;
-    if (!mech) return this.err(REPLY.unsupportedMech);
-    if (mech.plaintext && !this.plaintextAllowed()) return this.err(REPLY.plaintextMechDisabled);
+    const started = this.#sasl.start(mechName, this.#front, this.#deps.login.authenticator, loginRequestBase(this.#front, 'pop3', this.#deps.trustedNetworks));
+    if (started.kind === 'unsupported') return this.err(REPLY.unsupportedMech);
+    if (started.kind === 'plaintextDisallowed') return this.err(REPLY.plaintextMechDisabled);
     let response: Buffer | null = null;
     if (initialResponse !== undefined) {
       response = decodeSaslResponse(initialResponse);
       if (response === null) return this.err(REPLY.invalidBase64Initial);
     }
-    this.#state = { kind: 'authenticating', exchange: mech.start(), mech: mech.name };
+    this.#state = { kind: 'authenticating', sasl: started.sasl };
     await this.#saslStep(response);
   }
-  async login(mech: string, user: string, password: Secret, authzid?: string): Promise<void> {
-    this.#state = { kind: 'authorization' };
-    const front = this.#front;
-    if (authzid !== undefined) {
-      // Master-user logins (authorization identity) come with master passdbs; until then refuse clearly.
-      front.log.info({ event: 'auth_failed', user, authzid, reason: 'authorization identity not supported' }, 'authentication failed');
-      return this.err(REPLY.authzFailed);
-    }
-    if (front.identity.ttl <= 1) {
-      front.log.error({ event: 'proxy_loop', user }, 'TTL reached zero - proxies appear to be looping?');
-      return this.err(REPLY.misconfigured);
-    }
-    const conn = front.conn;
-    const request = {
-      service: 'pop3',
-      mech,
-      user,
-      password,
-      remoteIp: front.identity.ip,
-      remotePort: front.identity.port,
-      localIp: conn.localIp,
-      localPort: conn.localPort,
-      secured: connectionSecured(conn, this.#deps.trustedNetworks),
-      session: front.id,
-    };
-    const proto = { protocol: 'pop3' as const, defaultPort: 110, defaultTlsPort: 995, makeBackendLogin: (t: BackendTarget) => this.#backendLogin(t) };
-    const outcome = await this.#deps.login.login(request, proto, front.log.child({ user }), front.signal);
-    // Whatever the client pipelined after its login (RFC 2449 §6.6) is the backend's to answer.
-    if (outcome.kind === 'proxied') return front.handOver(outcome, this.#reader.takeBuffered());
-    if (!front.open) return;
-    const reply = outcomeReply(outcome, () => `${hostname()}:${new Date().toISOString().slice(0, 19).replace('T', ' ')}`);
-    this.raw(`${reply.line}\r\n`);
-    if (reply.closeAfter) return front.close(reply.closeAfter);
-    if (reply.authFailure && ++this.#authFailures >= this.#deps.pop3.max_auth_failures) front.close('too many authentication failures');
+  login(mech: string, user: string, password: Secret): Promise<void> {
+    return this.#login({ ...loginRequestBase(this.#front, 'pop3', this.#deps.trustedNetworks), mech, user, password });
   }
   xclient(fields: ForwardedFields): boolean {
     const { values, invalid } = ClientIdentity.parse(fields);
@@ -184,48 +159,83 @@ export class Pop3LoginSession implements Pop3FrontContext {
     return new Pop3BackendLogin({ target, forward: { session: this.#front.id, clientIp: id.ip, clientPort: id.port, ttl: id.ttl - 1 } });
   }
 
+  /** Steps 4-6 of a login; `authenticate` brings the verdict of a SASL exchange that consulted the chain itself. */
+  async #login(request: AuthRequest, authenticate?: () => Promise<AuthResult>): Promise<void> {
+    this.#state = { kind: 'authorization' };
+    const front = this.#front;
+    const user = request.user;
+    if (front.identity.ttl <= 1) {
+      front.log.error({ event: 'proxy_loop', user }, 'TTL reached zero - proxies appear to be looping?');
+      return this.err(REPLY.misconfigured);
+    }
+    const proto = { protocol: 'pop3' as const, defaultPort: 110, defaultTlsPort: 995, makeBackendLogin: (t: BackendTarget) => this.#backendLogin(t) };
+    const outcome = await this.#deps.login.login(request, proto, front.log.child({ user }), front.signal, authenticate);
+    // Whatever the client pipelined after its login (RFC 2449 §6.6) is the backend's to answer.
+    if (outcome.kind === 'proxied') return front.handOver(outcome, this.#reader.takeBuffered());
+    if (!front.open) return;
+    const reply = outcomeReply(outcome, () => `${hostname()}:${new Date().toISOString().slice(0, 19).replace('T', ' ')}`);
+    this.raw(`${reply.line}\r\n`);
+    if (reply.closeAfter) return front.close(reply.closeAfter);
+    if (reply.authFailure) this.#countAuthFailure();
+  }
+
+  #countAuthFailure(): void {
+    if (++this.#authFailures >= this.#deps.pop3.max_auth_failures) this.#front.close('too many authentication failures');
+  }
+
   async #saslStep(response: Buffer | null): Promise<void> {
     const st = this.#state;
     if (st.kind !== 'authenticating') return;
-    const step = st.exchange.next(response);
-    switch (step.kind) {
-      case 'challenge':
-        // RFC 5034 §4: "+" SP base64, with nothing after the space for an empty challenge.
-        this.raw(`+ ${step.data.toString('base64')}\r\n`);
-        return;
-      case 'error':
-        this.#state = { kind: 'authorization' };
-        this.#front.log.info({ event: 'auth_failed', mech: st.mech, reason: step.message }, 'authentication failed');
-        this.err(REPLY.authFailed);
-        if (++this.#authFailures >= this.#deps.pop3.max_auth_failures) this.#front.close('too many authentication failures');
-        return;
-      case 'done': {
-        const c = step.credentials;
-        return this.login(st.mech, c.authcid, c.password, c.authzid);
-      }
-      default: {
-        const never: never = step;
-        throw new Error(`unknown SASL step ${JSON.stringify(never)}`);
-      }
+    const out = await st.sasl.step(response);
+    // RFC 5034 §4: "+" SP base64, with nothing after the space for an empty challenge.
+    if (out.kind === 'challenge') return this.raw(`+ ${out.data.toString('base64')}\r\n`);
+    // POP3 carries no data with +OK: one more challenge, as Dovecot's pop3-login.
+    if (out.data !== undefined) {
+      this.#state = { kind: 'owed', mech: st.sasl.mech.name, outcome: out };
+      return this.raw(`+ ${out.data.toString('base64')}\r\n`);
     }
+    return this.#finish(st.sasl.mech.name, out);
+  }
+
+  #finish(mech: string, out: Finished): Promise<void> | void {
+    this.#state = { kind: 'authorization' };
+    if (out.kind === 'done') return this.#login(out.request, async () => out.result);
+    this.#front.log.info({ event: 'auth_failed', mech, reason: out.message }, 'authentication failed');
+    this.err(REPLY.authFailed);
+    this.#countAuthFailure();
+  }
+
+  /** The client's answer in an exchange: base64, or "*" to cancel (RFC 5034 §4). */
+  #saslLine(text: string): void {
+    const st = this.#state;
+    if (st.kind === 'authorization') return;
+    if (st.kind === 'owed') {
+      // Any answer ends it; cancelling refuses the server's proof, so a success is off too.
+      if (text === '*' && st.outcome.kind === 'done' && st.outcome.result.kind === 'ok') {
+        this.#state = { kind: 'authorization' };
+        return this.err(REPLY.authAborted);
+      }
+      const done = this.#finish(st.mech, st.outcome);
+      if (done) this.#front.run(done, this.#onInternalError);
+      return;
+    }
+    const response = text === '*' ? null : decodeSaslResponse(text);
+    if (response === null) {
+      this.#state = { kind: 'authorization' };
+      return this.err(text === '*' ? REPLY.authAborted : REPLY.invalidBase64);
+    }
+    this.#front.run(this.#saslStep(response), this.#onInternalError);
   }
 
   /** Handles whatever complete input there is, one command at a time; waits while a login runs. */
   #pump(): void {
     while (this.#front.open && !this.#front.busy) {
-      if (this.#state.kind === 'authenticating') {
+      if (this.#state.kind !== 'authorization') {
         const line = this.#reader.nextLine();
         if (line === 'needMore') return;
         if (!Buffer.isBuffer(line) && line.code === 'lineTooLong') return this.#goodbye(REPLY.inputTooLong, 'input line too long');
-        const text = Buffer.isBuffer(line) ? line.toString('latin1') : '';
-        // RFC 5034 §4: "*" cancels the exchange.
-        const response = text === '*' ? null : decodeSaslResponse(text);
-        if (response === null || !Buffer.isBuffer(line)) {
-          this.#state = { kind: 'authorization' };
-          this.err(text === '*' ? REPLY.authAborted : REPLY.invalidBase64);
-          continue;
-        }
-        this.#front.run(this.#saslStep(response), this.#onInternalError);
+        // Anything else that is not a line is not base64 either.
+        this.#saslLine(Buffer.isBuffer(line) ? line.toString('latin1') : '\0');
         continue;
       }
       const r = this.#reader.next();
