@@ -43,7 +43,7 @@ describe('postern CLI', () => {
   });
 
   test('a bad configuration names the file, the key path and what was expected', () => {
-    const file = write('bad.yaml', 'listen:\n  - { protocol: imap, port: 99999 }\n  - { protocol: smtp, port: 25 }\nauth:\n  passdb: []\n  failure_delay: soon\nbogus: 1\n');
+    const file = write('bad.yaml', 'listen:\n  - { protocol: imap, port: 99999 }\n  - { protocol: smtp, port: 25 }\nauth:\n  passdb: []\n  failure_delay: soon\nlogin_trusted_networks: [10.0.0.0/40]\nbogus: 1\n');
     const r = postern(['check', '--config', file]);
     assert.equal(r.code, 2);
     assert.ok(r.stderr.includes(file), 'names the file');
@@ -52,6 +52,7 @@ describe('postern CLI', () => {
     assert.match(r.stderr, /auth\.failure_delay: expected a duration/);
     assert.match(r.stderr, /auth\.passdb: /);
     assert.match(r.stderr, /unknown key "bogus"/);
+    assert.match(r.stderr, /login_trusted_networks\[0\]: expected an address or network/);
   });
 
   test('YAML syntax errors and missing files are reported, not thrown', () => {

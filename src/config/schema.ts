@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration, size } from '../core/index.js';
 import { passdbSpecSchema, saslMechanismSchema } from '../auth/config.js';
@@ -6,9 +7,12 @@ import { pop3ConfigSchema } from '../pop3/config.js';
 import { proxyConfigSchema } from '../proxy/config.js';
 import { listenConfigSchema, tlsConfigSchema } from '../net/config.js';
 
-const cidr = z
-  .string()
-  .regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or network such as 10.0.0.0/8 or ::1');
+const cidr = z.string().refine((v) => {
+  const [addr = '', bits, extra] = v.split('/');
+  const family = isIP(addr);
+  if (family === 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}, 'expected an address or network such as 10.0.0.0/8 or ::1');
 
 const authSchema = z
   .strictObject({

@@ -152,7 +152,7 @@ export class FrontConnection {
     void pipe.done.then((end) => {
       this.#phase = { kind: 'closed' };
       this.#log.info(
-        { event: 'session_end', user: outcome.user, rip: this.identity.ip, backend, bytes_in: end.bytesIn, bytes_out: end.bytesOut, duration_ms: Date.now() - this.started, reason: end.reason },
+        { event: 'session_end', user: outcome.user, backend, bytes_in: end.bytesIn, bytes_out: end.bytesOut, duration_ms: Date.now() - this.started, reason: end.reason },
         'session ended',
       );
       this.#opts.onClose?.();
@@ -179,7 +179,7 @@ export class FrontConnection {
     this.#phase = { kind: 'closed' };
     clearTimeout(this.#loginTimer);
     this.#abort.abort();
-    this.#log.info({ event: 'session_end', rip: this.identity.ip, duration_ms: Date.now() - this.started, reason }, 'session ended before login');
+    this.#log.info({ event: 'session_end', duration_ms: Date.now() - this.started, reason }, 'session ended before login');
     this.#opts.onClose?.();
   }
 

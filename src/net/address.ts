@@ -11,22 +11,44 @@ export function ipFamily(ip: string): 'ipv4' | 'ipv6' {
   return isIP(ip) === 6 ? 'ipv6' : 'ipv4';
 }
 
-/** A set of networks (`10.0.0.0/8`, `::1`, `192.0.2.7`). */
+function ipv4ToInt(ip: string): number | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4) return undefined;
+  let n = 0;
+  for (const p of parts) {
+    const v = Number(p);
+    if (!/^\d{1,3}$/.test(p) || v > 255) return undefined;
+    n = n * 256 + v;
+  }
+  return n;
+}
+
+/**
+ * A set of networks (`10.0.0.0/8`, `::1`, `192.0.2.7`). IPv4 is checked on integers: this runs on
+ * every login, and BlockList builds address objects for each check. IPv6 goes through BlockList.
+ */
 export class NetworkList {
-  readonly #list = new BlockList();
-  readonly #empty: boolean;
+  readonly #v4: Array<{ base: number; mask: number }> = [];
+  readonly #v6 = new BlockList();
+  #hasV6 = false;
   constructor(cidrs: readonly string[]) {
     for (const cidr of cidrs) {
       const [addr = '', bits] = cidr.split('/');
-      const family = ipFamily(addr);
-      if (bits === undefined) this.#list.addAddress(addr, family);
-      else this.#list.addSubnet(addr, Number(bits), family);
+      if (ipFamily(addr) === 'ipv4') {
+        const prefix = bits === undefined ? 32 : Number(bits);
+        const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+        this.#v4.push({ base: ((ipv4ToInt(addr) ?? 0) & mask) >>> 0, mask });
+      } else {
+        this.#hasV6 = true;
+        if (bits === undefined) this.#v6.addAddress(addr, 'ipv6');
+        else this.#v6.addSubnet(addr, Number(bits), 'ipv6');
+      }
     }
-    this.#empty = cidrs.length === 0;
   }
   has(ip: string): boolean {
-    if (this.#empty || isIP(ip) === 0) return false;
-    return this.#list.check(ip, ipFamily(ip));
+    const n = ipv4ToInt(ip);
+    if (n !== undefined) return this.#v4.some((r) => ((n & r.mask) >>> 0) === r.base);
+    return this.#hasV6 && isIP(ip) === 6 && this.#v6.check(ip, 'ipv6');
   }
 }
 

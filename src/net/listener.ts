@@ -22,6 +22,7 @@ export class Listener {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #closed = false;
+  #bound: AddressInfo | undefined;
 
   constructor(config: ListenConfig, tls: ServerTls | undefined, onConnection: ConnectionHandler, log: Logger) {
     this.config = config;
@@ -30,6 +31,8 @@ export class Listener {
       throw new PosternError('POSTERN_TLS_REQUIRED', `listener ${this.label} uses tls: ${config.tls} but the configuration has no tls section`);
     }
     const accept = (socket: Socket) => {
+      // Replies are small and follow each other (a tagged line after untagged ones): no Nagle wait.
+      socket.setNoDelay(true);
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
       socket.on('error', () => {}); // each front installs its own handler; this keeps a reset before that from crashing
@@ -67,11 +70,15 @@ export class Listener {
         throw err;
       }
     }
-    return this.address();
+    this.#bound = undefined;
+    this.#bound = this.address();
+    return this.#bound;
   }
 
   /** The bound address; for a unix socket `{ address: path, family: 'unix', port: 0 }`. */
   address(): AddressInfo {
+    // Asked on every login (the loop check): read from the socket once it is bound.
+    if (this.#bound) return this.#bound;
     const a = this.#server.address();
     if (typeof a === 'string') return { address: a, family: 'unix', port: 0 };
     return a ?? { address: this.config.path ?? this.config.address, family: this.config.path !== undefined ? 'unix' : '', port: 0 };
