@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { AuthCache, AuthPolicy, createConfiguredAuthenticator, offeredMechanisms, type Authenticator } from './auth/index.js';
 import { AuthService } from './authserver/index.js';
@@ -6,8 +7,9 @@ import { configPath, type LoadedConfig } from './config/index.js';
 import { PosternError } from './core/index.js';
 import { ImapLoginSession } from './imap/index.js';
 import { Pop3LoginSession } from './pop3/index.js';
+import { LmtpSession } from './lmtp/index.js';
 import type { Logger } from './log/index.js';
-import { LoginService } from './login/index.js';
+import { LoginService, newSessionId } from './login/index.js';
 import { registerPassdbDrivers } from './drivers.js';
 import { createServerTls, Listener, localAddresses, NetworkList, type Connection, type ConnectionHandler, type ListenConfig, type ServerTls } from './net/index.js';
 
@@ -101,6 +103,14 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
     sessions.add(session);
     session.start();
   };
+  const onLmtp = (conn: Connection) => {
+    const session = new LmtpSession(conn, {
+      authenticator, hostname: cfg.lmtp.hostname ?? hostname(), maxMessageBytes: cfg.lmtp.max_message_size, idleTimeoutMs: cfg.lmtp.idle_timeout,
+      proxyTimeoutMs: cfg.proxy.timeout, isSelf, session: newSessionId(), proxyTtl: cfg.proxy.ttl, ...(backendCa ? { backendCa } : {}), log, onClose: () => sessions.delete(session),
+    });
+    sessions.add(session);
+    session.start();
+  };
   const frontFor = (protocol: ListenConfig['protocol']): ConnectionHandler => {
     switch (protocol) {
       case 'imap':
@@ -109,6 +119,8 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
         return onPop3;
       case 'auth':
         return authService.accept;
+      case 'lmtp':
+        return onLmtp;
       default: {
         const never: never = protocol;
         throw new Error(`no front for protocol ${String(never)}`);
@@ -116,9 +128,10 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
     }
   };
 
+  const listenerOptions = cfg.haproxy_trusted_networks.length > 0 ? { haproxyTrusted: new NetworkList(cfg.haproxy_trusted_networks) } : {};
   try {
     for (const lc of cfg.listen) {
-      const listener = new Listener(lc.path !== undefined ? { ...lc, path: configPath(loaded, lc.path) } : lc, tls, frontFor(lc.protocol), log);
+      const listener = new Listener(lc.path !== undefined ? { ...lc, path: configPath(loaded, lc.path) } : lc, tls, frontFor(lc.protocol), log, listenerOptions);
       listeners.push(listener);
       const addr = await listener.listen();
       const where = addr.family === 'unix' ? addr.address : `${addr.address}:${addr.port}`;

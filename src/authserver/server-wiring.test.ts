@@ -30,7 +30,7 @@ describe('auth listeners in the configuration', () => {
   const bad: ReadonlyArray<[string, unknown, RegExp]> = [
     ['port and path', { protocol: 'auth', port: 1, path: 'x' }, /either port \(TCP\) or path/],
     ['neither port nor path', { protocol: 'auth' }, /either port \(TCP\) or path/],
-    ['a unix socket for imap', { protocol: 'imap', path: 'x' }, /unix sockets are for auth listeners/],
+    ['a unix socket for imap', { protocol: 'imap', path: 'x' }, /unix sockets are for auth and lmtp listeners/],
     ['mode without path', { protocol: 'auth', port: 1, mode: '0660' }, /mode applies to a unix socket/],
     ['an unquoted mode', { protocol: 'auth', path: 'x', mode: 660 }, /./],
     ['a mode that is not octal', { protocol: 'auth', path: 'x', mode: '0999' }, /octal mode in quotes/],

@@ -4,6 +4,7 @@ import { duration, size } from '../core/index.js';
 import { passdbSpecSchema, saslMechanismSchema } from '../auth/config.js';
 import { imapConfigSchema } from '../imap/config.js';
 import { pop3ConfigSchema } from '../pop3/config.js';
+import { lmtpConfigSchema } from '../lmtp/config.js';
 import { proxyConfigSchema } from '../proxy/config.js';
 import { listenConfigSchema, tlsConfigSchema } from '../net/config.js';
 
@@ -57,11 +58,22 @@ export const configSchema = z.strictObject({
   tls: tlsConfigSchema.optional(),
   listen: z.array(listenConfigSchema).min(1).describe('Listeners.'),
   login_trusted_networks: z.array(cidr).prefault([]).describe('Networks trusted to forward a client address (IMAP ID x-originating-ip, POP3 XCLIENT); also exempt from the plaintext-auth rule like loopback.'),
+  haproxy_trusted_networks: z
+    .array(cidr)
+    .prefault([])
+    .describe('Load balancers allowed to send a PROXY protocol header to listeners with `haproxy: true` (Dovecot haproxy_trusted_networks). Required when a listener has `haproxy: true`: a configuration with such a listener and no trusted network is refused.'),
   auth: authSchema,
   imap: imapConfigSchema.describe('Limits and pre-login behaviour of the IMAP listeners.'),
   pop3: pop3ConfigSchema.describe('Limits and pre-login behaviour of the POP3 listeners.'),
+  lmtp: lmtpConfigSchema.describe('The LMTP proxy front of the `protocol: lmtp` listeners.'),
   proxy: proxyConfigSchema.describe('How postern reaches backends. Per-user passdb fields (proxy_timeout, ssl, starttls, ...) override these; see docs/proxy-fields.md.'),
-});
+})
+  .superRefine((c, ctx) => {
+    if (c.haproxy_trusted_networks.length > 0) return;
+    c.listen.forEach((l, i) => {
+      if (l.haproxy) ctx.addIssue({ code: 'custom', path: ['listen', i, 'haproxy'], message: 'a haproxy listener needs haproxy_trusted_networks (the load balancers allowed to send the PROXY header)' });
+    });
+  });
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

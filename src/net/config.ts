@@ -38,20 +38,26 @@ const socketMode = z
  */
 export const listenConfigSchema = z
   .strictObject({
-    protocol: z.enum(['imap', 'pop3', 'auth']).describe("What the listener speaks. `auth` is Dovecot's auth-client protocol, for Postfix (`smtpd_sasl_type = dovecot`) and Exim's `dovecot` authenticator: see docs/auth-service.md."),
+    protocol: z.enum(['imap', 'pop3', 'auth', 'lmtp']).describe("What the listener speaks. `auth` is Dovecot's auth-client protocol, for Postfix (`smtpd_sasl_type = dovecot`) and Exim's `dovecot` authenticator: see docs/auth-service.md. `lmtp` is the LMTP proxy (RFC 2033) MTAs deliver to, on a TCP port or a unix socket (see the `lmtp:` section)."),
     address: z.string().prefault('0.0.0.0').describe('Address to bind; `::` for IPv6 (and IPv4 where the system maps it). Not used with `path`.'),
     port: z.number().int().min(0).max(65535).optional().describe('TCP port; 0 picks a free one (tests). Give either `port` or `path`.'),
-    path: z.string().min(1).optional().describe("A unix socket instead of a TCP port (auth listeners only), like Dovecot's `unix_listener`; relative paths are read from the config file's folder. A stale socket file left by a previous run is replaced; one in use is an error."),
+    path: z.string().min(1).optional().describe("A unix socket instead of a TCP port (auth and lmtp listeners only), like Dovecot's `unix_listener`; relative paths are read from the config file's folder. A stale socket file left by a previous run is replaced; one in use is an error."),
     mode: socketMode.optional().describe('Permissions of the unix socket file (default `0600`). Exim and Postfix must be able to write to it: `0660` with `group`, or `0666` in a folder only the MTA can enter.'),
     user: z.string().min(1).optional().describe('Owner of the unix socket file: a user name or numeric id (postern must be allowed to change it, normally as root).'),
     group: z.string().min(1).optional().describe('Group of the unix socket file: a group name or numeric id.'),
     tls: z.enum(['starttls', 'implicit', 'none']).optional().describe('`implicit`: TLS from the first byte (993); `starttls`: plain, with STARTTLS offered (143); `none`: no TLS at all (plaintext logins are then accepted only from loopback and login_trusted_networks while disable_plaintext_auth is on). Default `starttls` for imap and pop3; auth listeners take only `none` (the default for them).'),
     name: z.string().optional().describe('A label for logs and metrics.'),
+    haproxy: z
+      .boolean()
+      .optional()
+      .describe("Expect a PROXY protocol header (v1 or v2, HAProxy's `send-proxy`/`send-proxy-v2`) first on every connection, before TLS on implicit-TLS listeners (Dovecot `haproxy = yes`). Only peers in haproxy_trusted_networks are accepted; any other connection, a malformed header or none within 5 s is closed with a `haproxy_refused` log line. The client address it carries is then used everywhere: logs, penalty, passdb `%r`, IMAP ID and POP3 XCLIENT to the backend."),
   })
   .superRefine((l, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     if ((l.port === undefined) === (l.path === undefined)) issue(l.port === undefined ? 'port' : 'path', 'give either port (TCP) or path (unix socket), not both');
-    if (l.path !== undefined && l.protocol !== 'auth') issue('path', 'unix sockets are for auth listeners; imap and pop3 listen on a TCP port');
+    if (l.path !== undefined && l.protocol !== 'auth' && l.protocol !== 'lmtp') issue('path', 'unix sockets are for auth and lmtp listeners; imap and pop3 listen on a TCP port');
+    if (l.protocol === 'lmtp' && l.tls !== undefined && l.tls !== 'none') issue('tls', 'lmtp listeners have no TLS yet (STARTTLS on LMTP is not implemented): use a unix socket or a trusted network');
+    if (l.haproxy && l.path !== undefined) issue('haproxy', 'the PROXY protocol is for TCP listeners (port)');
     for (const key of ['mode', 'user', 'group'] as const) {
       if (l[key] !== undefined && l.path === undefined) issue(key, `${key} applies to a unix socket (path) only`);
     }
@@ -59,7 +65,7 @@ export const listenConfigSchema = z
       issue('tls', 'auth listeners have no TLS (Postfix and Exim speak the protocol in plaintext): use a unix socket or a loopback address');
     }
   })
-  .transform((l) => ({ ...l, tls: l.tls ?? (l.protocol === 'auth' ? 'none' : 'starttls') }));
+  .transform((l) => ({ ...l, tls: l.tls ?? (l.protocol === 'auth' || l.protocol === 'lmtp' ? 'none' : 'starttls') }));
 
 export type TlsConfig = z.output<typeof tlsConfigSchema>;
 export type ListenConfig = z.output<typeof listenConfigSchema>;

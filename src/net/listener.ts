@@ -4,13 +4,21 @@ import type { Logger } from '../log/index.js';
 import { PosternError } from '../core/index.js';
 import type { ListenConfig } from './config.js';
 import { connectionFromSocket, type Connection } from './connection.js';
-import { normalizeIp } from './address.js';
+import { normalizeIp, type NetworkList } from './address.js';
+import { peerAddresses, readProxyHeader, startTlsAfterHeader } from './proxy-accept.js';
 import type { ServerTls } from './tls.js';
 import { applySocketPermissions, freeSocketPath } from './unix-socket.js';
 
 const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
 
 export type ConnectionHandler = (conn: Connection) => void;
+
+export interface ListenerOptions {
+  /** haproxy_trusted_networks: the load balancers a `haproxy: true` listener takes a PROXY header from. */
+  haproxyTrusted?: NetworkList;
+  /** How long a PROXY header may take (tests shorten it). */
+  haproxyTimeoutMs?: number;
+}
 
 /**
  * One bound TCP port or unix socket (`config.path`). `close()` stops accepting and lets
@@ -24,21 +32,21 @@ export class Listener {
   #closed = false;
   #bound: AddressInfo | undefined;
 
-  constructor(config: ListenConfig, tls: ServerTls | undefined, onConnection: ConnectionHandler, log: Logger) {
+  constructor(config: ListenConfig, tls: ServerTls | undefined, onConnection: ConnectionHandler, log: Logger, opts: ListenerOptions = {}) {
     this.config = config;
     this.label = config.name ?? `${config.protocol}:${config.path ?? config.port}`;
     if (config.tls !== 'none' && !tls) {
       throw new PosternError('POSTERN_TLS_REQUIRED', `listener ${this.label} uses tls: ${config.tls} but the configuration has no tls section`);
     }
     const accept = (socket: Socket) => {
-      // Replies are small and follow each other (a tagged line after untagged ones): no Nagle wait.
-      socket.setNoDelay(true);
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
-      socket.on('error', () => {}); // each front installs its own handler; this keeps a reset before that from crashing
+      this.#track(socket);
       onConnection(connectionFromSocket(socket, this.label, config.tls === 'none' ? undefined : tls));
     };
-    if (config.tls === 'implicit' && tls) {
+    if (config.haproxy) {
+      const trusted = opts.haproxyTrusted;
+      if (!trusted) throw new PosternError('POSTERN_HAPROXY_UNTRUSTED', `listener ${this.label} uses haproxy but haproxy_trusted_networks is empty`);
+      this.#server = createTcpServer((socket) => this.#acceptProxied(socket, trusted, opts.haproxyTimeoutMs, config.tls === 'none' ? undefined : tls, onConnection, log));
+    } else if (config.tls === 'implicit' && tls) {
       const server = createTlsServer({ ...tls.options, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, accept);
       server.on('tlsClientError', (err, socket) => {
         log.info({ event: 'tls_handshake_failed', listener: this.label, rip: normalizeIp(socket.remoteAddress), err: err.message }, 'TLS handshake failed');
@@ -48,6 +56,45 @@ export class Listener {
       this.#server = createTcpServer(accept);
     }
     this.#server.on('error', (err) => log.error({ event: 'listener_error', listener: this.label, err: err.message }, 'listener error'));
+  }
+
+  #track(socket: Socket): void {
+    // Replies are small and follow each other (a tagged line after untagged ones): no Nagle wait.
+    socket.setNoDelay(true);
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => {}); // each front installs its own handler; this keeps a reset before that from crashing
+  }
+
+  /** A `haproxy` listener: the PROXY header in plaintext first, then (implicit) TLS, then the front. */
+  async #acceptProxied(socket: Socket, trusted: NetworkList, timeoutMs: number | undefined, tls: ServerTls | undefined, onConnection: ConnectionHandler, log: Logger): Promise<void> {
+    this.#track(socket);
+    const peer = normalizeIp(socket.remoteAddress);
+    const read = await readProxyHeader(socket, trusted, timeoutMs);
+    if (read.kind === 'refused') {
+      // Dovecot: "haproxy: Client not trusted" / "Invalid header"; the connection is closed, no greeting.
+      log.warn({ event: 'haproxy_refused', listener: this.label, peer, reason: read.reason }, `PROXY protocol: ${read.reason}`);
+      socket.destroy();
+      return;
+    }
+    const addresses = peerAddresses(socket, read.header);
+    let front: Socket = socket;
+    if (this.config.tls === 'implicit' && tls) {
+      try {
+        front = await startTlsAfterHeader(socket, tls, TLS_HANDSHAKE_TIMEOUT_MS);
+        // From here the TLS socket stands for the connection (destroying it closes the raw one).
+        this.#sockets.delete(socket);
+        this.#track(front);
+      } catch (err) {
+        log.info({ event: 'tls_handshake_failed', listener: this.label, rip: addresses.remoteIp, err: (err as Error).message }, 'TLS handshake failed');
+        return;
+      }
+    }
+    if (socket.destroyed) return;
+    const conn = { ...connectionFromSocket(front, this.label, tls), ...addresses };
+    // Resumed before the front subscribes: the flow starts on the next tick, with the unshifted bytes first.
+    if (front === socket) socket.resume();
+    onConnection(conn);
   }
 
   async listen(): Promise<AddressInfo> {

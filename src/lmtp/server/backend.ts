@@ -1,0 +1,193 @@
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { LmtpReplyReader, type LmtpReply } from '../wire/index.js';
+import { xclientCommands, type XclientAttr } from './xclient.js';
+
+/** Why a backend session stopped, in Dovecot's words for `451 4.4.0 Proxy failed (<why>, ...)` (reference 2.3). */
+export type BackendFailureReason = 'connect' | 'connection lost' | 'bad reply' | 'timed out';
+export interface BackendFailure {
+  kind: 'failed';
+  reason: BackendFailureReason;
+}
+export type BackendAnswer = { kind: 'reply'; reply: LmtpReply } | BackendFailure;
+
+export interface BackendOptions {
+  host: string;
+  port: number;
+  /** Each wait for a reply (and the connect) gives up after this (passdb proxy_timeout). */
+  timeoutMs: number;
+  /** Our name in LHLO. */
+  lhlo: string;
+  /** The client's attributes, sent with XCLIENT when the backend offers it; absent for proxy_not_trusted. */
+  xclient?: Partial<Record<XclientAttr, string>>;
+  /** passdb ssl=yes (implicit) or starttls=yes (RFC 3207 on LMTP); `verifyCert` false for any-cert. */
+  tls?: { mode: 'implicit' | 'starttls'; verifyCert: boolean; ca?: Buffer };
+}
+
+/**
+ * One LMTP client session to a backend (RFC 2033), used for one mail transaction: replies are
+ * matched to commands in order (RFC 2920 §3.1), so commands may be pipelined. Expected
+ * outcomes are values: a failure is returned, never thrown, and after one every call fails alike.
+ */
+export class LmtpBackend {
+  #socket: Socket;
+  readonly #timeoutMs: number;
+  readonly #reader = new LmtpReplyReader();
+  readonly #waiting: Array<(a: BackendAnswer) => void> = [];
+  #failed: BackendFailure | undefined;
+  #connected = false;
+  /** Extensions from the LHLO reply, upper-cased keywords. */
+  extensions = new Set<string>();
+
+  private constructor(opts: BackendOptions) {
+    this.#timeoutMs = opts.timeoutMs;
+    const implicit = opts.tls?.mode === 'implicit';
+    this.#socket = implicit ? tlsConnect({ host: opts.host, port: opts.port, ...tlsOptions(opts) }) : connect({ host: opts.host, port: opts.port });
+    this.#socket.once(implicit ? 'secureConnect' : 'connect', () => (this.#connected = true));
+    this.#wire();
+  }
+
+  #wire(): void {
+    const s = this.#socket;
+    s.setNoDelay(true);
+    s.setTimeout(this.#timeoutMs, () => this.#fail('timed out'));
+    s.on('data', (chunk: Buffer) => this.#onData(chunk));
+    s.on('error', () => this.#fail(this.#connected ? 'connection lost' : 'connect'));
+    s.on('close', () => this.#fail(this.#connected ? 'connection lost' : 'connect'));
+  }
+
+  /** STARTTLS (RFC 3207 §4): after its 220, the plain socket carries TLS; nothing read before it is kept. */
+  async #startTls(opts: BackendOptions): Promise<BackendAnswer> {
+    if (!this.extensions.has('STARTTLS')) {
+      this.#fail('connect');
+      return this.#failed!;
+    }
+    const r = await this.command('STARTTLS');
+    if (r.kind === 'failed' || r.reply.code !== 220) return r;
+    const plain = this.#socket;
+    plain.removeAllListeners('data').removeAllListeners('error').removeAllListeners('close').removeAllListeners('timeout');
+    this.#reader.takeBuffered();
+    this.#socket = tlsConnect({ socket: plain, ...tlsOptions(opts) });
+    this.#wire();
+    return this.command(`LHLO ${opts.lhlo}`);
+  }
+
+  /** Connects, reads the greeting, says LHLO and gives MAIL FROM. Any refusal is the backend's reply. */
+  static async open(opts: BackendOptions, mailFrom: string): Promise<{ kind: 'open'; backend: LmtpBackend } | BackendAnswer> {
+    const b = new LmtpBackend(opts);
+    const greeting = await b.#next();
+    if (greeting.kind === 'failed' || greeting.reply.code !== 220) return b.#refused(greeting);
+    let lhlo = await b.command(`LHLO ${opts.lhlo}`);
+    if (lhlo.kind === 'failed' || lhlo.reply.code !== 250) return b.#refused(lhlo);
+    b.#setExtensions(lhlo.reply);
+    if (opts.tls?.mode === 'starttls') {
+      lhlo = await b.#startTls(opts);
+      if (lhlo.kind === 'failed' || lhlo.reply.code !== 250) return b.#refused(lhlo);
+    }
+    const xclient = opts.xclient ? xclientCommands(lhlo.reply.lines, opts.xclient) : [];
+    if (xclient.length > 0) {
+      for (const line of xclient) {
+        const r = await b.command(line);
+        if (r.kind === 'failed' || r.reply.code >= 400) return b.#refused(r);
+      }
+      // XCLIENT resets the session (Postfix XCLIENT_README): greet again.
+      lhlo = await b.command(`LHLO ${opts.lhlo}`);
+      if (lhlo.kind === 'failed' || lhlo.reply.code !== 250) return b.#refused(lhlo);
+    }
+    b.#setExtensions(lhlo.reply);
+    const mail = await b.command(`MAIL FROM:<${mailFrom}>${b.extensions.has('8BITMIME') ? ' BODY=8BITMIME' : ''}`);
+    if (mail.kind === 'failed' || mail.reply.code !== 250) return b.#refused(mail);
+    return { kind: 'open', backend: b };
+  }
+
+  #setExtensions(lhlo: LmtpReply): void {
+    this.extensions = new Set(lhlo.lines.slice(1).map((l) => l.split(' ')[0]!.toUpperCase()));
+  }
+
+  get failure(): BackendFailure | undefined {
+    return this.#failed;
+  }
+
+  /** Sends one command line (without CRLF) and waits for its reply. */
+  command(line: string): Promise<BackendAnswer> {
+    if (this.#failed) return Promise.resolve(this.#failed);
+    this.#socket.write(`${line}\r\n`);
+    return this.#next();
+  }
+
+  /** Body bytes, dot-stuffed as they came. False: wait for `drain`. */
+  write(bytes: Buffer): boolean {
+    if (this.#failed) return true;
+    return this.#socket.write(bytes);
+  }
+
+  onceDrain(fn: () => void): void {
+    if (this.#failed || !this.#socket.writableNeedDrain) fn();
+    else {
+      const done = () => {
+        this.#socket.off('drain', done).off('close', done);
+        fn();
+      };
+      this.#socket.on('drain', done).on('close', done);
+    }
+  }
+
+  /** Ends the body with the dot line and reads one reply per accepted recipient (RFC 2033 §4.2). */
+  async endData(recipients: number): Promise<BackendAnswer[]> {
+    if (this.#failed) return Array<BackendAnswer>(recipients).fill(this.#failed);
+    this.#socket.write('.\r\n');
+    const out: BackendAnswer[] = [];
+    for (let i = 0; i < recipients; i++) out.push(await this.#next());
+    return out;
+  }
+
+  /** After the transaction: QUIT and close, without waiting. */
+  quit(): void {
+    if (!this.#failed) this.#socket.end('QUIT\r\n');
+    this.#failed ??= { kind: 'failed', reason: 'connection lost' };
+    this.#socket.setTimeout(5000, () => this.#socket.destroy());
+  }
+
+  /** Drop the connection now: an unfinished body is never terminated, so nothing is delivered. */
+  abort(): void {
+    this.#fail('connection lost');
+  }
+
+  #refused(a: BackendAnswer): BackendAnswer {
+    this.abort();
+    return a;
+  }
+
+  #next(): Promise<BackendAnswer> {
+    if (this.#failed) return Promise.resolve(this.#failed);
+    return new Promise((resolve) => {
+      this.#waiting.push(resolve);
+      this.#pull();
+    });
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#reader.feed(chunk);
+    this.#pull();
+  }
+
+  #pull(): void {
+    while (this.#waiting.length > 0 && !this.#failed) {
+      const r = this.#reader.next();
+      if (r.kind === 'needMore') return;
+      if (r.kind === 'error') return this.#fail('bad reply');
+      this.#waiting.shift()!({ kind: 'reply', reply: r.reply });
+    }
+  }
+
+  #fail(reason: BackendFailureReason): void {
+    if (!this.#failed) this.#failed = { kind: 'failed', reason };
+    this.#socket.destroy();
+    for (const w of this.#waiting.splice(0)) w(this.#failed);
+  }
+}
+
+function tlsOptions(opts: BackendOptions): ConnectionOptions {
+  const t = opts.tls!;
+  return { ...(isIP(opts.host) === 0 ? { servername: opts.host } : {}), rejectUnauthorized: t.verifyCert, ...(t.ca ? { ca: t.ca } : {}) };
+}
