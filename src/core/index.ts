@@ -2,3 +2,4 @@ export { PosternError } from './errors.js';
 export { Secret } from './secret.js';
 export { duration, size, parseDurationMs, parseSizeBytes } from './config-types.js';
 export { ByteQueue } from './byte-queue.js';
+export { LineSplitter, type SplitResult } from './line-splitter.js';

@@ -1,5 +1,5 @@
 import { DEFAULT_LMTP_WIRE_LIMITS, type LmtpWireLimits } from './limits.js';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter } from '../../core/index.js';
 import { DataReader, type DataResult } from './data-reader.js';
 import { parseCommand, type LmtpCommand, type LmtpSyntaxError } from './command-parser.js';
 

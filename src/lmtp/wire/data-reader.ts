@@ -1,5 +1,5 @@
 import type { ByteQueue } from '../../core/index.js';
-import type { LineSplitter } from './line-splitter.js';
+import type { LineSplitter } from '../../core/index.js';
 
 const CR = 0x0d;
 const LF = 0x0a;

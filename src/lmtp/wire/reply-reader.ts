@@ -1,5 +1,5 @@
 import { DEFAULT_LMTP_REPLY_LIMITS, type LmtpReplyLimits } from './limits.js';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter } from '../../core/index.js';
 
 /** One complete reply from an SMTP/LMTP server, multi-line ones joined (RFC 5321 §4.2). */
 export interface LmtpReply {

@@ -1,5 +1,5 @@
 import { DEFAULT_POP3_WIRE_LIMITS, type Pop3WireLimits } from './limits.js';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter } from '../../core/index.js';
 
 /** One client command: the keyword upper-cased, and the rest of the line after one space. */
 export interface Pop3Command {

@@ -1,5 +1,5 @@
 import { DEFAULT_POP3_RESPONSE_LIMITS, type Pop3ResponseLimits } from './limits.js';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter } from '../../core/index.js';
 
 /** `ok` "+OK", `err` "-ERR", `continue` a SASL challenge "+ <base64>" (RFC 5034 §4), `other` anything else. */
 export type Pop3Status = 'ok' | 'err' | 'continue' | 'other';

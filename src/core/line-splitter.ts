@@ -1,4 +1,4 @@
-import { ByteQueue } from '../../core/index.js';
+import { ByteQueue } from './byte-queue.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -14,7 +14,8 @@ const NEED_MORE: SplitResult = Object.freeze({ kind: 'needMore' });
 const TOO_LONG: SplitResult = Object.freeze({ kind: 'tooLong' });
 
 /**
- * Cuts input into lines (RFC 1939 §3: CRLF-terminated; a bare LF is accepted, as Dovecot does).
+ * Cuts input into lines for the line protocols (POP3, RFC 1939 §3; SMTP/LMTP, RFC 5321 §2.3.8):
+ * CRLF-terminated, a bare LF accepted as Dovecot does.
  * Never holds more than `maxLineBytes` of one line. No I/O.
  */
 export class LineSplitter {
@@ -35,6 +36,16 @@ export class LineSplitter {
 
   get bufferedBytes(): number {
     return this.#input.size;
+  }
+
+  /**
+   * The unread bytes, for a reader that takes over at a line boundary (the DATA body, RFC 5321
+   * §4.1.1.4); line splitting resumes at whatever that reader leaves.
+   */
+  unread(): ByteQueue {
+    this.#scanned = 0;
+    this.#skipping = false;
+    return this.#input;
   }
 
   takeBuffered(): Buffer {
