@@ -49,6 +49,17 @@ export class FrontConnection {
   /** Abandons a backend login under way when the client leaves or postern stops. */
   readonly #abort = new AbortController();
 
+  /** The options every protocol session passes the same way, from its deps and its own login timeout. */
+  static forSession(conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; onClose?: () => void }, loginTimeoutMs: number): FrontConnection {
+    return new FrontConnection(conn, {
+      log: deps.log,
+      loginTimeoutMs,
+      idleTimeoutMs: deps.idleTimeoutMs,
+      proxyTtl: deps.proxyTtl,
+      ...(deps.onClose ? { onClose: deps.onClose } : {}),
+    });
+  }
+
   constructor(conn: Connection, opts: FrontConnectionOptions) {
     this.conn = conn;
     this.#opts = opts;

@@ -50,13 +50,7 @@ export class ImapLoginSession implements ImapFrontContext {
   constructor(conn: Connection, deps: ImapFrontDeps) {
     this.#deps = deps;
     this.#sasl = new FrontSasl(deps.mechanisms, deps);
-    this.#front = new FrontConnection(conn, {
-      log: deps.log,
-      loginTimeoutMs: deps.imap.login_timeout,
-      idleTimeoutMs: deps.idleTimeoutMs,
-      proxyTtl: deps.proxyTtl,
-      ...(deps.onClose ? { onClose: deps.onClose } : {}),
-    });
+    this.#front = FrontConnection.forSession(conn, deps, deps.imap.login_timeout);
     this.#reader = this.#newReader();
   }
 

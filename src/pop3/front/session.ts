@@ -50,13 +50,7 @@ export class Pop3LoginSession implements Pop3FrontContext {
   constructor(conn: Connection, deps: Pop3FrontDeps) {
     this.#deps = deps;
     this.#sasl = new FrontSasl(deps.mechanisms, deps);
-    this.#front = new FrontConnection(conn, {
-      log: deps.log,
-      loginTimeoutMs: deps.pop3.login_timeout,
-      idleTimeoutMs: deps.idleTimeoutMs,
-      proxyTtl: deps.proxyTtl,
-      ...(deps.onClose ? { onClose: deps.onClose } : {}),
-    });
+    this.#front = FrontConnection.forSession(conn, deps, deps.pop3.login_timeout);
     this.#reader = this.#newReader();
   }
 
