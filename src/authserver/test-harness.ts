@@ -1,48 +1,13 @@
 // Test support for the auth service's protocol tests (not exported from index.ts): an AuthService
 // on a real loopback or unix-socket listener, captured logs, and a line-reading raw client.
 import { createConnection, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
+import { captureLogs, type CapturedLogs, type LogRecord } from '../../test/support/logs.js';
 import type { AuthPolicy, Authenticator } from '../auth/index.js';
-import { createLogger, type Logger } from '../log/index.js';
 import { Listener, type ListenConfig, type NetworkList } from '../net/index.js';
 import { AuthService } from './service.js';
 
 export const WAIT_MS = 3000;
 
-export type LogRecord = Record<string, unknown>;
-
-export interface CapturedLogs {
-  log: Logger;
-  records: LogRecord[];
-  raw(): string;
-  waitFor(pred: (r: LogRecord) => boolean): Promise<LogRecord>;
-}
-
-export function captureLogs(): CapturedLogs {
-  let raw = '';
-  const records: LogRecord[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      raw += chunk.toString('utf8');
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) records.push(JSON.parse(line) as LogRecord);
-      cb();
-    },
-  });
-  return {
-    log: createLogger({ format: 'json', level: 'debug' }, sink),
-    records,
-    raw: () => raw,
-    async waitFor(pred) {
-      const until = Date.now() + WAIT_MS;
-      for (;;) {
-        const hit = records.find(pred);
-        if (hit) return hit;
-        if (Date.now() > until) throw new Error(`no such log line in:\n${raw}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    },
-  };
-}
 
 export interface Harness {
   service: AuthService;
@@ -198,3 +163,5 @@ export class RawClient {
     this.socket.destroy();
   }
 }
+
+export { captureLogs, type CapturedLogs, type LogRecord };

@@ -1,6 +1,5 @@
-import { Writable } from 'node:stream';
 import { validateConfig, type ConfigInput } from '../../src/config/index.js';
-import { createLogger } from '../../src/log/index.js';
+import { captureLogs } from './logs.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 
 export interface LogRecord {
@@ -23,33 +22,15 @@ export interface TestPostern {
 
 /** Starts postern in this process from a config object; listeners should use port 0. */
 export async function startPostern(config: ConfigInput, baseDir = process.cwd()): Promise<TestPostern> {
-  const logs: LogRecord[] = [];
-  let raw = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      const text = chunk.toString('utf8');
-      raw += text;
-      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line) as LogRecord);
-      cb();
-    },
-  });
+  const captured = captureLogs(5000);
   const loaded = { file: '<test>', baseDir, config: validateConfig(config, '<test>') };
-  const log = createLogger({ format: 'json', level: 'debug' }, sink);
-  const server = await startServer(loaded, log);
+  const server = await startServer(loaded, captured.log);
   return {
     server,
     port: (n) => server.listeners[n]!.address.port,
-    logs,
-    rawLog: () => raw,
-    async waitForLog(pred, timeoutMs = 5000) {
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        const hit = logs.find(pred);
-        if (hit) return hit;
-        if (Date.now() > until) throw new Error(`no matching log line within ${timeoutMs} ms; have:\n${raw}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
+    logs: captured.records as LogRecord[],
+    rawLog: () => captured.raw(),
+    waitForLog: (pred, timeoutMs) => captured.waitFor(pred as (r: Record<string, unknown>) => boolean, timeoutMs) as Promise<LogRecord>,
     close: () => server.close(),
   };
 }

@@ -1,43 +1,14 @@
 // Test support for session.test.ts (not exported from any index.ts): captured logs, a
 // scripted fake IMAP backend, a throw-away certificate, and a raw socket reader.
 import { execFileSync } from 'node:child_process';
+import { captureLogs, type CapturedLogs, type LogRecord } from '../../../test/support/logs.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { createLogger, type Logger } from '../../log/index.js';
 
 export const WAIT_MS = 3000;
 
-export type LogRecord = Record<string, unknown>;
-
-/** A debug-level JSON logger whose lines are kept, raw and parsed. */
-export function captureLogs(): { log: Logger; records: LogRecord[]; raw(): string; waitFor(pred: (r: LogRecord) => boolean): Promise<LogRecord> } {
-  let raw = '';
-  const records: LogRecord[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      raw += chunk.toString('utf8');
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) records.push(JSON.parse(line) as LogRecord);
-      cb();
-    },
-  });
-  return {
-    log: createLogger({ format: 'json', level: 'debug' }, sink),
-    records,
-    raw: () => raw,
-    async waitFor(pred) {
-      const until = Date.now() + WAIT_MS;
-      for (;;) {
-        const hit = records.find(pred);
-        if (hit) return hit;
-        if (Date.now() > until) throw new Error(`no such log line in:\n${raw}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    },
-  };
-}
 
 export function listen(server: Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
@@ -141,3 +112,5 @@ export function collect(socket: Socket): { until(re: RegExp): Promise<string>; r
     stop: () => socket.off('data', onData),
   };
 }
+
+export { captureLogs, type CapturedLogs, type LogRecord };
