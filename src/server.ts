@@ -9,7 +9,7 @@ import { ImapLoginSession } from './imap/index.js';
 import { Pop3LoginSession } from './pop3/index.js';
 import { LmtpSession } from './lmtp/index.js';
 import type { Logger } from './log/index.js';
-import { LoginService, newSessionId } from './login/index.js';
+import { LoginService, newSessionId, SessionRegistry, type TrackedSession } from './login/index.js';
 import { registerPassdbDrivers } from './drivers.js';
 import { createServerTls, Listener, localAddresses, NetworkList, type Connection, type ConnectionHandler, type ListenConfig, type ServerTls } from './net/index.js';
 
@@ -20,6 +20,8 @@ export interface RunningServer {
   /** Empties the auth cache (SIGHUP, `postern cache flush`); returns how many entries went. */
   flushAuthCache(): number;
   listeners: ReadonlyArray<{ label: string; protocol: string; address: AddressInfo }>;
+  /** The open IMAP, POP3 and LMTP sessions. */
+  sessions: SessionRegistry;
   /** Stop accepting, end every session, release passdbs. */
   close(): Promise<void>;
 }
@@ -82,7 +84,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
   // Postfix and Exim pass no client certificate identity: EXTERNAL is for IMAP and POP3 only.
   const trustedNetworks = new NetworkList(cfg.login_trusted_networks);
   const authService = new AuthService({ authenticator, mechanisms: mechanisms.filter((m) => m !== 'EXTERNAL'), policy, trustedNetworks, log });
-  const sessions = new Set<{ destroy(reason: 'shutdown' | 'kicked'): void }>();
+  const sessions = new SessionRegistry();
   const common = {
     disablePlaintextAuth: cfg.auth.disable_plaintext_auth,
     mechanisms,
@@ -104,11 +106,17 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
     session.start();
   };
   const onLmtp = (conn: Connection) => {
+    const id = newSessionId();
+    const since = Date.now();
     const session = new LmtpSession(conn, {
       authenticator, hostname: cfg.lmtp.hostname ?? hostname(), maxMessageBytes: cfg.lmtp.max_message_size, idleTimeoutMs: cfg.lmtp.idle_timeout,
-      proxyTimeoutMs: cfg.proxy.timeout, isSelf, session: newSessionId(), proxyTtl: cfg.proxy.ttl, ...(backendCa ? { backendCa } : {}), log, onClose: () => sessions.delete(session),
+      proxyTimeoutMs: cfg.proxy.timeout, isSelf, session: id, proxyTtl: cfg.proxy.ttl, ...(backendCa ? { backendCa } : {}), log, onClose: () => sessions.delete(tracked),
     });
-    sessions.add(session);
+    const tracked: TrackedSession = {
+      info: () => ({ id, protocol: 'lmtp', listener: conn.listener, rip: conn.remoteIp, rport: conn.remotePort, lip: conn.localIp, lport: conn.localPort, state: 'login', since, bytesIn: 0, bytesOut: 0 }),
+      destroy: (reason) => session.destroy(reason),
+    };
+    sessions.add(tracked);
     session.start();
   };
   const frontFor = (protocol: ListenConfig['protocol']): ConnectionHandler => {
@@ -146,6 +154,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
   let closed = false;
   return {
     listeners: listeners.map((l) => ({ label: l.label, protocol: l.config.protocol, address: l.address() })),
+    sessions,
     flushAuthCache: () => cache?.flush() ?? 0,
     async close() {
       if (closed) return;
@@ -153,7 +162,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
       // MTAs keep their auth connections open for good: end them (after any answer in flight), or the listeners never close.
       authService.close();
       await Promise.all(listeners.map((l) => l.close()));
-      for (const s of sessions) s.destroy('shutdown');
+      sessions.destroyAll('shutdown');
       authService.destroy();
       for (const l of listeners) l.destroy();
       await authenticator.close();

@@ -3,6 +3,7 @@ import type { Logger } from '../log/index.js';
 import { startServerTls, type Connection } from '../net/index.js';
 import { joinSockets, type Pipe } from '../proxy/index.js';
 import { ClientIdentity } from './client-identity.js';
+import type { EndReason, SessionInfo } from './registry.js';
 import { newSessionId } from './session-id.js';
 import type { LoginOutcome } from './types.js';
 
@@ -17,6 +18,7 @@ export interface FrontInput {
 }
 
 export interface FrontConnectionOptions {
+  protocol: 'imap' | 'pop3';
   log: Logger;
   loginTimeoutMs: number;
   idleTimeoutMs: number;
@@ -27,7 +29,7 @@ export interface FrontConnectionOptions {
 
 const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
 
-type Phase = { kind: 'open' } | { kind: 'proxying'; pipe: Pipe } | { kind: 'closed' };
+type Phase = { kind: 'open' } | { kind: 'proxying'; pipe: Pipe; user: string; backend: string } | { kind: 'closed' };
 
 /**
  * The protocol-independent half of a login session (IMAP, POP3): the socket and its events,
@@ -50,8 +52,9 @@ export class FrontConnection {
   readonly #abort = new AbortController();
 
   /** The options every protocol session passes the same way, from its deps and its own login timeout. */
-  static forSession(conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; onClose?: () => void }, loginTimeoutMs: number): FrontConnection {
+  static forSession(protocol: FrontConnectionOptions['protocol'], conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; onClose?: () => void }, loginTimeoutMs: number): FrontConnection {
     return new FrontConnection(conn, {
+      protocol,
       log: deps.log,
       loginTimeoutMs,
       idleTimeoutMs: deps.idleTimeoutMs,
@@ -159,7 +162,7 @@ export class FrontConnection {
     client.write(outcome.clientReply);
     const backend = `${outcome.target.host}:${outcome.target.port}`;
     const pipe = joinSockets(client, outcome.socket, { idleTimeoutMs: this.#opts.idleTimeoutMs, beforeBackend: pipelined, beforeClient: outcome.leftover });
-    this.#phase = { kind: 'proxying', pipe };
+    this.#phase = { kind: 'proxying', pipe, user: outcome.user, backend };
     void pipe.done.then((end) => {
       this.#phase = { kind: 'closed' };
       this.#log.info(
@@ -170,11 +173,35 @@ export class FrontConnection {
     });
   }
 
-  /** A proxied session is ended now (kick, shutdown); false before login, where the protocol says goodbye first. */
-  endProxied(reason: 'shutdown' | 'kicked'): boolean {
+  /**
+   * A proxied session is ended now (kick, shutdown) with `farewell` as the client's last line;
+   * false before login, where the protocol says goodbye itself.
+   */
+  endProxied(reason: EndReason, farewell: string): boolean {
     if (this.#phase.kind !== 'proxying') return false;
-    this.#phase.pipe.destroy(reason);
+    this.#phase.pipe.destroy(reason, farewell);
     return true;
+  }
+
+  /** The session as `postern who` shows it. */
+  info(): SessionInfo {
+    const c = this.conn;
+    const p = this.#phase;
+    const proxying = p.kind === 'proxying';
+    const bytes = proxying ? p.pipe.bytes() : { bytesIn: 0, bytesOut: 0 };
+    return {
+      id: this.#id,
+      protocol: this.#opts.protocol,
+      listener: c.listener,
+      rip: this.identity.ip,
+      rport: this.identity.port,
+      lip: c.localIp,
+      lport: c.localPort,
+      state: proxying ? 'proxying' : 'login',
+      ...(proxying ? { user: p.user, backend: p.backend } : {}),
+      since: this.started,
+      ...bytes,
+    };
   }
 
   /** Ends the session before login: flushes what was written, then closes. */

@@ -5,3 +5,4 @@ export { FrontConnection, type FrontConnectionOptions, type FrontInput } from '.
 export { ClientIdentity, type ForwardedFields } from './client-identity.js';
 export { connectionSecured, plaintextAllowed, type PlaintextPolicy } from './plaintext.js';
 export { FrontSasl, loginRequestBase, type SaslStart } from './sasl-front.js';
+export { SessionRegistry, sessionMatcher, type EndReason, type SessionFilter, type SessionInfo, type TrackedSession } from './registry.js';

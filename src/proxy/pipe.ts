@@ -11,8 +11,10 @@ export interface PipeEnd {
 
 export interface Pipe {
   done: Promise<PipeEnd>;
-  /** Ends the session now (admin kick, shutdown). */
-  destroy(reason: 'kicked' | 'shutdown'): void;
+  /** Ends the session now (admin kick, shutdown); `farewell` goes to the client last, instead of the backend's bytes. */
+  destroy(reason: 'kicked' | 'shutdown', farewell?: string): void;
+  /** Bytes from the client and to it so far. */
+  bytes(): { bytesIn: number; bytesOut: number };
 }
 
 /**
@@ -34,9 +36,20 @@ export function joinSockets(client: Socket, backend: Socket, opts: { idleTimeout
     client.destroy();
     backend.destroy();
   };
+  const bytes = () => ({ bytesIn: client.bytesRead - clientRead0, bytesOut: client.bytesWritten - clientWritten0 });
   const onClosed = () => {
     if (++closed < 2) return;
-    resolveDone({ reason: reason ?? 'client disconnected', bytesIn: client.bytesRead - clientRead0, bytesOut: client.bytesWritten - clientWritten0 });
+    resolveDone({ reason: reason ?? 'client disconnected', ...bytes() });
+  };
+  // A goodbye in the protocol (`* BYE`, `-ERR`): the backend stops talking, the client gets the line, then FIN.
+  const farewell = (why: 'kicked' | 'shutdown', line: string) => {
+    reason ??= why;
+    backend.unpipe(client);
+    backend.destroy();
+    if (client.destroyed || !client.writable) return;
+    client.write(line);
+    client.destroySoon();
+    setTimeout(() => client.destroy(), 5000).unref(); // a client that never reads
   };
 
   client.on('error', (err) => end(`client error: ${err.message}`));
@@ -64,5 +77,5 @@ export function joinSockets(client: Socket, backend: Socket, opts: { idleTimeout
   backend.pipe(client);
   client.resume();
   backend.resume();
-  return { done, destroy: (why) => end(why) };
+  return { done, destroy: (why, line) => (line !== undefined ? farewell(why, line) : end(why)), bytes };
 }

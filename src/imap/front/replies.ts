@@ -29,5 +29,6 @@ export const REPLY = {
   serverBug: '[SERVERBUG] Account is temporarily unavailable.',
   inactivity: 'Disconnected for inactivity.',
   shutdown: 'Server shutting down.',
+  kicked: 'Disconnected by the administrator.',
   internal: '[SERVERBUG] Internal error occurred. Refer to server log for more information.',
 } as const;

@@ -4,7 +4,7 @@ import type { Logger } from '../../log/index.js';
 import type { AuthRequest, AuthResult } from '../../auth/index.js';
 import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
 import type { Connection, NetworkList } from '../../net/index.js';
-import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type LoginService } from '../../login/index.js';
+import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type EndReason, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
 import type { BackendTarget } from '../../proxy/index.js';
 import { ImapCommandReader, type ImapCommand } from '../wire/index.js';
 import type { ImapConfig } from '../config.js';
@@ -37,7 +37,7 @@ type State =
   | { kind: 'owed'; tag: string; mech: string; outcome: Finished };
 
 /** One IMAP client connection from greeting to the hand-over to a backend (RFC 3501 6.1, 6.2). */
-export class ImapLoginSession implements ImapFrontContext {
+export class ImapLoginSession implements ImapFrontContext, TrackedSession {
   readonly #front: FrontConnection;
   readonly #deps: ImapFrontDeps;
   #reader: ImapCommandReader;
@@ -50,7 +50,7 @@ export class ImapLoginSession implements ImapFrontContext {
   constructor(conn: Connection, deps: ImapFrontDeps) {
     this.#deps = deps;
     this.#sasl = new FrontSasl(deps.mechanisms, deps);
-    this.#front = FrontConnection.forSession(conn, deps, deps.imap.login_timeout);
+    this.#front = FrontConnection.forSession('imap', conn, deps, deps.imap.login_timeout);
     this.#reader = this.#newReader();
   }
 
@@ -71,8 +71,13 @@ export class ImapLoginSession implements ImapFrontContext {
   }
 
   /** Ends the session now: a proxied one at once, one before login with a BYE. */
-  destroy(reason: 'shutdown' | 'kicked'): void {
-    if (!this.#front.endProxied(reason)) this.#bye(REPLY.shutdown, reason);
+  destroy(reason: EndReason): void {
+    const text = reason === 'kicked' ? REPLY.kicked : REPLY.shutdown;
+    if (!this.#front.endProxied(reason, `* BYE ${text}\r\n`)) this.#bye(text, reason);
+  }
+
+  info(): SessionInfo {
+    return this.#front.info();
   }
 
   // ---- ImapFrontContext ----

@@ -36,6 +36,7 @@ export const REPLY = {
   misconfigured: 'Account is temporarily unavailable.',
   inactivity: 'Disconnected for inactivity.',
   shutdown: 'Server shutting down.',
+  kicked: 'Disconnected by the administrator.',
   internal: '[SYS/TEMP] Internal login failure. Refer to server log for more information.',
 } as const;
 

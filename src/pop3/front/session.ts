@@ -4,7 +4,7 @@ import type { Logger } from '../../log/index.js';
 import type { AuthRequest, AuthResult } from '../../auth/index.js';
 import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
 import type { Connection, NetworkList } from '../../net/index.js';
-import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type ForwardedFields, type LoginService } from '../../login/index.js';
+import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type EndReason, type ForwardedFields, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
 import type { BackendTarget } from '../../proxy/index.js';
 import { Pop3CommandReader, type Pop3Command } from '../wire/index.js';
 import type { Pop3Config } from '../config.js';
@@ -37,7 +37,7 @@ type State =
   | { kind: 'owed'; mech: string; outcome: Finished };
 
 /** One POP3 client connection from greeting to the hand-over to a backend. */
-export class Pop3LoginSession implements Pop3FrontContext {
+export class Pop3LoginSession implements Pop3FrontContext, TrackedSession {
   readonly #front: FrontConnection;
   readonly #deps: Pop3FrontDeps;
   #reader: Pop3CommandReader;
@@ -50,7 +50,7 @@ export class Pop3LoginSession implements Pop3FrontContext {
   constructor(conn: Connection, deps: Pop3FrontDeps) {
     this.#deps = deps;
     this.#sasl = new FrontSasl(deps.mechanisms, deps);
-    this.#front = FrontConnection.forSession(conn, deps, deps.pop3.login_timeout);
+    this.#front = FrontConnection.forSession('pop3', conn, deps, deps.pop3.login_timeout);
     this.#reader = this.#newReader();
   }
 
@@ -71,8 +71,13 @@ export class Pop3LoginSession implements Pop3FrontContext {
   }
 
   /** Ends the session now: a proxied one at once, one before login with "-ERR Server shutting down.". */
-  destroy(reason: 'shutdown' | 'kicked'): void {
-    if (!this.#front.endProxied(reason)) this.#goodbye(REPLY.shutdown, reason);
+  destroy(reason: EndReason): void {
+    const text = reason === 'kicked' ? REPLY.kicked : REPLY.shutdown;
+    if (!this.#front.endProxied(reason, `-ERR ${text}\r\n`)) this.#goodbye(text, reason);
+  }
+
+  info(): SessionInfo {
+    return this.#front.info();
   }
 
   // ---- Pop3FrontContext ----
