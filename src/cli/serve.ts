@@ -1,40 +1,56 @@
+import cluster from 'node:cluster';
 import { rmSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { Primary, serveProcess, workerCount } from '../cluster/index.js';
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../log/index.js';
-import { startServer } from '../server.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
-    .description('Run the listeners of a configuration until SIGTERM or SIGINT. SIGHUP flushes the auth cache.')
+    .description(
+      'Run the listeners of a configuration: one worker per CPU core (process.workers), a dead worker replaced. ' +
+        'SIGHUP reloads the configuration file for new connections (open sessions go on); SIGTERM or SIGINT stops ' +
+        'accepting, lets sessions run process.shutdown_timeout, then ends them with the protocol goodbye.',
+    )
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('--log-format <format>', 'json or text (overrides log.format)')
-    .option('--pid-file <file>', 'write the process id here (for `postern cache flush --pid-file`); removed on exit')
-    .addHelpText('after', '\nExample:\n  postern serve --config /etc/postern/postern.yaml\n')
+    .option('--pid-file <file>', 'write the process id here (for `postern cache flush --pid-file`, `kill -HUP`); removed on exit')
+    .addHelpText('after', '\nExample:\n  postern serve --config /etc/postern/postern.yaml\n  kill -HUP $(cat /run/postern.pid)   # reload\n')
     .action(async (opts: { config: string; logFormat?: string; pidFile?: string }) => {
       const loaded = loadConfig(opts.config);
       const format = opts.logFormat === 'text' || opts.logFormat === 'json' ? opts.logFormat : loaded.config.log.format;
-      const log = createLogger({ format, level: loaded.config.log.level });
-      const server = await startServer(loaded, log);
-      if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
-      log.info({ event: 'started', config: loaded.file, pid: process.pid }, 'postern started');
-      // Dovecot's auth process flushes its cache on SIGHUP and says how much went.
-      const onHup = () => {
-        const entries = server.flushAuthCache();
-        log.info({ event: 'auth_cache_flushed', signal: 'SIGHUP', entries }, `SIGHUP received, ${entries} cache entries flushed`);
+      const root = createLogger({ format, level: loaded.config.log.level });
+      const writePid = () => {
+        if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
       };
-      process.on('SIGHUP', onHup);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log.info({ event: 'stopping', signal }, 'stopping');
-          void server.close().then(resolve);
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
-      process.removeListener('SIGHUP', onHup);
+      if (cluster.isPrimary && workerCount(loaded.config.process) > 1) {
+        const primary = new Primary({ file: opts.config, loaded, log: root });
+        await primary.start();
+        writePid();
+        root.info({ event: 'started', config: loaded.file, pid: process.pid, workers: primary.workers.length }, 'postern started');
+        await primary.stopped;
+      } else if (cluster.isWorker) {
+        const log = root.child({ worker: Number(process.env.POSTERN_WORKER), pid: process.pid });
+        // The IPC channel would keep a worker that failed to start, or has stopped, alive.
+        await serveProcess({ file: opts.config, loaded, log }).finally(() => {
+          log.info({ event: 'stopped' }, 'worker stopped');
+          log.flush?.();
+          if (process.connected) process.disconnect();
+        });
+        return;
+      } else {
+        await serveProcess({
+          file: opts.config,
+          loaded,
+          log: root,
+          onStarted: () => {
+            writePid();
+            root.info({ event: 'started', config: loaded.file, pid: process.pid }, 'postern started');
+          },
+        });
+      }
       if (opts.pidFile !== undefined) rmSync(opts.pidFile, { force: true });
-      log.info({ event: 'stopped' }, 'postern stopped');
-      log.flush?.();
+      root.info({ event: 'stopped' }, 'postern stopped');
+      root.flush?.();
     });
 }

@@ -104,6 +104,7 @@ function typeName(schema: z.ZodType): string {
     const what = item instanceof z.ZodObject ? 'list of objects' : item instanceof z.ZodEnum ? `list of values from ${typeName(item).replace(/^one of /, '')}` : `list of ${plural(typeName(item))}`;
     return min !== undefined && min > 0 ? `${what}, at least ${min}` : what;
   }
+  if (s instanceof z.ZodLiteral) return (s.def.values as unknown[]).map((v) => code(String(v))).join(', or ');
   if (s instanceof z.ZodRecord) return `map of ${typeName(s.def.keyType as z.ZodType)} to ${typeName(s.def.valueType as z.ZodType)}`;
   if (s instanceof z.ZodPipe) return typeName(s.def.in as z.ZodType);
   if (s instanceof z.ZodUnion) return (s.def.options as z.ZodType[]).map(typeName).join(', or ');

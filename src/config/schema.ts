@@ -6,6 +6,7 @@ import { imapConfigSchema } from '../imap/config.js';
 import { pop3ConfigSchema } from '../pop3/config.js';
 import { lmtpConfigSchema } from '../lmtp/config.js';
 import { proxyConfigSchema } from '../proxy/config.js';
+import { processConfigSchema } from '../cluster/config.js';
 import { listenConfigSchema, tlsConfigSchema } from '../net/config.js';
 
 const cidr = z.string().refine((v) => {
@@ -55,6 +56,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('Logging, to standard output. `postern serve --log-format` overrides `format`.'),
+  process: processConfigSchema.describe('The process model: workers and how they stop. `workers` takes effect at start; a reload applies the rest.'),
   tls: tlsConfigSchema.optional(),
   listen: z.array(listenConfigSchema).min(1).describe('Listeners.'),
   login_trusted_networks: z.array(cidr).prefault([]).describe('Networks trusted to forward a client address (IMAP ID x-originating-ip, POP3 XCLIENT); also exempt from the plaintext-auth rule like loopback.'),

@@ -1,5 +1,5 @@
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from '../log/index.js';
 import { PosternError } from '../core/index.js';
 import type { ListenConfig } from './config.js';
@@ -18,6 +18,11 @@ export interface ListenerOptions {
   haproxyTrusted?: NetworkList;
   /** How long a PROXY header may take (tests shorten it). */
   haproxyTimeoutMs?: number;
+  /**
+   * A cluster worker: the primary holds the bound socket and shares it, so a socket file that
+   * answers is ours (the primary freed stale ones before the workers started).
+   */
+  clustered?: boolean;
 }
 
 /**
@@ -31,23 +36,30 @@ export class Listener {
   readonly #sockets = new Set<Socket>();
   #closed = false;
   #bound: AddressInfo | undefined;
+  /** Swapped by a reload: new connections get the new certificates and trusted balancers. */
+  #tls: ServerTls | undefined;
+  #haproxyTrusted: NetworkList | undefined;
+  readonly #clustered: boolean;
 
   constructor(config: ListenConfig, tls: ServerTls | undefined, onConnection: ConnectionHandler, log: Logger, opts: ListenerOptions = {}) {
     this.config = config;
+    this.#tls = config.tls === 'none' ? undefined : tls;
+    this.#haproxyTrusted = opts.haproxyTrusted;
+    this.#clustered = opts.clustered ?? false;
     this.label = config.name ?? `${config.protocol}:${config.path ?? config.port}`;
     if (config.tls !== 'none' && !tls) {
       throw new PosternError('POSTERN_TLS_REQUIRED', `listener ${this.label} uses tls: ${config.tls} but the configuration has no tls section`);
     }
     const accept = (socket: Socket) => {
       this.#track(socket);
-      onConnection(connectionFromSocket(socket, this.label, config.tls === 'none' ? undefined : tls));
+      onConnection(connectionFromSocket(socket, this.label, this.#tls));
     };
     if (config.haproxy) {
-      const trusted = opts.haproxyTrusted;
-      if (!trusted) throw new PosternError('POSTERN_HAPROXY_UNTRUSTED', `listener ${this.label} uses haproxy but haproxy_trusted_networks is empty`);
-      this.#server = createTcpServer((socket) => this.#acceptProxied(socket, trusted, opts.haproxyTimeoutMs, config.tls === 'none' ? undefined : tls, onConnection, log));
+      if (!opts.haproxyTrusted) throw new PosternError('POSTERN_HAPROXY_UNTRUSTED', `listener ${this.label} uses haproxy but haproxy_trusted_networks is empty`);
+      this.#server = createTcpServer((socket) => this.#acceptProxied(socket, this.#haproxyTrusted!, opts.haproxyTimeoutMs, this.#tls, onConnection, log));
     } else if (config.tls === 'implicit' && tls) {
-      const server = createTlsServer({ ...tls.options, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, accept);
+      // SNI asks the certificates of the moment (see update()).
+      const server = createTlsServer({ ...tls.options, SNICallback: (name, cb) => this.#tls!.options.SNICallback!(name, cb), handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, accept);
       server.on('tlsClientError', (err, socket) => {
         log.info({ event: 'tls_handshake_failed', listener: this.label, rip: normalizeIp(socket.remoteAddress), err: err.message }, 'TLS handshake failed');
       });
@@ -97,9 +109,21 @@ export class Listener {
     onConnection(conn);
   }
 
+  /**
+   * A reload: new connections get these certificates and trusted balancers; open ones keep theirs.
+   * (Whether client certificates are asked for is fixed when an implicit-TLS listener opens.)
+   */
+  update(tls: ServerTls | undefined, haproxyTrusted: NetworkList | undefined): void {
+    if (this.config.tls !== 'none' && tls) {
+      this.#tls = tls;
+      if ('setSecureContext' in this.#server) (this.#server as TlsServer).setSecureContext({ ...tls.options });
+    }
+    if (haproxyTrusted) this.#haproxyTrusted = haproxyTrusted;
+  }
+
   async listen(): Promise<AddressInfo> {
     const { path } = this.config;
-    if (path !== undefined) await freeSocketPath(path, this.label);
+    if (path !== undefined && !this.#clustered) await freeSocketPath(path, this.label);
     await new Promise<void>((resolve, reject) => {
       const where = path ?? `${this.config.address}:${this.config.port}`;
       const onError = (err: Error) => reject(new PosternError('POSTERN_LISTEN', `cannot listen on ${where} (${this.label}): ${err.message}`, { cause: err }));

@@ -1,0 +1,23 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { duration } from '../core/index.js';
+
+/** The `process:` section: how many workers serve, and how they stop. */
+export const processConfigSchema = z
+  .strictObject({
+    workers: z
+      .union([z.literal('auto'), z.number().int().min(1).max(1024)])
+      .prefault('auto')
+      .describe('Worker processes sharing the listeners; `auto` is one per CPU core. A worker that dies is replaced; the others and their sessions go on. 1 serves from a single process (no supervisor).'),
+    shutdown_timeout: duration
+      .prefault('30s')
+      .describe('On SIGTERM, how long open sessions may go on after the listeners close; then each gets its protocol goodbye (`* BYE`, `-ERR`, `421`). Sessions that end sooner let postern stop sooner.'),
+  })
+  .prefault({});
+
+export type ProcessConfig = z.output<typeof processConfigSchema>;
+
+/** The number of workers `workers` means on this machine. */
+export function workerCount(cfg: ProcessConfig): number {
+  return cfg.workers === 'auto' ? availableParallelism() : cfg.workers;
+}

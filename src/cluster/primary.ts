@@ -1,0 +1,193 @@
+import cluster, { type Worker } from 'node:cluster';
+import { configPath, loadConfig, type LoadedConfig } from '../config/index.js';
+import { PosternError } from '../core/index.js';
+import type { Logger } from '../log/index.js';
+import { freeSocketPath } from '../net/index.js';
+import { prepareServer } from '../server/index.js';
+import { workerCount } from './config.js';
+import { isToPrimary, type ToPrimary, type ToWorker } from './messages.js';
+
+export interface PrimaryOptions {
+  file: string;
+  loaded: LoadedConfig;
+  log: Logger;
+  /** Called once every worker listens. */
+  onStarted?: (primary: Primary) => void;
+}
+
+/** A worker that died younger than this counts as a crash loop: its replacement waits. */
+const CRASH_LOOP_MS = 10_000;
+const MAX_RESTART_DELAY_MS = 30_000;
+const ANSWER_TIMEOUT_MS = 10_000;
+
+interface Slot {
+  n: number;
+  worker: Worker;
+  started: number;
+  /** Replacements in a row of a worker that died young. */
+  quickDeaths: number;
+}
+
+/**
+ * The supervisor of `postern serve` with several workers: forks them (the kernel spreads new
+ * connections over the shared listening sockets), replaces one that dies, passes SIGHUP on
+ * as a reload once the file validates, and on SIGTERM has every worker drain and waits.
+ */
+export class Primary {
+  readonly #opts: PrimaryOptions;
+  readonly #log: Logger;
+  #loaded: LoadedConfig;
+  readonly #slots = new Map<number, Slot>();
+  #stopping = false;
+  #asked = 0;
+  readonly #pending = new Map<string, (m: Extract<ToPrimary, { t: 'answer' }>) => void>();
+  #resolveStopped!: () => void;
+  readonly stopped = new Promise<void>((r) => (this.#resolveStopped = r));
+
+  constructor(opts: PrimaryOptions) {
+    this.#opts = opts;
+    this.#log = opts.log.child({ role: 'primary' });
+    this.#loaded = opts.loaded;
+  }
+
+  get workers(): Array<{ n: number; pid: number }> {
+    return [...this.#slots.values()].map((s) => ({ n: s.n, pid: s.worker.process.pid ?? 0 }));
+  }
+
+  async start(): Promise<void> {
+    // Workers accept on the shared sockets themselves: no hand-off through this process per connection.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    await this.#freeSocketPaths(this.#loaded, undefined);
+    const count = workerCount(this.#loaded.config.process);
+    const ready = await Promise.all(Array.from({ length: count }, (_, n) => this.#fork(n)));
+    cluster.on('exit', (worker, code, signal) => this.#onExit(worker, code, signal));
+    if (ready.includes(false)) {
+      // The worker said why on stderr (a port in use, a certificate): the same would happen again.
+      await this.stop('a worker failed to start');
+      throw new PosternError('POSTERN_WORKER_START', `${ready.filter((r) => !r).length} of ${count} workers failed to start`);
+    }
+    process.on('SIGHUP', () => void this.reload());
+    process.once('SIGTERM', () => void this.stop('SIGTERM'));
+    process.once('SIGINT', () => void this.stop('SIGINT'));
+    this.#log.info({ event: 'workers_started', workers: count }, `${count} workers serving`);
+    this.#opts.onStarted?.(this);
+  }
+
+  /** Forks worker `n`; true when it listens, false when it died trying. */
+  #fork(n: number): Promise<boolean> {
+    const worker = cluster.fork({ POSTERN_WORKER: String(n) });
+    const prev = this.#slots.get(n);
+    this.#slots.set(n, { n, worker, started: Date.now(), quickDeaths: prev?.quickDeaths ?? 0 });
+    worker.on('message', (m: unknown) => {
+      if (!isToPrimary(m) || m.t !== 'answer') return;
+      this.#pending.get(`${worker.id}:${m.id}`)?.(m);
+    });
+    return new Promise((resolve) => {
+      const onReady = (m: unknown) => {
+        if (!isToPrimary(m) || m.t !== 'ready') return;
+        this.#log.info({ event: 'worker_started', worker: n, pid: worker.process.pid }, `worker ${n} (pid ${worker.process.pid}) listening`);
+        worker.off('message', onReady);
+        resolve(true);
+      };
+      worker.on('message', onReady);
+      worker.once('exit', () => resolve(false));
+    });
+  }
+
+  #onExit(worker: Worker, code: number | null, signal: string | null): void {
+    const slot = [...this.#slots.values()].find((s) => s.worker === worker);
+    for (const [key, answer] of this.#pending) if (key.startsWith(`${worker.id}:`)) answer({ t: 'answer', id: 0, ok: false, error: 'worker exited' });
+    if (!slot) return;
+    if (this.#stopping) {
+      this.#slots.delete(slot.n);
+      if (this.#slots.size === 0) this.#resolveStopped();
+      return;
+    }
+    const age = Date.now() - slot.started;
+    slot.quickDeaths = age < CRASH_LOOP_MS ? slot.quickDeaths + 1 : 0;
+    const delay = slot.quickDeaths <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** (slot.quickDeaths - 2));
+    this.#log.error({ event: 'worker_died', worker: slot.n, pid: worker.process.pid, code, signal, restart_in_ms: delay }, `worker ${slot.n} (pid ${worker.process.pid}) died (${signal ?? `exit code ${code}`}); ${delay ? `replacing it in ${delay} ms` : 'replacing it'}`);
+    setTimeout(() => {
+      if (!this.#stopping) void this.#fork(slot.n);
+    }, delay).unref();
+  }
+
+  /** Asks every live worker; each answer or error, in worker order. */
+  async ask(what: string, arg?: unknown): Promise<Array<{ worker: number; ok: boolean; value?: unknown; error?: string }>> {
+    const slots = [...this.#slots.values()].filter((s) => s.worker.isConnected());
+    return Promise.all(
+      slots.map(
+        (s) =>
+          new Promise<{ worker: number; ok: boolean; value?: unknown; error?: string }>((resolve) => {
+            const id = ++this.#asked;
+            const key = `${s.worker.id}:${id}`;
+            const timer = setTimeout(() => done({ t: 'answer', id, ok: false, error: 'no answer' }), ANSWER_TIMEOUT_MS);
+            const done = (m: Extract<ToPrimary, { t: 'answer' }>) => {
+              clearTimeout(timer);
+              this.#pending.delete(key);
+              resolve({ worker: s.n, ok: m.ok, ...(m.value !== undefined ? { value: m.value } : {}), ...(m.error !== undefined ? { error: m.error } : {}) });
+            };
+            this.#pending.set(key, done);
+            s.worker.send({ t: 'ask', id, what, ...(arg !== undefined ? { arg } : {}) } satisfies ToWorker);
+          }),
+      ),
+    );
+  }
+
+  /** Validates the file here first, so a bad one reaches no worker; then every worker swaps it in. */
+  async reload(): Promise<{ ok: true } | { ok: false; error: string }> {
+    if (this.#stopping) return { ok: false, error: 'postern is stopping' };
+    let next: LoadedConfig;
+    try {
+      next = loadConfig(this.#opts.file);
+      await prepareServer(next, this.#log).authenticator.close();
+      await this.#freeSocketPaths(next, this.#loaded);
+    } catch (err) {
+      const error = (err as Error).message;
+      this.#log.error({ event: 'reload_failed', config: this.#loaded.file, err: error }, `reload refused, the running configuration stays: ${error}`);
+      return { ok: false, error };
+    }
+    if (workerCount(next.config.process) !== workerCount(this.#loaded.config.process)) {
+      this.#log.warn({ event: 'config_warning' }, 'process.workers changed: it takes effect when postern restarts');
+    }
+    this.#loaded = next;
+    const answers = await this.ask('reload');
+    const failed = answers.filter((a) => !a.ok || (a.value as { ok?: boolean } | undefined)?.ok === false);
+    if (failed.length > 0) {
+      const error = failed.map((f) => `worker ${f.worker}: ${f.error ?? (f.value as { error?: string }).error}`).join('; ');
+      this.#log.error({ event: 'reload_failed', config: this.#loaded.file, err: error }, `reload failed in ${failed.length} of ${answers.length} workers`);
+      return { ok: false, error };
+    }
+    this.#log.info({ event: 'reloaded', config: this.#loaded.file, workers: answers.length }, `configuration reloaded by ${answers.length} workers`);
+    return { ok: true };
+  }
+
+  /** Every worker drains (listeners closed, sessions given process.shutdown_timeout); then we go. */
+  async stop(why: string): Promise<void> {
+    if (this.#stopping) return this.stopped;
+    this.#stopping = true;
+    const deadlineMs = this.#loaded.config.process.shutdown_timeout;
+    this.#log.info({ event: 'stopping', signal: why, workers: this.#slots.size, deadline_ms: deadlineMs }, 'stopping the workers');
+    if (this.#slots.size === 0) this.#resolveStopped();
+    for (const s of this.#slots.values()) if (s.worker.isConnected()) s.worker.send({ t: 'shutdown', deadlineMs } satisfies ToWorker);
+    // A worker that does not finish in time (goodbyes have 2 s more) is killed.
+    const killer = setTimeout(() => {
+      for (const s of this.#slots.values()) {
+        this.#log.warn({ event: 'worker_killed', worker: s.n, pid: s.worker.process.pid }, `worker ${s.n} did not stop in time`);
+        s.worker.process.kill('SIGKILL');
+      }
+    }, deadlineMs + 5000).unref();
+    await this.stopped;
+    clearTimeout(killer);
+  }
+
+  /** Unix socket files left by a crash are removed before workers bind them through us. */
+  async #freeSocketPaths(loaded: LoadedConfig, running: LoadedConfig | undefined): Promise<void> {
+    const ours = new Set(running ? running.config.listen.flatMap((l) => (l.path !== undefined ? [configPath(running, l.path)] : [])) : []);
+    for (const l of loaded.config.listen) {
+      if (l.path === undefined) continue;
+      const path = configPath(loaded, l.path);
+      if (!ours.has(path)) await freeSocketPath(path, l.name ?? `${l.protocol}:${path}`);
+    }
+  }
+}

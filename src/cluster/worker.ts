@@ -1,0 +1,90 @@
+import cluster from 'node:cluster';
+import { loadConfig, type LoadedConfig } from '../config/index.js';
+import type { Logger } from '../log/index.js';
+import { startServer, type RunningServer } from '../server/index.js';
+import { isToWorker, type ToPrimary } from './messages.js';
+
+/** A question a worker answers for the primary (`reload`, and what the admin API asks). */
+export type WorkerQuestion = (arg: unknown, server: RunningServer) => Promise<unknown> | unknown;
+
+export interface ServeOptions {
+  /** The config file, read again on each reload. */
+  file: string;
+  loaded: LoadedConfig;
+  log: Logger;
+  /** Called once the listeners are open (pid file, `started` log line). */
+  onStarted?: (server: RunningServer) => void;
+  /** More questions the primary may ask a worker. */
+  questions?: Record<string, WorkerQuestion>;
+}
+
+/** Reads the config file again and swaps it in for new connections. */
+async function reloadFrom(file: string, server: RunningServer, log: Logger) {
+  let next: LoadedConfig;
+  try {
+    next = loadConfig(file);
+  } catch (err) {
+    log.error({ event: 'reload_failed', config: file, err: (err as Error).message }, `reload refused, the running configuration stays: ${(err as Error).message}`);
+    return { ok: false as const, error: (err as Error).message };
+  }
+  return server.reload(next);
+}
+
+/**
+ * One serving process: a worker under the primary, or postern itself with `workers: 1`.
+ * SIGTERM/SIGINT (and the primary's order, or the primary going away) drain it:
+ * listeners close, sessions get process.shutdown_timeout, then their goodbye.
+ * SIGHUP alone (single process) reloads the config file.
+ */
+export async function serveProcess(opts: ServeOptions): Promise<void> {
+  const { log } = opts;
+  const worker = cluster.isWorker;
+  const server = await startServer(opts.loaded, log, { clustered: worker });
+  opts.onStarted?.(server);
+  // Dovecot reloads its configuration on SIGHUP; the auth cache goes with the old one.
+  const onHup = () => {
+    const entries = server.flushAuthCache();
+    log.info({ event: 'auth_cache_flushed', signal: 'SIGHUP', entries }, `SIGHUP received, ${entries} cache entries flushed`);
+    return reloadFrom(opts.file, server, log);
+  };
+  const questions: Record<string, WorkerQuestion> = {
+    reload: onHup,
+    ...opts.questions,
+  };
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (why: string, deadlineMs = server.config.process.shutdown_timeout) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ event: 'stopping', signal: why, deadline_ms: deadlineMs }, 'stopping');
+      void server.shutdown(deadlineMs).then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    if (worker) {
+      const send = (m: ToPrimary) => {
+        if (process.connected) process.send?.(m);
+      };
+      // The primary passes SIGHUP on as a reload; one sent to the whole group must not kill us.
+      process.on('SIGHUP', () => undefined);
+      // A primary that died (SIGKILL) cannot stop us: drain on our own.
+      process.once('disconnect', () => stop('primary gone'));
+      process.on('message', (m: unknown) => {
+        if (!isToWorker(m)) return;
+        if (m.t === 'shutdown') return stop('primary', m.deadlineMs);
+        const answer = questions[m.what];
+        if (!answer) return send({ t: 'answer', id: m.id, ok: false, error: `unknown question ${m.what}` });
+        Promise.resolve()
+          .then(() => answer(m.arg, server))
+          .then(
+            (value) => send({ t: 'answer', id: m.id, ok: true, value }),
+            (err: unknown) => send({ t: 'answer', id: m.id, ok: false, error: (err as Error).message }),
+          );
+      });
+      send({ t: 'ready', listeners: server.listeners.map((l) => ({ label: l.label, address: l.address.address, port: l.address.port })) });
+    } else {
+      process.on('SIGHUP', () => void onHup());
+    }
+  });
+}

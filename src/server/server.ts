@@ -1,0 +1,198 @@
+import type { AddressInfo } from 'node:net';
+import { configPath, type Config, type LoadedConfig } from '../config/index.js';
+import type { Logger } from '../log/index.js';
+import { SessionRegistry } from '../login/index.js';
+import { registerPassdbDrivers } from '../drivers.js';
+import { Listener, localAddresses, type ListenConfig } from '../net/index.js';
+import { Generation } from './generation.js';
+
+// The composition root: drivers outside auth/ (the imap passdb) exist before any configuration is read.
+registerPassdbDrivers();
+
+export type ReloadResult = { ok: true; listeners: { opened: string[]; closed: string[]; kept: string[] } } | { ok: false; error: string };
+
+export interface RunningServer {
+  /** Empties the auth cache (`postern cache flush`); returns how many entries went. */
+  flushAuthCache(): number;
+  listeners: ReadonlyArray<{ label: string; protocol: string; address: AddressInfo }>;
+  /** The open IMAP, POP3 and LMTP sessions. */
+  sessions: SessionRegistry;
+  /** The configuration new connections get. */
+  readonly config: Config;
+  /**
+   * New certificates, passdbs, routes, limits and listeners for new connections; open sessions
+   * keep running as they are. A configuration that cannot be built is refused and the running one stays.
+   */
+  reload(next: LoadedConfig): Promise<ReloadResult>;
+  /**
+   * Graceful stop: stop accepting, let sessions run until they end or `deadlineMs` passes,
+   * then end the rest with the protocol's goodbye.
+   */
+  shutdown(deadlineMs: number): Promise<void>;
+  /** Stop accepting, end every session now, release passdbs. */
+  close(): Promise<void>;
+}
+
+/**
+ * What makes two listener entries the same bound socket, kept across a reload. An open listener
+ * is keyed by the port it got, so `port: 0` (tests) followed by that port is the same one.
+ */
+function listenerKey(lc: ListenConfig, loaded: LoadedConfig, boundPort?: number): string {
+  return JSON.stringify([lc.protocol, lc.path !== undefined ? configPath(loaded, lc.path) : `${lc.address}:${boundPort ?? lc.port}`, lc.tls, lc.haproxy ?? false, lc.mode, lc.user, lc.group, lc.name]);
+}
+
+/** How often a retired generation is checked for sessions still logging in, and for how long at most. */
+const RETIRE_POLL_MS = 1000;
+const RETIRE_MAX_MS = 10 * 60_000;
+
+/** Builds everything a configuration describes and starts listening. */
+export interface StartOptions {
+  /** A cluster worker: listeners are shared through the primary (see net/Listener). */
+  clustered?: boolean;
+}
+
+export async function startServer(loaded: LoadedConfig, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
+  const ownAddresses = localAddresses();
+  const sessions = new SessionRegistry();
+  const listeners = new Map<string, Listener>();
+  const isSelf = (host: string, port: number) =>
+    [...listeners.values()].some((l) => l.address().port === port && (ownAddresses.has(host) || host === 'localhost') && (l.config.address === '0.0.0.0' || l.config.address === '::' || l.config.address === host));
+  let current = new Generation(loaded, { sessions, isSelf, log });
+  for (const w of current.prepared.warnings) log.warn({ event: 'config_warning' }, w);
+  const retired = new Set<Generation>();
+
+  /** Opens the listeners of `gen` not open yet; on failure closes those it opened and throws. */
+  const openListeners = async (gen: Generation): Promise<string[]> => {
+    const opened: Listener[] = [];
+    try {
+      for (const lc of gen.config.listen) {
+        const key = listenerKey(lc, gen.loaded);
+        if (listeners.has(key)) continue;
+        const protocol = lc.protocol;
+        // The listener asks the generation of the moment, so a reload reaches it without a rebind.
+        const listener = new Listener(lc.path !== undefined ? { ...lc, path: configPath(gen.loaded, lc.path) } : lc, gen.prepared.tls, (conn) => current.handler(protocol)(conn), log, {
+          ...(gen.haproxyTrusted ? { haproxyTrusted: gen.haproxyTrusted } : {}),
+          clustered: opts.clustered ?? false,
+        });
+        opened.push(listener);
+        const addr = await listener.listen();
+        listeners.set(lc.path !== undefined ? key : listenerKey(lc, gen.loaded, addr.port), listener);
+        const where = addr.family === 'unix' ? addr.address : `${addr.address}:${addr.port}`;
+        log.info({ event: 'listening', listener: listener.label, protocol, address: addr.address, port: addr.port, tls: lc.tls }, `listening on ${where}`);
+      }
+    } catch (err) {
+      for (const l of opened) {
+        l.destroy();
+        for (const [k, v] of listeners) if (v === l) listeners.delete(k);
+      }
+      throw err;
+    }
+    return opened.map((l) => l.label);
+  };
+
+  /** The old generation's MTA connections are ended gracefully; its passdbs go once no session of it still logs in. */
+  const retire = (gen: Generation) => {
+    retired.add(gen);
+    gen.authService.close();
+    const since = Date.now();
+    const check = () => {
+      if (!retired.has(gen)) return;
+      if (!gen.idle && Date.now() - since < RETIRE_MAX_MS) {
+        setTimeout(check, RETIRE_POLL_MS).unref();
+        return;
+      }
+      retired.delete(gen);
+      void gen.close().catch((err: unknown) => log.warn({ event: 'passdb_close_failed', err: (err as Error).message }, 'closing the passdbs of the previous configuration failed'));
+    };
+    check();
+  };
+
+  try {
+    await openListeners(current);
+  } catch (err) {
+    await current.close();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  const closeAll = () =>
+    (closing ??= (async () => {
+      for (const gen of [current, ...retired]) gen.authService.close();
+      // A listener's close() resolves once its connections are gone: those are ended next.
+      const closed = Promise.all([...listeners.values()].map((l) => l.close()));
+      sessions.destroyAll('shutdown');
+      for (const l of listeners.values()) l.destroy();
+      await closed;
+      for (const gen of [current, ...retired]) await gen.close();
+      retired.clear();
+    })());
+
+  const server: RunningServer = {
+    get listeners() {
+      return [...listeners.values()].map((l) => ({ label: l.label, protocol: l.config.protocol, address: l.address() }));
+    },
+    sessions,
+    get config() {
+      return current.config;
+    },
+    flushAuthCache: () => current.prepared.cache?.flush() ?? 0,
+
+    async reload(next) {
+      if (closing) return { ok: false, error: 'postern is stopping' };
+      let gen: Generation;
+      try {
+        gen = new Generation(next, { sessions, isSelf, log, previousPolicy: { policy: current.policy, cfg: current.config.auth } });
+      } catch (err) {
+        log.error({ event: 'reload_failed', config: next.file, err: (err as Error).message }, `reload refused, the running configuration stays: ${(err as Error).message}`);
+        return { ok: false, error: (err as Error).message };
+      }
+      let opened: string[];
+      try {
+        opened = await openListeners(gen);
+      } catch (err) {
+        await gen.close();
+        log.error({ event: 'reload_failed', config: next.file, err: (err as Error).message }, `reload refused, the running configuration stays: ${(err as Error).message}`);
+        return { ok: false, error: (err as Error).message };
+      }
+      const wanted = new Set(gen.config.listen.map((lc) => listenerKey(lc, gen.loaded)));
+      const closed: string[] = [];
+      const kept: string[] = [];
+      for (const [key, l] of listeners) {
+        if (!wanted.has(key)) {
+          // Stops accepting; the sessions it accepted go on.
+          void l.close();
+          listeners.delete(key);
+          closed.push(l.label);
+        } else if (!opened.includes(l.label)) {
+          l.update(gen.prepared.tls, gen.haproxyTrusted);
+          kept.push(l.label);
+        }
+      }
+      const old = current;
+      current = gen;
+      retire(old);
+      for (const w of gen.prepared.warnings) log.warn({ event: 'config_warning' }, w);
+      log.info({ event: 'reloaded', config: next.file, opened, closed, kept, sessions: sessions.size }, 'configuration reloaded');
+      return { ok: true, listeners: { opened, closed, kept } };
+    },
+
+    async shutdown(deadlineMs) {
+      if (closing) return closing;
+      for (const gen of [current, ...retired]) gen.authService.close();
+      for (const l of listeners.values()) void l.close();
+      const open = sessions.size;
+      log.info({ event: 'draining', sessions: open, deadline_ms: deadlineMs }, `no longer accepting; ${open} sessions may run ${deadlineMs} ms more`);
+      const until = Date.now() + deadlineMs;
+      while (sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(100, until - Date.now())));
+      if (sessions.size > 0) log.info({ event: 'drain_deadline', sessions: sessions.size }, `deadline reached, ending ${sessions.size} sessions`);
+      sessions.destroyAll('shutdown');
+      // The goodbyes are flushed before the sockets go (each is bounded by its own timer).
+      const flushUntil = Date.now() + 2000;
+      while (sessions.size > 0 && Date.now() < flushUntil) await new Promise((r) => setTimeout(r, 20));
+      return closeAll();
+    },
+
+    close: closeAll,
+  };
+  return server;
+}
