@@ -107,6 +107,8 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
     const session = new LmtpSession(conn, {
       authenticator, hostname: cfg.lmtp.hostname ?? hostname(), maxMessageBytes: cfg.lmtp.max_message_size, idleTimeoutMs: cfg.lmtp.idle_timeout,
       proxyTimeoutMs: cfg.proxy.timeout, isSelf, session: newSessionId(), proxyTtl: cfg.proxy.ttl, ...(backendCa ? { backendCa } : {}), log, onClose: () => sessions.delete(session),
+      trustedNetworks, maxRecipients: cfg.lmtp.max_recipients, maxBadCommands: cfg.lmtp.max_bad_commands,
+      maxReconnects: cfg.proxy.max_reconnects, reconnectIntervalMs: cfg.proxy.reconnect_interval,
     });
     sessions.add(session);
     session.start();

@@ -26,4 +26,18 @@ export const R = {
   internal: '451 4.3.0 Internal error occurred. Refer to server log for more information.',
   proxyFailed: (why: string, session: string) => `451 4.4.0 Proxy failed (${why}, session=${session})`,
   idle: '421 4.4.2 Disconnected for inactivity',
+  // Dovecot's lib-smtp and lmtp texts from here on.
+  tooManyBad: '421 4.7.0 Too many invalid commands.',
+  tooManyRecipients: '452 4.5.3 Too many recipients',
+  ttlLoop: '554 5.4.6 Proxying appears to be looping (TTL=0)',
+  tlsGo: '220 2.0.0 Begin TLS negotiation now.',
+  tlsActive: '502 5.5.1 TLS is already active.',
+  tlsUnavailable: '502 5.5.1 TLS support is not enabled.',
+  xclientUntrusted: '550 5.7.14 You are not from trusted IP',
+  xclientInTransaction: '503 5.5.0 XCLIENT not permitted during a mail transaction',
+  xclientInvalid: (kw: string) => `501 5.5.4 Invalid ${kw} parameter`,
+  xclientBadXtext: (kw: string) => `501 5.5.4 Invalid ${kw} parameter: invalid xtext`,
+  badOrcpt: '501 5.5.4 Invalid ORCPT= parameter',
+  badForward: '501 5.5.4 Invalid XRCPTFORWARD= parameter: invalid xtext',
+  forwardUntrusted: '550 5.7.14 Unacceptable XRCPTFORWARD= parameter: You are not from trusted IP',
 } as const;
