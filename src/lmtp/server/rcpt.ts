@@ -81,8 +81,10 @@ export async function routeRecipient(d: RcptDeps, client: ClientView, tx: Transa
   if (entry === undefined) {
     const xclient: Partial<Record<XclientAttr, string>> | undefined = t.notTrusted ? undefined : {
       HELO: client.helo, PROTO: client.proto, ...(client.login !== undefined ? { LOGIN: client.login } : {}), SESSION: client.session,
-      TTL: String(client.ttl - 1), TIMEOUT: String(Math.ceil(t.timeoutMs / 1000)), ADDR: client.ip, PORT: String(client.port),
-      ...(c.localIp ? { DESTADDR: c.localIp, DESTPORT: String(c.localPort) } : {}),
+      TTL: String(client.ttl - 1), TIMEOUT: String(Math.ceil(t.timeoutMs / 1000)),
+      // A unix-socket client has no address or port: send none, as Dovecot does.
+      ...(client.ip ? { ADDR: client.ip } : {}), ...(client.port > 0 ? { PORT: String(client.port) } : {}),
+      ...(c.localIp ? { DESTADDR: c.localIp } : {}), ...(c.localPort > 0 ? { DESTPORT: String(c.localPort) } : {}),
     };
     if (xclient && client.helo === '') delete xclient.HELO;
     const tls = t.tls === 'none' ? undefined : { mode: t.tls, verifyCert: t.verifyCert, ...(d.backendCa ? { ca: d.backendCa } : {}) };
