@@ -118,7 +118,9 @@ export class LmtpSession {
     if (this.#state.kind === 'closed') return;
     this.#conn.socket.write(typeof line === 'string' ? `${line}\r\n` : line);
     // Dovecot counts its own 500, 501 and 503 replies, and ends the session past the limit.
-    if (typeof line === 'string' && /^50[013] /.test(line) && ++this.#badCommands > (this.#opts.maxBadCommands ?? DEFAULT_MAX_BAD_COMMANDS)) {
+    if (typeof line !== 'string' || !/^50[013] /.test(line)) return;
+    this.#log.debug({ event: 'lmtp_bad_command', reply: line }, 'invalid LMTP command');
+    if (++this.#badCommands > (this.#opts.maxBadCommands ?? DEFAULT_MAX_BAD_COMMANDS)) {
       this.#log.info({ event: 'lmtp_bad_commands', count: this.#badCommands }, 'too many invalid LMTP commands');
       this.#send(R.tooManyBad);
       this.#end('too many invalid commands', true);
