@@ -45,7 +45,7 @@ export const listenConfigSchema = z
     mode: socketMode.optional().describe('Permissions of the unix socket file (default `0600`). Exim and Postfix must be able to write to it: `0660` with `group`, or `0666` in a folder only the MTA can enter.'),
     user: z.string().min(1).optional().describe('Owner of the unix socket file: a user name or numeric id (postern must be allowed to change it, normally as root).'),
     group: z.string().min(1).optional().describe('Group of the unix socket file: a group name or numeric id.'),
-    tls: z.enum(['starttls', 'implicit', 'none']).optional().describe('`implicit`: TLS from the first byte (993); `starttls`: plain, with STARTTLS offered (143); `none`: no TLS at all (plaintext logins are then accepted only from loopback and login_trusted_networks while disable_plaintext_auth is on). Default `starttls` for imap and pop3; auth listeners take only `none` (the default for them).'),
+    tls: z.enum(['starttls', 'implicit', 'none']).optional().describe('`implicit`: TLS from the first byte (993); `starttls`: plain, with STARTTLS offered (143); `none`: no TLS at all (plaintext logins are then accepted only from loopback and login_trusted_networks while disable_plaintext_auth is on). Default `starttls` for imap and pop3, `none` for lmtp (which takes `starttls` or `implicit` on a TCP port, as Dovecot LMTP does with ssl = yes); auth listeners take only `none`.'),
     name: z.string().optional().describe('A label for logs and metrics.'),
     haproxy: z
       .boolean()
@@ -56,7 +56,7 @@ export const listenConfigSchema = z
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     if ((l.port === undefined) === (l.path === undefined)) issue(l.port === undefined ? 'port' : 'path', 'give either port (TCP) or path (unix socket), not both');
     if (l.path !== undefined && l.protocol !== 'auth' && l.protocol !== 'lmtp') issue('path', 'unix sockets are for auth and lmtp listeners; imap and pop3 listen on a TCP port');
-    if (l.protocol === 'lmtp' && l.tls !== undefined && l.tls !== 'none') issue('tls', 'lmtp listeners have no TLS yet (STARTTLS on LMTP is not implemented): use a unix socket or a trusted network');
+    if (l.protocol === 'lmtp' && l.path !== undefined && l.tls !== undefined && l.tls !== 'none') issue('tls', 'TLS is for lmtp listeners on a TCP port; a unix socket is already private');
     if (l.haproxy && l.path !== undefined) issue('haproxy', 'the PROXY protocol is for TCP listeners (port)');
     for (const key of ['mode', 'user', 'group'] as const) {
       if (l[key] !== undefined && l.path === undefined) issue(key, `${key} applies to a unix socket (path) only`);

@@ -73,10 +73,12 @@ export class Generation {
           const session = new LmtpSession(conn, {
             authenticator, hostname: lmtpHost, maxMessageBytes: cfg.lmtp.max_message_size, idleTimeoutMs: cfg.lmtp.idle_timeout,
             proxyTimeoutMs: cfg.proxy.timeout, isSelf, session: id, proxyTtl: cfg.proxy.ttl, ...(backendCa ? { backendCa } : {}), log, onClose,
+            trustedNetworks, maxRecipients: cfg.lmtp.max_recipients, maxBadCommands: cfg.lmtp.max_bad_commands,
+            maxReconnects: cfg.proxy.max_reconnects, reconnectIntervalMs: cfg.proxy.reconnect_interval,
           });
           return {
             info: () => ({ id, protocol: 'lmtp', listener: conn.listener, rip: conn.remoteIp, rport: conn.remotePort, lip: conn.localIp, lport: conn.localPort, state: 'login', since, bytesIn: 0, bytesOut: 0 }),
-            destroy: (reason) => session.destroy(reason),
+            destroy: (reason) => session.goodbye(reason),
             start: () => session.start(),
           };
         });

@@ -17,6 +17,8 @@ export interface FakeLmtpOptions {
   extensions?: string[];
   /** Drop the connection once this many body bytes arrived. */
   dropAfterBodyBytes?: number;
+  /** Listen on this port instead of a free one. */
+  port?: number;
 }
 
 export interface FakeLmtpBackend {
@@ -104,7 +106,7 @@ export async function startFakeLmtp(opts: FakeLmtpOptions): Promise<FakeLmtpBack
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   backend.port = (server.address() as AddressInfo).port;
   backend.close = () => new Promise((resolve) => {
     for (const s of sockets) s.destroy();

@@ -22,7 +22,14 @@ export interface BackendOptions {
   xclient?: Partial<Record<XclientAttr, string>>;
   /** passdb ssl=yes (implicit) or starttls=yes (RFC 3207 on LMTP); `verifyCert` false for any-cert. */
   tls?: { mode: 'implicit' | 'starttls'; verifyCert: boolean; ca?: Buffer };
+  /** proxy.max_reconnects: further attempts when the TCP connect itself fails. */
+  maxReconnects?: number;
+  reconnectIntervalMs?: number;
+  onRetry?: (attempt: number, reason: BackendFailureReason) => void;
 }
+
+/** As for IMAP and POP3 (proxy/connect.ts): no reconnect when less than this is left of the timeout. */
+const MIN_TIME_LEFT_FOR_RETRY_MS = 1100;
 
 /**
  * One LMTP client session to a backend (RFC 2033), used for one mail transaction: replies are
@@ -36,6 +43,8 @@ export class LmtpBackend {
   readonly #waiting: Array<(a: BackendAnswer) => void> = [];
   #failed: BackendFailure | undefined;
   #connected = false;
+  /** The TCP connection was made (before any TLS): a failure after it is not retried. */
+  #tcpUp = false;
   /** Extensions from the LHLO reply, upper-cased keywords. */
   extensions = new Set<string>();
 
@@ -44,6 +53,7 @@ export class LmtpBackend {
     const implicit = opts.tls?.mode === 'implicit';
     this.#socket = implicit ? tlsConnect({ host: opts.host, port: opts.port, ...tlsOptions(opts) }) : connect({ host: opts.host, port: opts.port });
     this.#socket.once(implicit ? 'secureConnect' : 'connect', () => (this.#connected = true));
+    this.#socket.once('connect', () => (this.#tcpUp = true));
     this.#wire();
   }
 
@@ -72,32 +82,55 @@ export class LmtpBackend {
     return this.command(`LHLO ${opts.lhlo}`);
   }
 
-  /** Connects, reads the greeting, says LHLO and gives MAIL FROM. Any refusal is the backend's reply. */
+  /**
+   * Connects, reads the greeting, says LHLO and gives MAIL FROM. Any refusal is the backend's
+   * reply. A TCP connect that fails is tried again, reconnectIntervalMs apart, up to
+   * maxReconnects times while the timeout allows.
+   */
   static async open(opts: BackendOptions, mailFrom: string): Promise<{ kind: 'open'; backend: LmtpBackend } | BackendAnswer> {
+    const deadline = Date.now() + opts.timeoutMs;
+    const interval = opts.reconnectIntervalMs ?? 0;
+    for (let attempt = 1; ; attempt++) {
+      const { result, tcpUp } = await LmtpBackend.#openOnce(opts, mailFrom);
+      const retry = result.kind === 'failed' && result.reason === 'connect' && !tcpUp && attempt <= (opts.maxReconnects ?? 0)
+        && deadline - Date.now() >= MIN_TIME_LEFT_FOR_RETRY_MS + interval;
+      if (!retry) return result;
+      opts.onRetry?.(attempt, 'connect');
+      await new Promise((r) => setTimeout(r, interval));
+    }
+  }
+
+  static async #openOnce(opts: BackendOptions, mailFrom: string): Promise<{ result: { kind: 'open'; backend: LmtpBackend } | BackendAnswer; tcpUp: boolean }> {
     const b = new LmtpBackend(opts);
-    const greeting = await b.#next();
-    if (greeting.kind === 'failed' || greeting.reply.code !== 220) return b.#refused(greeting);
-    let lhlo = await b.command(`LHLO ${opts.lhlo}`);
-    if (lhlo.kind === 'failed' || lhlo.reply.code !== 250) return b.#refused(lhlo);
-    b.#setExtensions(lhlo.reply);
+    const result = await b.#handshake(opts, mailFrom);
+    return { result, tcpUp: b.#tcpUp };
+  }
+
+  async #handshake(opts: BackendOptions, mailFrom: string): Promise<{ kind: 'open'; backend: LmtpBackend } | BackendAnswer> {
+    const greeting = await this.#next();
+    if (greeting.kind === 'failed' || greeting.reply.code !== 220) return this.#refused(greeting);
+    let lhlo = await this.command(`LHLO ${opts.lhlo}`);
+    if (lhlo.kind === 'failed' || lhlo.reply.code !== 250) return this.#refused(lhlo);
+    this.#setExtensions(lhlo.reply);
     if (opts.tls?.mode === 'starttls') {
-      lhlo = await b.#startTls(opts);
-      if (lhlo.kind === 'failed' || lhlo.reply.code !== 250) return b.#refused(lhlo);
+      lhlo = await this.#startTls(opts);
+      if (lhlo.kind === 'failed' || lhlo.reply.code !== 250) return this.#refused(lhlo);
     }
     const xclient = opts.xclient ? xclientCommands(lhlo.reply.lines, opts.xclient) : [];
     if (xclient.length > 0) {
       for (const line of xclient) {
-        const r = await b.command(line);
-        if (r.kind === 'failed' || r.reply.code >= 400) return b.#refused(r);
+        const r = await this.command(line);
+        if (r.kind === 'failed' || r.reply.code >= 400) return this.#refused(r);
       }
-      // XCLIENT resets the session (Postfix XCLIENT_README): greet again.
-      lhlo = await b.command(`LHLO ${opts.lhlo}`);
-      if (lhlo.kind === 'failed' || lhlo.reply.code !== 250) return b.#refused(lhlo);
+      // XCLIENT resets the session (Postfix XCLIENT_README): greet again, with our own name as
+      // Dovecot's lib-smtp does (smtp_client_connection_handshake). The MTA's HELO went with XCLIENT.
+      lhlo = await this.command(`LHLO ${opts.lhlo}`);
+      if (lhlo.kind === 'failed' || lhlo.reply.code !== 250) return this.#refused(lhlo);
     }
-    b.#setExtensions(lhlo.reply);
-    const mail = await b.command(`MAIL FROM:<${mailFrom}>${b.extensions.has('8BITMIME') ? ' BODY=8BITMIME' : ''}`);
-    if (mail.kind === 'failed' || mail.reply.code !== 250) return b.#refused(mail);
-    return { kind: 'open', backend: b };
+    this.#setExtensions(lhlo.reply);
+    const mail = await this.command(`MAIL FROM:<${mailFrom}>${this.extensions.has('8BITMIME') ? ' BODY=8BITMIME' : ''}`);
+    if (mail.kind === 'failed' || mail.reply.code !== 250) return this.#refused(mail);
+    return { kind: 'open', backend: this };
   }
 
   #setExtensions(lhlo: LmtpReply): void {

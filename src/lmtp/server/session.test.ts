@@ -1,50 +1,13 @@
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { AuthResult, Authenticator } from '../../auth/index.js';
-import { silentLogger } from '../../log/index.js';
 import { connectLmtp, replyText, startFakeLmtp, type FakeLmtpBackend } from '../../../test/support/fake-lmtp-backend.js';
-import { LmtpSession } from './session.js';
-
-/** Recipients and their passdb answers; `tempfail@x` makes the passdb fail. */
-function fakeAuth(users: Record<string, Record<string, string>>): Authenticator {
-  return {
-    authenticate: () => Promise.reject(new Error('not used')),
-    lookupUser: async (req): Promise<AuthResult> => {
-      if (req.user === 'tempfail@x') return { kind: 'tempFail', reason: 'db down' };
-      const fields = users[req.user];
-      return fields ? { kind: 'ok', user: req.user, fields, passwordVerified: false } : { kind: 'fail', reason: 'userUnknown', fields: {} };
-    },
-    close: async () => {},
-  };
-}
-
-async function startFront(auth: Authenticator, maxMessageBytes = 64_000_000, idleTimeoutMs = 10_000): Promise<{ port: number; server: Server; sessions: Set<LmtpSession> }> {
-  const sessions = new Set<LmtpSession>();
-  const server = createServer((socket) => {
-    const session = new LmtpSession(
-      { socket, remoteIp: '127.0.0.1', remotePort: socket.remotePort ?? 0, localIp: '127.0.0.1', localPort: 0, secured: false, listener: 'test' },
-      { authenticator: auth, hostname: 'front.test', maxMessageBytes, idleTimeoutMs, proxyTimeoutMs: 5000, isSelf: () => false, session: 'S1', proxyTtl: 5, log: silentLogger(), onClose: () => sessions.delete(session) },
-    );
-    sessions.add(session);
-    session.start();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as AddressInfo).port, server, sessions };
-}
-
-const until = async (cond: () => boolean, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+import { fakeAuth, startFront, until, type TestFront } from '../../../test/support/lmtp-front.js';
 
 describe('LmtpSession over fake LMTP backends', () => {
   let a: FakeLmtpBackend;
   let b: FakeLmtpBackend;
-  let front: Awaited<ReturnType<typeof startFront>>;
+  let front: TestFront;
   let deadPort: number;
   before(async () => {
     a = await startFakeLmtp({ users: ['alice', 'carol'] });
@@ -62,8 +25,7 @@ describe('LmtpSession over fake LMTP backends', () => {
   after(async () => {
     await a.close();
     await b.close();
-    for (const s of front.sessions) s.destroy('test end');
-    await new Promise<void>((r) => front.server.close(() => r()));
+    await front.close();
   });
 
   it('LHLO advertises PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, SIZE; order and unknown commands are refused', async () => {
@@ -118,7 +80,8 @@ describe('LmtpSession over fake LMTP backends', () => {
     assert.deepEqual(db.map((d) => d.rcpts), [['bob']]);
     assert.deepEqual(da[0]!.body, Buffer.from(body, 'latin1'));
     assert.deepEqual(db[0]!.body, Buffer.from(body, 'latin1'));
-    assert.deepEqual(plain[0]!.slice(0, 6), ['LHLO', 'MAIL s@x BODY=8BITMIME', 'RCPT alice', 'RCPT ghost', 'RCPT carol', 'DATA']);
+    // the passdb changed each address (destuser): the backend gets the original as ORCPT, as from Dovecot
+    assert.deepEqual(plain[0]!.slice(0, 6), ['LHLO', 'MAIL s@x BODY=8BITMIME', 'RCPT alice ORCPT=rfc822;alice@x', 'RCPT ghost ORCPT=rfc822;ghost@x', 'RCPT carol ORCPT=rfc822;carol@x', 'DATA']);
   });
 
   it('a backend that is down: 451 4.4.0 for its recipients only', async () => {
@@ -164,7 +127,7 @@ describe('LmtpSession over fake LMTP backends', () => {
   });
 
   it('a body past max_message_size: 552 for every recipient, nothing delivered', async () => {
-    const small = await startFront(fakeAuth({ 'alice@x': { proxy: 'y', host: '127.0.0.1', port: String(a.port), destuser: 'alice' } }), 100);
+    const small = await startFront(fakeAuth({ 'alice@x': { proxy: 'y', host: '127.0.0.1', port: String(a.port), destuser: 'alice' } }), { maxMessageBytes: 100 });
     const n = a.deliveries.length;
     const c = await connectLmtp(small.port);
     c.send('LHLO me\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\n');
@@ -205,14 +168,14 @@ describe('LmtpSession over fake LMTP backends', () => {
       await c.closed;
     }
     await until(() => x.received.length === 2 && x.received.every((r) => r.includes('RCPT')));
-    assert.match(x.received[0]!, /^LHLO front\.test\r\nXCLIENT HELO=client\.example PROTO=LMTP SESSION=S1 TTL=4 TIMEOUT=5 PORT=\d+ ADDR=127\.0\.0\.1\r\nLHLO front\.test\r\nMAIL FROM:<s@x> BODY=8BITMIME\r\nRCPT TO:<xena>\r\n/);
+    assert.match(x.received[0]!, /^LHLO front\.test\r\nXCLIENT HELO=client\.example PROTO=LMTP SESSION=S1 TTL=4 TIMEOUT=5 PORT=\d+ ADDR=127\.0\.0\.1\r\nLHLO front\.test\r\nMAIL FROM:<s@x> BODY=8BITMIME\r\nRCPT TO:<xena> ORCPT=rfc822;xena@x\r\n/);
     assert.doesNotMatch(x.received[1]!, /XCLIENT/);
     await x.close();
     await new Promise<void>((r) => f.server.close(() => r()));
   });
 
   it('a silent client gets 421 and is disconnected', async () => {
-    const f = await startFront(fakeAuth({}), 1000, 150);
+    const f = await startFront(fakeAuth({}), { maxMessageBytes: 1000, idleTimeoutMs: 150 });
     const c = await connectLmtp(f.port);
     assert.deepEqual((await c.replies(1)).map(replyText), ['421 4.4.2 Disconnected for inactivity']);
     await c.closed;

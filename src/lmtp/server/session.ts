@@ -1,10 +1,15 @@
+import type { Socket } from 'node:net';
 import type { Authenticator } from '../../auth/index.js';
 import type { Logger } from '../../log/index.js';
-import type { Connection } from '../../net/index.js';
-import { resolveRoute } from '../../proxy/index.js';
+import { startServerTls, type Connection } from '../../net/index.js';
 import { LmtpCommandReader, type LmtpCommand, type LmtpReadResult } from '../wire/index.js';
 import { LmtpBackend, type BackendAnswer } from './backend.js';
+import { lhloReply } from './lhlo.js';
+import { checkMailParams, checkRcptParams, type RcptParams } from './params.js';
+import { answerText, routeRecipient, type ClientView, type RcptDeps } from './rcpt.js';
 import { R } from './replies.js';
+import { abortAll, type Transaction } from './transaction.js';
+import { parseXclient, type ForwardedClient } from './xclient-in.js';
 
 export interface LmtpSessionOptions {
   authenticator: Authenticator;
@@ -20,21 +25,17 @@ export interface LmtpSessionOptions {
   backendCa?: Buffer;
   /** Proxy hop limit (proxy.ttl): backends get one less with XCLIENT TTL. */
   proxyTtl: number;
+  /** login_trusted_networks: who may send XCLIENT and XRCPTFORWARD. */
+  trustedNetworks?: { has(ip: string): boolean };
+  /** lmtp.max_recipients: accepted recipients per transaction. */
+  maxRecipients?: number;
+  /** lmtp.max_bad_commands: 500/501/503 replies before 421. */
+  maxBadCommands?: number;
+  /** proxy.max_reconnects and proxy.reconnect_interval, for the backend connect. */
+  maxReconnects?: number;
+  reconnectIntervalMs?: number;
   log: Logger;
   onClose?: () => void;
-}
-
-/** An accepted recipient: where it went, and the backend's own RCPT reply. */
-interface Recipient {
-  path: string;
-  backend: string;
-}
-
-/** The mail transaction (RFC 5321 §3.3), one backend session per host:port (reference 2.3). */
-interface Transaction {
-  from: string;
-  recipients: Recipient[];
-  backends: Map<string, LmtpBackend | Promise<BackendAnswer | { kind: 'open'; backend: LmtpBackend }>>;
 }
 
 type State =
@@ -44,26 +45,54 @@ type State =
   | { kind: 'data'; tx: Transaction; live: LmtpBackend[]; failed: Map<string, BackendAnswer>; bytes: number; tooBig: boolean }
   | { kind: 'closed' };
 
-const LMTP_DEFAULT_PORT = 24;
+const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
+/** Dovecot's SMTP_SERVER_DEFAULT_MAX_BAD_COMMANDS. */
+const DEFAULT_MAX_BAD_COMMANDS = 10;
+const DEFAULT_MAX_RECIPIENTS = 1000;
 
 /** One client connection to the LMTP proxy front (RFC 2033), an MTA delivering mail. */
 export class LmtpSession {
   readonly #conn: Connection;
   readonly #opts: LmtpSessionOptions;
   readonly #reader = new LmtpCommandReader();
+  /** The real peer (not a forwarded address) is in login_trusted_networks, as Dovecot checks it. */
+  readonly #trusted: boolean;
   #state: State = { kind: 'greeted' };
   /** A command is being answered: input waits (the socket is paused). */
   #busy = false;
-  /** The client's LHLO domain, forwarded as XCLIENT HELO. */
+  /** The client's LHLO domain. */
   #helo = '';
+  /** What a trusted proxy in front forwarded with XCLIENT; kept across later LHLOs. */
+  #forwarded: ForwardedClient = {};
+  #session: string;
+  #log: Logger;
+  #badCommands = 0;
 
   constructor(conn: Connection, opts: LmtpSessionOptions) {
     this.#conn = conn;
     this.#opts = opts;
+    this.#session = opts.session;
+    this.#trusted = opts.trustedNetworks?.has(conn.remoteIp) ?? false;
+    this.#log = opts.log.child({ session: this.#session, rip: conn.remoteIp });
   }
 
   start(): void {
-    const s = this.#conn.socket;
+    this.#attach(this.#conn.socket);
+    this.#send(`220 ${this.#opts.hostname} postern LMTP ready`);
+  }
+
+  /** Stop now: backends with an unfinished body are dropped before their final dot, so nothing half-sent is delivered. */
+  destroy(reason: string): void {
+    this.#end(reason, false);
+  }
+
+  /** Stop with a 421 first (shutdown, kick): the MTA keeps the mail queued and tries later. */
+  goodbye(reason: 'shutdown' | 'kicked'): void {
+    this.#send(R.shutdown);
+    this.#end(reason, true);
+  }
+
+  #attach(s: Socket): void {
     s.setTimeout(this.#opts.idleTimeoutMs, () => {
       this.#send(R.idle);
       this.#end('idle', true);
@@ -74,12 +103,6 @@ export class LmtpSession {
     });
     s.on('error', () => this.destroy('error'));
     s.on('close', () => this.destroy('disconnected'));
-    this.#send(`220 ${this.#opts.hostname} postern LMTP ready`);
-  }
-
-  /** Stop now: backends with an unfinished body are dropped before their final dot, so nothing half-sent is delivered. */
-  destroy(reason: string): void {
-    this.#end(reason, false);
   }
 
   /** `graceful`: the last reply (221, 421) is flushed before the socket closes. */
@@ -93,13 +116,21 @@ export class LmtpSession {
       socket.end();
       setTimeout(() => socket.destroy(), 5000).unref(); // a peer that never closes its side
     } else this.#conn.socket.destroy();
-    this.#opts.log.info({ event: 'lmtp_disconnect', session: this.#opts.session, reason }, 'LMTP session ended');
+    this.#log.info({ event: 'lmtp_disconnect', reason }, 'LMTP session ended');
     this.#opts.onClose?.();
   }
 
   #send(line: string | Buffer): void {
     if (this.#state.kind === 'closed') return;
     this.#conn.socket.write(typeof line === 'string' ? `${line}\r\n` : line);
+    // Dovecot counts its own 500, 501 and 503 replies, and ends the session past the limit.
+    if (typeof line !== 'string' || !/^50[013] /.test(line)) return;
+    this.#log.debug({ event: 'lmtp_bad_command', reply: line }, 'invalid LMTP command');
+    if (++this.#badCommands > (this.#opts.maxBadCommands ?? DEFAULT_MAX_BAD_COMMANDS)) {
+      this.#log.info({ event: 'lmtp_bad_commands', count: this.#badCommands }, 'too many invalid LMTP commands');
+      this.#send(R.tooManyBad);
+      this.#end('too many invalid commands', true);
+    }
   }
 
   /** Pulls and answers commands one at a time; while one is answered the socket is paused. */
@@ -122,7 +153,7 @@ export class LmtpSession {
             this.#drive();
           },
           (err: unknown) => {
-            this.#opts.log.error({ session: this.#opts.session, err }, 'LMTP session failed');
+            this.#log.error({ err }, 'LMTP session failed');
             this.#send(R.internal);
             this.#end('internal error', true);
           },
@@ -160,25 +191,23 @@ export class LmtpSession {
         if (st.kind === 'mail') abortAll(st.tx);
         this.#state = { kind: 'ready' };
         this.#helo = c.domain;
-        this.#send(`250-${this.#opts.hostname}\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250 SIZE ${this.#opts.maxMessageBytes}`);
+        this.#send(lhloReply({ hostname: this.#opts.hostname, maxMessageBytes: this.#opts.maxMessageBytes, starttls: this.#conn.tls !== undefined && !this.#conn.secured, trusted: this.#trusted }));
         return undefined;
       case 'MAIL': {
         if (st.kind === 'greeted') return void this.#send(R.lhloFirst);
         if (st.kind === 'mail') return void this.#send(R.nestedMail);
-        for (const p of c.params) {
-          if (p.keyword === 'SIZE' && p.value !== undefined && /^\d+$/.test(p.value)) {
-            if (Number(p.value) > this.#opts.maxMessageBytes) return void this.#send(R.tooBigDeclared);
-          } else if (!(p.keyword === 'BODY' && (p.value === '7BIT' || p.value === '8BITMIME'))) {
-            return void this.#send(R.badParam(p.keyword));
-          }
-        }
+        const check = checkMailParams(c.params, this.#opts.maxMessageBytes);
+        if (check.kind === 'refuse') return void this.#send(check.reply);
         this.#state = { kind: 'mail', tx: { from: c.path, recipients: [], backends: new Map() } };
         return void this.#send(R.mailOk);
       }
-      case 'RCPT':
+      case 'RCPT': {
         if (st.kind !== 'mail') return void this.#send(st.kind === 'greeted' ? R.lhloFirst : R.mailFirst);
-        if (c.params.length > 0) return void this.#send(R.badParam(c.params[0]!.keyword));
-        return this.#rcpt(st.tx, c.path);
+        const check = checkRcptParams(c.params, this.#trusted);
+        if (check.kind === 'refuse') return void this.#send(check.reply);
+        if (st.tx.recipients.length >= (this.#opts.maxRecipients ?? DEFAULT_MAX_RECIPIENTS)) return void this.#send(R.tooManyRecipients);
+        return this.#rcpt(st.tx, c.path, check.value);
+      }
       case 'DATA':
         if (st.kind !== 'mail') return void this.#send(st.kind === 'greeted' ? R.lhloFirst : R.mailFirst);
         if (st.tx.recipients.length === 0) return void this.#send(R.noRecipients);
@@ -195,6 +224,12 @@ export class LmtpSession {
         this.#send(R.bye);
         this.#end('quit', true);
         return undefined;
+      case 'STARTTLS':
+        if (this.#conn.secured) return void this.#send(R.tlsActive);
+        if (this.#conn.tls === undefined) return void this.#send(R.tlsUnavailable);
+        return this.#startTls();
+      case 'XCLIENT':
+        return void this.#xclient(c.params);
       case 'unimplemented':
         return void this.#send(R.unimplemented);
       case 'unknown':
@@ -206,67 +241,70 @@ export class LmtpSession {
     }
   }
 
-  /** One passdb lookup per RCPT, without a password (reference 2.3); 250 only once the backend said so. */
-  async #rcpt(tx: Transaction, rcpt: string): Promise<void> {
-    const c = this.#conn;
-    const result = await this.#opts.authenticator.lookupUser!({
-      service: 'lmtp', mech: '', user: rcpt, remoteIp: c.remoteIp, remotePort: c.remotePort,
-      localIp: c.localIp, localPort: c.localPort, secured: c.secured, session: this.#opts.session,
-    });
-    if (this.#state.kind !== 'mail' || this.#state.tx !== tx) return; // the client left meanwhile: open nothing
-    if (result.kind === 'tempFail') return this.#send(R.lookupTempFail(rcpt));
-    if (result.kind === 'fail') return this.#send(R.unknownUser(rcpt));
-    const route = resolveRoute({
-      user: result.user, fields: result.fields, defaultPort: LMTP_DEFAULT_PORT,
-      defaultTimeoutMs: this.#opts.proxyTimeoutMs, isSelf: this.#opts.isSelf,
-    });
-    switch (route.kind) {
-      case 'local':
-      case 'referral': // host without proxy: Dovecot delivers locally
-        return this.#send(R.localDelivery);
-      case 'nologin':
-        return this.#send(R.loginDisabled);
-      case 'loop':
-        return this.#send(R.loop);
-      case 'invalid':
-        this.#opts.log.warn({ session: this.#opts.session, rcpt, detail: route.detail }, 'unusable passdb fields for LMTP recipient');
-        return this.#send(R.internal);
-      case 'proxy':
-        break;
-      default: {
-        const never: never = route;
-        return never;
-      }
+  /** STARTTLS (RFC 3207 §4.2): what was pipelined after it is dropped, and the session starts over. */
+  async #startTls(): Promise<void> {
+    if (this.#state.kind === 'mail') abortAll(this.#state.tx);
+    this.#reader.discardBuffered();
+    this.#send(R.tlsGo);
+    try {
+      await startServerTls(this.#conn, TLS_HANDSHAKE_TIMEOUT_MS);
+    } catch (err) {
+      this.#log.info({ event: 'tls_handshake_failed', err: (err as Error).message }, 'TLS handshake failed');
+      this.destroy('TLS handshake failed');
+      return;
     }
-    const t = route.target;
-    const key = `${t.host}:${t.port}:${t.tls}`;
-    let entry = tx.backends.get(key);
-    if (entry === undefined) {
-      const xclient = t.notTrusted ? undefined : {
-        HELO: this.#helo, PROTO: 'LMTP', SESSION: this.#opts.session, TTL: String(this.#opts.proxyTtl - 1),
-        TIMEOUT: String(Math.ceil(t.timeoutMs / 1000)), ...(c.remoteIp ? { ADDR: c.remoteIp, PORT: String(c.remotePort) } : {}),
-        ...(c.localIp ? { DESTADDR: c.localIp, DESTPORT: String(c.localPort) } : {}),
-      };
-      const tls = t.tls === 'none' ? undefined : { mode: t.tls, verifyCert: t.verifyCert, ...(this.#opts.backendCa ? { ca: this.#opts.backendCa } : {}) };
-      entry = LmtpBackend.open({ host: t.host, port: t.port, timeoutMs: t.timeoutMs, lhlo: this.#opts.hostname, ...(xclient ? { xclient } : {}), ...(tls ? { tls } : {}) }, tx.from);
-      tx.backends.set(key, entry);
-    }
-    const opened = entry instanceof LmtpBackend ? { kind: 'open' as const, backend: entry } : await entry;
-    if (opened.kind !== 'open') return this.#sendAnswer(opened);
-    tx.backends.set(key, opened.backend);
-    if (this.#state.kind !== 'mail' || this.#state.tx !== tx) return; // RSET or disconnect meanwhile
-    const answer = await opened.backend.command(`RCPT TO:<${t.user}>`);
-    if (answer.kind === 'reply' && answer.reply.code >= 200 && answer.reply.code < 300) {
-      tx.recipients.push({ path: rcpt, backend: key });
-      return this.#send(R.rcptOk);
-    }
-    this.#sendAnswer(answer);
+    if (this.#state.kind === 'closed') return;
+    this.#state = { kind: 'greeted' };
+    this.#attach(this.#conn.socket);
   }
 
-  /** A backend's reply as it came, or its failure in Dovecot's words. */
-  #sendAnswer(a: BackendAnswer): void {
-    if (a.kind === 'reply') this.#send(a.reply.raw);
-    else this.#send(R.proxyFailed(a.reason, this.#opts.session));
+  /** XCLIENT from a trusted proxy in front (Dovecot smtp-server-cmd-xclient.c): a new greeting, LHLO again. */
+  #xclient(params: Parameters<typeof parseXclient>[0]): void {
+    if (!this.#trusted) {
+      this.#log.warn({ event: 'lmtp_xclient_refused' }, 'XCLIENT from a peer outside login_trusted_networks');
+      return this.#send(R.xclientUntrusted);
+    }
+    if (this.#state.kind === 'mail') return this.#send(R.xclientInTransaction);
+    const parsed = parseXclient(params);
+    if (parsed.kind === 'invalid') {
+      this.#log.info({ event: 'lmtp_xclient_invalid', reply: parsed.reply }, 'invalid XCLIENT');
+      return this.#send(parsed.reply);
+    }
+    const f = parsed.client;
+    const ttl = f.ttl !== undefined ? Math.min(f.ttl, this.#forwarded.ttl ?? f.ttl) : this.#forwarded.ttl;
+    this.#forwarded = { ...this.#forwarded, ...f, ...(ttl !== undefined ? { ttl } : {}) };
+    if (f.session !== undefined) this.#session = f.session;
+    const v = this.#client();
+    this.#log = this.#opts.log.child({ session: this.#session, rip: v.ip });
+    this.#log.info({ event: 'lmtp_xclient', peer: this.#conn.remoteIp, addr: v.ip, port: v.port, helo: this.#forwarded.helo, proto: v.proto, ttl: v.ttl }, 'client forwarded with XCLIENT');
+    this.#state = { kind: 'greeted' };
+    this.#send(`220 ${this.#opts.hostname} postern LMTP ready`);
+  }
+
+  /** The MTA as logs, passdb and backends see it. */
+  #client(): ClientView {
+    const f = this.#forwarded;
+    return {
+      ip: f.addr ?? this.#conn.remoteIp,
+      port: f.port ?? this.#conn.remotePort,
+      helo: f.helo ?? this.#helo,
+      proto: f.proto ?? 'LMTP',
+      ...(f.login !== undefined ? { login: f.login } : {}),
+      session: this.#session,
+      // Dovecot's lmtp-proxy.c: a forwarded TTL is used as it is; without one, ours.
+      ttl: Math.min(f.ttl ?? this.#opts.proxyTtl, this.#opts.proxyTtl),
+    };
+  }
+
+  async #rcpt(tx: Transaction, rcpt: string, params: RcptParams): Promise<void> {
+    const o = this.#opts;
+    const deps: RcptDeps = {
+      authenticator: o.authenticator, conn: this.#conn, hostname: o.hostname, proxyTimeoutMs: o.proxyTimeoutMs, isSelf: o.isSelf,
+      maxReconnects: o.maxReconnects ?? 0, reconnectIntervalMs: o.reconnectIntervalMs ?? 0, log: this.#log, ...(o.backendCa ? { backendCa: o.backendCa } : {}),
+    };
+    const current = () => this.#state.kind === 'mail' && this.#state.tx === tx;
+    const reply = await routeRecipient(deps, this.#client(), tx, rcpt, params, current);
+    if (reply !== undefined) this.#send(reply);
   }
 
   async #startData(tx: Transaction): Promise<void> {
@@ -303,7 +341,7 @@ export class LmtpSession {
     return Promise.all(full.map((b) => new Promise<void>((resolve) => b.onceDrain(resolve)))).then(() => undefined);
   }
 
-  /** One reply per accepted recipient, in RCPT order, each the backend's own (RFC 2033 §4.2). */
+  /** One reply per accepted recipient, in RCPT order, each the backend's own (RFC 2033 §4.2), and one log line each. */
   async #endData(): Promise<void> {
     const st = this.#state;
     if (st.kind !== 'data') return;
@@ -316,27 +354,19 @@ export class LmtpSession {
       }));
     }
     if (this.#state !== st) return; // the client left meanwhile
-    const lines: Array<string | Buffer> = [];
     for (const r of tx.recipients) {
-      if (st.tooBig) {
-        lines.push(R.tooBig);
-        continue;
-      }
-      const a = answers.get(r.backend)?.shift() ?? st.failed.get(r.backend);
-      if (a === undefined) lines.push(R.internal);
-      else if (a.kind === 'reply' && st.failed.has(r.backend) && a.reply.code < 400) lines.push(R.internal);
-      else if (a.kind === 'reply') lines.push(a.reply.raw);
-      else lines.push(R.proxyFailed(a.reason, this.#opts.session));
+      let line: string | Buffer;
+      const a = st.tooBig ? undefined : answers.get(r.backend)?.shift() ?? st.failed.get(r.backend);
+      if (st.tooBig) line = R.tooBig;
+      else if (a === undefined) line = R.internal;
+      else if (a.kind === 'reply' && st.failed.has(r.backend) && a.reply.code < 400) line = R.internal;
+      else line = answerText(a, this.#session);
+      const text = (typeof line === 'string' ? line : line.toString('utf8')).split('\r\n')[0]!;
+      const code = Number(text.slice(0, 3));
+      this.#log.info({ event: 'lmtp_delivery', from: tx.from, rcpt: r.path, backend: r.where, code, reply: text, size: st.bytes }, code < 300 ? 'delivered' : 'not delivered');
+      this.#send(line);
     }
-    for (const l of lines) this.#send(l);
     for (const b of tx.backends.values()) if (b instanceof LmtpBackend) b.quit();
     this.#state = { kind: 'ready' };
-  }
-}
-
-function abortAll(tx: Transaction): void {
-  for (const b of tx.backends.values()) {
-    if (b instanceof LmtpBackend) b.abort();
-    else void b.then((o) => o.kind === 'open' && o.backend.abort());
   }
 }

@@ -15,6 +15,10 @@ export type LmtpCommand =
   | { name: 'NOOP' }
   | { name: 'QUIT' }
   | { name: 'VRFY'; arg: string }
+  /** RFC 3207. */
+  | { name: 'STARTTLS' }
+  /** Postfix XCLIENT_README: `attribute=xtext` pairs, values still xtext-encoded. */
+  | { name: 'XCLIENT'; params: EsmtpParam[] }
   /** Known to SMTP but not offered here (RFC 5321 §4.2.4: 502); `verb` upper-cased. */
   | { name: 'unimplemented'; verb: string }
   /** Not a command at all, HELO/EHLO included: RFC 2033 §4.1 forbids them on LMTP (500). */
@@ -29,7 +33,7 @@ export interface LmtpSyntaxError {
 
 export type ParseResult = { kind: 'command'; command: LmtpCommand } | LmtpSyntaxError;
 
-const UNIMPLEMENTED = new Set(['EXPN', 'HELP', 'TURN', 'ETRN', 'SEND', 'SOML', 'SAML', 'STARTTLS', 'AUTH', 'BDAT']);
+const UNIMPLEMENTED = new Set(['EXPN', 'HELP', 'TURN', 'ETRN', 'SEND', 'SOML', 'SAML', 'AUTH', 'BDAT']);
 const KEYWORD = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 // esmtp-value = 1*(%d33-60 / %d62-126), plus UTF-8 (RFC 6531 §3.3)
 const VALUE = /^[\x21-\x3c\x3e-\x7e\u0080-\u{10ffff}]+$/u;
@@ -56,8 +60,13 @@ export function parseCommand(lineBytes: Buffer): ParseResult {
     case 'DATA':
     case 'RSET':
     case 'QUIT':
+    case 'STARTTLS':
       if (args.trim() !== '') return bad(verb, 'Invalid parameters');
       return ok({ name: verb });
+    case 'XCLIENT': {
+      const params = parseParams(verb, args);
+      return 'kind' in params ? params : ok({ name: 'XCLIENT', params });
+    }
     case 'NOOP': // an optional string is allowed and ignored (RFC 5321 §4.1.1.9)
       return ok({ name: 'NOOP' });
     case 'VRFY':
@@ -81,24 +90,29 @@ function parsePathCommand(verb: 'MAIL' | 'RCPT', args: string): ParseResult {
   if (path === undefined) return bad(verb, 'Invalid path');
   if (verb === 'RCPT' && path.address === '') return bad(verb, 'Null path not allowed');
   rest = rest.slice(path.length);
-  const params: EsmtpParam[] = [];
-  if (rest !== '') {
-    if (rest[0] !== ' ') return bad(verb, 'Invalid path');
-    for (const word of rest.split(' ')) {
-      if (word === '') continue; // runs of spaces, and a trailing one, as Postfix sends
-      const eq = word.indexOf('=');
-      const keyword = eq < 0 ? word : word.slice(0, eq);
-      if (!KEYWORD.test(keyword)) return bad(verb, `Invalid parameter: ${keyword}`);
-      if (eq < 0) {
-        params.push({ keyword: keyword.toUpperCase() });
-        continue;
-      }
-      const value = word.slice(eq + 1);
-      if (!VALUE.test(value)) return bad(verb, `Invalid value for ${keyword.toUpperCase()}`);
-      params.push({ keyword: keyword.toUpperCase(), value });
-    }
-  }
+  if (rest !== '' && rest[0] !== ' ') return bad(verb, 'Invalid path');
+  const params = parseParams(verb, rest);
+  if ('kind' in params) return params;
   return ok({ name: verb, path: path.address, params });
+}
+
+/** esmtp-param *(SP esmtp-param) (RFC 5321 §4.1.2); runs of spaces and a trailing one are tolerated, as Postfix sends them. */
+function parseParams(verb: string, text: string): EsmtpParam[] | LmtpSyntaxError {
+  const params: EsmtpParam[] = [];
+  for (const word of text.split(' ')) {
+    if (word === '') continue;
+    const eq = word.indexOf('=');
+    const keyword = eq < 0 ? word : word.slice(0, eq);
+    if (!KEYWORD.test(keyword)) return bad(verb, `Invalid parameter: ${keyword}`);
+    if (eq < 0) {
+      params.push({ keyword: keyword.toUpperCase() });
+      continue;
+    }
+    const value = word.slice(eq + 1);
+    if (!VALUE.test(value)) return bad(verb, `Invalid value for ${keyword.toUpperCase()}`);
+    params.push({ keyword: keyword.toUpperCase(), value });
+  }
+  return params;
 }
 
 /** Path = "<" [ A-d-l ":" ] Mailbox ">", with quoted local parts that may hold ">" (RFC 5321 §4.1.2). */

@@ -71,8 +71,13 @@ describe('LmtpCommandReader: commands', () => {
     ['NOOP with a string', 'NOOP hello there\r\n', [cmd({ name: 'NOOP' })]],
     ['QUIT, DATA', 'QUIT\r\n', [cmd({ name: 'QUIT' })]],
     ['HELO and EHLO are unknown to LMTP (RFC 2033 §4.1)', 'EHLO x\r\nHELO x\r\n', [cmd({ name: 'unknown', verb: 'EHLO' }), cmd({ name: 'unknown', verb: 'HELO' })]],
-    ['unimplemented SMTP verbs', 'EXPN list\r\nHELP\r\nSTARTTLS\r\n',
-      [cmd({ name: 'unimplemented', verb: 'EXPN' }), cmd({ name: 'unimplemented', verb: 'HELP' }), cmd({ name: 'unimplemented', verb: 'STARTTLS' })]],
+    ['unimplemented SMTP verbs', 'EXPN list\r\nHELP\r\nBDAT 10 LAST\r\n',
+      [cmd({ name: 'unimplemented', verb: 'EXPN' }), cmd({ name: 'unimplemented', verb: 'HELP' }), cmd({ name: 'unimplemented', verb: 'BDAT' })]],
+    ['STARTTLS', 'starttls\r\n', [cmd({ name: 'STARTTLS' })]],
+    ['XCLIENT attributes, values still xtext', 'XCLIENT ADDR=192.0.2.1 helo=mx+2Ex  TTL=3\r\nXCLIENT\r\n',
+      [cmd({ name: 'XCLIENT', params: [{ keyword: 'ADDR', value: '192.0.2.1' }, { keyword: 'HELO', value: 'mx+2Ex' }, { keyword: 'TTL', value: '3' }] }), cmd({ name: 'XCLIENT', params: [] })]],
+    ['RCPT with ORCPT and XRCPTFORWARD', 'RCPT TO:<u@x> ORCPT=rfc822;u+40x XRCPTFORWARD=YT1i\r\n',
+      [cmd({ name: 'RCPT', path: 'u@x', params: [{ keyword: 'ORCPT', value: 'rfc822;u+40x' }, { keyword: 'XRCPTFORWARD', value: 'YT1i' }] })]],
     ['garbage and the empty line are unknown', 'xyzzy\r\n\r\n', [cmd({ name: 'unknown', verb: 'XYZZY' }), cmd({ name: 'unknown', verb: '' })]],
   ];
   for (const [title, input, expected] of cases) it(title, () => assert.deepStrictEqual(read(input), expected));
@@ -89,6 +94,9 @@ describe('LmtpCommandReader: commands', () => {
     ['bad param value', 'MAIL FROM:<a@b> SIZE=\r\n', syntax('MAIL', 'Invalid value for SIZE')],
     ['DATA with arguments', 'DATA now\r\n', syntax('DATA', 'Invalid parameters')],
     ['VRFY without argument', 'VRFY \r\n', syntax('VRFY', 'Invalid parameters')],
+    ['STARTTLS with arguments', 'STARTTLS now\r\n', syntax('STARTTLS', 'Invalid parameters')],
+    ['XCLIENT with a bad attribute name', 'XCLIENT =1\r\n', syntax('XCLIENT', 'Invalid parameter: ')],
+    ['XCLIENT with an empty value', 'XCLIENT ADDR=\r\n', syntax('XCLIENT', 'Invalid value for ADDR')],
   ];
   for (const [title, input, expected] of errors) it(`syntax error: ${title}`, () => assert.deepStrictEqual(read(input), [expected]));
 });

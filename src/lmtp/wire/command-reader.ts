@@ -57,6 +57,11 @@ export class LmtpCommandReader {
     this.#data = new DataReader();
   }
 
+  /** After STARTTLS (RFC 3207 §4.2): whatever the client pipelined in the clear is dropped. */
+  discardBuffered(): void {
+    this.#lines.takeBuffered();
+  }
+
   next(): LmtpReadResult {
     if (this.#data) {
       const r = this.#data.next(this.#lines);

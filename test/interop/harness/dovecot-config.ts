@@ -15,6 +15,8 @@ export interface DovecotPorts {
   pop3: number;
   pop3s: number;
   lmtp: number;
+  /** LMTP with implicit TLS (`inet_listener { ssl = yes }`); plain LMTP when the instance has no ssl. */
+  lmtps: number;
 }
 
 export interface MailOwner {
@@ -125,7 +127,11 @@ export function renderDovecotConfig(c: ConfigInput): string {
       ...listener('inet_listener', 'pop3s', c.ports.pop3s),
       ...(c.rootless !== undefined ? ['chroot ='] : []),
     ]),
-    ...block('service lmtp', listener('inet_listener', 'lmtp', c.ports.lmtp)),
+    ...block('service lmtp', [
+      ...listener('inet_listener', 'lmtp', c.ports.lmtp),
+      // Dovecot's LMTP also offers STARTTLS on the plain listener once ssl = yes.
+      ...block('inet_listener lmtps', [`port = ${c.ports.lmtps}`, ...(c.ssl !== undefined ? ['ssl = yes'] : [])]),
+    ]),
   );
   const anvil = [
     ...(c.rootless !== undefined ? ['chroot ='] : []),

@@ -53,9 +53,9 @@ describe('dovecot harness', { skip }, () => {
     await dovecot?.stop();
   });
 
-  it('listens on five distinct loopback ports and logs its start', async () => {
+  it('listens on six distinct loopback ports and logs its start', async () => {
     const ports = Object.values(dovecot.ports);
-    assert.equal(new Set(ports).size, 5);
+    assert.equal(new Set(ports).size, 6);
     for (const port of ports) assert.ok(await canConnect(port));
     await dovecot.waitForLog(/master: Info: Dovecot v2\.3\.\S+ .*starting up/, 2000);
     assert.ok(dovecot.startupMs < 5000, `startup took ${dovecot.startupMs} ms`);

@@ -4,7 +4,7 @@
 // - `dovecot -c <tmp>/dovecot.conf -F`: our own config only (never /etc/dovecot), master stays a child of the test.
 // - `base_dir`, `state_dir` per instance: sockets, master.pid ("already running") and the instances list
 //   live there, so several instances run at once. Unix socket paths must stay < 108 bytes.
-// - `listen = 127.0.0.1` and an inet_listener per service with a free port (imap, imaps, pop3, pop3s, lmtp).
+// - `listen = 127.0.0.1` and an inet_listener per service with a free port (imap, imaps, pop3, pop3s, lmtp, lmtps).
 // - `log_path`/`info_log_path`/`debug_log_path` = <tmp>/dovecot.log: tests read and wait on it.
 // - Mail processes refuse uid 0 (`first_valid_uid` = 500): as root, users get nobody's uid/gid through the
 //   passwd-file uid/gid columns, mail/ and home/ are chowned to it, and the temp dir is 0755 so it can traverse.
@@ -199,8 +199,8 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotInstanc
     let ports: DovecotPorts | undefined;
     let startupMs = 0;
     for (let attempt = 1; attempt <= START_ATTEMPTS && proc === undefined; attempt++) {
-      const [imap, imaps, pop3, pop3s, lmtp] = await freePorts(5);
-      const candidatePorts: DovecotPorts = { imap: imap!, imaps: imaps!, pop3: pop3!, pop3s: pop3s!, lmtp: lmtp!, ...opts.ports };
+      const [imap, imaps, pop3, pop3s, lmtp, lmtps] = await freePorts(6);
+      const candidatePorts: DovecotPorts = { imap: imap!, imaps: imaps!, pop3: pop3!, pop3s: pop3s!, lmtp: lmtp!, lmtps: lmtps!, ...opts.ports };
       const config = renderDovecotConfig({
         dir,
         ports: candidatePorts,
