@@ -9,9 +9,10 @@ import { ImapLoginSession } from './imap/index.js';
 import { Pop3LoginSession } from './pop3/index.js';
 import { LmtpSession } from './lmtp/index.js';
 import type { Logger } from './log/index.js';
-import { LoginService, newSessionId, SessionRegistry, type TrackedSession } from './login/index.js';
+import { admitted, LoginService, newSessionId, SessionRegistry, type TrackedSession } from './login/index.js';
+import { SourceIps } from './proxy/index.js';
 import { registerPassdbDrivers } from './drivers.js';
-import { createServerTls, Listener, localAddresses, NetworkList, type Connection, type ConnectionHandler, type ListenConfig, type ServerTls } from './net/index.js';
+import { ConnectionLimits, createServerTls, InProcessCounter, Listener, localAddresses, NetworkList, type Connection, type ConnectionCounter, type ConnectionHandler, type ListenConfig, type ServerTls } from './net/index.js';
 
 // The composition root: drivers outside auth/ (the imap passdb) exist before any configuration is read.
 registerPassdbDrivers();
@@ -69,8 +70,13 @@ export function prepareServer(loaded: LoadedConfig, log: Logger): Prepared {
   return { tls, backendCa, authenticator, cache, mechanisms: offer.offered, warnings };
 }
 
+export interface StartOptions {
+  /** Where IMAP and POP3 connections are counted for `limits:`; a cluster worker passes one that asks the primary. */
+  counter?: ConnectionCounter;
+}
+
 /** Builds everything a configuration describes and starts listening. */
-export async function startServer(loaded: LoadedConfig, log: Logger): Promise<RunningServer> {
+export async function startServer(loaded: LoadedConfig, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   const cfg = loaded.config;
   const { tls, backendCa, authenticator, cache, mechanisms, warnings } = prepareServer(loaded, log);
   for (const w of warnings) log.warn({ event: 'config_warning' }, w);
@@ -80,7 +86,10 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
     listeners.some((l) => l.address().port === port && (ownAddresses.has(host) || host === 'localhost') && (l.config.address === '0.0.0.0' || l.config.address === '::' || l.config.address === host));
   // One failure delay and penalty table for every login of the process.
   const policy = new AuthPolicy({ failureDelayMs: cfg.auth.failure_delay, penalty: cfg.auth.penalty });
-  const login = new LoginService({ authenticator, proxy: cfg.proxy, ...(backendCa ? { backendCa } : {}), policy, isSelf });
+  const limits = new ConnectionLimits(opts.counter ?? new InProcessCounter(), cfg.limits);
+  const sourceIps = cfg.proxy.source_ips.length > 0 ? await SourceIps.resolve(cfg.proxy.source_ips) : undefined;
+  if (sourceIps) log.info({ event: 'source_ips', addresses: sourceIps.addresses }, `backend connects from ${sourceIps.addresses.join(', ') || 'the system default: no proxy.source_ips address is on this machine'}`);
+  const login = new LoginService({ authenticator, proxy: cfg.proxy, ...(backendCa ? { backendCa } : {}), policy, isSelf, limits, ...(sourceIps ? { sourceIps } : {}) });
   // Postfix and Exim pass no client certificate identity: EXTERNAL is for IMAP and POP3 only.
   const trustedNetworks = new NetworkList(cfg.login_trusted_networks);
   const authService = new AuthService({ authenticator, mechanisms: mechanisms.filter((m) => m !== 'EXTERNAL'), policy, trustedNetworks, log });
@@ -95,16 +104,17 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
     log,
   };
 
-  const onImap = (conn: Connection) => {
-    const session = new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose: () => sessions.delete(session) });
+  const admission = { limits: () => limits, trustedNetworks, log };
+  const onImap = admitted('imap', admission, ImapLoginSession.refuse, (conn, release) => {
+    const session = new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose: () => (sessions.delete(session), release()) });
     sessions.add(session);
     session.start();
-  };
-  const onPop3 = (conn: Connection) => {
-    const session = new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose: () => sessions.delete(session) });
+  });
+  const onPop3 = admitted('pop3', admission, Pop3LoginSession.refuse, (conn, release) => {
+    const session = new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose: () => (sessions.delete(session), release()) });
     sessions.add(session);
     session.start();
-  };
+  });
   const onLmtp = (conn: Connection) => {
     const id = newSessionId();
     const since = Date.now();
