@@ -71,9 +71,8 @@ export type TlsConfig = z.output<typeof tlsConfigSchema>;
 export type ListenConfig = z.output<typeof listenConfigSchema>;
 
 /**
- * The `limits:` section: how many IMAP and POP3 connections postern holds at once. Counted
- * across every worker of a node; clients in login_trusted_networks are exempt from the
- * per-address and per-user limits. See docs/limits.md.
+ * The `limits:` section: how many IMAP and POP3 connections postern holds at once. Clients in
+ * login_trusted_networks are exempt from the per-address and per-user limits. See docs/limits.md.
  */
 export const limitsConfigSchema = z
   .strictObject({
