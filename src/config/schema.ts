@@ -7,7 +7,7 @@ import { pop3ConfigSchema } from '../pop3/config.js';
 import { lmtpConfigSchema } from '../lmtp/config.js';
 import { proxyConfigSchema } from '../proxy/config.js';
 import { processConfigSchema } from '../cluster/config.js';
-import { listenConfigSchema, tlsConfigSchema } from '../net/config.js';
+import { limitsConfigSchema, listenConfigSchema, tlsConfigSchema } from '../net/config.js';
 
 const cidr = z.string().refine((v) => {
   const [addr = '', bits, extra] = v.split('/');
@@ -68,6 +68,7 @@ export const configSchema = z.strictObject({
   imap: imapConfigSchema.describe('Limits and pre-login behaviour of the IMAP listeners.'),
   pop3: pop3ConfigSchema.describe('Limits and pre-login behaviour of the POP3 listeners.'),
   lmtp: lmtpConfigSchema.describe('The LMTP proxy front of the `protocol: lmtp` listeners.'),
+  limits: limitsConfigSchema.describe('How many IMAP and POP3 connections are held at once, per user and address, per address, and in all. See docs/limits.md.'),
   proxy: proxyConfigSchema.describe('How postern reaches backends. Per-user passdb fields (proxy_timeout, ssl, starttls, ...) override these; see docs/proxy-fields.md.'),
 })
   .superRefine((c, ctx) => {

@@ -153,6 +153,7 @@ export class FrontConnection {
   handOver(outcome: Extract<LoginOutcome, { kind: 'proxied' }>, pipelined: Buffer): void {
     if (this.#phase.kind !== 'open') {
       outcome.socket.destroy();
+      outcome.release?.();
       return;
     }
     clearTimeout(this.#loginTimer);
@@ -161,10 +162,16 @@ export class FrontConnection {
     for (const chunk of outcome.forwarded) client.write(chunk);
     client.write(outcome.clientReply);
     const backend = `${outcome.target.host}:${outcome.target.port}`;
-    const pipe = joinSockets(client, outcome.socket, { idleTimeoutMs: this.#opts.idleTimeoutMs, beforeBackend: pipelined, beforeClient: outcome.leftover });
+    const pipe = joinSockets(client, outcome.socket, {
+      idleTimeoutMs: this.#opts.idleTimeoutMs,
+      beforeBackend: pipelined,
+      beforeClient: outcome.leftover,
+      ...(outcome.clientCloseDelay ? { clientCloseDelay: outcome.clientCloseDelay } : {}),
+    });
     this.#phase = { kind: 'proxying', pipe, user: outcome.user, backend };
     void pipe.done.then((end) => {
       this.#phase = { kind: 'closed' };
+      outcome.release?.();
       this.#log.info(
         { event: 'session_end', user: outcome.user, backend, bytes_in: end.bytesIn, bytes_out: end.bytesOut, duration_ms: Date.now() - this.started, reason: end.reason },
         'session ended',

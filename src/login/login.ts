@@ -1,6 +1,7 @@
 import { AuthPolicy, type AuthResult, type Authenticator } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
-import { fieldSet, proxyConnect, resolveRoute, type ProxyConfig } from '../proxy/index.js';
+import { DisconnectSpread, fieldSet, proxyConnect, resolveRoute, type ProxyConfig, type SourceIps } from '../proxy/index.js';
+import type { ConnectionLimits } from '../net/index.js';
 import type { AuthRequest, LoginOutcome, ProtocolLogin } from './types.js';
 
 export interface LoginServiceOptions {
@@ -16,12 +17,19 @@ export interface LoginServiceOptions {
   isSelf(host: string, port: number): boolean;
   /** Without `policy`, injected in tests to skip the failure delay. */
   sleep?: (ms: number) => Promise<void>;
+  /** limits.max_userip_connections over the node's counter; without it, no limit. */
+  limits?: ConnectionLimits;
+  /** proxy.source_ips, resolved at start. */
+  sourceIps?: SourceIps;
+  /** The per-backend disconnect counts; kept across reloads by passing the same one. */
+  disconnects?: DisconnectSpread;
 }
 
 /** Steps 4 to 6 of a login: authenticate, decide the route, log in at the backend. */
 export class LoginService {
   readonly #opts: LoginServiceOptions;
   readonly #policy: AuthPolicy;
+  readonly #disconnects: DisconnectSpread;
   /** The chain logins are checked against, for SASL exchanges that need more than a password check. */
   get authenticator(): Authenticator {
     return this.#opts.authenticator;
@@ -30,6 +38,7 @@ export class LoginService {
   constructor(opts: LoginServiceOptions) {
     this.#opts = opts;
     this.#policy = opts.policy ?? new AuthPolicy({ failureDelayMs: opts.failureDelayMs ?? 0, penalty: false, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
+    this.#disconnects = opts.disconnects ?? new DisconnectSpread();
   }
 
   /**
@@ -86,7 +95,15 @@ export class LoginService {
       case 'proxy': {
         const target = route.target;
         const backend = `${target.host}:${target.port}`;
+        // Counted from here to the session's end; login_trusted_networks (no-penalty peers) are exempt.
+        const slot = o.limits ? await o.limits.login(proto.protocol, user, req.remoteIp, req.noPenalty === true) : undefined;
+        if (slot?.kind === 'refused') {
+          attempt.succeeded();
+          log.info({ event: 'limit_reached', limit: 'userip', user, max: slot.max, protocol: proto.protocol }, `${proto.protocol} sessions of ${user} from ${req.remoteIp} reached limits.max_userip_connections=${slot.max}`);
+          return { kind: 'limitReached', user, limit: 'userip', max: slot.max };
+        }
         const outcome = await proxyConnect(target, () => proto.makeBackendLogin(target), {
+          ...(o.sourceIps ? { sourceIp: (family: 4 | 6) => o.sourceIps?.next(family) } : {}),
           maxReconnects: o.proxy.max_reconnects,
           reconnectIntervalMs: o.proxy.reconnect_interval,
           ...(o.backendCa ? { ca: o.backendCa } : {}),
@@ -94,6 +111,7 @@ export class LoginService {
           ...(signal ? { signal } : {}),
           onRetry: (n, f) => log.info({ event: 'proxy_reconnect', user, backend, attempt: n, failure: f.kind, detail: f.detail }, 'reconnecting to backend'),
         });
+        if (outcome.kind === 'failed') slot?.lease.release();
         if (outcome.kind === 'failed' && signal?.aborted) {
           log.info({ event: 'proxy_abandoned', user, backend }, outcome.failure.detail);
           return { kind: 'proxyFailed', user, target, failure: outcome.failure, attempts: outcome.attempts };
@@ -105,8 +123,18 @@ export class LoginService {
           return { kind: 'proxyFailed', user, target, failure: outcome.failure, attempts: outcome.attempts };
         }
         attempt.succeeded();
-        log.info({ event: 'proxy_started', user, backend, ms: outcome.elapsedMs, attempts: outcome.attempts }, 'started proxying');
-        return { kind: 'proxied', user, fields: auth.fields, target, socket: outcome.socket, forwarded: outcome.forwarded, clientReply: outcome.clientReply, leftover: outcome.leftover, attempts: outcome.attempts, elapsedMs: outcome.elapsedMs };
+        const source = outcome.socket.localAddress;
+        log.info({ event: 'proxy_started', user, backend, ms: outcome.elapsedMs, attempts: outcome.attempts, source }, 'started proxying');
+        const ticket = this.#disconnects.connected(`${outcome.socket.remoteAddress}:${outcome.socket.remotePort}`);
+        const maxDelayMs = o.proxy.max_disconnect_delay;
+        return {
+          kind: 'proxied', user, fields: auth.fields, target, socket: outcome.socket, forwarded: outcome.forwarded, clientReply: outcome.clientReply, leftover: outcome.leftover, attempts: outcome.attempts, elapsedMs: outcome.elapsedMs,
+          ...(maxDelayMs > 0 ? { clientCloseDelay: () => ticket.backendGone(maxDelayMs) } : {}),
+          release: () => {
+            ticket.closed();
+            slot?.lease.release();
+          },
+        };
       }
       default: {
         const never: never = route;

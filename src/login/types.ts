@@ -22,6 +22,8 @@ export type LoginOutcome =
   /** The passdb's routing fields are unusable or loop back to us: an operator's problem. */
   | { kind: 'misrouted'; user: string; detail: string; loop: boolean }
   | { kind: 'proxyFailed'; user: string; target: BackendTarget; failure: ProxyFailure; attempts: number }
+  /** limits.max_userip_connections: the user has as many sessions from this address as allowed. */
+  | { kind: 'limitReached'; user: string; limit: 'userip'; max: number }
   | {
       kind: 'proxied';
       user: string;
@@ -35,6 +37,10 @@ export type LoginOutcome =
       leftover: Buffer;
       attempts: number;
       elapsedMs: number;
+      /** The backend closed the session: ms to hold the client before closing it. Absent: close at once. */
+      clientCloseDelay?: () => number;
+      /** The session is over: gives back its user+IP place and its part in the backend's disconnect count. Idempotent. */
+      release?: () => void;
     };
 
 export type { AuthRequest };

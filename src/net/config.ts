@@ -69,3 +69,32 @@ export const listenConfigSchema = z
 
 export type TlsConfig = z.output<typeof tlsConfigSchema>;
 export type ListenConfig = z.output<typeof listenConfigSchema>;
+
+/**
+ * The `limits:` section: how many IMAP and POP3 connections postern holds at once. Clients in
+ * login_trusted_networks are exempt from the per-address and per-user limits. See docs/limits.md.
+ */
+export const limitsConfigSchema = z
+  .strictObject({
+    max_userip_connections: z
+      .number()
+      .int()
+      .min(0)
+      .prefault(20)
+      .describe("Logged-in (proxied) sessions of one user from one client address, per protocol (Dovecot mail_max_userip_connections, whose default is 10). The next login gets IMAP `NO [LIMIT]` / POP3 `-ERR [IN-USE]` and is disconnected. 0: no limit."),
+    max_connections_per_address: z
+      .number()
+      .int()
+      .min(0)
+      .prefault(0)
+      .describe('IMAP and POP3 connections from one client address, before and after login. A connection over the limit gets `* BYE` / `-ERR` and is closed at once. 0 (the default): no limit; users behind one NAT share an address.'),
+    max_connections: z
+      .number()
+      .int()
+      .min(0)
+      .prefault(10000)
+      .describe("IMAP and POP3 connections in all, before and after login (Dovecot's imap-login client_limit × process_limit). A connection over the limit gets `* BYE` / `-ERR` and is closed at once. Each proxied session holds two file descriptors: raise the open-files limit (systemd LimitNOFILE) to match. 0: no limit."),
+  })
+  .prefault({});
+
+export type LimitsConfig = z.output<typeof limitsConfigSchema>;

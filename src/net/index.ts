@@ -1,6 +1,7 @@
-export { listenConfigSchema, tlsConfigSchema, type ListenConfig, type TlsConfig } from './config.js';
+export { limitsConfigSchema, listenConfigSchema, tlsConfigSchema, type LimitsConfig, type ListenConfig, type TlsConfig } from './config.js';
 export { Listener, type ConnectionHandler, type ListenerOptions } from './listener.js';
 export { freeSocketPath } from './unix-socket.js';
 export { startServerTls, type Connection } from './connection.js';
 export { createServerTls, serverNameMatches, type ServerTls } from './tls.js';
 export { NetworkList, isLoopback, localAddresses, normalizeIp } from './address.js';
+export { ConnectionLimits, InProcessCounter, countKeyString, type Acquired, type ConnectionCounter, type CountKey, type CountRequest, type Lease, type LimitName } from './limits.js';

@@ -9,6 +9,13 @@ export const proxyConfigSchema = z
     reconnect_interval: duration.prefault('1s').describe('Wait between reconnect attempts.'),
     idle_timeout: duration.prefault('1h').describe('A proxied session with no traffic either way for this long is closed. Keep it above the 29-minute IMAP IDLE refresh.'),
     ca_file: z.string().optional().describe('PEM bundle of CAs trusted for backend certificates with ssl=yes / starttls=yes. Default: the system CAs.'),
+    source_ips: z
+      .array(z.string().regex(/^\??[^\s?]+$/, 'expected an address or host name, optionally after ?'))
+      .prefault([])
+      .describe('Source addresses for backend connects, used in turn, one round-robin per address family (Dovecot login_source_ips). A host name stands for all its addresses. Each must be an address of this machine, or postern does not start; `?name` keeps only those that are (one file for several hosts). The passdb field `source_ip` overrides it per user.'),
+    max_disconnect_delay: duration
+      .prefault(0)
+      .describe("When a backend closes its sessions (it stopped or died), their clients are disconnected spread over up to this long, so they do not all reconnect at once (Dovecot login_proxy_max_disconnect_delay). The first second's worth goes at once; the others wait their turn with the connection held open and their input ignored. 0: all at once."),
     ttl: z.number().int().min(1).max(100).prefault(7).describe('Proxy hop limit sent to backends as x-proxy-ttl (IMAP, POP3) or XCLIENT TTL (LMTP) minus one; an IMAP or POP3 client arriving with TTL 1 or less is refused as a loop, an LMTP recipient when the TTL forwarded with XCLIENT is 0 (as in Dovecot lmtp-proxy.c).'),
   })
   .prefault({});

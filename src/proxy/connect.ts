@@ -16,6 +16,8 @@ export interface ConnectOptions {
   signal?: AbortSignal;
   /** Injected for tests. */
   now?: () => number;
+  /** The next login_source_ips address for a backend of this family, when the passdb gave no source_ip. */
+  sourceIp?: (family: 4 | 6) => string | undefined;
 }
 
 export type ProxyOutcome =
@@ -62,6 +64,9 @@ export async function proxyConnect(target: BackendTarget, makeLogin: () => Backe
     // The same answer as a literal address pointing at us: Dovecot's "Proxying loops to itself".
     return { kind: 'failed', failure: { kind: 'internal', detail: `Proxying loops to itself: ${target.host} is ${address}:${target.port}` }, attempts: 0, elapsedMs: now() - started };
   }
+  // Chosen once per login, as Dovecot's proxy_start: reconnects come from the same address.
+  const source = target.sourceIp ?? opts.sourceIp?.(isIP(address) === 6 ? 6 : 4);
+  if (source !== undefined && source !== target.sourceIp) target = { ...target, sourceIp: source };
   for (;;) {
     attempts++;
     if (opts.signal?.aborted) return { kind: 'failed', failure: ABORTED, attempts, elapsedMs: now() - started };

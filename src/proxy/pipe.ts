@@ -21,7 +21,17 @@ export interface Pipe {
  * Joins two sockets after login. Node streams carry the back-pressure; no JavaScript runs per
  * byte. `before*` are bytes already read from one side that the other must get first.
  */
-export function joinSockets(client: Socket, backend: Socket, opts: { idleTimeoutMs: number; beforeBackend?: Buffer; beforeClient?: Buffer }): Pipe {
+export function joinSockets(
+  client: Socket,
+  backend: Socket,
+  opts: {
+    idleTimeoutMs: number;
+    beforeBackend?: Buffer;
+    beforeClient?: Buffer;
+    /** The backend closed the session: ms to hold the client's connection before closing it (login_proxy_max_disconnect_delay). */
+    clientCloseDelay?: () => number;
+  },
+): Pipe {
   let reason: PipeEndReason | undefined;
   let resolveDone!: (end: PipeEnd) => void;
   const done = new Promise<PipeEnd>((r) => (resolveDone = r));
@@ -63,18 +73,30 @@ export function joinSockets(client: Socket, backend: Socket, opts: { idleTimeout
     onClosed();
   });
   backend.once('close', () => {
+    const byBackend = reason === undefined || reason === 'backend disconnected' || reason.startsWith('backend error');
     reason ??= 'backend disconnected';
+    const delay = byBackend && !client.destroyed ? (opts.clientCloseDelay?.() ?? 0) : 0;
     // destroySoon flushes what the backend said last before closing.
-    client.destroySoon();
+    if (delay > 0) holdClient(delay);
+    else client.destroySoon();
     onClosed();
   });
+  // Dovecot's delayed disconnect: the client's input is read and dropped until its turn comes or it leaves.
+  const holdClient = (ms: number) => {
+    client.unpipe(backend);
+    client.on('data', () => {});
+    client.resume();
+    const timer = setTimeout(() => client.destroySoon(), ms);
+    client.once('close', () => clearTimeout(timer));
+  };
 
   // Client socket activity covers both directions: backend data is written to it.
   client.setTimeout(opts.idleTimeoutMs, () => end('idle timeout'));
   if (opts.beforeClient && opts.beforeClient.length > 0) client.write(opts.beforeClient);
   if (opts.beforeBackend && opts.beforeBackend.length > 0) backend.write(opts.beforeBackend);
   client.pipe(backend);
-  backend.pipe(client);
+  // With a delay, the backend's FIN must not reach the client before its turn.
+  backend.pipe(client, { end: opts.clientCloseDelay === undefined });
   client.resume();
   backend.resume();
   return { done, destroy: (why, line) => (line !== undefined ? farewell(why, line) : end(why)), bytes };

@@ -5,8 +5,9 @@ import type { Config, LoadedConfig } from '../config/index.js';
 import { ImapLoginSession } from '../imap/index.js';
 import { LmtpSession } from '../lmtp/index.js';
 import type { Logger } from '../log/index.js';
-import { LoginService, newSessionId, type SessionRegistry, type TrackedSession } from '../login/index.js';
-import { NetworkList, type Connection, type ConnectionHandler, type ListenConfig } from '../net/index.js';
+import { admitted, LoginService, newSessionId, type SessionRegistry, type TrackedSession } from '../login/index.js';
+import { ConnectionLimits, NetworkList, type Connection, type ConnectionCounter, type ConnectionHandler, type ListenConfig } from '../net/index.js';
+import { SourceIps, type DisconnectSpread } from '../proxy/index.js';
 import { Pop3LoginSession } from '../pop3/index.js';
 import { prepareServer, type Prepared } from './prepare.js';
 
@@ -16,6 +17,10 @@ export interface GenerationDeps {
   /** host:port is one of our own listeners (the listeners of the moment). */
   isSelf(host: string, port: number): boolean;
   log: Logger;
+  /** Where IMAP and POP3 connections are counted (limits:): the counts outlive a generation. */
+  counter: ConnectionCounter;
+  /** The per-backend disconnect counts (proxy.max_disconnect_delay), kept across reloads. */
+  disconnects: DisconnectSpread;
   /** The previous generation's policy, kept when its settings did not change (a reload keeps the penalty table). */
   previousPolicy?: { policy: AuthPolicy; cfg: Config['auth'] };
 }
@@ -36,7 +41,15 @@ export class Generation {
   readonly #deps: GenerationDeps;
   readonly #handlers: Record<ListenConfig['protocol'], ConnectionHandler>;
 
-  constructor(loaded: LoadedConfig, deps: GenerationDeps) {
+  /** Builds a generation; proxy.source_ips are resolved first (a name may stand for several addresses). */
+  static async create(loaded: LoadedConfig, deps: GenerationDeps): Promise<Generation> {
+    const ips = loaded.config.proxy.source_ips;
+    const sourceIps = ips.length > 0 ? await SourceIps.resolve(ips) : undefined;
+    if (sourceIps) deps.log.info({ event: 'source_ips', addresses: sourceIps.addresses }, `backend connects from ${sourceIps.addresses.join(', ') || 'the system default: no proxy.source_ips address is on this machine'}`);
+    return new Generation(loaded, deps, sourceIps);
+  }
+
+  private constructor(loaded: LoadedConfig, deps: GenerationDeps, sourceIps: SourceIps | undefined) {
     const cfg = loaded.config;
     this.loaded = loaded;
     this.#deps = deps;
@@ -47,7 +60,8 @@ export class Generation {
     const samePolicy = prev !== undefined && prev.cfg.failure_delay === cfg.auth.failure_delay && prev.cfg.penalty === cfg.auth.penalty;
     // One failure delay and penalty table for every login of the process.
     this.policy = samePolicy ? prev.policy : new AuthPolicy({ failureDelayMs: cfg.auth.failure_delay, penalty: cfg.auth.penalty });
-    const login = new LoginService({ authenticator, proxy: cfg.proxy, ...(backendCa ? { backendCa } : {}), policy: this.policy, isSelf });
+    const limits = new ConnectionLimits(deps.counter, cfg.limits);
+    const login = new LoginService({ authenticator, proxy: cfg.proxy, ...(backendCa ? { backendCa } : {}), policy: this.policy, isSelf, limits, disconnects: deps.disconnects, ...(sourceIps ? { sourceIps } : {}) });
     const trustedNetworks = new NetworkList(cfg.login_trusted_networks);
     this.haproxyTrusted = cfg.haproxy_trusted_networks.length > 0 ? new NetworkList(cfg.haproxy_trusted_networks) : undefined;
     // Postfix and Exim pass no client certificate identity: EXTERNAL is for IMAP and POP3 only.
@@ -62,9 +76,11 @@ export class Generation {
       log,
     };
     const lmtpHost = cfg.lmtp.hostname ?? hostname();
+    // Each IMAP and POP3 connection first takes its place under limits: (see login/admission).
+    const admission = { limits: () => limits, trustedNetworks, log };
     this.#handlers = {
-      imap: (conn) => this.#track((onClose) => new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose })),
-      pop3: (conn) => this.#track((onClose) => new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose })),
+      imap: admitted('imap', admission, ImapLoginSession.refuse, (conn, release) => this.#track((onClose) => new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose: () => (onClose(), release()) }))),
+      pop3: admitted('pop3', admission, Pop3LoginSession.refuse, (conn, release) => this.#track((onClose) => new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose: () => (onClose(), release()) }))),
       auth: this.authService.accept,
       lmtp: (conn) => {
         const id = newSessionId();

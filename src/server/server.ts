@@ -3,7 +3,8 @@ import { configPath, type Config, type LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { SessionRegistry } from '../login/index.js';
 import { registerPassdbDrivers } from '../drivers.js';
-import { Listener, localAddresses, type ListenConfig } from '../net/index.js';
+import { InProcessCounter, Listener, localAddresses, type ConnectionCounter, type ListenConfig } from '../net/index.js';
+import { DisconnectSpread } from '../proxy/index.js';
 import { Generation } from './generation.js';
 
 // The composition root: drivers outside auth/ (the imap passdb) exist before any configuration is read.
@@ -49,6 +50,8 @@ const RETIRE_MAX_MS = 10 * 60_000;
 export interface StartOptions {
   /** A cluster worker: listeners are shared through the primary (see net/Listener). */
   clustered?: boolean;
+  /** Where IMAP and POP3 connections are counted for `limits:`; a cluster worker passes one that asks the primary. */
+  counter?: ConnectionCounter;
 }
 
 export async function startServer(loaded: LoadedConfig, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
@@ -57,7 +60,8 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
   const listeners = new Map<string, Listener>();
   const isSelf = (host: string, port: number) =>
     [...listeners.values()].some((l) => l.address().port === port && (ownAddresses.has(host) || host === 'localhost') && (l.config.address === '0.0.0.0' || l.config.address === '::' || l.config.address === host));
-  let current = new Generation(loaded, { sessions, isSelf, log });
+  const shared = { sessions, isSelf, log, counter: opts.counter ?? new InProcessCounter(), disconnects: new DisconnectSpread() };
+  let current = await Generation.create(loaded, shared);
   for (const w of current.prepared.warnings) log.warn({ event: 'config_warning' }, w);
   const retired = new Set<Generation>();
 
@@ -141,7 +145,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
       if (closing) return { ok: false, error: 'postern is stopping' };
       let gen: Generation;
       try {
-        gen = new Generation(next, { sessions, isSelf, log, previousPolicy: { policy: current.policy, cfg: current.config.auth } });
+        gen = await Generation.create(next, { ...shared, previousPolicy: { policy: current.policy, cfg: current.config.auth } });
       } catch (err) {
         log.error({ event: 'reload_failed', config: next.file, err: (err as Error).message }, `reload refused, the running configuration stays: ${(err as Error).message}`);
         return { ok: false, error: (err as Error).message };

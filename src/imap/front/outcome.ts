@@ -36,6 +36,9 @@ export function outcomeReply(outcome: Exclude<LoginOutcome, { kind: 'proxied' }>
       return { status: 'NO', text: REPLY.unavailable };
     case 'misrouted':
       return { status: 'NO', text: outcome.loop ? REPLY.unavailable : REPLY.serverBug };
+    case 'limitReached':
+      // Dovecot closes the connection after this reply.
+      return { status: 'NO', text: REPLY.userIpLimit(outcome.max), closeAfter: 'user+IP connection limit' };
     case 'proxyFailed': {
       const f = outcome.failure;
       switch (f.kind) {

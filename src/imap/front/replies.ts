@@ -31,4 +31,9 @@ export const REPLY = {
   shutdown: 'Server shutting down.',
   kicked: 'Disconnected by the administrator.',
   internal: '[SERVERBUG] Internal error occurred. Refer to server log for more information.',
+  /** Dovecot 2.4's ERR_TOO_MANY_USERIP_CONNECTIONS with CLIENT_AUTH_RESULT_LIMIT_REACHED (2.3 said [UNAVAILABLE]). */
+  userIpLimit: (max: number) => `[LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=${max})`,
+  /** At accept, as a `* BYE`: Dovecot's login processes say this when client_limit × process_limit is reached. */
+  totalLimit: 'Connection queue full',
+  addressLimit: 'Too many connections from your IP address.',
 } as const;

@@ -54,6 +54,12 @@ export class ImapLoginSession implements ImapFrontContext, TrackedSession {
     this.#reader = this.#newReader();
   }
 
+  /** A connection over limits.max_connections or max_connections_per_address: `* BYE`, closed before any greeting. */
+  static refuse(conn: Connection, limit: 'address' | 'total'): void {
+    conn.socket.end(`* BYE ${limit === 'address' ? REPLY.addressLimit : REPLY.totalLimit}\r\n`);
+    conn.socket.destroySoon();
+  }
+
   get id(): string {
     return this.#front.id;
   }

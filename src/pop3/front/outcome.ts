@@ -34,6 +34,9 @@ export function outcomeReply(outcome: Exclude<LoginOutcome, { kind: 'proxied' }>
       return err(REPLY.unavailable);
     case 'misrouted':
       return err(outcome.loop ? REPLY.unavailable : REPLY.misconfigured);
+    case 'limitReached':
+      // Dovecot closes the connection after this reply.
+      return err(REPLY.userIpLimit(outcome.max), { closeAfter: 'user+IP connection limit' });
     case 'proxyFailed': {
       const f = outcome.failure;
       switch (f.kind) {

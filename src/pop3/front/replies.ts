@@ -38,6 +38,11 @@ export const REPLY = {
   shutdown: 'Server shutting down.',
   kicked: 'Disconnected by the administrator.',
   internal: '[SYS/TEMP] Internal login failure. Refer to server log for more information.',
+  /** Dovecot 2.4's ERR_TOO_MANY_USERIP_CONNECTIONS with POP3_CMD_REPLY_LIMIT (2.3 said [SYS/TEMP]). */
+  userIpLimit: (max: number) => `[IN-USE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=${max})`,
+  /** At accept: Dovecot's login processes say this when client_limit × process_limit is reached. */
+  totalLimit: 'Connection queue full',
+  addressLimit: 'Too many connections from your IP address.',
 } as const;
 
 /** Dovecot's POP3_CMD_REPLY_AUTH_ERROR: "[AUTH]" unless the text brings its own code. */

@@ -54,6 +54,12 @@ export class Pop3LoginSession implements Pop3FrontContext, TrackedSession {
     this.#reader = this.#newReader();
   }
 
+  /** A connection over limits.max_connections or max_connections_per_address: `-ERR`, closed before any greeting. */
+  static refuse(conn: Connection, limit: 'address' | 'total'): void {
+    conn.socket.end(`-ERR ${limit === 'address' ? REPLY.addressLimit : REPLY.totalLimit}\r\n`);
+    conn.socket.destroySoon();
+  }
+
   get id(): string {
     return this.#front.id;
   }
