@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { AuthCache, AuthPolicy, createConfiguredAuthenticator, offeredMechanisms, type Authenticator } from './auth/index.js';
 import { AuthService } from './authserver/index.js';
+import { adminToken, localAdminTarget, Observation, startAdminServer, type AdminServer } from './admin/index.js';
 import { configPath, type LoadedConfig } from './config/index.js';
 import { PosternError } from './core/index.js';
 import { ImapLoginSession } from './imap/index.js';
@@ -22,6 +23,10 @@ export interface RunningServer {
   listeners: ReadonlyArray<{ label: string; protocol: string; address: AddressInfo }>;
   /** The open IMAP, POP3 and LMTP sessions. */
   sessions: SessionRegistry;
+  /** Metrics and backend health, when the configuration has an admin section. */
+  observation?: Observation;
+  /** The admin API's address, when this server serves it. */
+  admin?: AddressInfo;
   /** Stop accepting, end every session, release passdbs. */
   close(): Promise<void>;
 }
@@ -51,6 +56,7 @@ export function prepareServer(loaded: LoadedConfig, log: Logger): Prepared {
     }
   }
   const tls: ServerTls | undefined = cfg.tls ? createServerTls(cfg.tls, resolvePath) : undefined;
+  if (cfg.admin) adminToken(cfg.admin, resolvePath); // read now, so that `postern check` finds a missing token
   let backendCa: Buffer | undefined;
   if (cfg.proxy.ca_file) {
     try {
@@ -69,22 +75,31 @@ export function prepareServer(loaded: LoadedConfig, log: Logger): Prepared {
   return { tls, backendCa, authenticator, cache, mechanisms: offer.offered, warnings };
 }
 
-/** Builds everything a configuration describes and starts listening. */
-export async function startServer(loaded: LoadedConfig, log: Logger): Promise<RunningServer> {
+/**
+ * Builds everything a configuration describes and starts listening; the admin API too when
+ * configured, unless `adminApi: false` (a cluster worker, whose primary serves it).
+ */
+export async function startServer(loaded: LoadedConfig, log: Logger, opts: { adminApi?: boolean } = {}): Promise<RunningServer> {
   const cfg = loaded.config;
-  const { tls, backendCa, authenticator, cache, mechanisms, warnings } = prepareServer(loaded, log);
+  const prepared = prepareServer(loaded, log);
+  const { backendCa, cache, mechanisms, warnings } = prepared;
   for (const w of warnings) log.warn({ event: 'config_warning' }, w);
+  const sessions = new SessionRegistry();
+  // With an admin section: logins, auth answers, TLS handshakes and session ends are counted.
+  const observed = cfg.admin ? new Observation(sessions) : undefined;
+  const authenticator = observed?.authenticator(prepared.authenticator) ?? prepared.authenticator;
+  const tls = observed ? observed.tls(prepared.tls) : prepared.tls;
   const ownAddresses = localAddresses();
   const listeners: Listener[] = [];
   const isSelf = (host: string, port: number) =>
     listeners.some((l) => l.address().port === port && (ownAddresses.has(host) || host === 'localhost') && (l.config.address === '0.0.0.0' || l.config.address === '::' || l.config.address === host));
   // One failure delay and penalty table for every login of the process.
   const policy = new AuthPolicy({ failureDelayMs: cfg.auth.failure_delay, penalty: cfg.auth.penalty });
-  const login = new LoginService({ authenticator, proxy: cfg.proxy, ...(backendCa ? { backendCa } : {}), policy, isSelf });
+  const loginOptions = { authenticator, proxy: cfg.proxy, ...(backendCa ? { backendCa } : {}), policy, isSelf };
+  const login = observed?.loginService(loginOptions) ?? new LoginService(loginOptions);
   // Postfix and Exim pass no client certificate identity: EXTERNAL is for IMAP and POP3 only.
   const trustedNetworks = new NetworkList(cfg.login_trusted_networks);
   const authService = new AuthService({ authenticator, mechanisms: mechanisms.filter((m) => m !== 'EXTERNAL'), policy, trustedNetworks, log });
-  const sessions = new SessionRegistry();
   const common = {
     disablePlaintextAuth: cfg.auth.disable_plaintext_auth,
     mechanisms,
@@ -95,13 +110,17 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
     log,
   };
 
+  const closed = (protocol: 'imap' | 'pop3', session: TrackedSession, end: { bytesIn: number; bytesOut: number } | undefined) => {
+    sessions.delete(session);
+    observed?.sessionClosed(protocol, end);
+  };
   const onImap = (conn: Connection) => {
-    const session = new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose: () => sessions.delete(session) });
+    const session = new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose: (end) => closed('imap', session, end) });
     sessions.add(session);
     session.start();
   };
   const onPop3 = (conn: Connection) => {
-    const session = new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose: () => sessions.delete(session) });
+    const session = new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose: (end) => closed('pop3', session, end) });
     sessions.add(session);
     session.start();
   };
@@ -151,14 +170,17 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
     throw err;
   }
 
-  let closed = false;
-  return {
+  let stopped = false;
+  let admin: AdminServer | undefined;
+  const running: RunningServer = {
     listeners: listeners.map((l) => ({ label: l.label, protocol: l.config.protocol, address: l.address() })),
     sessions,
+    ...(observed ? { observation: observed } : {}),
     flushAuthCache: () => cache?.flush() ?? 0,
     async close() {
-      if (closed) return;
-      closed = true;
+      if (stopped) return;
+      stopped = true;
+      await admin?.close();
       // MTAs keep their auth connections open for good: end them (after any answer in flight), or the listeners never close.
       authService.close();
       await Promise.all(listeners.map((l) => l.close()));
@@ -168,4 +190,14 @@ export async function startServer(loaded: LoadedConfig, log: Logger): Promise<Ru
       await authenticator.close();
     },
   };
+  if (cfg.admin && opts.adminApi !== false) {
+    try {
+      admin = await startAdminServer(cfg.admin, (p) => configPath(loaded, p), localAdminTarget(running), log);
+    } catch (err) {
+      await running.close();
+      throw err;
+    }
+    running.admin = admin.address();
+  }
+  return running;
 }

@@ -7,6 +7,7 @@ import { pop3ConfigSchema } from '../pop3/config.js';
 import { lmtpConfigSchema } from '../lmtp/config.js';
 import { proxyConfigSchema } from '../proxy/config.js';
 import { listenConfigSchema, tlsConfigSchema } from '../net/config.js';
+import { adminConfigSchema } from '../admin/config.js';
 
 const cidr = z.string().refine((v) => {
   const [addr = '', bits, extra] = v.split('/');
@@ -67,6 +68,7 @@ export const configSchema = z.strictObject({
   pop3: pop3ConfigSchema.describe('Limits and pre-login behaviour of the POP3 listeners.'),
   lmtp: lmtpConfigSchema.describe('The LMTP proxy front of the `protocol: lmtp` listeners.'),
   proxy: proxyConfigSchema.describe('How postern reaches backends. Per-user passdb fields (proxy_timeout, ssl, starttls, ...) override these; see docs/proxy-fields.md.'),
+  admin: adminConfigSchema.optional(),
 })
   .superRefine((c, ctx) => {
     if (c.haproxy_trusted_networks.length > 0) return;

@@ -49,6 +49,7 @@ export class Listener {
     } else if (config.tls === 'implicit' && tls) {
       const server = createTlsServer({ ...tls.options, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, accept);
       server.on('tlsClientError', (err, socket) => {
+        tls.onHandshakeFailed?.(this.label);
         log.info({ event: 'tls_handshake_failed', listener: this.label, rip: normalizeIp(socket.remoteAddress), err: err.message }, 'TLS handshake failed');
       });
       this.#server = server;
@@ -86,6 +87,7 @@ export class Listener {
         this.#sockets.delete(socket);
         this.#track(front);
       } catch (err) {
+        tls.onHandshakeFailed?.(this.label);
         log.info({ event: 'tls_handshake_failed', listener: this.label, rip: addresses.remoteIp, err: (err as Error).message }, 'TLS handshake failed');
         return;
       }
