@@ -110,17 +110,17 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: { adm
     log,
   };
 
-  const closed = (protocol: 'imap' | 'pop3', session: TrackedSession, end: { bytesIn: number; bytesOut: number } | undefined) => {
+  const sessionClosed = (protocol: 'imap' | 'pop3', session: TrackedSession, end: { bytesIn: number; bytesOut: number } | undefined) => {
     sessions.delete(session);
     observed?.sessionClosed(protocol, end);
   };
   const onImap = (conn: Connection) => {
-    const session = new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose: (end) => closed('imap', session, end) });
+    const session = new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose: (end) => sessionClosed('imap', session, end) });
     sessions.add(session);
     session.start();
   };
   const onPop3 = (conn: Connection) => {
-    const session = new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose: (end) => closed('pop3', session, end) });
+    const session = new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose: (end) => sessionClosed('pop3', session, end) });
     sessions.add(session);
     session.start();
   };
@@ -170,7 +170,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: { adm
     throw err;
   }
 
-  let stopped = false;
+  let closed = false;
   let admin: AdminServer | undefined;
   const running: RunningServer = {
     listeners: listeners.map((l) => ({ label: l.label, protocol: l.config.protocol, address: l.address() })),
@@ -178,8 +178,8 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: { adm
     ...(observed ? { observation: observed } : {}),
     flushAuthCache: () => cache?.flush() ?? 0,
     async close() {
-      if (stopped) return;
-      stopped = true;
+      if (closed) return;
+      closed = true;
       await admin?.close();
       // MTAs keep their auth connections open for good: end them (after any answer in flight), or the listeners never close.
       authService.close();
