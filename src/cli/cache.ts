@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { adminCall } from '../admin/index.js';
+import { apiEndpoint, withApiOptions, type ApiOptions } from './admin.js';
 
 /*
- * `postern cache flush`: asks a running `postern serve` to empty its auth cache. The
- * server does so on SIGHUP (and logs how many entries went), so the verb finds the
- * process and signals it. The admin API will offer the same over HTTP, with a count.
+ * `postern cache flush`: asks a running `postern serve` to empty its auth cache. Through the
+ * admin API (-c with an admin section, or --url), which answers how many entries went; or,
+ * without one, by SIGHUP to the process (--pid, --pid-file), after which the server logs the count.
  */
 
 function pidArg(value: string): number {
@@ -31,12 +33,21 @@ function readPidFile(path: string): number {
 }
 
 function flushCommand(): Command {
-  return new Command('flush')
-    .description('Empty the auth cache of a running server by sending it SIGHUP; the server logs how many entries it dropped.')
-    .option('--pid <pid>', 'process id of `postern serve`', pidArg)
-    .option('--pid-file <file>', 'the file `postern serve --pid-file` wrote')
-    .action((opts: { pid?: number; pidFile?: string }) => {
-      if ((opts.pid === undefined) === (opts.pidFile === undefined)) fail('give either --pid or --pid-file');
+  return withApiOptions(new Command('flush'))
+    .description('Empty the auth cache of a running server: through its admin API (-c or --url), which says how many entries went, or by sending it SIGHUP (--pid, --pid-file), after which the server logs the count.')
+    .option('--pid <pid>', 'process id of `postern serve` (SIGHUP, for a server without an admin API)', pidArg)
+    .option('--pid-file <file>', 'the file `postern serve --pid-file` wrote (SIGHUP)')
+    .addHelpText('after', '\nExamples:\n  postern cache flush -c /etc/postern/postern.yaml\n  postern cache flush --pid-file /run/postern.pid\n')
+    .action(async (opts: ApiOptions & { pid?: number; pidFile?: string }) => {
+      const bySignal = opts.pid !== undefined || opts.pidFile !== undefined;
+      const byApi = opts.config !== undefined || opts.url !== undefined;
+      if (bySignal && byApi) fail('give -c/--url (admin API) or --pid/--pid-file (SIGHUP), not both');
+      if (byApi) {
+        const { flushed } = (await adminCall(apiEndpoint(opts), 'POST', '/cache/flush')) as { flushed: number };
+        process.stdout.write(`${flushed} cache entr${flushed === 1 ? 'y' : 'ies'} flushed\n`);
+        return;
+      }
+      if ((opts.pid === undefined) === (opts.pidFile === undefined)) fail('give -c (admin API), --pid or --pid-file');
       const pid = opts.pid ?? readPidFile(opts.pidFile!);
       try {
         process.kill(pid, 'SIGHUP');

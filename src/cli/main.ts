@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.js';
 import { PosternError } from '../core/index.js';
 import { registerPassdbDrivers } from '../drivers.js';
+import { backendsCommand, kickCommand, reloadCommand, whoCommand } from './admin.js';
 import { authCommand } from './auth.js';
 import { cacheCommand } from './cache.js';
 import { checkCommand } from './check.js';
@@ -19,6 +20,10 @@ export function buildProgram(): Command {
   program.addCommand(pwCommand());
   program.addCommand(authCommand());
   program.addCommand(cacheCommand());
+  program.addCommand(whoCommand());
+  program.addCommand(kickCommand());
+  program.addCommand(backendsCommand());
+  program.addCommand(reloadCommand());
   return program;
 }
 

@@ -32,7 +32,7 @@ export function serveCommand(): Command {
       } else if (cluster.isWorker) {
         const log = root.child({ worker: Number(process.env.POSTERN_WORKER), pid: process.pid });
         // The IPC channel would keep a worker that failed to start, or has stopped, alive.
-        await serveProcess({ file: opts.config, loaded, log }).finally(() => {
+        await serveProcess({ loaded, log }).finally(() => {
           log.info({ event: 'stopped' }, 'worker stopped');
           log.flush?.();
           if (process.connected) process.disconnect();
@@ -40,7 +40,6 @@ export function serveCommand(): Command {
         return;
       } else {
         await serveProcess({
-          file: opts.config,
           loaded,
           log: root,
           onStarted: () => {

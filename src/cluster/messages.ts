@@ -1,19 +1,29 @@
+import type { CountKey, CountRequest } from '../net/index.js';
+
 /** What the primary and its workers say to each other over the cluster IPC channel. */
 
-/** Primary to worker: a question (reload, sessions, kick, ...) or the order to stop. */
-export type ToWorker = { t: 'ask'; id: number; what: string; arg?: unknown } | { t: 'shutdown'; deadlineMs: number };
+/** Primary to worker: a question (reload, sessions, kick, ...), the order to stop, or the answer to a count. */
+export type ToWorker =
+  | { t: 'ask'; id: number; what: string; arg?: unknown }
+  | { t: 'shutdown'; deadlineMs: number }
+  | { t: 'counted'; id: number; granted: true; lease: number }
+  | { t: 'counted'; id: number; granted: false; key: CountKey; max: number };
 
-/** Worker to primary: started (with its listeners), or the answer to a question. */
-export type ToPrimary = { t: 'ready'; listeners: Array<{ label: string; address: string; port: number }> } | { t: 'answer'; id: number; ok: boolean; value?: unknown; error?: string };
+/** Worker to primary: started, an answer, or a connection count to take or give back (limits:). */
+export type ToPrimary =
+  | { t: 'ready'; listeners: Array<{ label: string; address: string; port: number }> }
+  | { t: 'answer'; id: number; ok: boolean; value?: unknown; error?: string }
+  | { t: 'acquire'; id: number; requests: CountRequest[] }
+  | { t: 'release'; lease: number };
 
-const kinds = (m: unknown): string | undefined => (typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string' ? (m as { t: string }).t : undefined);
+const kind = (m: unknown): string | undefined => (typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string' ? (m as { t: string }).t : undefined);
 
 export function isToWorker(m: unknown): m is ToWorker {
-  const t = kinds(m);
-  return t === 'ask' || t === 'shutdown';
+  const t = kind(m);
+  return t === 'ask' || t === 'shutdown' || t === 'counted';
 }
 
 export function isToPrimary(m: unknown): m is ToPrimary {
-  const t = kinds(m);
-  return t === 'ready' || t === 'answer';
+  const t = kind(m);
+  return t === 'ready' || t === 'answer' || t === 'acquire' || t === 'release';
 }

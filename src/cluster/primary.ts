@@ -4,7 +4,10 @@ import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { freeSocketPath } from '../net/index.js';
 import { prepareServer } from '../server/index.js';
+import { startAdminServer, type AdminServer } from '../admin/index.js';
 import { workerCount } from './config.js';
+import { clusterAdminTarget } from './admin-target.js';
+import { CountKeeper } from './counter.js';
 import { isToPrimary, type ToPrimary, type ToWorker } from './messages.js';
 
 export interface PrimaryOptions {
@@ -39,6 +42,8 @@ export class Primary {
   #loaded: LoadedConfig;
   readonly #slots = new Map<number, Slot>();
   #stopping = false;
+  readonly #counts = new CountKeeper();
+  #admin: AdminServer | undefined;
   #asked = 0;
   readonly #pending = new Map<string, (m: Extract<ToPrimary, { t: 'answer' }>) => void>();
   #resolveStopped!: () => void;
@@ -70,12 +75,22 @@ export class Primary {
     process.once('SIGTERM', () => void this.stop('SIGTERM'));
     process.once('SIGINT', () => void this.stop('SIGINT'));
     this.#log.info({ event: 'workers_started', workers: count }, `${count} workers serving`);
+    const admin = this.#loaded.config.admin;
+    if (admin) {
+      try {
+        this.#admin = await startAdminServer(admin, (p) => configPath(this.#loaded, p), clusterAdminTarget(this), this.#log);
+      } catch (err) {
+        await this.stop('the admin API failed to start');
+        throw err;
+      }
+    }
     this.#opts.onStarted?.(this);
   }
 
   /** Forks worker `n`; true when it listens, false when it died trying. */
   #fork(n: number): Promise<boolean> {
-    const worker = cluster.fork({ POSTERN_WORKER: String(n) });
+    const worker = cluster.fork({ POSTERN_WORKER: String(n), POSTERN_WORKERS: String(workerCount(this.#loaded.config.process)) });
+    this.#counts.serve(worker);
     const prev = this.#slots.get(n);
     this.#slots.set(n, { n, worker, started: Date.now(), quickDeaths: prev?.quickDeaths ?? 0 });
     worker.on('message', (m: unknown) => {
@@ -168,6 +183,7 @@ export class Primary {
     this.#stopping = true;
     const deadlineMs = this.#loaded.config.process.shutdown_timeout;
     this.#log.info({ event: 'stopping', signal: why, workers: this.#slots.size, deadline_ms: deadlineMs }, 'stopping the workers');
+    await this.#admin?.close();
     if (this.#slots.size === 0) this.#resolveStopped();
     for (const s of this.#slots.values()) if (s.worker.isConnected()) s.worker.send({ t: 'shutdown', deadlineMs } satisfies ToWorker);
     // A worker that does not finish in time (goodbyes have 2 s more) is killed.

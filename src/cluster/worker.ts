@@ -1,33 +1,20 @@
 import cluster from 'node:cluster';
-import { loadConfig, type LoadedConfig } from '../config/index.js';
+import type { LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
+import { workerAdmin } from '../admin/index.js';
+import type { SessionFilter } from '../login/index.js';
+import { WorkerCounter } from './counter.js';
 import { isToWorker, type ToPrimary } from './messages.js';
 
 /** A question a worker answers for the primary (`reload`, and what the admin API asks). */
 export type WorkerQuestion = (arg: unknown, server: RunningServer) => Promise<unknown> | unknown;
 
 export interface ServeOptions {
-  /** The config file, read again on each reload. */
-  file: string;
   loaded: LoadedConfig;
   log: Logger;
   /** Called once the listeners are open (pid file, `started` log line). */
   onStarted?: (server: RunningServer) => void;
-  /** More questions the primary may ask a worker. */
-  questions?: Record<string, WorkerQuestion>;
-}
-
-/** Reads the config file again and swaps it in for new connections. */
-async function reloadFrom(file: string, server: RunningServer, log: Logger) {
-  let next: LoadedConfig;
-  try {
-    next = loadConfig(file);
-  } catch (err) {
-    log.error({ event: 'reload_failed', config: file, err: (err as Error).message }, `reload refused, the running configuration stays: ${(err as Error).message}`);
-    return { ok: false as const, error: (err as Error).message };
-  }
-  return server.reload(next);
 }
 
 /**
@@ -39,17 +26,19 @@ async function reloadFrom(file: string, server: RunningServer, log: Logger) {
 export async function serveProcess(opts: ServeOptions): Promise<void> {
   const { log } = opts;
   const worker = cluster.isWorker;
-  const server = await startServer(opts.loaded, log, { clustered: worker });
+  // A worker counts connections with the primary and leaves the admin API to it.
+  const server = await startServer(opts.loaded, log, worker ? { clustered: true, adminApi: false, counter: new WorkerCounter(Number(process.env.POSTERN_WORKERS) || 1) } : {});
   opts.onStarted?.(server);
   // Dovecot reloads its configuration on SIGHUP; the auth cache goes with the old one.
-  const onHup = () => {
-    const entries = server.flushAuthCache();
-    log.info({ event: 'auth_cache_flushed', signal: 'SIGHUP', entries }, `SIGHUP received, ${entries} cache entries flushed`);
-    return reloadFrom(opts.file, server, log);
-  };
+  const onHup = () => server.reloadFile('SIGHUP');
+  const admin = workerAdmin({ sessions: server.sessions, flushAuthCache: () => server.flushAuthCache(), ...(server.observation ? { observation: server.observation } : {}) });
   const questions: Record<string, WorkerQuestion> = {
     reload: onHup,
-    ...opts.questions,
+    sessions: (f) => admin.sessions(f as SessionFilter),
+    kick: (f) => admin.kick(f as SessionFilter),
+    flushCache: () => admin.flushCache(),
+    backends: () => admin.backends(),
+    metricsJson: () => admin.metricsJson(),
   };
 
   await new Promise<void>((resolve) => {
@@ -73,6 +62,7 @@ export async function serveProcess(opts: ServeOptions): Promise<void> {
       process.on('message', (m: unknown) => {
         if (!isToWorker(m)) return;
         if (m.t === 'shutdown') return stop('primary', m.deadlineMs);
+        if (m.t !== 'ask') return;
         const answer = questions[m.what];
         if (!answer) return send({ t: 'answer', id: m.id, ok: false, error: `unknown question ${m.what}` });
         Promise.resolve()

@@ -8,6 +8,7 @@ import { lmtpConfigSchema } from '../lmtp/config.js';
 import { proxyConfigSchema } from '../proxy/config.js';
 import { processConfigSchema } from '../cluster/config.js';
 import { limitsConfigSchema, listenConfigSchema, tlsConfigSchema } from '../net/config.js';
+import { adminConfigSchema } from '../admin/config.js';
 
 const cidr = z.string().refine((v) => {
   const [addr = '', bits, extra] = v.split('/');
@@ -70,6 +71,7 @@ export const configSchema = z.strictObject({
   lmtp: lmtpConfigSchema.describe('The LMTP proxy front of the `protocol: lmtp` listeners.'),
   limits: limitsConfigSchema.describe('How many IMAP and POP3 connections are held at once, per user and address, per address, and in all. See docs/limits.md.'),
   proxy: proxyConfigSchema.describe('How postern reaches backends. Per-user passdb fields (proxy_timeout, ssl, starttls, ...) override these; see docs/proxy-fields.md.'),
+  admin: adminConfigSchema.optional(),
 })
   .superRefine((c, ctx) => {
     if (c.haproxy_trusted_networks.length > 0) return;

@@ -23,8 +23,8 @@ export interface FrontConnectionOptions {
   loginTimeoutMs: number;
   idleTimeoutMs: number;
   proxyTtl: number;
-  /** Told once when the session is over, for the registry. */
-  onClose?: () => void;
+  /** Told once when the session is over, for the registry; a proxied session brings its byte counts. */
+  onClose?: (end?: { bytesIn: number; bytesOut: number }) => void;
 }
 
 const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
@@ -52,7 +52,7 @@ export class FrontConnection {
   readonly #abort = new AbortController();
 
   /** The options every protocol session passes the same way, from its deps and its own login timeout. */
-  static forSession(protocol: FrontConnectionOptions['protocol'], conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; onClose?: () => void }, loginTimeoutMs: number): FrontConnection {
+  static forSession(protocol: FrontConnectionOptions['protocol'], conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; onClose?: FrontConnectionOptions['onClose'] }, loginTimeoutMs: number): FrontConnection {
     return new FrontConnection(conn, {
       protocol,
       log: deps.log,
@@ -176,7 +176,7 @@ export class FrontConnection {
         { event: 'session_end', user: outcome.user, backend, bytes_in: end.bytesIn, bytes_out: end.bytesOut, duration_ms: Date.now() - this.started, reason: end.reason },
         'session ended',
       );
-      this.#opts.onClose?.();
+      this.#opts.onClose?.(end);
     });
   }
 

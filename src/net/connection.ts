@@ -69,6 +69,7 @@ export function startServerTls(conn: Connection, handshakeTimeoutMs: number): Pr
     const timer = setTimeout(() => fail(new PosternError('POSTERN_TLS_HANDSHAKE', 'TLS handshake timed out')), handshakeTimeoutMs);
     const fail = (err: Error) => {
       clearTimeout(timer);
+      tls.onHandshakeFailed?.(conn.listener);
       secure.destroy();
       reject(err);
     };

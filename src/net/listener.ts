@@ -61,6 +61,7 @@ export class Listener {
       // SNI asks the certificates of the moment (see update()).
       const server = createTlsServer({ ...tls.options, SNICallback: (name, cb) => this.#tls!.options.SNICallback!(name, cb), handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, accept);
       server.on('tlsClientError', (err, socket) => {
+        tls.onHandshakeFailed?.(this.label);
         log.info({ event: 'tls_handshake_failed', listener: this.label, rip: normalizeIp(socket.remoteAddress), err: err.message }, 'TLS handshake failed');
       });
       this.#server = server;
@@ -98,6 +99,7 @@ export class Listener {
         this.#sockets.delete(socket);
         this.#track(front);
       } catch (err) {
+        tls.onHandshakeFailed?.(this.label);
         log.info({ event: 'tls_handshake_failed', listener: this.label, rip: addresses.remoteIp, err: (err as Error).message }, 'TLS handshake failed');
         return;
       }

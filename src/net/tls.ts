@@ -8,6 +8,8 @@ export interface ServerTls {
   options: TlsOptions;
   /** Set when client certificates are asked for (tls.client_ca): the subject attribute that names the user. */
   certUsernameField?: string;
+  /** Told of each client handshake that fails (implicit TLS and STARTTLS), with the listener's label: metrics. */
+  onHandshakeFailed?: (listener: string) => void;
 }
 
 function readPem(path: string, what: string): Buffer {

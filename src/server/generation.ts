@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import { AuthPolicy } from '../auth/index.js';
 import { AuthService } from '../authserver/index.js';
+import type { Observation } from '../admin/index.js';
+import type { ServerTls } from '../net/index.js';
 import type { Config, LoadedConfig } from '../config/index.js';
 import { ImapLoginSession } from '../imap/index.js';
 import { LmtpSession } from '../lmtp/index.js';
@@ -21,6 +23,8 @@ export interface GenerationDeps {
   counter: ConnectionCounter;
   /** The per-backend disconnect counts (proxy.max_disconnect_delay), kept across reloads. */
   disconnects: DisconnectSpread;
+  /** Metrics and backend health, when the configuration has an admin section. */
+  observation?: Observation;
   /** The previous generation's policy, kept when its settings did not change (a reload keeps the penalty table). */
   previousPolicy?: { policy: AuthPolicy; cfg: Config['auth'] };
 }
@@ -36,6 +40,8 @@ export class Generation {
   readonly policy: AuthPolicy;
   readonly authService: AuthService;
   readonly haproxyTrusted: NetworkList | undefined;
+  /** The listeners' TLS (with failed handshakes counted when observed). */
+  readonly tls: ServerTls | undefined;
   /** Sessions this generation started and that are still open. */
   readonly started = new Set<TrackedSession>();
   readonly #deps: GenerationDeps;
@@ -55,13 +61,17 @@ export class Generation {
     this.#deps = deps;
     const { log, isSelf } = deps;
     this.prepared = prepareServer(loaded, log);
-    const { authenticator, backendCa, mechanisms } = this.prepared;
+    const { backendCa, mechanisms } = this.prepared;
+    const seen = deps.observation;
+    const authenticator = seen?.authenticator(this.prepared.authenticator) ?? this.prepared.authenticator;
+    this.tls = seen ? seen.tls(this.prepared.tls) : this.prepared.tls;
     const prev = deps.previousPolicy;
     const samePolicy = prev !== undefined && prev.cfg.failure_delay === cfg.auth.failure_delay && prev.cfg.penalty === cfg.auth.penalty;
     // One failure delay and penalty table for every login of the process.
     this.policy = samePolicy ? prev.policy : new AuthPolicy({ failureDelayMs: cfg.auth.failure_delay, penalty: cfg.auth.penalty });
     const limits = new ConnectionLimits(deps.counter, cfg.limits);
-    const login = new LoginService({ authenticator, proxy: cfg.proxy, ...(backendCa ? { backendCa } : {}), policy: this.policy, isSelf, limits, disconnects: deps.disconnects, ...(sourceIps ? { sourceIps } : {}) });
+    const loginOptions = { authenticator, proxy: cfg.proxy, ...(backendCa ? { backendCa } : {}), policy: this.policy, isSelf, limits, disconnects: deps.disconnects, ...(sourceIps ? { sourceIps } : {}) };
+    const login = seen?.loginService(loginOptions) ?? new LoginService(loginOptions);
     const trustedNetworks = new NetworkList(cfg.login_trusted_networks);
     this.haproxyTrusted = cfg.haproxy_trusted_networks.length > 0 ? new NetworkList(cfg.haproxy_trusted_networks) : undefined;
     // Postfix and Exim pass no client certificate identity: EXTERNAL is for IMAP and POP3 only.
@@ -79,8 +89,12 @@ export class Generation {
     // Each IMAP and POP3 connection first takes its place under limits: (see login/admission).
     const admission = { limits: () => limits, trustedNetworks, log };
     this.#handlers = {
-      imap: admitted('imap', admission, ImapLoginSession.refuse, (conn, release) => this.#track((onClose) => new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose: () => (onClose(), release()) }))),
-      pop3: admitted('pop3', admission, Pop3LoginSession.refuse, (conn, release) => this.#track((onClose) => new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose: () => (onClose(), release()) }))),
+      imap: admitted('imap', admission, ImapLoginSession.refuse, (conn, release) =>
+        this.#track((onClose) => new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose: (end) => (onClose(), release(), seen?.sessionClosed('imap', end)) })),
+      ),
+      pop3: admitted('pop3', admission, Pop3LoginSession.refuse, (conn, release) =>
+        this.#track((onClose) => new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose: (end) => (onClose(), release(), seen?.sessionClosed('pop3', end)) })),
+      ),
       auth: this.authService.accept,
       lmtp: (conn) => {
         const id = newSessionId();

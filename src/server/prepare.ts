@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { adminToken } from '../admin/index.js';
 import { AuthCache, createConfiguredAuthenticator, offeredMechanisms, type Authenticator } from '../auth/index.js';
 import { configPath, type LoadedConfig } from '../config/index.js';
 import { PosternError } from '../core/index.js';
@@ -30,6 +31,7 @@ export function prepareServer(loaded: LoadedConfig, log: Logger): Prepared {
     }
   }
   const tls: ServerTls | undefined = cfg.tls ? createServerTls(cfg.tls, resolvePath) : undefined;
+  if (cfg.admin) adminToken(cfg.admin, resolvePath); // read now, so that `postern check` finds a missing token
   let backendCa: Buffer | undefined;
   if (cfg.proxy.ca_file) {
     try {

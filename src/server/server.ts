@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import { configPath, type Config, type LoadedConfig } from '../config/index.js';
+import { localAdminTarget, Observation, startAdminServer, type AdminServer } from '../admin/index.js';
+import { configPath, loadConfig, type Config, type LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { SessionRegistry } from '../login/index.js';
 import { registerPassdbDrivers } from '../drivers.js';
@@ -20,6 +21,15 @@ export interface RunningServer {
   sessions: SessionRegistry;
   /** The configuration new connections get. */
   readonly config: Config;
+  /** Metrics and backend health, when the configuration (at start) has an admin section. */
+  observation?: Observation;
+  /** The admin API's address, when this server serves it. */
+  admin?: AddressInfo;
+  /**
+   * Reads the configuration file again and reloads it; the auth cache goes with the old one.
+   * `trigger` (SIGHUP, an admin request) is named in the log line.
+   */
+  reloadFile(trigger: string): Promise<ReloadResult>;
   /**
    * New certificates, passdbs, routes, limits and listeners for new connections; open sessions
    * keep running as they are. A configuration that cannot be built is refused and the running one stays.
@@ -52,6 +62,8 @@ export interface StartOptions {
   clustered?: boolean;
   /** Where IMAP and POP3 connections are counted for `limits:`; a cluster worker passes one that asks the primary. */
   counter?: ConnectionCounter;
+  /** Serve the admin API when configured (default); a cluster worker does not, its primary does. */
+  adminApi?: boolean;
 }
 
 export async function startServer(loaded: LoadedConfig, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
@@ -60,7 +72,9 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
   const listeners = new Map<string, Listener>();
   const isSelf = (host: string, port: number) =>
     [...listeners.values()].some((l) => l.address().port === port && (ownAddresses.has(host) || host === 'localhost') && (l.config.address === '0.0.0.0' || l.config.address === '::' || l.config.address === host));
-  const shared = { sessions, isSelf, log, counter: opts.counter ?? new InProcessCounter(), disconnects: new DisconnectSpread() };
+  // With an admin section: logins, auth answers, TLS handshakes and session ends are counted, across reloads.
+  const observation = loaded.config.admin ? new Observation(sessions) : undefined;
+  const shared = { sessions, isSelf, log, counter: opts.counter ?? new InProcessCounter(), disconnects: new DisconnectSpread(), ...(observation ? { observation } : {}) };
   let current = await Generation.create(loaded, shared);
   for (const w of current.prepared.warnings) log.warn({ event: 'config_warning' }, w);
   const retired = new Set<Generation>();
@@ -74,7 +88,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
         if (listeners.has(key)) continue;
         const protocol = lc.protocol;
         // The listener asks the generation of the moment, so a reload reaches it without a rebind.
-        const listener = new Listener(lc.path !== undefined ? { ...lc, path: configPath(gen.loaded, lc.path) } : lc, gen.prepared.tls, (conn) => current.handler(protocol)(conn), log, {
+        const listener = new Listener(lc.path !== undefined ? { ...lc, path: configPath(gen.loaded, lc.path) } : lc, gen.tls, (conn) => current.handler(protocol)(conn), log, {
           ...(gen.haproxyTrusted ? { haproxyTrusted: gen.haproxyTrusted } : {}),
           clustered: opts.clustered ?? false,
         });
@@ -119,8 +133,10 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
   }
 
   let closing: Promise<void> | undefined;
+  let admin: AdminServer | undefined;
   const closeAll = () =>
     (closing ??= (async () => {
+      await admin?.close();
       for (const gen of [current, ...retired]) gen.authService.close();
       // A listener's close() resolves once its connections are gone: those are ended next.
       const closed = Promise.all([...listeners.values()].map((l) => l.close()));
@@ -136,10 +152,24 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
       return [...listeners.values()].map((l) => ({ label: l.label, protocol: l.config.protocol, address: l.address() }));
     },
     sessions,
+    ...(observation ? { observation } : {}),
     get config() {
       return current.config;
     },
     flushAuthCache: () => current.prepared.cache?.flush() ?? 0,
+
+    async reloadFile(trigger) {
+      const entries = server.flushAuthCache();
+      log.info({ event: 'auth_cache_flushed', trigger, entries }, `${trigger} received, ${entries} cache entries flushed`);
+      let next: LoadedConfig;
+      try {
+        next = loadConfig(current.loaded.file);
+      } catch (err) {
+        log.error({ event: 'reload_failed', config: current.loaded.file, err: (err as Error).message }, `reload refused, the running configuration stays: ${(err as Error).message}`);
+        return { ok: false, error: (err as Error).message };
+      }
+      return server.reload(next);
+    },
 
     async reload(next) {
       if (closing) return { ok: false, error: 'postern is stopping' };
@@ -168,7 +198,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
           listeners.delete(key);
           closed.push(l.label);
         } else if (!opened.includes(l.label)) {
-          l.update(gen.prepared.tls, gen.haproxyTrusted);
+          l.update(gen.tls, gen.haproxyTrusted);
           kept.push(l.label);
         }
       }
@@ -182,6 +212,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
 
     async shutdown(deadlineMs) {
       if (closing) return closing;
+      await admin?.close();
       for (const gen of [current, ...retired]) gen.authService.close();
       for (const l of listeners.values()) void l.close();
       const open = sessions.size;
@@ -198,5 +229,14 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
 
     close: closeAll,
   };
+  if (loaded.config.admin && opts.adminApi !== false) {
+    try {
+      admin = await startAdminServer(loaded.config.admin, (p) => configPath(loaded, p), localAdminTarget({ ...server, sessions, reload: () => server.reloadFile('admin reload') }), log);
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    server.admin = admin.address();
+  }
   return server;
 }

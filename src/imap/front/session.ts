@@ -26,7 +26,7 @@ export interface ImapFrontDeps {
   proxyTtl: number;
   log: Logger;
   /** Told when the session is over, for the registry. */
-  onClose?: () => void;
+  onClose?: (end?: { bytesIn: number; bytesOut: number }) => void;
 }
 
 type Finished = Exclude<SaslOutcome, { kind: 'challenge' }>;

@@ -25,7 +25,7 @@ export interface Pop3FrontDeps {
   proxyTtl: number;
   log: Logger;
   /** Told when the session is over, for the registry. */
-  onClose?: () => void;
+  onClose?: (end?: { bytesIn: number; bytesOut: number }) => void;
 }
 
 /** The AUTHORIZATION state (RFC 1939 §4), split where an AUTH exchange reads raw lines. */

@@ -1,0 +1,10 @@
+export { adminConfigSchema, parseAdminListen, loopbackHost, type AdminConfig, type AdminListen } from './config.js';
+export { adminToken } from './token.js';
+export { ServerMetrics, LOGIN_RESULTS, type MetricsJson, type SessionSource } from './metrics.js';
+export { BackendHealthTracker, mergeBackendHealth, RECENT_WINDOW_MS, type BackendHealth } from './backends.js';
+export { Observation, ObservedLoginService } from './observe.js';
+export { aggregateMetrics, filterMatcher, localAdminTarget, workerAdmin, type AdminSource, type AdminTarget, type ReloadResult, type WorkerAdmin } from './target.js';
+export { handleAdminRequest, parseFilter, type AdminAuth, type AdminRequest, type AdminResponse } from './handler.js';
+export { AdminServer } from './http.js';
+export { adminListen, startAdminServer } from './start.js';
+export { adminCall, describeEndpoint, parseAdminUrl, type AdminEndpoint } from './client.js';
