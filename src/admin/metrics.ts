@@ -2,7 +2,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric
 import type { LoginOutcome, SessionInfo } from '../login/index.js';
 
 /** The `result` label of postern_logins_total: every LoginOutcome kind. */
-export const LOGIN_RESULTS = ['proxied', 'authFailed', 'authTempFail', 'nologin', 'referral', 'local', 'misrouted', 'proxyFailed'] as const satisfies ReadonlyArray<LoginOutcome['kind']>;
+// A Record, so that a new kind of outcome fails to compile until it is listed here.
+const RESULTS: Record<LoginOutcome['kind'], true> = { proxied: true, authFailed: true, authTempFail: true, nologin: true, referral: true, local: true, misrouted: true, proxyFailed: true, limitReached: true };
+export const LOGIN_RESULTS = Object.keys(RESULTS) as ReadonlyArray<LoginOutcome['kind']>;
 type LoginProtocol = 'imap' | 'pop3';
 type LoginCounters = Record<LoginProtocol, Record<LoginOutcome['kind'], Counter.Internal>>;
 const LOGIN_PROTOCOLS: readonly LoginProtocol[] = ['imap', 'pop3'];

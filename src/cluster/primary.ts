@@ -91,6 +91,8 @@ export class Primary {
   #fork(n: number): Promise<boolean> {
     const worker = cluster.fork({ POSTERN_WORKER: String(n), POSTERN_WORKERS: String(workerCount(this.#loaded.config.process)) });
     this.#counts.serve(worker);
+    // A send to a worker that is dying fails with EPIPE: its exit is handled below.
+    worker.on('error', (err) => this.#log.debug({ event: 'worker_ipc_error', worker: n, err: err.message }, 'IPC to a worker failed'));
     const prev = this.#slots.get(n);
     this.#slots.set(n, { n, worker, started: Date.now(), quickDeaths: prev?.quickDeaths ?? 0 });
     worker.on('message', (m: unknown) => {
