@@ -155,10 +155,13 @@ export class FrontConnection {
     clearTimeout(this.#loginTimer);
     const client = this.conn.socket;
     this.#detach(client);
+    // The backend's untagged lines, the login reply and what followed it: one write to the client.
+    client.cork();
     for (const chunk of outcome.forwarded) client.write(chunk);
     client.write(outcome.clientReply);
     const backend = `${outcome.target.host}:${outcome.target.port}`;
     const pipe = joinSockets(client, outcome.socket, { idleTimeoutMs: this.#opts.idleTimeoutMs, beforeBackend: pipelined, beforeClient: outcome.leftover });
+    client.uncork();
     this.#phase = { kind: 'proxying', pipe };
     void pipe.done.then((end) => {
       this.#phase = { kind: 'closed' };
