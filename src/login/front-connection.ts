@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/index.js';
 import { startServerTls, type Connection } from '../net/index.js';
-import { joinSockets, type Pipe } from '../proxy/index.js';
+import { joinSockets, type Pipe, type PipeEnd } from '../proxy/index.js';
 import { ClientIdentity } from './client-identity.js';
 import { newSessionId } from './session-id.js';
 import type { LoginOutcome } from './types.js';
@@ -46,8 +46,8 @@ export class FrontConnection {
   #busy = false;
   #endReason = 'client disconnected';
   #loginTimer: NodeJS.Timeout | undefined;
-  /** Abandons a backend login under way when the client leaves or postern stops. */
-  readonly #abort = new AbortController();
+  /** Abandons a backend login under way when the client leaves or postern stops; made when a login asks. */
+  #abort: AbortController | undefined;
 
   /** The options every protocol session passes the same way, from its deps and its own login timeout. */
   static forSession(conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; onClose?: () => void }, loginTimeoutMs: number): FrontConnection {
@@ -75,6 +75,7 @@ export class FrontConnection {
     return this.#log;
   }
   get signal(): AbortSignal {
+    this.#abort ??= new AbortController();
     return this.#abort.signal;
   }
   /** Before login and not closed: commands may be read. */
@@ -152,9 +153,13 @@ export class FrontConnection {
       outcome.socket.destroy();
       return;
     }
-    clearTimeout(this.#loginTimer);
+    this.#stopLoginTimer();
     const client = this.conn.socket;
     this.#detach(client);
+    // What only the time before login needed goes now: an idle proxied session holds the pipe, the
+    // socket and the strings of its end line.
+    this.#input = undefined;
+    this.#abort = undefined;
     // The backend's untagged lines, the login reply and what followed it: one write to the client.
     client.cork();
     for (const chunk of outcome.forwarded) client.write(chunk);
@@ -163,14 +168,22 @@ export class FrontConnection {
     const pipe = joinSockets(client, outcome.socket, { idleTimeoutMs: this.#opts.idleTimeoutMs, beforeBackend: pipelined, beforeClient: outcome.leftover });
     client.uncork();
     this.#phase = { kind: 'proxying', pipe };
-    void pipe.done.then((end) => {
-      this.#phase = { kind: 'closed' };
-      this.#log.info(
-        { event: 'session_end', user: outcome.user, backend, bytes_in: end.bytesIn, bytes_out: end.bytesOut, duration_ms: Date.now() - this.started, reason: end.reason },
-        'session ended',
-      );
-      this.#opts.onClose?.();
-    });
+    const user = outcome.user;
+    void pipe.done.then((end) => this.#proxiedEnd(user, backend, end));
+  }
+
+  #proxiedEnd(user: string, backend: string, end: PipeEnd): void {
+    this.#phase = { kind: 'closed' };
+    this.#log.info(
+      { event: 'session_end', user, backend, bytes_in: end.bytesIn, bytes_out: end.bytesOut, duration_ms: Date.now() - this.started, reason: end.reason },
+      'session ended',
+    );
+    this.#opts.onClose?.();
+  }
+
+  #stopLoginTimer(): void {
+    clearTimeout(this.#loginTimer);
+    this.#loginTimer = undefined;
   }
 
   /** A proxied session is ended now (kick, shutdown); false before login, where the protocol says goodbye first. */
@@ -191,8 +204,8 @@ export class FrontConnection {
   #finish(reason: string): void {
     if (this.#phase.kind !== 'open') return;
     this.#phase = { kind: 'closed' };
-    clearTimeout(this.#loginTimer);
-    this.#abort.abort();
+    this.#stopLoginTimer();
+    this.#abort?.abort();
     this.#log.info({ event: 'session_end', duration_ms: Date.now() - this.started, reason }, 'session ended before login');
     this.#opts.onClose?.();
   }

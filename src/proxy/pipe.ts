@@ -16,8 +16,24 @@ export interface Pipe {
 }
 
 /**
- * Joins two sockets after login. Node streams carry the back-pressure; no JavaScript runs per
- * byte. `before*` are bytes already read from one side that the other must get first.
+ * Read from one side, write to the other; stop reading while the other has more than its
+ * high-water mark (16 KiB) unsent, as stream.pipe does. A larger allowance bought nothing under
+ * FETCH (loopback takes every 64 KiB write whole: no pause in 1 MB) and would be memory a slow
+ * client holds.
+ */
+function forward(from: Socket, to: Socket): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  // 'drain' comes once what was queued is written.
+  to.on('drain', () => from.resume());
+}
+
+/**
+ * Joins two sockets after login. The sockets' own buffers carry the back-pressure; no JavaScript
+ * runs per byte, one call per chunk read. `before*` are bytes already read from one side that the
+ * other must get first. Only the listeners below hold the session: no pipe state, no `once`
+ * wrappers, no copy of the hand-over's buffers.
  */
 export function joinSockets(client: Socket, backend: Socket, opts: { idleTimeoutMs: number; beforeBackend?: Buffer; beforeClient?: Buffer }): Pipe {
   let reason: PipeEndReason | undefined;
@@ -42,14 +58,20 @@ export function joinSockets(client: Socket, backend: Socket, opts: { idleTimeout
   client.on('error', (err) => end(`client error: ${err.message}`));
   backend.on('error', (err) => end(`backend error: ${err.message}`));
   // A half-close from one side is passed on; when one side is gone entirely, so is the other.
-  client.once('end', () => (reason ??= 'client disconnected'));
-  backend.once('end', () => (reason ??= 'backend disconnected'));
-  client.once('close', () => {
+  client.on('end', () => {
+    reason ??= 'client disconnected';
+    backend.end();
+  });
+  backend.on('end', () => {
+    reason ??= 'backend disconnected';
+    client.end();
+  });
+  client.on('close', () => {
     reason ??= 'client disconnected';
     backend.destroySoon();
     onClosed();
   });
-  backend.once('close', () => {
+  backend.on('close', () => {
     reason ??= 'backend disconnected';
     // destroySoon flushes what the backend said last before closing.
     client.destroySoon();
@@ -60,8 +82,8 @@ export function joinSockets(client: Socket, backend: Socket, opts: { idleTimeout
   client.setTimeout(opts.idleTimeoutMs, () => end('idle timeout'));
   if (opts.beforeClient && opts.beforeClient.length > 0) client.write(opts.beforeClient);
   if (opts.beforeBackend && opts.beforeBackend.length > 0) backend.write(opts.beforeBackend);
-  client.pipe(backend);
-  backend.pipe(client);
+  forward(client, backend);
+  forward(backend, client);
   client.resume();
   backend.resume();
   return { done, destroy: (why) => end(why) };
