@@ -91,6 +91,9 @@ export const ROWS: Row[] = [
 const ORDER: TargetId[] = ['direct', 'dovecot', 'nginx', 'postern'];
 const NAMES: Record<TargetId, string> = { direct: 'direct', dovecot: 'Dovecot proxy', nginx: 'nginx', postern: 'postern' };
 
+/** postern measured at several revisions in one run is told apart by its label. */
+const nameOf = (r: TargetResults) => (r.id === 'postern' ? r.label : NAMES[r.id]);
+
 function fmt(v: Value, digits: number): string {
   if (v === undefined || !Number.isFinite(v)) return '—';
   return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -143,12 +146,12 @@ export function cpuTable(results: readonly TargetResults[]): string {
       const ops = f === 'idle' ? (run.memory?.ready.sessions ?? run.result.ops) : run.result.ops;
       lines.push(
         row([
-          NAMES[r.id], f, c.wallS.toFixed(1), String(ops), String(run.result.errors), `${c.loadgenS.toFixed(2)} (${((100 * c.loadgenS) / c.wallS).toFixed(0)}%)`,
+          nameOf(r), f, c.wallS.toFixed(1), String(ops), String(run.result.errors), `${c.loadgenS.toFixed(2)} (${((100 * c.loadgenS) / c.wallS).toFixed(0)}%)`,
           fmt(c.parties['backend'], 2), fmt(proxy, 2), c.otherS.toFixed(2), proxy !== undefined && ops > 0 ? fmt((proxy / ops) * 1e6, 0) : '—',
         ]),
       );
     }
-    for (const [f, why] of r.skipped) lines.push(row([NAMES[r.id], f, `skipped: ${why}`, '', '', '', '', '', '', '']));
+    for (const [f, why] of r.skipped) lines.push(row([nameOf(r), f, `skipped: ${why}`, '', '', '', '', '', '', '']));
   }
   return lines.join('\n');
 }
@@ -159,7 +162,7 @@ export function idleDetails(results: readonly TargetResults[]): string {
       const m = r.figures.get('idle')?.memory;
       if (!m) return [];
       const mib = (b: number) => (b / 2 ** 20).toFixed(1);
-      return [`- ${NAMES[r.id]}: ${m.ready.sessions}/${m.ready.wanted} sessions in ${m.ready.seconds.toFixed(1)} s (${m.ready.errors} errors, ${r.figures.get('idle')?.result.dropped ?? 0} dropped); ${m.before.processes}→${m.after.processes} processes; RSS ${mib(m.before.rssBytes)}→${mib(m.after.rssBytes)} MiB, PSS ${mib(m.before.pssBytes)}→${mib(m.after.pssBytes)} MiB`];
+      return [`- ${nameOf(r)}: ${m.ready.sessions}/${m.ready.wanted} sessions in ${m.ready.seconds.toFixed(1)} s (${m.ready.errors} errors, ${r.figures.get('idle')?.result.dropped ?? 0} dropped); ${m.before.processes}→${m.after.processes} processes; RSS ${mib(m.before.rssBytes)}→${mib(m.after.rssBytes)} MiB, PSS ${mib(m.before.pssBytes)}→${mib(m.after.pssBytes)} MiB`];
     })
     .join('\n');
 }

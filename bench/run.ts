@@ -1,4 +1,4 @@
-// `npm run bench [-- --short] [--targets direct,postern] [--figures login-imap,idle] [--postern-rev REV]
+// `npm run bench [-- --short] [--targets direct,postern] [--figures login-imap,idle] [--postern-rev REV[,REV...]]
 //   [--no-profile] [--no-write]`
 // Starts a Dovecot backend, then the backend itself, Dovecot's proxy, nginx's mail proxy and postern one
 // at a time, drives each with the C load generator, prints the table and appends it to bench/RESULTS.md.
@@ -32,8 +32,11 @@ interface Options {
   figures: FigureId[];
   profile: boolean;
   write: boolean;
-  /** Measure postern as committed at this revision instead of the working tree's dist/. */
-  posternRev?: string;
+  /**
+   * Measure postern as committed at these revisions (`.` is the working tree's dist/) instead of the
+   * working tree alone: one after the other in the same run, the last one in the figures table.
+   */
+  posternRevs?: string[];
 }
 
 function parseArgs(argv: string[]): Options {
@@ -45,7 +48,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--no-write') opts.write = false;
     else if (a === '--targets' && argv[i + 1]) opts.targets = argv[++i]!.split(',') as TargetId[];
     else if (a === '--figures' && argv[i + 1]) opts.figures = argv[++i]!.split(',') as FigureId[];
-    else if (a === '--postern-rev' && argv[i + 1]) opts.posternRev = argv[++i]!;
+    else if (a === '--postern-rev' && argv[i + 1]) opts.posternRevs = argv[++i]!.split(',').filter((r) => r !== '');
     else throw new Error(`unknown argument ${a}; see bench/README.md`);
   }
   return opts;
@@ -236,14 +239,13 @@ async function main(): Promise<number> {
   }
   const tmp = makeTempDir('bench');
   const tools = await buildCTools(tmp.path);
-  let posternBin: string;
-  if (opts.posternRev !== undefined) {
-    const built = buildPosternAt(opts.posternRev, join(tmp.path, 'postern'));
-    posternBin = built.bin;
-    env.postern = `${built.commit.slice(0, 7)} (committed tree, built from git archive)`;
-  } else {
-    posternBin = snapshotPostern(join(tmp.path, 'postern'));
-  }
+  const posterns = (opts.posternRevs ?? ['.']).map((rev, i) => {
+    const dir = join(tmp.path, `postern-${i}`);
+    if (rev === '.') return { bin: snapshotPostern(dir), name: env.postern, short: 'working tree' };
+    const built = buildPosternAt(rev, dir);
+    return { bin: built.bin, name: `${built.commit.slice(0, 7)} (committed tree, built from git archive)`, short: built.commit.slice(0, 7) };
+  });
+  env.postern = posterns.map((p) => p.name).join(', then ');
   const cert = (await getTestCerts()).server;
   log(`starting the Dovecot backend with ${USERS} users`);
   const backend = await startBackend(USERS);
@@ -252,13 +254,18 @@ async function main(): Promise<number> {
     fake = await startFakeBackend(tools.fakeBackend);
     const w: World = { tools, backend, backendPid: dovecotMasterPid(backend.dovecot), fake, cert, durations };
     await primeBackend(w);
-    const unsupported = new Map<Protocol, string>();
-    const pop3 = await posternProtocolSupport(posternBin, 'pop3', cert);
-    if (pop3 !== undefined) {
-      unsupported.set('pop3', 'postern has no pop3 listener in this build');
-      notes.push(`POP3 figures of postern skipped: ${pop3}`);
+    const posternTargets: Target[] = [];
+    for (const p of posterns) {
+      const unsupported = new Map<Protocol, string>();
+      const pop3 = await posternProtocolSupport(p.bin, 'pop3', cert);
+      if (pop3 !== undefined) {
+        unsupported.set('pop3', 'postern has no pop3 listener in this build');
+        notes.push(`POP3 figures of postern ${p.short} skipped: ${pop3}`);
+      }
+      posternTargets.push(posternTarget(p.bin, unsupported, posterns.length > 1 ? `postern ${p.short}` : 'postern'));
     }
-    const all: Target[] = [directTarget(backend.dovecot), dovecotProxyTarget(cores), nginxTarget(), posternTarget(posternBin, unsupported)];
+    if (posterns.length > 1) notes.push(`postern measured at ${posterns.length} revisions one after the other; the figures table shows the last (${posterns.at(-1)!.short}), the CPU table each.`);
+    const all: Target[] = [directTarget(backend.dovecot), dovecotProxyTarget(cores), nginxTarget(), ...posternTargets];
     const results: TargetResults[] = [];
     for (const t of all.filter((x) => opts.targets.includes(x.id))) {
       log(`--- ${t.label}`);
@@ -268,7 +275,7 @@ async function main(): Promise<number> {
     if (opts.profile && opts.targets.includes('postern')) {
       log('--- profiling postern (--cpu-prof under the login load, heap snapshots around the idle sessions)');
       const { loadgen } = tools;
-      profiles = await profilePostern(all[3]!, { loadgen, users: USERS, durations }, { imapPort: backend.dovecot.ports.imap, pid: w.backendPid }, fake.port, cert);
+      profiles = await profilePostern(posternTargets.at(-1)!, { loadgen, users: USERS, durations }, { imapPort: backend.dovecot.ports.imap, pid: w.backendPid }, fake.port, cert);
     }
     notes.push(
       `Backend: Dovecot with ${USERS} users, login processes kept (service_count = 0), imap/pop3 processes reused 100 times; the idle figure uses the C fake backend (bench/fake-backend.c) so 10,000 sessions need no 10,000 Dovecot imap processes.`,

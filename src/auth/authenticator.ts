@@ -1,6 +1,6 @@
 import type { PassdbSpec, ResultRule } from './config.js';
 import { silentLogger, type AuthDeps, type AuthLogger } from './deps.js';
-import { allowNetsMatch, applyRenames, fieldIsSet, getField, maskFields } from './fields.js';
+import { allowNetsMatch, applyRenames, fieldIsSet, getField, maskedForLog } from './fields.js';
 import { createPassdb } from './passdb/registry.js';
 import { splitScheme, verifyPassword } from './schemes/registry.js';
 import { credentialsInScheme } from './credentials.js';
@@ -201,7 +201,7 @@ export class ChainAuthenticator implements Authenticator {
     }
     // nopassword is about this passdb only (Dovecot removes it after each lookup).
     delete fields.nopassword;
-    this.#log.debug({ passdb: passdb.name, user, fields: maskFields(fields) }, 'passdb accepted');
+    this.#log.debug({ passdb: passdb.name, user, fields: maskedForLog(fields) }, 'passdb accepted');
     return { kind: 'ok', user, fields, verified: check === 'verified', ...(credentials !== undefined ? { credentials } : {}) };
   }
 

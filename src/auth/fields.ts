@@ -58,6 +58,11 @@ export function maskFields(fields: Fields): Fields {
   return out;
 }
 
+/** maskFields when the line is written: a debug line that is not logged costs no copy. */
+export function maskedForLog(fields: Fields): { toJSON(): Fields } {
+  return { toJSON: () => maskFields(fields) };
+}
+
 /**
  * Fields that rename the user, as Dovecot's get_updated_username: `user` replaces the
  * name, `username` the part before '@' (or all of it if it has an '@'), `domain` the

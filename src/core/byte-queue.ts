@@ -46,6 +46,19 @@ export class ByteQueue {
     return out;
   }
 
+  /**
+   * Everything unread, in memory of its own (not a slice of Node's shared pool), and the storage let
+   * go: for a reader whose input goes elsewhere from now on (the hand-over to the pipe).
+   */
+  takeAll(): Buffer {
+    const n = this.size;
+    const out = n === 0 ? EMPTY : Buffer.allocUnsafeSlow(n);
+    if (n > 0) this.buf.copy(out, 0, this.head, this.tail);
+    this.buf = EMPTY;
+    this.head = this.tail = 0;
+    return out;
+  }
+
   skip(n: number): void {
     this.head += n;
     if (this.head === this.tail) {

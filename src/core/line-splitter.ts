@@ -51,7 +51,7 @@ export class LineSplitter {
   takeBuffered(): Buffer {
     this.#scanned = 0;
     this.#skipping = false;
-    return this.#input.take(this.#input.size);
+    return this.#input.takeAll();
   }
 
   next(): SplitResult {

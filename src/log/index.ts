@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { TurnBatch } from './turn-batch.js';
 
 export type { Logger } from 'pino';
 
@@ -17,7 +18,7 @@ export function createLogger(opts: LogOptions, destination: NodeJS.WritableStrea
   if (opts.format === 'text') {
     return pino(base, pretty({ destination, sync: true, colorize: false, singleLine: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' }));
   }
-  if (destination === process.stdout) return pino(base, pino.destination({ dest: 1, sync: false }));
+  if (destination === process.stdout) return pino(base, new TurnBatch(pino.destination({ dest: 1, sync: false })));
   return pino(base, destination);
 }
 

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/index.js';
 import { startServerTls, type Connection } from '../net/index.js';
-import { joinSockets, type Pipe } from '../proxy/index.js';
+import { joinSockets, type Pipe, type PipeEnd } from '../proxy/index.js';
 import { ClientIdentity } from './client-identity.js';
 import type { EndReason, SessionInfo } from './registry.js';
 import { newSessionId } from './session-id.js';
@@ -48,8 +48,8 @@ export class FrontConnection {
   #busy = false;
   #endReason = 'client disconnected';
   #loginTimer: NodeJS.Timeout | undefined;
-  /** Abandons a backend login under way when the client leaves or postern stops. */
-  readonly #abort = new AbortController();
+  /** Abandons a backend login under way when the client leaves or postern stops; made when a login asks. */
+  #abort: AbortController | undefined;
 
   /** The options every protocol session passes the same way, from its deps and its own login timeout. */
   static forSession(protocol: FrontConnectionOptions['protocol'], conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; onClose?: FrontConnectionOptions['onClose'] }, loginTimeoutMs: number): FrontConnection {
@@ -78,6 +78,7 @@ export class FrontConnection {
     return this.#log;
   }
   get signal(): AbortSignal {
+    this.#abort ??= new AbortController();
     return this.#abort.signal;
   }
   /** Before login and not closed: commands may be read. */
@@ -156,9 +157,15 @@ export class FrontConnection {
       outcome.release?.();
       return;
     }
-    clearTimeout(this.#loginTimer);
+    this.#stopLoginTimer();
     const client = this.conn.socket;
     this.#detach(client);
+    // What only the time before login needed goes now: an idle proxied session holds the pipe, the
+    // socket and the strings of its end line.
+    this.#input = undefined;
+    this.#abort = undefined;
+    // The backend's untagged lines, the login reply and what followed it: one write to the client.
+    client.cork();
     for (const chunk of outcome.forwarded) client.write(chunk);
     client.write(outcome.clientReply);
     const backend = `${outcome.target.host}:${outcome.target.port}`;
@@ -168,16 +175,27 @@ export class FrontConnection {
       beforeClient: outcome.leftover,
       ...(outcome.clientCloseDelay ? { clientCloseDelay: outcome.clientCloseDelay } : {}),
     });
-    this.#phase = { kind: 'proxying', pipe, user: outcome.user, backend };
-    void pipe.done.then((end) => {
-      this.#phase = { kind: 'closed' };
-      outcome.release?.();
-      this.#log.info(
-        { event: 'session_end', user: outcome.user, backend, bytes_in: end.bytesIn, bytes_out: end.bytesOut, duration_ms: Date.now() - this.started, reason: end.reason },
-        'session ended',
-      );
-      this.#opts.onClose?.(end);
-    });
+    client.uncork();
+    const user = outcome.user;
+    this.#phase = { kind: 'proxying', pipe, user, backend };
+    // Only these stay referenced by the session's end: not the login outcome and its buffers.
+    const release = outcome.release;
+    void pipe.done.then((end) => this.#proxiedEnd(user, backend, end, release));
+  }
+
+  #proxiedEnd(user: string, backend: string, end: PipeEnd, release: (() => void) | undefined): void {
+    this.#phase = { kind: 'closed' };
+    release?.();
+    this.#log.info(
+      { event: 'session_end', user, backend, bytes_in: end.bytesIn, bytes_out: end.bytesOut, duration_ms: Date.now() - this.started, reason: end.reason },
+      'session ended',
+    );
+    this.#opts.onClose?.(end);
+  }
+
+  #stopLoginTimer(): void {
+    clearTimeout(this.#loginTimer);
+    this.#loginTimer = undefined;
   }
 
   /**
@@ -222,8 +240,8 @@ export class FrontConnection {
   #finish(reason: string): void {
     if (this.#phase.kind !== 'open') return;
     this.#phase = { kind: 'closed' };
-    clearTimeout(this.#loginTimer);
-    this.#abort.abort();
+    this.#stopLoginTimer();
+    this.#abort?.abort();
     this.#log.info({ event: 'session_end', duration_ms: Date.now() - this.started, reason }, 'session ended before login');
     this.#opts.onClose?.();
   }

@@ -9,6 +9,8 @@ test('network lists: IPv4 prefixes on integers, IPv6 through BlockList', () => {
     ['10.1.2.3', true], ['11.0.0.1', false], ['192.0.2.7', true], ['192.0.2.8', false],
     ['198.51.100.128', true], ['198.51.100.255', true], ['198.51.100.127', false],
     ['2001:db8::5', true], ['2001:db9::5', false], ['not-an-ip', false], ['', false], ['1.2.3.256', false],
+    ['010.1.2.3', true], ['10.1.2', false], ['10.1.2.3.4', false], ['10..2.3', false], ['10.1.2.', false], ['.10.1.2', false],
+    ['0010.1.2.3', false], ['10.1.2.3 ', false], ['10.1.2.-3', false], ['10.300.2.3', false],
   ];
   for (const [ip, want] of cases) assert.equal(only.has(ip), want, ip);
   assert.equal(nets.has('203.0.113.1'), true, '0.0.0.0/0 holds every IPv4 address');

@@ -108,7 +108,17 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
     };
     const fail = (failure: ProxyFailure) => finish({ kind: 'failed', failure });
 
+    // Steps written together (ID and LOGIN, pipelined) leave in one segment and one system call.
     const run = (steps: LoginStep[]) => {
+      const corked = socket;
+      corked.cork();
+      try {
+        runSteps(steps);
+      } finally {
+        corked.uncork();
+      }
+    };
+    const runSteps = (steps: LoginStep[]) => {
       for (const step of steps) {
         if (settled) return;
         switch (step.kind) {

@@ -17,9 +17,31 @@ export interface Pipe {
   bytes(): { bytesIn: number; bytesOut: number };
 }
 
+/** Whether each direction still forwards: a goodbye or a held disconnect stops one. */
+interface Flow {
+  toBackend: boolean;
+  toClient: boolean;
+}
+
 /**
- * Joins two sockets after login. Node streams carry the back-pressure; no JavaScript runs per
- * byte. `before*` are bytes already read from one side that the other must get first.
+ * Read from one side, write to the other; stop reading while the other has more than its
+ * high-water mark (16 KiB) unsent, as stream.pipe does. A larger allowance bought nothing under
+ * FETCH (loopback takes every 64 KiB write whole: no pause in 1 MB) and would be memory a slow
+ * client holds. Bytes read once the direction is shut are dropped.
+ */
+function forward(from: Socket, to: Socket, flow: Flow, key: keyof Flow): void {
+  from.on('data', (chunk: Buffer) => {
+    if (flow[key] && !to.write(chunk)) from.pause();
+  });
+  // 'drain' comes once what was queued is written.
+  to.on('drain', () => from.resume());
+}
+
+/**
+ * Joins two sockets after login. The sockets' own buffers carry the back-pressure; no JavaScript
+ * runs per byte, one call per chunk read. `before*` are bytes already read from one side that the
+ * other must get first. Only the listeners below hold the session: no pipe state beyond `flow`,
+ * no `once` wrappers, no copy of the hand-over's buffers.
  */
 export function joinSockets(
   client: Socket,
@@ -39,6 +61,7 @@ export function joinSockets(
   // or still in the stream's buffer) count as bytes in.
   const clientRead0 = client.bytesRead - client.readableLength - (opts.beforeBackend?.length ?? 0);
   const clientWritten0 = client.bytesWritten;
+  const flow: Flow = { toBackend: true, toClient: true };
   let closed = 0;
 
   const end = (why: PipeEndReason) => {
@@ -54,49 +77,54 @@ export function joinSockets(
   // A goodbye in the protocol (`* BYE`, `-ERR`): the backend stops talking, the client gets the line, then FIN.
   const farewell = (why: 'kicked' | 'shutdown', line: string) => {
     reason ??= why;
-    backend.unpipe(client);
+    flow.toClient = false;
     backend.destroy();
     if (client.destroyed || !client.writable) return;
     client.write(line);
     client.destroySoon();
     setTimeout(() => client.destroy(), 5000).unref(); // a client that never reads
   };
+  // Dovecot's delayed disconnect: the client's input is read and dropped until its turn comes or it leaves.
+  const holdClient = (ms: number) => {
+    flow.toBackend = false;
+    client.resume();
+    const timer = setTimeout(() => client.destroySoon(), ms);
+    client.on('close', () => clearTimeout(timer));
+  };
 
   client.on('error', (err) => end(`client error: ${err.message}`));
   backend.on('error', (err) => end(`backend error: ${err.message}`));
   // A half-close from one side is passed on; when one side is gone entirely, so is the other.
-  client.once('end', () => (reason ??= 'client disconnected'));
-  backend.once('end', () => (reason ??= 'backend disconnected'));
-  client.once('close', () => {
+  client.on('end', () => {
+    reason ??= 'client disconnected';
+    backend.end();
+  });
+  backend.on('end', () => {
+    reason ??= 'backend disconnected';
+    // With a disconnect delay, the backend's FIN must not reach the client before its turn.
+    if (opts.clientCloseDelay === undefined && flow.toClient) client.end();
+  });
+  client.on('close', () => {
     reason ??= 'client disconnected';
     backend.destroySoon();
     onClosed();
   });
-  backend.once('close', () => {
+  backend.on('close', () => {
     const byBackend = reason === undefined || reason === 'backend disconnected' || reason.startsWith('backend error');
     reason ??= 'backend disconnected';
-    const delay = byBackend && !client.destroyed ? (opts.clientCloseDelay?.() ?? 0) : 0;
+    const delay = byBackend && !client.destroyed && flow.toClient ? (opts.clientCloseDelay?.() ?? 0) : 0;
     // destroySoon flushes what the backend said last before closing.
     if (delay > 0) holdClient(delay);
     else client.destroySoon();
     onClosed();
   });
-  // Dovecot's delayed disconnect: the client's input is read and dropped until its turn comes or it leaves.
-  const holdClient = (ms: number) => {
-    client.unpipe(backend);
-    client.on('data', () => {});
-    client.resume();
-    const timer = setTimeout(() => client.destroySoon(), ms);
-    client.once('close', () => clearTimeout(timer));
-  };
 
   // Client socket activity covers both directions: backend data is written to it.
   client.setTimeout(opts.idleTimeoutMs, () => end('idle timeout'));
   if (opts.beforeClient && opts.beforeClient.length > 0) client.write(opts.beforeClient);
   if (opts.beforeBackend && opts.beforeBackend.length > 0) backend.write(opts.beforeBackend);
-  client.pipe(backend);
-  // With a delay, the backend's FIN must not reach the client before its turn.
-  backend.pipe(client, { end: opts.clientCloseDelay === undefined });
+  forward(client, backend, flow, 'toBackend');
+  forward(backend, client, flow, 'toClient');
   client.resume();
   backend.resume();
   return { done, destroy: (why, line) => (line !== undefined ? farewell(why, line) : end(why)), bytes };

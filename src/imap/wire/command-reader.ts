@@ -79,7 +79,7 @@ export class ImapCommandReader {
    * after STARTTLS they must be dropped (RFC 3501 §6.2.1, no plaintext command injection).
    */
   takeBuffered(): Buffer {
-    const out = this.input.take(this.input.size);
+    const out = this.input.takeAll();
     this.scanned = 0;
     return out;
   }

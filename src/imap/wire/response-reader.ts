@@ -67,7 +67,7 @@ export class ImapResponseReader {
 
   /** Hands over the unread bytes (after a successful login they go to the client untouched). */
   takeBuffered(): Buffer {
-    const out = this.input.take(this.input.size);
+    const out = this.input.takeAll();
     this.resetUnit();
     return out;
   }
