@@ -1,8 +1,6 @@
 import type { Worker } from 'node:cluster';
-import { InProcessCounter, type Acquired, type ConnectionCounter, type CountRequest, type Lease } from '../net/index.js';
+import { InProcessCounter, leaseOnce, type Acquired, type ConnectionCounter, type CountRequest, type Lease } from '../net/index.js';
 import { isToWorker, type ToPrimary, type ToWorker } from './messages.js';
-
-const NO_LEASE: Lease = { release() {} };
 
 /**
  * A worker's connection counter. The per-user+address and per-address counts live in the
@@ -40,17 +38,12 @@ export class WorkerCounter implements ConnectionCounter {
       local.lease.release();
       return { kind: 'refused', key: answer.key, max: answer.max };
     }
-    let held = true;
     return {
       kind: 'granted',
-      lease: {
-        release: () => {
-          if (!held) return;
-          held = false;
-          local.lease.release();
-          if (process.connected) process.send?.({ t: 'release', lease: answer.lease } satisfies ToPrimary);
-        },
-      },
+      lease: leaseOnce(() => {
+        local.lease.release();
+        if (process.connected) process.send?.({ t: 'release', lease: answer.lease } satisfies ToPrimary);
+      }),
     };
   }
 }
@@ -71,7 +64,7 @@ export class CountKeeper {
         const got = this.#counter.acquire(msg.requests);
         if (got.kind === 'refused') return this.#send(worker, { t: 'counted', id: msg.id, granted: false, key: got.key, max: got.max });
         const lease = ++this.#next;
-        if (got.lease !== NO_LEASE) held.set(lease, got.lease);
+        held.set(lease, got.lease);
         this.#send(worker, { t: 'counted', id: msg.id, granted: true, lease });
       } else if (msg?.t === 'release') {
         held.get(msg.lease)?.release();

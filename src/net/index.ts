@@ -4,4 +4,4 @@ export { applySocketPermissions, freeSocketPath } from './unix-socket.js';
 export { startServerTls, type Connection } from './connection.js';
 export { createServerTls, serverNameMatches, type ServerTls } from './tls.js';
 export { NetworkList, isLoopback, localAddresses, normalizeIp } from './address.js';
-export { ConnectionLimits, InProcessCounter, countKeyString, type Acquired, type ConnectionCounter, type CountKey, type CountRequest, type Lease, type LimitName } from './limits.js';
+export { ConnectionLimits, InProcessCounter, countKeyString, leaseOnce, type Acquired, type ConnectionCounter, type CountKey, type CountRequest, type Lease, type LimitName } from './limits.js';

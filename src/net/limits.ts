@@ -52,6 +52,18 @@ export function countKeyString(key: CountKey): string {
 
 const NO_LEASE: Lease = { release() {} };
 
+/** A lease whose `give` runs at its first release only. */
+export function leaseOnce(give: () => void): Lease {
+  let held = true;
+  return {
+    release: () => {
+      if (!held) return;
+      held = false;
+      give();
+    },
+  };
+}
+
 /** The counts of one process: a Map, entries removed at zero so it never grows with past clients. */
 export class InProcessCounter implements ConnectionCounter {
   readonly #counts = new Map<string, number>();
@@ -64,20 +76,15 @@ export class InProcessCounter implements ConnectionCounter {
     }
     if (names.length === 0) return { kind: 'granted', lease: NO_LEASE };
     for (const n of names) this.#counts.set(n, (this.#counts.get(n) ?? 0) + 1);
-    let held = true;
     return {
       kind: 'granted',
-      lease: {
-        release: () => {
-          if (!held) return;
-          held = false;
-          for (const n of names) {
-            const left = (this.#counts.get(n) ?? 0) - 1;
-            if (left > 0) this.#counts.set(n, left);
-            else this.#counts.delete(n);
-          }
-        },
-      },
+      lease: leaseOnce(() => {
+        for (const n of names) {
+          const left = (this.#counts.get(n) ?? 0) - 1;
+          if (left > 0) this.#counts.set(n, left);
+          else this.#counts.delete(n);
+        }
+      }),
     };
   }
 

@@ -7,41 +7,14 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dovecotSkipReason, findBinary, freePorts, getTestCerts, makeTempDir, pollUntil, runPython, skipSuite, startDovecot, type DovecotInstance } from './harness/index.js';
+import { dovecotSkipReason, findBinary, freePorts, getTestCerts, makeTempDir, pollUntil, skipSuite, startDovecot, type DovecotInstance } from './harness/index.js';
 import { startPostern, type TestPostern } from '../support/postern.js';
+import { deliverWithSmtplib } from '../support/lmtp-client.js';
 
 const skip = skipSuite('lmtp proxy chain', dovecotSkipReason(), findBinary('python3') ? undefined : 'python3 not installed');
 
 const MESSAGE = 'From: sender@example.test\r\nSubject: chain\r\n\r\nhello\r\n';
 
-// Per-recipient replies after DATA (RFC 2033 §4.2). argv: port, rcpts, message ('BIG' = 200 kB), CA file for STARTTLS or ''.
-const LMTP_CLIENT = `
-import json, smtplib, ssl, sys
-port, rcpts, msg, ca = int(sys.argv[1]), sys.argv[2].split(','), sys.argv[3].encode('latin-1'), sys.argv[4]
-if msg == b'BIG':
-    msg = b'Subject: big\\r\\n\\r\\n' + (b'z' * 998 + b'\\r\\n') * 200
-s = smtplib.LMTP('127.0.0.1', port, local_hostname='mta.example.test', source_address=('127.0.0.2', 0), timeout=60)
-s.ehlo_or_helo_if_needed()
-out = {'starttls_offered': s.has_extn('starttls'), 'xclient_offered': s.has_extn('xclient'), 'rcpt': [], 'data': []}
-if ca:
-    out['starttls'] = s.starttls(context=ssl.create_default_context(cafile=ca))[0]
-    s.ehlo()
-    out['starttls_after'] = s.has_extn('starttls')
-s.mail('sender@example.test')
-accepted = 0
-for r in rcpts:
-    code, text = s.rcpt(r)
-    out['rcpt'].append('%d %s' % (code, text.decode()))
-    accepted += code == 250
-if accepted:
-    code, text = s.data(msg)
-    out['data'].append('%d %s' % (code, text.decode()))
-    for _ in range(accepted - 1):
-        code, text = s.getreply()
-        out['data'].append('%d %s' % (code, text.decode()))
-s.quit()
-print(json.dumps(out))
-`;
 
 /** A TCP relay in front of a backend that cuts both sides once `cutAfter` bytes went towards the backend. */
 async function startCuttingRelay(target: number, cutAfter: number): Promise<{ port: number; cuts: number; server: Server }> {
@@ -135,9 +108,7 @@ describe('LMTP proxy chains, TLS both ways and a cut backend, against real Dovec
   });
 
   async function lmtp(rcpts: string[], message = MESSAGE, ca = '') {
-    const r = await runPython(LMTP_CLIENT, [String(outer.port(0)), rcpts.join(','), message, ca], { timeoutMs: 60_000 });
-    assert.equal(r.code, 0, `smtplib.LMTP: ${r.stderr}`);
-    return JSON.parse(r.stdout) as { starttls_offered: boolean; xclient_offered: boolean; starttls?: number; starttls_after?: boolean; rcpt: string[]; data: string[] };
+    return deliverWithSmtplib(String(outer.port(0)), rcpts, message, { ca, timeoutMs: 60_000 });
   }
 
   function stored(user: string): string[] {
@@ -192,7 +163,7 @@ describe('LMTP proxy chains, TLS both ways and a cut backend, against real Dovec
   test('the backend connection cut mid-DATA: 451 for its recipient only, the other is delivered, nothing half-delivered', async () => {
     const carol = stored('carol').length;
     const bob = stored('bob').length;
-    const out = await lmtp(['carol.cut@example.test', 'bob@example.test'], 'BIG');
+    const out = await lmtp(['carol.cut@example.test', 'bob@example.test'], 'BIG:200');
     assert.deepEqual(out.rcpt, ['250 2.1.5 OK', '250 2.1.5 OK']);
     assert.equal(out.data.length, 2);
     assert.match(out.data[0]!, /^451 4\.4\.0 Proxy failed \(connection lost, session=/);

@@ -4,43 +4,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dovecotSkipReason, findBinary, freePort, makeTempDir, pollUntil, runPython, skipSuite, startDovecot, type DovecotInstance } from './harness/index.js';
+import { dovecotSkipReason, findBinary, freePort, makeTempDir, pollUntil, skipSuite, startDovecot, type DovecotInstance } from './harness/index.js';
 import nodemailer from 'nodemailer';
 import { startPostern, type TestPostern } from '../support/postern.js';
 import { connectLmtp } from '../support/fake-lmtp-backend.js';
+import { deliverWithSmtplib } from '../support/lmtp-client.js';
 
 const skip = skipSuite('lmtp proxy', dovecotSkipReason(), findBinary('python3') ? undefined : 'python3 not installed');
 
 // What an MTA sends: a line starting with "." (smtplib dot-stuffs it), 8-bit text, a long line.
 const MESSAGE = `From: sender@example.test\r\nTo: team@example.test\r\nSubject: lmtp \xe9\r\nMessage-ID: <l1@example.test>\r\n\r\n.leading dot\r\n..two dots\r\n8-bit \xe4\xf6\xfc\r\n${'x'.repeat(900)}\r\nend\r\n`;
 
-// Per-recipient replies after DATA (RFC 2033 §4.2): smtplib's data() reads the first, getreply() the rest.
-const LMTP_CLIENT = `
-import json, smtplib, sys
-target, rcpts, msg = sys.argv[1], sys.argv[2].split(','), sys.argv[3].encode('latin-1')
-if msg == b'BIG':  # about 100 MB of 1000-byte lines
-    msg = b'From: big@example.test\\r\\nSubject: big\\r\\n\\r\\n' + (b'y' * 998 + b'\\r\\n') * 100_000
-# smtplib.LMTP takes a unix socket path as host
-if target.startswith('/'):
-    s = smtplib.LMTP(target, local_hostname='mta.example.test', timeout=60)
-else:
-    s = smtplib.LMTP('127.0.0.1', int(target), local_hostname='mta.example.test', source_address=('127.0.0.2', 0), timeout=60)
-s.ehlo_or_helo_if_needed()
-out = {'mail': s.mail('sender@example.test')[0], 'rcpt': [], 'data': []}
-accepted = 0
-for r in rcpts:
-    code, text = s.rcpt(r)
-    out['rcpt'].append('%d %s' % (code, text.decode()))
-    accepted += code == 250
-if accepted:
-    code, text = s.data(msg)
-    out['data'].append('%d %s' % (code, text.decode()))
-    for _ in range(accepted - 1):
-        code, text = s.getreply()
-        out['data'].append('%d %s' % (code, text.decode()))
-s.quit()
-print(json.dumps(out))
-`;
 
 describe('LMTP proxy to two Dovecot LMTP backends', { skip, timeout: 180_000 }, () => {
   let one: DovecotInstance;
@@ -81,9 +55,7 @@ describe('LMTP proxy to two Dovecot LMTP backends', { skip, timeout: 180_000 }, 
   });
 
   async function lmtp(rcpts: string[], target = String(postern.port(0)), message = MESSAGE) {
-    const r = await runPython(LMTP_CLIENT, [target, rcpts.join(','), message], { timeoutMs: 120_000 });
-    assert.equal(r.code, 0, `smtplib.LMTP: ${r.stderr}`);
-    return JSON.parse(r.stdout) as { mail: number; rcpt: string[]; data: string[] };
+    return deliverWithSmtplib(target, rcpts, message);
   }
 
   /** Every message file in the user's Maildir new/ and cur/. */
@@ -156,7 +128,7 @@ describe('LMTP proxy to two Dovecot LMTP backends', { skip, timeout: 180_000 }, 
     let peak = base;
     const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     try {
-      const out = await lmtp(['alice@example.test', 'bob@example.test'], String(postern.port(0)), 'BIG');
+      const out = await lmtp(['alice@example.test', 'bob@example.test'], String(postern.port(0)), 'BIG:100000');
       assert.deepEqual(out.rcpt, ['250 2.1.5 OK', '250 2.1.5 OK']);
       assert.deepEqual(out.data.map((d) => d.slice(0, 9)), ['250 2.0.0', '250 2.0.0']);
     } finally {

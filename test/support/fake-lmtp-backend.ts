@@ -28,6 +28,8 @@ export interface FakeLmtpBackend {
   sessions: string[][];
   /** Every byte received, per connection, as latin1 text. */
   received: string[];
+  /** The address each connection came from. */
+  peers: string[];
   /** Body bytes received in transactions that never ended with the dot. */
   abandonedBodyBytes: number;
   close(): Promise<void>;
@@ -35,11 +37,12 @@ export interface FakeLmtpBackend {
 
 export async function startFakeLmtp(opts: FakeLmtpOptions): Promise<FakeLmtpBackend> {
   const sockets = new Set<Socket>();
-  const backend: FakeLmtpBackend = { port: 0, deliveries: [], sessions: [], received: [], abandonedBodyBytes: 0, close: () => Promise.resolve() };
+  const backend: FakeLmtpBackend = { port: 0, deliveries: [], sessions: [], received: [], peers: [], abandonedBodyBytes: 0, close: () => Promise.resolve() };
   const server: Server = createServer((s) => {
     sockets.add(s);
     const log: string[] = [];
     backend.sessions.push(log);
+    backend.peers.push(s.remoteAddress ?? '');
     const index = backend.received.push('') - 1;
     const reader = new LmtpCommandReader();
     let from = '';

@@ -14,6 +14,8 @@ export type BackendAnswer = { kind: 'reply'; reply: LmtpReply } | BackendFailure
 export interface BackendOptions {
   host: string;
   port: number;
+  /** Our address for the connect (proxy.source_ips, passdb source_ip). */
+  localAddress?: string;
   /** Each wait for a reply (and the connect) gives up after this (passdb proxy_timeout). */
   timeoutMs: number;
   /** Our name in LHLO. */
@@ -51,7 +53,8 @@ export class LmtpBackend {
   private constructor(opts: BackendOptions) {
     this.#timeoutMs = opts.timeoutMs;
     const implicit = opts.tls?.mode === 'implicit';
-    this.#socket = implicit ? tlsConnect({ host: opts.host, port: opts.port, ...tlsOptions(opts) }) : connect({ host: opts.host, port: opts.port });
+    const where = { host: opts.host, port: opts.port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) };
+    this.#socket = implicit ? tlsConnect({ ...where, ...tlsOptions(opts) }) : connect(where);
     this.#socket.once(implicit ? 'secureConnect' : 'connect', () => (this.#connected = true));
     this.#socket.once('connect', () => (this.#tcpUp = true));
     this.#wire();

@@ -139,3 +139,29 @@ describe('LMTP front: reconnecting to a backend', () => {
     await f.close();
   });
 });
+
+describe('LMTP front: backend connects from proxy.source_ips', () => {
+  it('take the configured addresses in turn; the passdb source_ip wins', async () => {
+    const b = await startFakeLmtp({ users: ['u1', 'u2', 'u3'] });
+    const at = (extra: Record<string, string> = {}) => ({ proxy: 'y', host: '127.0.0.1', port: String(b.port), ...extra });
+    const auth = fakeAuth({ 'u1@x': at({ destuser: 'u1' }), 'u2@x': at({ destuser: 'u2' }), 'u3@x': at({ destuser: 'u3', source_ip: '127.0.0.9' }) });
+    const turns = ['127.0.0.2', '127.0.0.3'];
+    let n = 0;
+    const front = await startFront(auth, { sourceIp: (family) => (family === 4 ? turns[n++ % 2] : undefined) });
+    try {
+      // One transaction per recipient: each opens its own backend session.
+      for (const rcpt of ['u1@x', 'u2@x', 'u1@x', 'u3@x']) {
+        const c = await connectLmtp(front.port);
+        await c.cmd('LHLO mta');
+        await c.cmd('MAIL FROM:<s@x>');
+        assert.equal(await c.cmd(`RCPT TO:<${rcpt}>`), '250 2.1.5 OK');
+        c.send('QUIT\r\n');
+        await c.closed;
+      }
+      assert.deepEqual(b.peers, ['127.0.0.2', '127.0.0.3', '127.0.0.2', '127.0.0.9']);
+    } finally {
+      await front.close();
+      await b.close();
+    }
+  });
+});

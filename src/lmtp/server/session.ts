@@ -33,6 +33,8 @@ export interface LmtpSessionOptions {
   maxBadCommands?: number;
   /** proxy.max_reconnects and proxy.reconnect_interval, for the backend connect. */
   maxReconnects?: number;
+  /** proxy.source_ips: the address backend connects come from, per address family (the passdb's source_ip wins). */
+  sourceIp?: (family: 4 | 6) => string | undefined;
   reconnectIntervalMs?: number;
   log: Logger;
   onClose?: () => void;
@@ -300,7 +302,7 @@ export class LmtpSession {
     const o = this.#opts;
     const deps: RcptDeps = {
       authenticator: o.authenticator, conn: this.#conn, hostname: o.hostname, proxyTimeoutMs: o.proxyTimeoutMs, isSelf: o.isSelf,
-      maxReconnects: o.maxReconnects ?? 0, reconnectIntervalMs: o.reconnectIntervalMs ?? 0, log: this.#log, ...(o.backendCa ? { backendCa: o.backendCa } : {}),
+      maxReconnects: o.maxReconnects ?? 0, reconnectIntervalMs: o.reconnectIntervalMs ?? 0, log: this.#log, ...(o.sourceIp ? { sourceIp: o.sourceIp } : {}), ...(o.backendCa ? { backendCa: o.backendCa } : {}),
     };
     const current = () => this.#state.kind === 'mail' && this.#state.tx === tx;
     const reply = await routeRecipient(deps, this.#client(), tx, rcpt, params, current);
