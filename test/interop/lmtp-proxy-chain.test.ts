@@ -70,7 +70,7 @@ describe('LMTP proxy chains, TLS both ways and a cut backend, against real Dovec
     caPath = join(tmp.path, 'ca.pem');
     writeFileSync(caPath, dove.ca);
     // Fixed ports: each postern's passdb names the other.
-    const [outerPort, innerPort] = await freePorts(2);
+    const [outerPort, innerPort, outerTlsPort] = await freePorts(3);
     const users = (name: string, lines: string[]) => {
       const path = join(tmp.path, name);
       writeFileSync(path, [...lines, ''].join('\n'));
@@ -93,7 +93,10 @@ describe('LMTP proxy chains, TLS both ways and a cut backend, against real Dovec
       auth: { failure_delay: '0', passdb: [{ driver: 'passwd-file', args: innerUsers }] },
     });
     outer = await startPostern({
-      ...common, listen: [{ protocol: 'lmtp', address: '127.0.0.1', port: outerPort!, tls: 'starttls' }], lmtp: { hostname: 'outer.postern.test' },
+      ...common, listen: [
+        { protocol: 'lmtp', address: '127.0.0.1', port: outerPort!, tls: 'starttls' },
+        { protocol: 'lmtp', address: '127.0.0.1', port: outerTlsPort!, tls: 'implicit' },
+      ], lmtp: { hostname: 'outer.postern.test' },
       tls: { cert: certs.server.certPath, key: certs.server.keyPath },
       auth: { failure_delay: '0', passdb: [{ driver: 'passwd-file', args: outerUsers }] },
     });
@@ -158,6 +161,15 @@ describe('LMTP proxy chains, TLS both ways and a cut backend, against real Dovec
     await pollUntil(() => stored('bob').length > before || undefined, { timeoutMs: 5000 });
     const newest = stored('bob').filter((m) => /^Received: [^;]*\(using TLS/m.test(m));
     assert.equal(newest.length, 1, 'Dovecot saw TLS on the LMTP session from postern');
+  });
+
+  test('implicit TLS on postern\'s listener: delivered, and no STARTTLS offered inside TLS', async () => {
+    const before = stored('bob').length;
+    const out = await deliverWithSmtplib(String(outer.port(1)), ['bob@example.test'], MESSAGE, { ca: caPath, implicitTls: true, timeoutMs: 60_000 });
+    assert.equal(out.starttls_offered, false);
+    assert.deepEqual(out.rcpt, ['250 2.1.5 OK']);
+    assert.match(out.data[0]!, /^250 2\.0\.0 /);
+    await pollUntil(() => stored('bob').length > before || undefined, { timeoutMs: 5000 });
   });
 
   test('the backend connection cut mid-DATA: 451 for its recipient only, the other is delivered, nothing half-delivered', async () => {
