@@ -103,6 +103,7 @@ export async function generateArgon2(plain: string, variant: Variant, params?: G
 export const argon2iScheme: SchemeDescriptor = {
   name: 'ARGON2I',
   encoding: 'none',
+  slow: true,
   verify: verifyArgon2,
   generate: (plain, _user, params) => generateArgon2(plain, 'argon2i', params),
 };
@@ -110,6 +111,7 @@ export const argon2iScheme: SchemeDescriptor = {
 export const argon2idScheme: SchemeDescriptor = {
   name: 'ARGON2ID',
   encoding: 'none',
+  slow: true,
   verify: verifyArgon2,
   generate: (plain, _user, params) => generateArgon2(plain, 'argon2id', params),
 };

@@ -43,6 +43,7 @@ export async function generateBcrypt(plain: string, cost = DEFAULT_COST): Promis
 export const blfCryptScheme: SchemeDescriptor = {
   name: 'BLF-CRYPT',
   encoding: 'none',
+  slow: true,
   verify: (plain, stored) => verifyBcrypt(plain, stored),
   generate: (plain, _user, params) => generateBcrypt(plain, bcryptCost(params)),
 };

@@ -25,6 +25,7 @@ export async function verifyCrypt(plain: string, stored: string): Promise<boolea
 export const cryptScheme: SchemeDescriptor = {
   name: 'CRYPT',
   encoding: 'none',
+  slow: true,
   verify: verifyCrypt,
   generate: (plain, _user, params) => generateBcrypt(plain, bcryptCost(params)),
 };
@@ -40,6 +41,7 @@ export const desCryptScheme: SchemeDescriptor = {
 export const sha256CryptScheme: SchemeDescriptor = {
   name: 'SHA256-CRYPT',
   encoding: 'none',
+  slow: true,
   verify: verifyCrypt,
   generate: (plain, _user, params) => generateShaCrypt(plain, '5', shaCryptRounds(params)),
 };
@@ -47,6 +49,7 @@ export const sha256CryptScheme: SchemeDescriptor = {
 export const sha512CryptScheme: SchemeDescriptor = {
   name: 'SHA512-CRYPT',
   encoding: 'none',
+  slow: true,
   verify: verifyCrypt,
   generate: (plain, _user, params) => generateShaCrypt(plain, '6', shaCryptRounds(params)),
 };

@@ -19,6 +19,8 @@ export interface GenerateParams {
  */
 export interface SchemeDescriptor extends PasswordScheme {
   readonly aliases?: readonly string[];
+  /** A work-factor scheme (crypt rounds, bcrypt cost, Argon2, PBKDF2): verified off the event loop. */
+  readonly slow?: boolean;
   readonly encoding: SchemeEncoding;
   /** Length of the raw digest for binary schemes (16 for PLAIN-MD5). */
   readonly rawLength?: number;

@@ -45,6 +45,7 @@ export async function generatePbkdf2(plain: string, params?: GenerateParams): Pr
 export const pbkdf2Scheme: SchemeDescriptor = {
   name: 'PBKDF2',
   encoding: 'none',
+  slow: true,
   verify: verifyPbkdf2,
   generate: (plain, _user, params) => generatePbkdf2(plain, params),
 };

@@ -1,4 +1,5 @@
 import { AuthError } from '../errors.js';
+import { verifyPool } from './pool.js';
 import type { PasswordScheme } from '../types.js';
 import { argon2idScheme, argon2iScheme } from './argon2.js';
 import { decodeBase64, decodeHex } from './bytes.js';
@@ -113,6 +114,13 @@ export async function verifyPassword(
   defaultScheme: string,
   user: string,
 ): Promise<VerifyResult> {
+  // A work-factor scheme takes milliseconds of CPU: in a worker thread, every other session goes on meanwhile.
+  const slow = resolve(splitScheme(stored).scheme ?? defaultScheme)?.scheme.slow === true;
+  return slow ? verifyPool().verify({ plain, stored, defaultScheme, user }) : verifyHere(plain, stored, defaultScheme, user);
+}
+
+/** verifyPassword on this thread (the verify pool's threads run this). */
+export async function verifyHere(plain: string, stored: string, defaultScheme: string, user: string): Promise<VerifyResult> {
   const { scheme = defaultScheme, value } = splitScheme(stored);
   const s = getScheme(scheme);
   if (!s) return { error: `unknown password scheme ${scheme}` };
