@@ -11,7 +11,7 @@ import { serveCommand } from './serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('postern')
-    .description('IMAP login proxy with Dovecot-compatible password databases and proxy fields.')
+    .description('IMAP, POP3 and LMTP login proxy and auth service, with Dovecot-compatible password databases and proxy fields.')
     .version(process.env['npm_package_version'] ?? '0.1.0', '-V, --version')
     .showHelpAfterError()
     .exitOverride();

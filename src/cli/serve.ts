@@ -7,6 +7,7 @@ import { createLogger } from '../log/index.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
+    .summary('Run the listeners of a configuration (one worker per core; SIGHUP reloads, SIGTERM drains).')
     .description(
       'Run the listeners of a configuration: one worker per CPU core (process.workers), a dead worker replaced. ' +
         'SIGHUP reloads the configuration file for new connections (open sessions go on); SIGTERM or SIGINT stops ' +
