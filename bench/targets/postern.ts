@@ -74,6 +74,26 @@ export async function posternProtocolSupport(bin: string, protocol: Protocol, ce
   }
 }
 
+/** Whether this build has the `process:` section (workers), asked once per build. */
+const hasWorkers = new Map<string, Promise<boolean>>();
+function acceptsWorkers(bin: string, cert: ProxySpec['cert']): Promise<boolean> {
+  let known = hasWorkers.get(bin);
+  if (known === undefined) {
+    known = (async () => {
+      const dir = makeTempDir('bench-postern-check');
+      try {
+        const file = join(dir.path, 'check.yaml');
+        writeFileSync(file, JSON.stringify({ ...posternConfig({ protocol: 'imap', backendPort: 1, cert }, { plain: 0, tls: 0 }), process: { workers: 1 } }));
+        return (await runCommand(process.execPath, [bin, 'check', '--config', file], { timeoutMs: 30_000 })).code === 0;
+      } finally {
+        dir.remove();
+      }
+    })();
+    hasWorkers.set(bin, known);
+  }
+  return known;
+}
+
 export function posternTarget(bin: string, unsupported: ReadonlyMap<Protocol, string>, label = 'postern'): Target {
   return {
     id: 'postern',
@@ -85,7 +105,9 @@ export function posternTarget(bin: string, unsupported: ReadonlyMap<Protocol, st
         const [plain, tls] = await freePorts(2);
         const ports = { plain: plain!, tls: tls! };
         const conf = join(dir.path, 'postern.yaml');
-        writeFileSync(conf, JSON.stringify(posternConfig(spec, ports), null, 2));
+        // A profile (node flags) is of one process: the primary of a cluster holds no session.
+        const single = spec.nodeFlags !== undefined && (await acceptsWorkers(bin, spec.cert)) ? { process: { workers: 1 } } : {};
+        writeFileSync(conf, JSON.stringify({ ...posternConfig(spec, ports), ...single }, null, 2));
         // Logs go to a file, as Dovecot's do, so no pipe to this process costs CPU during a figure.
         const log = join(dir.path, 'postern.log');
         const args = [...(spec.nodeFlags ?? []), bin, 'serve', '--config', conf];
