@@ -1,7 +1,7 @@
 import { AuthPolicy, type AuthResult, type Authenticator } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
-import { DisconnectSpread, fieldSet, proxyConnect, resolveRoute, type ProxyConfig, type SourceIps } from '../proxy/index.js';
-import type { ConnectionLimits } from '../net/index.js';
+import { DisconnectSpread, fieldSet, proxyConnect, resolveRoute, type DisconnectTicket, type ProxyConfig, type SourceIps } from '../proxy/index.js';
+import type { ConnectionLimits, Lease } from '../net/index.js';
 import type { AuthRequest, LoginOutcome, ProtocolLogin } from './types.js';
 
 export interface LoginServiceOptions {
@@ -126,14 +126,9 @@ export class LoginService {
         const source = outcome.socket.localAddress;
         log.info({ event: 'proxy_started', user, backend, ms: outcome.elapsedMs, attempts: outcome.attempts, source }, 'started proxying');
         const ticket = this.#disconnects.connected(`${outcome.socket.remoteAddress}:${outcome.socket.remotePort}`);
-        const maxDelayMs = o.proxy.max_disconnect_delay;
         return {
           kind: 'proxied', user, fields: auth.fields, target, socket: outcome.socket, forwarded: outcome.forwarded, clientReply: outcome.clientReply, leftover: outcome.leftover, attempts: outcome.attempts, elapsedMs: outcome.elapsedMs,
-          ...(maxDelayMs > 0 ? { clientCloseDelay: () => ticket.backendGone(maxDelayMs) } : {}),
-          release: () => {
-            ticket.closed();
-            slot?.lease.release();
-          },
+          ...sessionHooks(ticket, slot?.lease, o.proxy.max_disconnect_delay),
         };
       }
       default: {
@@ -142,4 +137,18 @@ export class LoginService {
       }
     }
   }
+}
+
+/**
+ * What a proxied session keeps of its login until it ends. Built outside login() so that these
+ * closures hold only what they name, not the login's scope (the request, its password, the log).
+ */
+function sessionHooks(ticket: DisconnectTicket, lease: Lease | undefined, maxDelayMs: number): { clientCloseDelay?: () => number; release: () => void } {
+  return {
+    ...(maxDelayMs > 0 ? { clientCloseDelay: () => ticket.backendGone(maxDelayMs) } : {}),
+    release: () => {
+      ticket.closed();
+      lease?.release();
+    },
+  };
 }
