@@ -2,7 +2,8 @@
 // nginx that sends every login to the backend: Auth-Status, Auth-Server and Auth-Port headers.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findBinary, freePorts, makeTempDir, spawnProcess, waitForListening } from '../../test/interop/harness/index.js';
+import { findBinary, freePorts, makeTempDir, spawnProcess } from '../../test/interop/harness/index.js';
+import { whenListening } from './started.js';
 import { NGINX_MAIL_MODULE } from '../prereqs.js';
 import type { ProxySpec, RunningTarget, Target } from './types.js';
 
@@ -72,21 +73,7 @@ export function nginxTarget(): Target {
         const conf = join(dir.path, 'nginx.conf');
         writeFileSync(conf, nginxConfig(dir.path, spec, ports, process.getuid?.() === 0));
         const proc = spawnProcess(findBinary('nginx') ?? 'nginx', ['-p', dir.path, '-c', conf, '-e', join(dir.path, 'error.log')], { stopTimeoutMs: 5000 });
-        try {
-          await waitForListening([ports.plain, ports.tls, ports.auth], 10_000);
-        } catch (error) {
-          await proc.stop();
-          throw new Error(`nginx did not start: ${(error as Error).message}\n${proc.output()}`);
-        }
-        return {
-          port: ports.plain,
-          tlsPort: ports.tls,
-          pid: proc.pid,
-          stop: async () => {
-            await proc.stop();
-            dir.remove();
-          },
-        };
+        return await whenListening('nginx', proc, dir, { plain: ports.plain, tls: ports.tls, others: [ports.auth] }, 10_000);
       } catch (error) {
         dir.remove();
         throw error;

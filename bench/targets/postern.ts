@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePorts, makeTempDir, runCommand, spawnProcess, waitForListening } from '../../test/interop/harness/index.js';
+import { freePorts, makeTempDir, runCommand, spawnProcess } from '../../test/interop/harness/index.js';
+import { whenListening } from './started.js';
 import type { Protocol, ProxySpec, RunningTarget, Target } from './types.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -116,21 +117,7 @@ export function posternTarget(bin: string, unsupported: ReadonlyMap<Protocol, st
           ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
           stopTimeoutMs: 15_000, // --cpu-prof writes its profile on the way out
         });
-        try {
-          await waitForListening([ports.plain, ports.tls], 15_000);
-        } catch (error) {
-          await proc.stop();
-          throw new Error(`postern did not start: ${(error as Error).message}`);
-        }
-        return {
-          port: ports.plain,
-          tlsPort: ports.tls,
-          pid: proc.pid,
-          stop: async () => {
-            await proc.stop();
-            dir.remove();
-          },
-        };
+        return await whenListening('postern', proc, dir, ports, 15_000);
       } catch (error) {
         dir.remove();
         throw error;

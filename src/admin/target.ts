@@ -29,7 +29,8 @@ export interface AdminSource {
   flushAuthCache(): number;
   /** Metrics and backend health; absent when the configuration has no admin section. */
   observation?: Observation;
-  reload?(): Promise<unknown>;
+  /** Reads the configuration file again and swaps it in (RunningServer.reloadFile). */
+  reloadFile(trigger: string): Promise<ReloadResult>;
 }
 
 /** What one worker answers, synchronously where it can: for a cluster primary's IPC handlers. */
@@ -68,14 +69,8 @@ export function localAdminTarget(server: AdminSource): AdminTarget {
     backends: async () => w.backends(),
     metrics: async () => (server.observation ? server.observation.metrics.text() : ''),
     async reload() {
-      if (server.reload === undefined) return { ok: false, error: 'reload not supported' };
-      try {
-        const r = await server.reload();
-        if (r !== null && typeof r === 'object' && 'ok' in r && r.ok === false) return { ok: false, error: String((r as { error?: unknown }).error ?? 'reload failed') };
-        return { ok: true };
-      } catch (err) {
-        return { ok: false, error: (err as Error).message };
-      }
+      const r = await server.reloadFile('admin reload').catch((err: unknown) => ({ ok: false as const, error: (err as Error).message }));
+      return r.ok ? { ok: true } : { ok: false, error: r.error };
     },
   };
 }

@@ -31,7 +31,7 @@ export async function serveProcess(opts: ServeOptions): Promise<void> {
   opts.onStarted?.(server);
   // Dovecot reloads its configuration on SIGHUP; the auth cache goes with the old one.
   const onHup = () => server.reloadFile('SIGHUP');
-  const admin = workerAdmin({ sessions: server.sessions, flushAuthCache: () => server.flushAuthCache(), ...(server.observation ? { observation: server.observation } : {}) });
+  const admin = workerAdmin(server);
   const questions: Record<string, WorkerQuestion> = {
     reload: onHup,
     sessions: (f) => admin.sessions(f as SessionFilter),

@@ -70,8 +70,14 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
   const ownAddresses = localAddresses();
   const sessions = new SessionRegistry();
   const listeners = new Map<string, Listener>();
-  const isSelf = (host: string, port: number) =>
-    [...listeners.values()].some((l) => l.address().port === port && (ownAddresses.has(host) || host === 'localhost') && (l.config.address === '0.0.0.0' || l.config.address === '::' || l.config.address === host));
+  // Asked on every proxied login: no copy of the listener list.
+  const isSelf = (host: string, port: number) => {
+    if (!ownAddresses.has(host) && host !== 'localhost') return false;
+    for (const l of listeners.values()) {
+      if (l.address().port === port && (l.config.address === '0.0.0.0' || l.config.address === '::' || l.config.address === host)) return true;
+    }
+    return false;
+  };
   // With an admin section: logins, auth answers, TLS handshakes and session ends are counted, across reloads.
   const observation = loaded.config.admin ? new Observation(sessions) : undefined;
   const shared = { sessions, isSelf, log, counter: opts.counter ?? new InProcessCounter(), disconnects: new DisconnectSpread(), ...(observation ? { observation } : {}) };
@@ -232,7 +238,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
   };
   if (loaded.config.admin && opts.adminApi !== false) {
     try {
-      admin = await startAdminServer(loaded.config.admin, (p) => configPath(loaded, p), localAdminTarget({ ...server, sessions, reload: () => server.reloadFile('admin reload') }), log);
+      admin = await startAdminServer(loaded.config.admin, (p) => configPath(loaded, p), localAdminTarget(server), log);
     } catch (err) {
       await server.close();
       throw err;

@@ -1,6 +1,10 @@
 // Test support (not exported from index.ts): the client halves of CRAM-MD5 and SCRAM, to drive
 // the server mechanisms through whole exchanges. RFC 5802 §3 in a dozen lines.
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
+import { ChainAuthenticator } from '../authenticator.js';
+import { MasterUserAuthenticator } from '../master.js';
+import { MemoryPassdb } from '../memory.js';
+import type { Authenticator } from '../types.js';
 
 export function cramMd5Response(user: string, password: string, challenge: Buffer): Buffer {
   return Buffer.from(`${user} ${createHmac('md5', password).update(challenge).digest('hex')}`, 'utf8');
@@ -37,4 +41,23 @@ export function scramClient(hash: 'sha1' | 'sha256', user: string, password: str
       return `v=${createHmac(hash, serverKey).update(authMessage).digest('base64')}`;
     },
   };
+}
+
+/**
+ * The users the IMAP and POP3 SASL front tests log in as: bob checked here, alice proxied to
+ * `backendPort`, carol proxied with a token (XOAUTH2, nopassword), and admin a master user
+ * (`user*admin` or an authorization identity).
+ */
+export function saslTestAuthenticator(backendPort: number): Authenticator {
+  const proxied = { proxy: 'y', host: '127.0.0.1', port: String(backendPort) };
+  const normal = new ChainAuthenticator([
+    {
+      passdb: new MemoryPassdb({
+        bob: { password: 'bob-pw' },
+        alice: { password: 'alice-pw', fields: proxied },
+        carol: { password: null, fields: { ...proxied, nopassword: 'y', proxy_mech: 'xoauth2' } },
+      }),
+    },
+  ]);
+  return new MasterUserAuthenticator(normal, new ChainAuthenticator([{ passdb: new MemoryPassdb({ admin: { password: 'admin-pw' } }) }]), '*');
 }

@@ -4,8 +4,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
 import { getTestCerts, type ServerCert, type TestCerts } from '../../../test/interop/harness/index.js';
 import { readImap, type ScriptedClient } from '../../../test/support/imap-client.js';
-import { ChainAuthenticator, MasterUserAuthenticator, MemoryPassdb, type Authenticator } from '../../auth/index.js';
-import { cramMd5Response, scramClient } from '../../auth/sasl/test-clients.js';
+import type { Authenticator } from '../../auth/index.js';
+import { cramMd5Response, saslTestAuthenticator, scramClient } from '../../auth/sasl/test-clients.js';
 import { LoginService } from '../../login/index.js';
 import { connectionFromSocket } from '../../net/connection.js';
 import { createServerTls, NetworkList, type Connection } from '../../net/index.js';
@@ -39,17 +39,7 @@ before(async () => {
     [`XOAUTH2 ${XOAUTH2_IR}`]: `L ${LOGGED_IN}\r\n`,
     [`PLAIN ${b64('alice\0admin\0admin-pw')}`]: `L ${LOGGED_IN}\r\n`,
   });
-  const proxied = { proxy: 'y', host: '127.0.0.1', port: String(backend.port) };
-  const normal = new ChainAuthenticator([
-    {
-      passdb: new MemoryPassdb({
-        bob: { password: 'bob-pw' },
-        alice: { password: 'alice-pw', fields: proxied },
-        carol: { password: null, fields: { ...proxied, nopassword: 'y', proxy_mech: 'xoauth2' } },
-      }),
-    },
-  ]);
-  auth = new MasterUserAuthenticator(normal, new ChainAuthenticator([{ passdb: new MemoryPassdb({ admin: { password: 'admin-pw' } }) }]), '*');
+  auth = saslTestAuthenticator(backend.port);
   certs = await getTestCerts();
   bobCert = await certs.issue(['bob']);
 });

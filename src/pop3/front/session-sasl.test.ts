@@ -5,8 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { startFakePop3Backend, type FakePop3Backend } from '../../../test/support/fake-pop3-backend.js';
 import { MULTI_END, readPop3 } from '../../../test/support/pop3-client.js';
 import { startPop3Front, type TestFront } from '../../../test/support/pop3-front.js';
-import { ChainAuthenticator, MasterUserAuthenticator, MemoryPassdb } from '../../auth/index.js';
-import { cramMd5Response, scramClient } from '../../auth/sasl/test-clients.js';
+import { cramMd5Response, saslTestAuthenticator, scramClient } from '../../auth/sasl/test-clients.js';
 
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 const A = '\x01';
@@ -24,17 +23,7 @@ describe('POP3 AUTH: CRAM-MD5, SCRAM, XOAUTH2, master users', () => {
     backend = await startFakePop3Backend({
       script: (line) => (line === `AUTH XOAUTH2 ${XO}` || line === `AUTH PLAIN ${b64('alice\0admin\0admin-pw')}` ? '+OK Logged in.' : undefined),
     });
-    const proxied = { proxy: 'y', host: '127.0.0.1', port: String(backend.port) };
-    const normal = new ChainAuthenticator([
-      {
-        passdb: new MemoryPassdb({
-          bob: { password: 'bob-pw' },
-          alice: { password: 'alice-pw', fields: proxied },
-          carol: { password: null, fields: { ...proxied, nopassword: 'y', proxy_mech: 'xoauth2' } },
-        }),
-      },
-    ]);
-    const authenticator = new MasterUserAuthenticator(normal, new ChainAuthenticator([{ passdb: new MemoryPassdb({ admin: { password: 'admin-pw' } }) }]), '*');
+    const authenticator = saslTestAuthenticator(backend.port);
     const mechanisms = ['PLAIN', 'LOGIN', 'CRAM-MD5', 'SCRAM-SHA-1', 'XOAUTH2', 'OAUTHBEARER', 'EXTERNAL'];
     front = await startPop3Front({ users: {}, authenticator, mechanisms });
     afar = await startPop3Front({ users: {}, authenticator, mechanisms, remoteIp: '192.0.2.99' });
