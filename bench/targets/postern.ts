@@ -1,7 +1,7 @@
 // postern with the configuration equivalent to the others: a static passdb that sends every user to
 // the backend with the password it was given (the backend checks it), plain and implicit-TLS listeners.
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts, makeTempDir, runCommand, spawnProcess } from '../../test/interop/harness/index.js';
@@ -21,6 +21,12 @@ export function snapshotPostern(dir: string): string {
   copyFileSync(join(REPO, 'bin', 'postern.js'), join(dir, 'bin', 'postern.js'));
   copyFileSync(join(REPO, 'package.json'), join(dir, 'package.json'));
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  // The native relay, when the working tree has it built.
+  const addon = join(REPO, 'native', 'build', 'Release', 'postern_relay.node');
+  if (existsSync(addon)) {
+    mkdirSync(join(dir, 'native', 'build', 'Release'), { recursive: true });
+    copyFileSync(addon, join(dir, 'native', 'build', 'Release', 'postern_relay.node'));
+  }
   return join(dir, 'bin', 'postern.js');
 }
 
@@ -33,8 +39,12 @@ export function snapshotPostern(dir: string): string {
 export function buildPosternAt(rev: string, dir: string): { bin: string; commit: string } {
   const commit = execFileSync('git', ['rev-parse', '--verify', `${rev}^{commit}`], { cwd: REPO, encoding: 'utf8' }).trim();
   mkdirSync(dir, { recursive: true });
-  const tar = execFileSync('git', ['archive', '--format=tar', commit, 'src', 'test', 'bin', 'package.json'], { cwd: REPO, maxBuffer: 256 * 2 ** 20 });
+  // Revisions with the native relay bring its source and build script, and build it as `npm ci` does.
+  const native = spawnSync('git', ['cat-file', '-e', `${commit}:native/relay.c`], { cwd: REPO }).status === 0;
+  const paths = ['src', 'test', 'bin', 'package.json', ...(native ? ['native', 'scripts/build-native.js'] : [])];
+  const tar = execFileSync('git', ['archive', '--format=tar', commit, ...paths], { cwd: REPO, maxBuffer: 256 * 2 ** 20 });
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  if (native) execFileSync('npm', ['run', 'install'], { cwd: dir, stdio: 'pipe' });
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   const tsconfig = JSON.parse(readFileSync(join(REPO, 'tsconfig.json'), 'utf8')) as { include: string[] };
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ ...tsconfig, include: ['src/**/*.ts'], exclude: ['src/**/*.test.ts'] }));

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/index.js';
 import { startServerTls, type Connection } from '../net/index.js';
-import { joinSockets, type Pipe, type PipeEnd } from '../proxy/index.js';
+import { joinSockets, type Pipe, type PipeEnd, type RelayMode } from '../proxy/index.js';
 import { ClientIdentity } from './client-identity.js';
 import type { EndReason, SessionInfo } from './registry.js';
 import { newSessionId } from './session-id.js';
@@ -23,6 +23,8 @@ export interface FrontConnectionOptions {
   loginTimeoutMs: number;
   idleTimeoutMs: number;
   proxyTtl: number;
+  /** How a proxied session's bytes move (proxy.relay). */
+  relay?: RelayMode;
   /** Told once when the session is over, for the registry; a proxied session brings its byte counts. */
   onClose?: (end?: { bytesIn: number; bytesOut: number }) => void;
 }
@@ -52,13 +54,14 @@ export class FrontConnection {
   #abort: AbortController | undefined;
 
   /** The options every protocol session passes the same way, from its deps and its own login timeout. */
-  static forSession(protocol: FrontConnectionOptions['protocol'], conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; onClose?: FrontConnectionOptions['onClose'] }, loginTimeoutMs: number): FrontConnection {
+  static forSession(protocol: FrontConnectionOptions['protocol'], conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; relay?: RelayMode; onClose?: FrontConnectionOptions['onClose'] }, loginTimeoutMs: number): FrontConnection {
     return new FrontConnection(conn, {
       protocol,
       log: deps.log,
       loginTimeoutMs,
       idleTimeoutMs: deps.idleTimeoutMs,
       proxyTtl: deps.proxyTtl,
+      ...(deps.relay ? { relay: deps.relay } : {}),
       ...(deps.onClose ? { onClose: deps.onClose } : {}),
     });
   }
@@ -165,17 +168,16 @@ export class FrontConnection {
     this.#input = undefined;
     this.#abort = undefined;
     // The backend's untagged lines, the login reply and what followed it: one write to the client.
-    client.cork();
-    for (const chunk of outcome.forwarded) client.write(chunk);
-    client.write(outcome.clientReply);
+    const reply = Buffer.concat([...outcome.forwarded, typeof outcome.clientReply === 'string' ? Buffer.from(outcome.clientReply) : outcome.clientReply]);
     const backend = `${outcome.target.host}:${outcome.target.port}`;
     const pipe = joinSockets(client, outcome.socket, {
       idleTimeoutMs: this.#opts.idleTimeoutMs,
+      relay: this.#opts.relay,
+      reply,
       beforeBackend: pipelined,
       beforeClient: outcome.leftover,
       ...(outcome.clientCloseDelay ? { clientCloseDelay: outcome.clientCloseDelay } : {}),
     });
-    client.uncork();
     const user = outcome.user;
     this.#phase = { kind: 'proxying', pipe, user, backend };
     // Only these stay referenced by the session's end: not the login outcome and its buffers.

@@ -16,6 +16,10 @@ export const proxyConfigSchema = z
     max_disconnect_delay: duration
       .prefault(0)
       .describe("When a backend closes its sessions (it stopped or died), their clients are disconnected spread over up to this long, so they do not all reconnect at once (Dovecot login_proxy_max_disconnect_delay). The first second's worth goes at once; the others wait their turn with the connection held open and their input ignored. 0: all at once."),
+    relay: z
+      .enum(['auto', 'js'])
+      .prefault('auto')
+      .describe("How a proxied session's bytes move once logged in. auto: when neither side uses TLS, in native code with splice(2), no copy through user space and no JavaScript per chunk (Linux, built at npm ci from native/relay.c; without it postern warns at start and uses js). js: Node's sockets, for every session. TLS sessions always use js."),
     ttl: z.number().int().min(1).max(100).prefault(7).describe('Proxy hop limit sent to backends as x-proxy-ttl (IMAP, POP3) or XCLIENT TTL (LMTP) minus one; an IMAP or POP3 client arriving with TTL 1 or less is refused as a loop, an LMTP recipient when the TTL forwarded with XCLIENT is 0 (as in Dovecot lmtp-proxy.c).'),
   })
   .prefault({});

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { joinSockets } from './pipe.js';
+import { nativeRelayMissing, type RelayMode } from './relay.js';
 
 const MIB = 2 ** 20;
 
@@ -27,51 +29,177 @@ async function readAll(s: Socket): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-test('bytes flow both ways, the first bytes first, and a close from the backend ends the session', async () => {
-  const [client, clientSide] = await socketPair();
-  const [backend, backendSide] = await socketPair();
-  const pipe = joinSockets(clientSide, backendSide, { idleTimeoutMs: 60_000, beforeBackend: Buffer.from('early\r\n'), beforeClient: Buffer.from('L OK\r\n') });
-  const toBackend = readAll(backend);
-  const toClient = readAll(client);
-  const big = Buffer.alloc(MIB, 'x');
-  client.write('A1 NOOP\r\n');
-  backend.end(big);
-  assert.equal((await toClient).toString('latin1'), `L OK\r\n${big.toString('latin1')}`);
-  client.end();
-  assert.equal((await toBackend).toString(), 'early\r\nA1 NOOP\r\n');
-  const end = await pipe.done;
-  assert.equal(end.reason, 'backend disconnected');
-  assert.equal(end.bytesIn, 'early\r\nA1 NOOP\r\n'.length);
-  assert.equal(end.bytesOut, 'L OK\r\n'.length + big.length);
+/** The first `n` bytes the socket receives. */
+function readN(s: Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      got += c.length;
+      if (got < n) return;
+      s.off('data', onData);
+      resolve(Buffer.concat(chunks).subarray(0, n));
+    };
+    s.on('data', onData);
+    s.once('error', reject);
+  });
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('the native relay is built here (npm ci builds native/relay.c)', () => {
+  assert.equal(nativeRelayMissing, undefined);
 });
 
-test('a slow reader holds back the other side, then gets every byte', async () => {
-  const [client, clientSide] = await socketPair();
-  const [backend, backendSide] = await socketPair();
-  const pipe = joinSockets(clientSide, backendSide, { idleTimeoutMs: 60_000 });
-  client.pause();
-  const big = Buffer.alloc(8 * MIB, 'y');
-  backend.write(big);
-  // The proxy stops reading the backend once its writes to the client back up.
-  await new Promise((r) => setTimeout(r, 200));
-  // At most the high-water mark and the chunk that crossed it.
-  assert.ok(clientSide.writableLength <= clientSide.writableHighWaterMark + 64 * 1024, `${clientSide.writableLength} bytes queued`);
-  const got = readAll(client);
-  client.resume();
-  backend.end();
-  assert.equal((await got).length, big.length);
-  const end = await pipe.done;
-  assert.equal(end.bytesOut, big.length);
-});
+for (const relay of ['js', 'auto'] as RelayMode[]) {
+  describe(`relay: ${relay}`, () => {
+    test('bytes flow both ways, the first bytes first, and a close from the backend ends the session', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000, reply: Buffer.from('L OK\r\n'), beforeBackend: Buffer.from('early\r\n'), beforeClient: Buffer.from('* 1 EXISTS\r\n') });
+      // Plaintext on both sides: the native relay takes the sockets over at once.
+      assert.equal(clientSide.destroyed, relay === 'auto');
+      const toBackend = readAll(backend);
+      const toClient = readAll(client);
+      const big = randomBytes(MIB);
+      client.write('A1 NOOP\r\n');
+      backend.end(big);
+      const got = await toClient;
+      assert.equal(got.subarray(0, 18).toString('latin1'), 'L OK\r\n* 1 EXISTS\r\n');
+      assert.equal(sha(got.subarray(18)), sha(big));
+      client.end();
+      assert.equal((await toBackend).toString(), 'early\r\nA1 NOOP\r\n');
+      const end = await pipe.done;
+      assert.equal(end.reason, 'backend disconnected');
+      assert.equal(end.bytesIn, 'early\r\nA1 NOOP\r\n'.length);
+      // The login reply is not counted; what followed it is.
+      assert.equal(end.bytesOut, '* 1 EXISTS\r\n'.length + big.length);
+    });
 
-test('destroy ends both sides with its reason', async () => {
-  const [client, clientSide] = await socketPair();
-  const [backend, backendSide] = await socketPair();
-  const pipe = joinSockets(clientSide, backendSide, { idleTimeoutMs: 60_000 });
-  const closed = Promise.all([once(client, 'close'), once(backend, 'close')]);
-  client.on('error', () => {});
-  backend.on('error', () => {});
-  pipe.destroy('kicked');
-  assert.equal((await pipe.done).reason, 'kicked');
-  await closed;
-});
+    test('both directions at once keep every byte in order', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      const up = randomBytes(3 * MIB);
+      const down = randomBytes(5 * MIB);
+      const atBackend = readN(backend, up.length);
+      const atClient = readN(client, down.length);
+      // In pieces of odd sizes, so chunk boundaries fall anywhere.
+      for (let i = 0; i < up.length; i += 77_777) client.write(up.subarray(i, i + 77_777));
+      for (let i = 0; i < down.length; i += 12_345) backend.write(down.subarray(i, i + 12_345));
+      assert.equal(sha(await atBackend), sha(up));
+      assert.equal(sha(await atClient), sha(down));
+      assert.deepEqual(pipe.bytes(), { bytesIn: up.length, bytesOut: down.length });
+      const backendEnded = once(backend, 'end');
+      client.end();
+      await backendEnded;
+      const end = await pipe.done;
+      assert.equal(end.reason, 'client disconnected');
+      assert.equal(end.bytesIn, up.length);
+    });
+
+    test('a slow reader holds back the other side, then gets every byte', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      client.pause();
+      const big = randomBytes(48 * MIB);
+      backend.write(big);
+      await sleep(300);
+      if (relay === 'js') {
+        // At most the high-water mark and the chunk that crossed it.
+        assert.ok(clientSide.writableLength <= clientSide.writableHighWaterMark + 64 * 1024, `${clientSide.writableLength} bytes queued`);
+      }
+      // The kernel's buffers are full and the relay reads no further: the backend cannot send it all.
+      assert.ok(backend.writableLength > 0, 'back-pressure reached the backend');
+      const got = readAll(client);
+      client.resume();
+      backend.end();
+      assert.equal(sha(await got), sha(big));
+      const end = await pipe.done;
+      assert.equal(end.bytesOut, big.length);
+    });
+
+    test('destroy ends both sides with its reason', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      const closed = Promise.all([once(client, 'close'), once(backend, 'close')]);
+      client.on('error', () => {});
+      backend.on('error', () => {});
+      pipe.destroy('kicked');
+      assert.equal((await pipe.done).reason, 'kicked');
+      await closed;
+    });
+
+    test('a farewell line reaches the client after what the backend said, then a FIN; the backend is closed', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      const atClient = readAll(client);
+      backend.write('* OK still here\r\n');
+      await sleep(50);
+      const backendClosed = once(backend, 'close');
+      backend.on('error', () => {});
+      pipe.destroy('shutdown', '* BYE Server shutting down.\r\n');
+      assert.equal((await atClient).toString(), '* OK still here\r\n* BYE Server shutting down.\r\n');
+      await backendClosed;
+      const end = await pipe.done;
+      assert.equal(end.reason, 'shutdown');
+      assert.equal(end.bytesOut, '* OK still here\r\n* BYE Server shutting down.\r\n'.length);
+    });
+
+    test('the idle timeout ends a session with no traffic, and traffic puts it off', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      client.on('error', () => {});
+      backend.on('error', () => {});
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 300 });
+      const started = Date.now();
+      backend.on('data', (d: Buffer) => backend.write(d));
+      for (let i = 0; i < 4; i++) {
+        client.write('A NOOP\r\n');
+        await sleep(150);
+      }
+      const end = await pipe.done;
+      assert.equal(end.reason, 'idle timeout');
+      assert.ok(Date.now() - started >= 700, `ended after ${Date.now() - started} ms`);
+    });
+
+    test('a reset from the client ends both sides with the error', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      backend.on('error', () => {});
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      const backendClosed = once(backend, 'close');
+      client.resetAndDestroy();
+      const end = await pipe.done;
+      assert.match(end.reason, /^client (error: read ECONNRESET|disconnected)$/);
+      await backendClosed;
+    });
+
+    test('with a disconnect delay, the client is held, its input dropped, until its turn', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      let asked = 0;
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000, clientCloseDelay: () => (asked++, 400) });
+      const atClient = readAll(client);
+      const atBackend = readAll(backend);
+      backend.write('* BYE going away\r\n');
+      backend.end();
+      await atBackend;
+      const t0 = Date.now();
+      await sleep(100);
+      client.write('A1 NOOP\r\n'); // read and dropped
+      assert.equal((await atClient).toString(), '* BYE going away\r\n');
+      const held = Date.now() - t0;
+      assert.ok(held >= 250, `client closed after ${held} ms`);
+      assert.equal(asked, 1);
+      const end = await pipe.done;
+      assert.equal(end.reason, 'backend disconnected');
+      assert.equal(end.bytesIn, 'A1 NOOP\r\n'.length);
+    });
+  });
+}

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { adoptSockets, type RelayMode } from './relay.js';
 
 export type PipeEndReason = 'client disconnected' | 'backend disconnected' | 'idle timeout' | 'kicked' | 'shutdown' | `client error: ${string}` | `backend error: ${string}`;
 
@@ -48,12 +49,23 @@ export function joinSockets(
   backend: Socket,
   opts: {
     idleTimeoutMs: number;
+    /** `auto`: plaintext sessions go to the native relay when it is built (src/proxy/relay.ts). */
+    relay?: RelayMode;
+    /** The login reply and what came before it: the client's first bytes, not counted in bytesOut. */
+    reply?: Buffer;
     beforeBackend?: Buffer;
     beforeClient?: Buffer;
     /** The backend closed the session: ms to hold the client's connection before closing it (login_proxy_max_disconnect_delay). */
     clientCloseDelay?: () => number;
   },
 ): Pipe {
+  if (opts.relay === 'auto') {
+    const adopted = adoptSockets(client, backend, opts);
+    if (adopted) return adopted;
+  }
+  // The reply and the first bytes after it leave in one write.
+  client.cork();
+  if (opts.reply) client.write(opts.reply);
   let reason: PipeEndReason | undefined;
   let resolveDone!: (end: PipeEnd) => void;
   const done = new Promise<PipeEnd>((r) => (resolveDone = r));
@@ -125,6 +137,7 @@ export function joinSockets(
   if (opts.beforeBackend && opts.beforeBackend.length > 0) backend.write(opts.beforeBackend);
   forward(client, backend, flow, 'toBackend');
   forward(backend, client, flow, 'toClient');
+  client.uncork();
   client.resume();
   backend.resume();
   return { done, destroy: (why, line) => (line !== undefined ? farewell(why, line) : end(why)), bytes };

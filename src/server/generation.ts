@@ -83,6 +83,7 @@ export class Generation {
       login,
       idleTimeoutMs: cfg.proxy.idle_timeout,
       proxyTtl: cfg.proxy.ttl,
+      relay: cfg.proxy.relay,
       log,
     };
     const lmtpHost = cfg.lmtp.hostname ?? hostname();

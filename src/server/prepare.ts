@@ -5,6 +5,7 @@ import { configPath, type LoadedConfig } from '../config/index.js';
 import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { createServerTls, type ServerTls } from '../net/index.js';
+import { nativeRelayMissing } from '../proxy/index.js';
 
 export interface Prepared {
   tls: ServerTls | undefined;
@@ -47,5 +48,8 @@ export function prepareServer(loaded: LoadedConfig, log: Logger): Prepared {
   // Dovecot offers every auth_mechanisms entry; postern only what a passdb can verify.
   const offer = offeredMechanisms(a.mechanisms, a, authenticator, { clientCertificates: tls?.certUsernameField !== undefined }, deps);
   const warnings = offer.unverifiable.map((u) => `auth.mechanisms: ${u.mech} is not offered: ${u.why}`);
+  if (cfg.proxy.relay === 'auto' && nativeRelayMissing !== undefined) {
+    warnings.push(`proxy.relay: auto, but the native relay is not available (${nativeRelayMissing}): plaintext sessions use the JavaScript pipe`);
+  }
   return { tls, backendCa, authenticator, cache, mechanisms: offer.offered, warnings };
 }

@@ -5,7 +5,7 @@ import type { AuthRequest, AuthResult } from '../../auth/index.js';
 import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
 import type { Connection, NetworkList } from '../../net/index.js';
 import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type EndReason, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
-import type { BackendTarget } from '../../proxy/index.js';
+import type { BackendTarget, RelayMode } from '../../proxy/index.js';
 import { ImapCommandReader, type ImapCommand } from '../wire/index.js';
 import type { ImapConfig } from '../config.js';
 import { ImapBackendLogin } from '../backend-login.js';
@@ -24,6 +24,7 @@ export interface ImapFrontDeps {
   login: LoginService;
   idleTimeoutMs: number;
   proxyTtl: number;
+  relay?: RelayMode;
   log: Logger;
   /** Told when the session is over, for the registry. */
   onClose?: (end?: { bytesIn: number; bytesOut: number }) => void;

@@ -5,7 +5,7 @@ import type { AuthRequest, AuthResult } from '../../auth/index.js';
 import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
 import type { Connection, NetworkList } from '../../net/index.js';
 import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type EndReason, type ForwardedFields, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
-import type { BackendTarget } from '../../proxy/index.js';
+import type { BackendTarget, RelayMode } from '../../proxy/index.js';
 import { Pop3CommandReader, type Pop3Command } from '../wire/index.js';
 import type { Pop3Config } from '../config.js';
 import { Pop3BackendLogin } from '../backend-login.js';
@@ -23,6 +23,7 @@ export interface Pop3FrontDeps {
   login: LoginService;
   idleTimeoutMs: number;
   proxyTtl: number;
+  relay?: RelayMode;
   log: Logger;
   /** Told when the session is over, for the registry. */
   onClose?: (end?: { bytesIn: number; bytesOut: number }) => void;

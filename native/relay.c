@@ -1,0 +1,600 @@
+/*
+ * The relay of a proxied session after login, in native code: two sockets joined with splice(2)
+ * through a kernel pipe, on Node's own event loop (uv_poll), so no JavaScript runs per chunk and
+ * no byte is copied through user space. Used when neither side speaks TLS; see src/proxy/relay.ts.
+ *
+ * A session is two descriptors duplicated from the JavaScript sockets, which are then destroyed.
+ * Direction UP carries client bytes to the backend, DOWN backend bytes to the client. Each
+ * direction writes, in order: `pre` (bytes read before the join), what its pipe holds, `post` (a
+ * farewell line). It reads again only once all of that is written: the kernel's socket buffers are
+ * the back-pressure. Pipes come from a small pool and go back to it whenever they are empty, so an
+ * idle session holds none.
+ *
+ * Ends, as the JavaScript pipe does (src/proxy/pipe.ts): a FIN from the client is passed on and
+ * ends the session; a FIN from the backend closes the client after what was read is written, or
+ * after a delay asked of JavaScript (login_proxy_max_disconnect_delay), during which the client's
+ * input is read and dropped; an error on either side ends both at once; so do the idle timeout and
+ * destroy(). farewell() writes a last line to the client, then closes it (at most 5 s later).
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define CHUNK (64 * 1024)
+#define ROUNDS 16
+#define POOL_MAX 64
+#define FAREWELL_MS 5000
+
+enum { C = 0, B = 1 };
+enum { UP = 0, DOWN = 1 };
+enum { RUNNING, HOLDING, PARTING, ENDED };
+enum { EV_DELAY = 1, EV_END = 2 };
+
+typedef struct {
+  char *data;
+  size_t len, off;
+} bytes_t;
+
+typedef struct {
+  int rd, wr;     /* the pipe, -1 when none */
+  size_t queued;  /* bytes in the pipe */
+  bytes_t pre, post;
+  int eof;        /* the reading side sent its FIN */
+  int drop;       /* read and discard */
+} dir_t;
+
+typedef struct {
+  napi_env env;
+  napi_ref cb;
+  uv_loop_t *loop;
+  int fd[2];
+  uv_poll_t poll[2];
+  int events[2];
+  dir_t d[2];
+  double bytes_in, bytes_out;
+  uint64_t idle_ms, last_active, deadline;
+  uv_timer_t timer;
+  int state;
+  int handles;
+  int js_alive;
+  int has_delay;
+  char reason[128];
+} relay_t;
+
+static int pool[POOL_MAX][2];
+static int pool_n;
+static char scratch[CHUNK];
+static napi_async_context async_ctx;
+
+static void poll_cb(uv_poll_t *h, int status, int events);
+static void settle(relay_t *r);
+
+static void set_reason(relay_t *r, const char *why) {
+  if (r->reason[0] == 0) snprintf(r->reason, sizeof r->reason, "%s", why);
+}
+
+static void bytes_free(bytes_t *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->off = 0;
+}
+
+static int bytes_pending(const bytes_t *b) { return b->data != NULL && b->off < b->len; }
+
+static int pending(const dir_t *d) { return bytes_pending(&d->pre) || d->queued > 0 || bytes_pending(&d->post); }
+
+static int pipe_get(dir_t *d) {
+  if (d->rd >= 0) return 0;
+  if (pool_n > 0) {
+    pool_n--;
+    d->rd = pool[pool_n][0];
+    d->wr = pool[pool_n][1];
+    return 0;
+  }
+  int p[2];
+  if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) return -1;
+  d->rd = p[0];
+  d->wr = p[1];
+  return 0;
+}
+
+/* An empty pipe goes back to the pool; one still holding bytes is closed. */
+static void pipe_put(dir_t *d) {
+  if (d->rd < 0) return;
+  if (d->queued == 0 && pool_n < POOL_MAX) {
+    pool[pool_n][0] = d->rd;
+    pool[pool_n][1] = d->wr;
+    pool_n++;
+  } else {
+    close(d->rd);
+    close(d->wr);
+  }
+  d->rd = d->wr = -1;
+  d->queued = 0;
+}
+
+static void discard(dir_t *d) {
+  bytes_free(&d->pre);
+  bytes_free(&d->post);
+  if (d->queued > 0) {
+    close(d->rd);
+    close(d->wr);
+    d->rd = d->wr = -1;
+    d->queued = 0;
+  }
+  pipe_put(d);
+}
+
+static void close_side(relay_t *r, int s) {
+  if (r->fd[s] < 0) return;
+  uv_poll_stop(&r->poll[s]);
+  r->events[s] = 0;
+  close(r->fd[s]);
+  r->fd[s] = -1;
+}
+
+static void call_js(relay_t *r, int argc, napi_value *argv, napi_value *result) {
+  napi_env env = r->env;
+  napi_value cb, recv;
+  if (r->cb == NULL || napi_get_reference_value(env, r->cb, &cb) != napi_ok) return;
+  napi_get_global(env, &recv);
+  napi_status st = napi_make_callback(env, async_ctx, recv, cb, (size_t)argc, argv, result);
+  if (st == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  relay_t *r = h->data;
+  if (--r->handles == 0 && !r->js_alive) free(r);
+}
+
+static void end(relay_t *r) {
+  if (r->state == ENDED) return;
+  r->state = ENDED;
+  close_side(r, C);
+  close_side(r, B);
+  discard(&r->d[UP]);
+  discard(&r->d[DOWN]);
+  uv_close((uv_handle_t *)&r->poll[C], on_handle_closed);
+  uv_close((uv_handle_t *)&r->poll[B], on_handle_closed);
+  uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[4];
+  napi_create_int32(env, EV_END, &argv[0]);
+  if (r->reason[0]) napi_create_string_utf8(env, r->reason, NAPI_AUTO_LENGTH, &argv[1]);
+  else napi_get_undefined(env, &argv[1]);
+  napi_create_double(env, r->bytes_in, &argv[2]);
+  napi_create_double(env, r->bytes_out, &argv[3]);
+  call_js(r, 4, argv, NULL);
+  napi_delete_reference(env, r->cb);
+  r->cb = NULL;
+  napi_close_handle_scope(env, scope);
+}
+
+/* `err` is a libuv error code (-errno), named as Node names it: "client error: read ECONNRESET". */
+static void fail(relay_t *r, int side, const char *op, int err) {
+  char why[128];
+  snprintf(why, sizeof why, "%s error: %s %s", side == C ? "client" : "backend", op, uv_err_name(err));
+  set_reason(r, why);
+  end(r);
+}
+
+static void active(relay_t *r) { r->last_active = uv_now(r->loop); }
+
+/* Writes what `b` still holds: 1 when all is written, 0 when the socket is full, -1 on error. */
+static int write_bytes(relay_t *r, bytes_t *b, int to) {
+  while (bytes_pending(b)) {
+    ssize_t w = write(r->fd[to], b->data + b->off, b->len - b->off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return 0;
+      fail(r, to, "write", -errno);
+      return -1;
+    }
+    b->off += (size_t)w;
+    if (to == C) {
+      r->bytes_out += (double)w;
+      active(r);
+    }
+  }
+  bytes_free(b);
+  return 1;
+}
+
+/* Writes all a direction holds to its destination: 1 when done, 0 when it would block, -1 when the session ended. */
+static int flush(relay_t *r, int dir) {
+  dir_t *d = &r->d[dir];
+  int to = dir == UP ? B : C;
+  if (r->fd[to] < 0) {
+    discard(d);
+    return 1;
+  }
+  int f = write_bytes(r, &d->pre, to);
+  if (f <= 0) return f;
+  while (d->queued > 0) {
+    ssize_t w = splice(d->rd, NULL, r->fd[to], NULL, d->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return 0;
+      fail(r, to, "write", -errno);
+      return -1;
+    }
+    d->queued -= (size_t)w;
+    if (to == C) {
+      r->bytes_out += (double)w;
+      active(r);
+    }
+  }
+  pipe_put(d);
+  return write_bytes(r, &d->post, to);
+}
+
+static int reading(const relay_t *r, int dir) {
+  if (r->state == RUNNING) return 1;
+  return r->state == HOLDING && dir == UP;
+}
+
+static void pump(relay_t *r, int dir) {
+  dir_t *d = &r->d[dir];
+  int from = dir == UP ? C : B;
+  for (int i = 0; i < ROUNDS && r->state != ENDED; i++) {
+    if (flush(r, dir) <= 0) return;
+    if (d->eof || r->fd[from] < 0 || !reading(r, dir)) return;
+    ssize_t n;
+    if (d->drop) {
+      n = read(r->fd[from], scratch, sizeof scratch);
+    } else {
+      if (pipe_get(d) < 0) {
+        fail(r, from, "pipe", -errno);
+        return;
+      }
+      n = splice(r->fd[from], NULL, d->wr, NULL, CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    }
+    if (n > 0) {
+      if (!d->drop) d->queued = (size_t)n;
+      if (from == C) {
+        r->bytes_in += (double)n;
+        active(r);
+      }
+      continue;
+    }
+    if (n == 0) {
+      d->eof = 1;
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return;
+    fail(r, from, "read", -errno);
+    return;
+  }
+}
+
+static void update(relay_t *r) {
+  if (r->state == ENDED) return;
+  for (int s = C; s <= B; s++) {
+    if (r->fd[s] < 0) continue;
+    const dir_t *in = &r->d[s == C ? UP : DOWN];
+    const dir_t *out = &r->d[s == C ? DOWN : UP];
+    int ev = 0;
+    if (!in->eof && reading(r, s == C ? UP : DOWN) && !pending(in)) ev |= UV_READABLE;
+    if (pending(out)) ev |= UV_WRITABLE;
+    if (ev == r->events[s]) continue;
+    if (ev) uv_poll_start(&r->poll[s], ev, poll_cb);
+    else uv_poll_stop(&r->poll[s]);
+    r->events[s] = ev;
+  }
+}
+
+static void timer_cb(uv_timer_t *t);
+
+static void rearm(relay_t *r) {
+  if (r->state == ENDED) return;
+  uint64_t now = uv_now(r->loop), next = UINT64_MAX;
+  if (r->deadline) next = r->deadline > now ? r->deadline - now : 0;
+  if (r->idle_ms) {
+    uint64_t at = r->last_active + r->idle_ms;
+    uint64_t in = at > now ? at - now : 0;
+    if (in < next) next = in;
+  }
+  if (next == UINT64_MAX) uv_timer_stop(&r->timer);
+  else uv_timer_start(&r->timer, timer_cb, next, 0);
+}
+
+/* No more reading; the client is closed once what it is owed is written (or at `cap_ms`). */
+static void part(relay_t *r, uint64_t cap_ms) {
+  r->state = PARTING;
+  r->d[UP].drop = 0;
+  r->deadline = cap_ms ? uv_now(r->loop) + cap_ms : 0;
+}
+
+static uint64_t ask_delay(relay_t *r) {
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[1], result = NULL;
+  napi_create_int32(env, EV_DELAY, &argv[0]);
+  call_js(r, 1, argv, &result);
+  double ms = 0;
+  if (result != NULL && napi_get_value_double(env, result, &ms) != napi_ok) ms = 0;
+  napi_close_handle_scope(env, scope);
+  return ms > 0 ? (uint64_t)ms : 0;
+}
+
+/* What the state of both directions means for the session. */
+static void settle(relay_t *r) {
+  if (r->state == ENDED) return;
+  dir_t *up = &r->d[UP], *down = &r->d[DOWN];
+  if (up->eof && r->fd[C] >= 0) {
+    if (r->state == HOLDING) {
+      close_side(r, C);
+    } else if (!pending(up)) {
+      set_reason(r, "client disconnected");
+      if (r->fd[B] >= 0) shutdown(r->fd[B], SHUT_WR);
+      close_side(r, B);
+      if (r->state == RUNNING) part(r, 0);
+    }
+  }
+  if (down->eof && r->fd[B] >= 0) {
+    set_reason(r, "backend disconnected");
+    close_side(r, B);
+    discard(up);
+    uint64_t delay = r->has_delay ? ask_delay(r) : 0;
+    if (r->state != RUNNING) {
+      /* ended or already parting meanwhile */
+    } else if (delay > 0) {
+      r->state = HOLDING;
+      up->drop = 1;
+      r->deadline = uv_now(r->loop) + delay;
+    } else {
+      part(r, 0);
+    }
+  }
+  if (r->state == PARTING && !pending(down) && r->fd[C] >= 0) {
+    shutdown(r->fd[C], SHUT_WR);
+    close_side(r, C);
+  }
+  if (r->state != ENDED && r->fd[C] < 0 && (r->fd[B] < 0 || r->state != RUNNING)) {
+    set_reason(r, "client disconnected");
+    end(r);
+  }
+}
+
+static void after(relay_t *r) {
+  settle(r);
+  update(r);
+  rearm(r);
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events) {
+  relay_t *r = h->data;
+  int side = h == &r->poll[C] ? C : B;
+  if (r->state == ENDED) return;
+  if (status < 0) {
+    /* libuv says EBADF for any EPOLLERR: a read names the real error (ECONNRESET, say). */
+    pump(r, side == C ? UP : DOWN);
+    if (r->state != ENDED) fail(r, side, "poll", status);
+    return;
+  }
+  if (events & UV_WRITABLE) pump(r, side == C ? DOWN : UP);
+  if ((events & UV_READABLE) && r->state != ENDED) pump(r, side == C ? UP : DOWN);
+  after(r);
+}
+
+static void timer_cb(uv_timer_t *t) {
+  relay_t *r = t->data;
+  if (r->state == ENDED) return;
+  uint64_t now = uv_now(r->loop);
+  if (r->deadline && now >= r->deadline) {
+    r->deadline = 0;
+    if (r->state == HOLDING) {
+      part(r, 0);
+      if (r->d[UP].eof && r->fd[C] >= 0) close_side(r, C);
+    } else if (r->state == PARTING) {
+      end(r);
+      return;
+    }
+  }
+  if (r->idle_ms && now - r->last_active >= r->idle_ms) {
+    set_reason(r, "idle timeout");
+    end(r);
+    return;
+  }
+  pump(r, DOWN);
+  after(r);
+}
+
+/* ---- JavaScript ---- */
+
+#define CHECK(call)                                                        \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      napi_throw_error(env, "POSTERN_RELAY", "relay: " #call " failed");  \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  relay_t *r = data;
+  r->js_alive = 0;
+  if (r->handles == 0) free(r);
+}
+
+static int copy_buffer(napi_env env, napi_value v, bytes_t *out) {
+  bool is;
+  if (napi_is_buffer(env, v, &is) != napi_ok || !is) return 0;
+  void *data;
+  size_t len;
+  napi_get_buffer_info(env, v, &data, &len);
+  if (len == 0) return 0;
+  out->data = malloc(len);
+  if (out->data == NULL) return -1;
+  memcpy(out->data, data, len);
+  out->len = len;
+  out->off = 0;
+  return 0;
+}
+
+static relay_t *unwrap(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return p;
+}
+
+/* adopt(clientFd, backendFd, idleMs, hasDelay, preUp, preDown, onEvent) → handle */
+static napi_value adopt(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 7) {
+    napi_throw_type_error(env, "POSTERN_RELAY", "relay.adopt takes 7 arguments");
+    return NULL;
+  }
+  int32_t cfd, bfd;
+  double idle;
+  bool has_delay;
+  CHECK(napi_get_value_int32(env, argv[0], &cfd));
+  CHECK(napi_get_value_int32(env, argv[1], &bfd));
+  CHECK(napi_get_value_double(env, argv[2], &idle));
+  CHECK(napi_get_value_bool(env, argv[3], &has_delay));
+  relay_t *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    napi_throw_error(env, "POSTERN_RELAY", "relay: out of memory");
+    return NULL;
+  }
+  r->env = env;
+  r->d[UP].rd = r->d[UP].wr = r->d[DOWN].rd = r->d[DOWN].wr = -1;
+  r->fd[C] = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
+  r->fd[B] = r->fd[C] < 0 ? -1 : fcntl(bfd, F_DUPFD_CLOEXEC, 0);
+  if (r->fd[C] < 0 || r->fd[B] < 0) {
+    int err = errno;
+    if (r->fd[C] >= 0) close(r->fd[C]);
+    free(r);
+    char msg[96];
+    snprintf(msg, sizeof msg, "relay: dup failed: %s", strerror(err));
+    napi_throw_error(env, "POSTERN_RELAY", msg);
+    return NULL;
+  }
+  if (copy_buffer(env, argv[4], &r->d[UP].pre) < 0 || copy_buffer(env, argv[5], &r->d[DOWN].pre) < 0) {
+    close(r->fd[C]);
+    close(r->fd[B]);
+    bytes_free(&r->d[UP].pre);
+    free(r);
+    napi_throw_error(env, "POSTERN_RELAY", "relay: out of memory");
+    return NULL;
+  }
+  CHECK(napi_create_reference(env, argv[6], 1, &r->cb));
+  CHECK(napi_get_uv_event_loop(env, &r->loop));
+  uv_poll_init(r->loop, &r->poll[C], r->fd[C]);
+  uv_poll_init(r->loop, &r->poll[B], r->fd[B]);
+  uv_timer_init(r->loop, &r->timer);
+  r->poll[C].data = r->poll[B].data = r->timer.data = r;
+  r->handles = 3;
+  r->js_alive = 1;
+  r->idle_ms = idle > 0 ? (uint64_t)idle : 0;
+  r->has_delay = has_delay;
+  r->state = RUNNING;
+  active(r);
+  /* The login reply leaves now, as a JavaScript write would; a failure is met again in the loop. */
+  if (bytes_pending(&r->d[DOWN].pre)) {
+    ssize_t w = write(r->fd[C], r->d[DOWN].pre.data, r->d[DOWN].pre.len);
+    if (w > 0) {
+      r->d[DOWN].pre.off = (size_t)w;
+      r->bytes_out += (double)w;
+      if (!bytes_pending(&r->d[DOWN].pre)) bytes_free(&r->d[DOWN].pre);
+    }
+  }
+  update(r);
+  rearm(r);
+  napi_value handle;
+  CHECK(napi_create_external(env, r, finalize, NULL, &handle));
+  return handle;
+}
+
+/* destroy(handle, reason): both sides close now. */
+static napi_value destroy(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  relay_t *r = argc > 0 ? unwrap(env, argv[0]) : NULL;
+  if (r == NULL || r->state == ENDED) return NULL;
+  char why[64] = "";
+  if (argc > 1) napi_get_value_string_utf8(env, argv[1], why, sizeof why, NULL);
+  set_reason(r, why);
+  end(r);
+  return NULL;
+}
+
+/* farewell(handle, reason, line): the backend goes now; the client gets what it is owed, the line, a FIN. */
+static napi_value farewell(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  relay_t *r = argc > 0 ? unwrap(env, argv[0]) : NULL;
+  if (r == NULL || r->state == ENDED || argc < 3) return NULL;
+  char why[64] = "";
+  napi_get_value_string_utf8(env, argv[1], why, sizeof why, NULL);
+  set_reason(r, why);
+  close_side(r, B);
+  discard(&r->d[UP]);
+  if (r->fd[C] < 0) {
+    end(r);
+    return NULL;
+  }
+  bytes_free(&r->d[DOWN].post);
+  if (copy_buffer(env, argv[2], &r->d[DOWN].post) < 0) {
+    end(r);
+    return NULL;
+  }
+  part(r, FAREWELL_MS);
+  pump(r, DOWN);
+  after(r);
+  return NULL;
+}
+
+/* bytes(handle) → [from the client, to the client] */
+static napi_value bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out, a, b;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  relay_t *r = argc > 0 ? unwrap(env, argv[0]) : NULL;
+  CHECK(napi_create_array_with_length(env, 2, &out));
+  CHECK(napi_create_double(env, r ? r->bytes_in : 0, &a));
+  CHECK(napi_create_double(env, r ? r->bytes_out : 0, &b));
+  napi_set_element(env, out, 0, a);
+  napi_set_element(env, out, 1, b);
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value name, fn;
+  if (async_ctx == NULL) {
+    napi_value resource;
+    napi_create_object(env, &resource);
+    napi_create_string_utf8(env, "postern.relay", NAPI_AUTO_LENGTH, &name);
+    napi_async_init(env, resource, name, &async_ctx);
+  }
+  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
+    napi_set_named_property(env, exports, fns[i].name, fn);
+  }
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

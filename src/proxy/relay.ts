@@ -1,0 +1,108 @@
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+import type { Pipe, PipeEnd, PipeEndReason } from './pipe.js';
+
+/** The addon built from native/relay.c at `npm ci`. */
+interface NativeRelay {
+  adopt(clientFd: number, backendFd: number, idleMs: number, hasDelay: boolean, toBackend: Buffer | undefined, toClient: Buffer | undefined, onEvent: (kind: number, reason?: string, bytesIn?: number, bytesOut?: number) => number | undefined): object;
+  destroy(handle: object, reason: string): void;
+  farewell(handle: object, reason: string, line: Buffer): void;
+  bytes(handle: object): [number, number];
+}
+
+const EV_DELAY = 1;
+
+/** `proxy.relay`: `auto` moves the bytes of plaintext sessions in native code when the addon is built. */
+export type RelayMode = 'auto' | 'js';
+
+function load(): { relay?: NativeRelay; error?: string } {
+  if (process.platform !== 'linux') return { error: 'the native relay is built on Linux only' };
+  try {
+    // From dist/src/proxy/ or src/proxy/ to the package root.
+    const require = createRequire(import.meta.url);
+    const root = new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url);
+    return { relay: require(new URL('native/build/Release/postern_relay.node', root).pathname) as NativeRelay };
+  } catch (err) {
+    return { error: (err as Error).message.split('\n')[0] };
+  }
+}
+
+const loaded = load();
+
+/** Why plaintext sessions go through the JavaScript pipe although `proxy.relay` is `auto`; undefined when the native relay is there. */
+export const nativeRelayMissing: string | undefined = loaded.error;
+
+/** The descriptor of a plain TCP socket with nothing waiting to be written, or undefined (TLS, a wrapped stream, a pending write). */
+function plainFd(s: Socket): number | undefined {
+  if ((s as { encrypted?: boolean }).encrypted || s.destroyed || s.writableLength > 0 || s.pending) return undefined;
+  const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/** What the socket read that nobody took yet: it belongs in front of what the relay reads. */
+function takeBuffered(s: Socket): Buffer | undefined {
+  s.pause();
+  if (s.readableLength === 0) return undefined;
+  return (s.read() as Buffer | null) ?? undefined;
+}
+
+function joined(a: Buffer | undefined, b: Buffer | undefined): Buffer | undefined {
+  if (!a || a.length === 0) return b;
+  if (!b || b.length === 0) return a;
+  return Buffer.concat([a, b]);
+}
+
+export interface AdoptOptions {
+  idleTimeoutMs: number;
+  /** The login reply and what came before it: written first, not counted in bytesOut. */
+  reply?: Buffer;
+  beforeBackend?: Buffer;
+  beforeClient?: Buffer;
+  clientCloseDelay?: () => number;
+}
+
+/**
+ * Hands both sockets to the native relay (native/relay.c), or returns undefined when it cannot:
+ * no addon, TLS on either side, or a write still pending. The JavaScript sockets are destroyed;
+ * the relay holds duplicates of their descriptors, so the connections stay open.
+ */
+export function adoptSockets(client: Socket, backend: Socket, opts: AdoptOptions): Pipe | undefined {
+  const native = loaded.relay;
+  if (!native) return undefined;
+  const clientFd = plainFd(client);
+  const backendFd = plainFd(backend);
+  if (clientFd === undefined || backendFd === undefined) return undefined;
+  const toBackend = joined(opts.beforeBackend, takeBuffered(client));
+  const head = joined(opts.reply, opts.beforeClient);
+  const toClient = joined(head, takeBuffered(backend));
+  const replyLength = opts.reply?.length ?? 0;
+  const inBefore = toBackend?.length ?? 0;
+  let resolveDone!: (end: PipeEnd) => void;
+  const done = new Promise<PipeEnd>((r) => (resolveDone = r));
+  let reason: PipeEndReason | undefined;
+  let final: PipeEnd | undefined;
+  const delay = opts.clientCloseDelay;
+  const onEvent = (kind: number, why?: string, bytesIn = 0, bytesOut = 0): number | undefined => {
+    if (kind === EV_DELAY) return delay?.() ?? 0;
+    final = { reason: reason ?? (why as PipeEndReason | undefined) ?? 'client disconnected', bytesIn: inBefore + bytesIn, bytesOut: Math.max(0, bytesOut - replyLength) };
+    resolveDone(final);
+    return undefined;
+  };
+  const handle = native.adopt(clientFd, backendFd, opts.idleTimeoutMs, delay !== undefined, toBackend, toClient, onEvent);
+  client.destroy();
+  backend.destroy();
+  return {
+    done,
+    destroy: (why, line) => {
+      if (final) return;
+      reason ??= why;
+      if (line !== undefined) native.farewell(handle, why, Buffer.from(line, 'latin1'));
+      else native.destroy(handle, why);
+    },
+    bytes: () => {
+      if (final) return { bytesIn: final.bytesIn, bytesOut: final.bytesOut };
+      const [i, o] = native.bytes(handle);
+      return { bytesIn: inBefore + i, bytesOut: Math.max(0, o - replyLength) };
+    },
+  };
+}
