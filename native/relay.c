@@ -1,13 +1,14 @@
 /*
- * The relay of a proxied session after login, in native code: two sockets joined with splice(2)
- * through a kernel pipe, on Node's own event loop (uv_poll), so no JavaScript runs per chunk and
- * no byte is copied through user space. Used when neither side speaks TLS; see src/proxy/relay.ts.
+ * The relay of a proxied session after login, in native code, on Node's own event loop (uv_poll):
+ * no JavaScript runs per chunk. Small reads (commands, replies) are copied through one static
+ * buffer; bulk transfers (a large FETCH) move with splice(2) through a kernel pipe, no byte copied
+ * through user space. Used when neither side speaks TLS; see src/proxy/relay.ts.
  *
  * A session is two descriptors duplicated from the JavaScript sockets, which are then destroyed.
  * Direction UP carries client bytes to the backend, DOWN backend bytes to the client. Each
- * direction writes, in order: `pre` (bytes read before the join), what its pipe holds, `post` (a
- * farewell line). It reads again only once all of that is written: the kernel's socket buffers are
- * the back-pressure. Pipes come from a small pool and go back to it whenever they are empty, so an
+ * direction writes, in order: `pre` (bytes read before the join, or what a write could not take),
+ * what its pipe holds, `post` (a farewell line). It reads again only once all of that is written:
+ * the kernel's socket buffers are the back-pressure. Pipes come from a small pool and go back to it whenever they are empty, so an
  * idle session holds none.
  *
  * Ends, as the JavaScript pipe does (src/proxy/pipe.ts): a FIN from the client is passed on and
@@ -50,6 +51,7 @@ typedef struct {
   bytes_t pre, post;
   int eof;        /* the reading side sent its FIN */
   int drop;       /* read and discard */
+  int bulk;       /* the last read filled a chunk: splice */
 } dir_t;
 
 typedef struct {
@@ -62,6 +64,7 @@ typedef struct {
   dir_t d[2];
   double bytes_in, bytes_out;
   uint64_t idle_ms, last_active, deadline;
+  int rearm;      /* the deadline changed: the timer is set again */
   uv_timer_t timer;
   int state;
   int handles;
@@ -248,27 +251,74 @@ static int reading(const relay_t *r, int dir) {
   return r->state == HOLDING && dir == UP;
 }
 
+/*
+ * Small reads (a command, a reply) go through one static buffer with read and write: for a few
+ * bytes that costs less than moving pages through a pipe. A read that fills the buffer means a
+ * bulk transfer (a FETCH of a large message): from there on the direction splices, until a read
+ * comes back short. Bytes a write could not take wait in `pre`, as the pipe's do.
+ */
+static ssize_t copy_through(relay_t *r, int dir, int from, int to) {
+  dir_t *d = &r->d[dir];
+  ssize_t n = read(r->fd[from], scratch, sizeof scratch);
+  if (n <= 0) return n;
+  size_t off = 0;
+  while (off < (size_t)n) {
+    ssize_t w = write(r->fd[to], scratch + off, (size_t)n - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      return -2 - errno;
+    }
+    off += (size_t)w;
+    if (to == C) {
+      r->bytes_out += (double)w;
+      active(r);
+    }
+  }
+  if (off < (size_t)n) {
+    d->pre.data = malloc((size_t)n - off);
+    if (d->pre.data == NULL) return -2 - ENOMEM;
+    memcpy(d->pre.data, scratch + off, (size_t)n - off);
+    d->pre.len = (size_t)n - off;
+    d->pre.off = 0;
+  }
+  return n;
+}
+
 static void pump(relay_t *r, int dir) {
   dir_t *d = &r->d[dir];
   int from = dir == UP ? C : B;
+  int to = dir == UP ? B : C;
   for (int i = 0; i < ROUNDS && r->state != ENDED; i++) {
     if (flush(r, dir) <= 0) return;
     if (d->eof || r->fd[from] < 0 || !reading(r, dir)) return;
     ssize_t n;
     if (d->drop) {
       n = read(r->fd[from], scratch, sizeof scratch);
+    } else if (!d->bulk) {
+      n = copy_through(r, dir, from, to);
+      if (n < -1) {
+        fail(r, to, "write", (int)(n + 2));
+        return;
+      }
     } else {
       if (pipe_get(d) < 0) {
         fail(r, from, "pipe", -errno);
         return;
       }
       n = splice(r->fd[from], NULL, d->wr, NULL, CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) d->queued = (size_t)n;
     }
     if (n > 0) {
-      if (!d->drop) d->queued = (size_t)n;
       if (from == C) {
         r->bytes_in += (double)n;
         active(r);
+      }
+      d->bulk = !d->drop && n == CHUNK;
+      /* A short read emptied the socket: the (level-triggered) poll says when there is more. */
+      if (n < CHUNK) {
+        flush(r, dir);
+        return;
       }
       continue;
     }
@@ -319,6 +369,7 @@ static void part(relay_t *r, uint64_t cap_ms) {
   r->state = PARTING;
   r->d[UP].drop = 0;
   r->deadline = cap_ms ? uv_now(r->loop) + cap_ms : 0;
+  r->rearm = 1;
 }
 
 static uint64_t ask_delay(relay_t *r) {
@@ -359,6 +410,7 @@ static void settle(relay_t *r) {
       r->state = HOLDING;
       up->drop = 1;
       r->deadline = uv_now(r->loop) + delay;
+      r->rearm = 1;
     } else {
       part(r, 0);
     }
@@ -373,10 +425,14 @@ static void settle(relay_t *r) {
   }
 }
 
+/* Activity only moves last_active: the idle timer checks it when it fires and sets itself again. */
 static void after(relay_t *r) {
   settle(r);
   update(r);
-  rearm(r);
+  if (r->rearm) {
+    r->rearm = 0;
+    rearm(r);
+  }
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events) {
@@ -414,6 +470,7 @@ static void timer_cb(uv_timer_t *t) {
     return;
   }
   pump(r, DOWN);
+  r->rearm = 1;
   after(r);
 }
 
