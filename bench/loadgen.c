@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 enum mode { M_LOGIN, M_IDLE, M_FETCH, M_NOOP };
-enum state { S_OFF, S_CONNECTING, S_HANDSHAKE, S_GREETING, S_USER, S_LOGIN, S_SELECT, S_WORK, S_LOGOUT, S_WAIT_EOF, S_IDLE };
+enum state { S_OFF, S_CONNECTING, S_HANDSHAKE, S_GREETING, S_STARTTLS, S_USER, S_LOGIN, S_SELECT, S_WORK, S_LOGOUT, S_WAIT_EOF, S_IDLE };
 
 #define LINE_MAX_BYTES 8192
 #define OUT_MAX_BYTES 512
@@ -56,12 +56,12 @@ struct conn {
 
 static struct {
   enum mode mode;
-  int pop3, tls, conns, sessions, users, msg;
+  int pop3, tls, starttls, conns, sessions, users, msg;
   double duration, warmup, timeout, step_timeout;
   long max_logins;
   const char *host, *user_prefix, *pass_prefix;
   int port;
-} opt = {M_LOGIN, 0, 0, 50, 10000, 1000, 1, 10, 2, 120, 10, 0, "127.0.0.1", "user", "pw", 0};
+} opt = {.mode = M_LOGIN, .conns = 50, .sessions = 10000, .users = 1000, .msg = 1, .duration = 10, .warmup = 2, .timeout = 120, .step_timeout = 10, .host = "127.0.0.1", .user_prefix = "user", .pass_prefix = "pw"};
 
 static int ep;
 static SSL_CTX *ssl_ctx;
@@ -112,7 +112,7 @@ static uint32_t pct(double p) {
 
 static void usage(void) {
   fprintf(stderr,
-    "usage: loadgen --mode login|idle|fetch|noop --port N [--host 127.0.0.1] [--pop3] [--tls]\n"
+    "usage: loadgen --mode login|idle|fetch|noop --port N [--host 127.0.0.1] [--pop3] [--tls | --starttls]\n"
     "  [--conns 50] [--sessions 10000] [--duration 10] [--warmup 2] [--timeout 120] [--max-logins N]\n"
     "  [--users 1000] [--user-prefix user] [--pass-prefix pw] [--msg 1]\n"
     "  user i logs in as <user-prefix><i as 4 digits> with password <pass-prefix><same digits>\n");
@@ -126,6 +126,7 @@ static void parse_args(int argc, char **argv) {
 #define ARG(name) (strcmp(a, name) == 0 && v && (++i, 1))
     if (strcmp(a, "--pop3") == 0) opt.pop3 = 1;
     else if (strcmp(a, "--tls") == 0) opt.tls = 1;
+    else if (strcmp(a, "--starttls") == 0) opt.starttls = 1;  // IMAP: STARTTLS after the greeting, then LOGIN
     else if (ARG("--mode")) {
       if (strcmp(v, "login") == 0) opt.mode = M_LOGIN;
       else if (strcmp(v, "idle") == 0) opt.mode = M_IDLE;
@@ -151,10 +152,11 @@ static void parse_args(int argc, char **argv) {
   if (opt.port <= 0 || opt.conns <= 0 || opt.users <= 0) usage();
   if (opt.mode == M_FETCH || opt.mode == M_NOOP) opt.conns = 1;
   if (opt.mode == M_IDLE) {
-    if (opt.pop3 || opt.tls) { fprintf(stderr, "idle mode is plain IMAP only\n"); exit(2); }
+    if (opt.pop3 || opt.tls || opt.starttls) { fprintf(stderr, "idle mode is plain IMAP only\n"); exit(2); }
     if (opt.conns > opt.sessions) opt.conns = opt.sessions;
   }
   if ((opt.mode == M_FETCH || opt.mode == M_NOOP) && opt.pop3) { fprintf(stderr, "fetch/noop are IMAP only\n"); exit(2); }
+  if (opt.starttls && (opt.tls || opt.pop3)) { fprintf(stderr, "--starttls is for plain IMAP\n"); exit(2); }
 }
 
 static void raise_fd_limit(void) {
@@ -290,13 +292,24 @@ static int on_line(struct conn *c, const char *l, size_t n, double t) {
     }
   }
   if (c->st == S_GREETING) {
-    if (n >= 4 && memcmp(l, "* OK", 4) == 0) return send_login(c);
-    return -1;
+    if (n < 4 || memcmp(l, "* OK", 4) != 0) return -1;
+    if (opt.starttls && !c->ssl) {
+      c->st = S_STARTTLS;
+      return conn_send(c, "t STARTTLS\r\n");
+    }
+    return send_login(c);
   }
   if (l[0] == '*') return 0;              // untagged data
   if (l[0] == '+') return -1;             // no continuation is ever asked for
   if (n < 4 || l[1] != ' ' || memcmp(l + 2, "OK", 2) != 0) return -1;  // tagged NO/BAD
   switch (c->st) {
+    case S_STARTTLS:
+      // The handshake starts on the next turn of conn_progress; IMAP sends no new greeting.
+      c->ssl = SSL_new(ssl_ctx);
+      if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) return -1;
+      SSL_set_connect_state(c->ssl);
+      c->st = S_HANDSHAKE;
+      return 2;
     case S_LOGIN: return logged_in_now(c, t);
     case S_SELECT: return send_work(c, t);
     case S_WORK:
@@ -367,6 +380,7 @@ static void login_cycle_done(struct conn *c, double t) {
 
 // Drive one connection as far as it can go without blocking.
 static void conn_progress(struct conn *c, uint32_t events, double t) {
+again:
   if (c->st == S_CONNECTING) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -391,6 +405,7 @@ static void conn_progress(struct conn *c, uint32_t events, double t) {
       return;
     }
     c->st = S_GREETING;
+    if (opt.starttls && send_login(c) < 0) { conn_fail(c, t); return; }
   }
   if (c->olen > 0 && conn_flush(c) < 0) { conn_fail(c, t); return; }
   for (;;) {
@@ -420,6 +435,7 @@ static void conn_progress(struct conn *c, uint32_t events, double t) {
     }
     int r = on_data(c, rbuf, (size_t)n, t);
     if (r < 0) { conn_fail(c, t); return; }
+    if (r == 2) goto again;  // STARTTLS accepted: the handshake
     if (r > 0 || c->fd < 0) return;
   }
 }
@@ -531,7 +547,7 @@ int main(int argc, char **argv) {
   raise_fd_limit();
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) { perror("epoll_create1"); return 2; }
-  if (opt.tls) {
+  if (opt.tls || opt.starttls) {
     ssl_ctx = SSL_CTX_new(TLS_client_method());
     if (!ssl_ctx) { fprintf(stderr, "SSL_CTX_new failed\n"); return 2; }
     SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL);

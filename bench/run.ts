@@ -10,7 +10,7 @@ import { getTestCerts, makeTempDir, type CertFiles } from '../test/interop/harne
 import { startBackend, startFakeBackend, type Backend, type FakeBackend } from './backend.js';
 import { BENCH_SOURCE_DIR, buildCTools, type CTools } from './cbuild.js';
 import { describeEnvironment, environmentMarkdown, type Environment } from './environment.js';
-import { FULL, SHORT, runIdle, runLogin, runStream, warmUp, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
+import { FULL, SHORT, runIdle, runLogin, runStream, warmUp, type Durations, type FigureContext, type FigureId, type FigureRun, type LoginFigure } from './figures.js';
 import { missingPackages } from './prereqs.js';
 import { profilePostern, type Profiles } from './profile.js';
 import { cpuTable, figuresTable, idleDetails, profileMarkdown, type TargetResults } from './report.js';
@@ -24,7 +24,7 @@ const USERS = 1000;
 const FD_LIMIT = 262_144;
 const RESULTS_FILE = join(BENCH_SOURCE_DIR, 'RESULTS.md');
 
-const ALL_FIGURES: FigureId[] = ['login-imap', 'login-imaps', 'fetch', 'noop', 'login-pop3', 'idle'];
+const ALL_FIGURES: FigureId[] = ['login-imap', 'login-imaps', 'login-starttls', 'fetch', 'noop', 'login-pop3', 'idle'];
 
 interface Options {
   short: boolean;
@@ -147,8 +147,8 @@ async function measureTarget(t: Target, w: World, only: readonly FigureId[]): Pr
     }
   };
   const d = w.backend.dovecot.ports;
-  await phase('imap', d.imap, w.backendPid, ['login-imap', 'login-imaps', 'fetch', 'noop'], (c, f, target) =>
-    f === 'fetch' || f === 'noop' ? runStream(c, target, f) : runLogin(c, target, f as 'login-imap' | 'login-imaps'),
+  await phase('imap', d.imap, w.backendPid, ['login-imap', 'login-imaps', 'login-starttls', 'fetch', 'noop'], (c, f, target) =>
+    f === 'fetch' || f === 'noop' ? runStream(c, target, f) : runLogin(c, target, f as LoginFigure),
   );
   await phase('pop3', d.pop3, w.backendPid, ['login-pop3'], (c, _f, target) => runLogin(c, target, 'login-pop3'));
   if (t.id !== 'direct') {

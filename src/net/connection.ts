@@ -63,7 +63,7 @@ export function startServerTls(conn: Connection, handshakeTimeoutMs: number): Pr
   const plain = conn.socket;
   plain.removeAllListeners('data');
   plain.removeAllListeners('timeout');
-  const secure = new TLSSocket(plain, { isServer: true, ...tls.options });
+  const secure = new TLSSocket(plain, { isServer: true, ...tls.socketOptions });
   conn.socket = secure;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new PosternError('POSTERN_TLS_HANDSHAKE', 'TLS handshake timed out')), handshakeTimeoutMs);

@@ -71,7 +71,7 @@ export function peerAddresses(socket: Socket, header: ProxyHeader): PeerAddresse
  */
 export function startTlsAfterHeader(socket: Socket, tls: ServerTls, handshakeTimeoutMs: number): Promise<TLSSocket> {
   const transport = socket.readableLength > 0 ? replayingStream(socket) : socket;
-  const secure = new TLSSocket(transport, { isServer: true, ...tls.options });
+  const secure = new TLSSocket(transport, { isServer: true, ...tls.socketOptions });
   if (transport === socket) socket.resume();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error('TLS handshake timed out')), handshakeTimeoutMs);

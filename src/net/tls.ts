@@ -1,11 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
+import { createSecureContext, type SecureContext, type TLSSocketOptions, type TlsOptions } from 'node:tls';
 import { PosternError } from '../core/index.js';
 import type { TlsConfig } from './config.js';
 
 export interface ServerTls {
   /** Options for tls.createServer and server-side TLSSocket: default context plus SNI. */
   options: TlsOptions;
+  /**
+   * For a TLSSocket made on an open connection (STARTTLS, implicit TLS after a PROXY header): the
+   * same, with the context built once. Without it each upgrade would parse the certificate and key
+   * again (about 1.5 ms of CPU).
+   */
+  socketOptions: TLSSocketOptions;
   /** Set when client certificates are asked for (tls.client_ca): the subject attribute that names the user. */
   certUsernameField?: string;
   /** Told of each client handshake that fails (implicit TLS and STARTTLS), with the listener's label: metrics. */
@@ -45,19 +51,16 @@ export function createServerTls(cfg: TlsConfig, resolvePath: (p: string) => stri
   const byName = cfg.sni.map((entry) => ({ names: entry.names, ctx: context(resolvePath(entry.cert), resolvePath(entry.key), cfg.min_version, ca) }));
   const cert = readPem(resolvePath(cfg.cert), 'certificate');
   const key = readPem(resolvePath(cfg.key), 'key');
-  // Built once here only to fail at start when the key does not match the certificate.
-  context(resolvePath(cfg.cert), resolvePath(cfg.key), cfg.min_version, ca);
+  // Also fails at start when the key does not match the certificate.
+  const secureContext = context(resolvePath(cfg.cert), resolvePath(cfg.key), cfg.min_version, ca);
+  const SNICallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
+    const hit = byName.find((e) => e.names.some((n) => serverNameMatches(n, servername)));
+    cb(null, hit?.ctx);
+  };
+  const clientCerts = ca ? { requestCert: true, rejectUnauthorized: false } : {};
   return {
     ...(ca ? { certUsernameField: cfg.cert_username_field } : {}),
-    options: {
-      cert,
-      key,
-      minVersion: cfg.min_version,
-      ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}),
-      SNICallback: (servername, cb) => {
-        const hit = byName.find((e) => e.names.some((n) => serverNameMatches(n, servername)));
-        cb(null, hit?.ctx);
-      },
-    },
+    options: { cert, key, minVersion: cfg.min_version, ...(ca ? { ca } : {}), ...clientCerts, SNICallback },
+    socketOptions: { secureContext, ...clientCerts, SNICallback },
   };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { connect as tcpConnect, createServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, createSecureContext } from 'node:tls';
 import { readImap, type ScriptedClient } from '../../../test/support/imap-client.js';
 import { MemoryAuthenticator, type Authenticator, type MemoryUser } from '../../auth/index.js';
 import { LoginService } from '../../login/index.js';
@@ -41,7 +41,7 @@ before(async () => {
   backend = await startFakeBackend('IMAP4rev1 SASL-IR ID LITERAL+ AUTH=PLAIN', BACKEND_LOGIN);
   const { cert, key } = makeCert();
   caPem = cert;
-  serverTls = { options: { cert, key } };
+  serverTls = { options: { cert, key }, socketOptions: { secureContext: createSecureContext({ cert, key }) } };
   const proxied = (port: number) => ({ proxy: 'y', host: '127.0.0.1', port: String(port) });
   const users: Record<string, MemoryUser> = {
     alice: { password: ALICE_PW, fields: proxied(backend.port) },
