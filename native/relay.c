@@ -1,6 +1,8 @@
 /*
- * The relay of a proxied session after login, in native code, on Node's own event loop (uv_poll):
- * no JavaScript runs per chunk. Small reads (commands, replies) are copied through one static
+ * The relay of a proxied session after login, in native code, on Node's own event loop: no
+ * JavaScript runs per chunk. Every relayed descriptor sits in one edge-triggered epoll set of the
+ * process, which Node's loop watches as a single descriptor: a session costs two epoll_ctl calls in
+ * all, where a uv_poll per descriptor would add and remove it at every change of interest. Small reads (commands, replies) are copied through one static
  * buffer; bulk transfers (a large FETCH) move with splice(2) through a kernel pipe, no byte copied
  * through user space. Used when neither side speaks TLS; see src/proxy/relay.ts.
  *
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -54,13 +57,21 @@ typedef struct {
   int bulk;       /* the last read filled a chunk: splice */
 } dir_t;
 
+struct relay;
+
+/* One descriptor of a session, as the epoll set knows it; readiness is kept until EAGAIN says otherwise. */
 typedef struct {
+  struct relay *r;
+  int readable, writable;
+  int hup;  /* the peer's FIN was seen: a short read does not empty the socket of its EOF */
+} side_t;
+
+typedef struct relay {
   napi_env env;
   napi_ref cb;
   uv_loop_t *loop;
   int fd[2];
-  uv_poll_t poll[2];
-  int events[2];
+  side_t side[2];
   dir_t d[2];
   double bytes_in, bytes_out;
   uint64_t idle_ms, last_active, deadline;
@@ -69,6 +80,8 @@ typedef struct {
   int state;
   int handles;
   int js_alive;
+  int again;                /* on the again list */
+  struct relay *next_again;
   int has_delay;
   char reason[128];
 } relay_t;
@@ -77,8 +90,12 @@ static int pool[POOL_MAX][2];
 static int pool_n;
 static char scratch[CHUNK];
 static napi_async_context async_ctx;
+static int epfd = -1;      /* every relayed descriptor of the process */
+static uv_poll_t ep_poll;  /* Node's loop watching epfd */
+static int live;           /* sessions holding the loop open */
+static relay_t *again_head; /* sessions that stopped at ROUNDS with more to read */
+static uv_idle_t again_idle;
 
-static void poll_cb(uv_poll_t *h, int status, int events);
 static void settle(relay_t *r);
 
 static void set_reason(relay_t *r, const char *why) {
@@ -137,12 +154,12 @@ static void discard(dir_t *d) {
   pipe_put(d);
 }
 
+/* Closing the last descriptor of a socket also takes it out of the epoll set: the JavaScript socket closed its own. */
 static void close_side(relay_t *r, int s) {
   if (r->fd[s] < 0) return;
-  uv_poll_stop(&r->poll[s]);
-  r->events[s] = 0;
   close(r->fd[s]);
   r->fd[s] = -1;
+  r->side[s].readable = r->side[s].writable = 0;
 }
 
 static void call_js(relay_t *r, int argc, napi_value *argv, napi_value *result) {
@@ -158,9 +175,14 @@ static void call_js(relay_t *r, int argc, napi_value *argv, napi_value *result) 
   }
 }
 
+static void maybe_free(relay_t *r) {
+  if (r->handles == 0 && !r->js_alive && !r->again) free(r);
+}
+
 static void on_handle_closed(uv_handle_t *h) {
   relay_t *r = h->data;
-  if (--r->handles == 0 && !r->js_alive) free(r);
+  r->handles--;
+  maybe_free(r);
 }
 
 static void end(relay_t *r) {
@@ -170,9 +192,8 @@ static void end(relay_t *r) {
   close_side(r, B);
   discard(&r->d[UP]);
   discard(&r->d[DOWN]);
-  uv_close((uv_handle_t *)&r->poll[C], on_handle_closed);
-  uv_close((uv_handle_t *)&r->poll[B], on_handle_closed);
   uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+  if (--live == 0) uv_unref((uv_handle_t *)&ep_poll);
   napi_env env = r->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -201,10 +222,14 @@ static void active(relay_t *r) { r->last_active = uv_now(r->loop); }
 /* Writes what `b` still holds: 1 when all is written, 0 when the socket is full, -1 on error. */
 static int write_bytes(relay_t *r, bytes_t *b, int to) {
   while (bytes_pending(b)) {
+    if (!r->side[to].writable) return 0;
     ssize_t w = write(r->fd[to], b->data + b->off, b->len - b->off);
     if (w < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) return 0;
+      if (errno == EAGAIN) {
+        r->side[to].writable = 0;
+        return 0;
+      }
       fail(r, to, "write", -errno);
       return -1;
     }
@@ -229,10 +254,14 @@ static int flush(relay_t *r, int dir) {
   int f = write_bytes(r, &d->pre, to);
   if (f <= 0) return f;
   while (d->queued > 0) {
+    if (!r->side[to].writable) return 0;
     ssize_t w = splice(d->rd, NULL, r->fd[to], NULL, d->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (w < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) return 0;
+      if (errno == EAGAIN) {
+        r->side[to].writable = 0;
+        return 0;
+      }
       fail(r, to, "write", -errno);
       return -1;
     }
@@ -254,19 +283,22 @@ static int reading(const relay_t *r, int dir) {
 /*
  * Small reads (a command, a reply) go through one static buffer with read and write: for a few
  * bytes that costs less than moving pages through a pipe. A read that fills the buffer means a
- * bulk transfer (a FETCH of a large message): from there on the direction splices, until a read
- * comes back short. Bytes a write could not take wait in `pre`, as the pipe's do.
+ * bulk transfer (a FETCH of a large message): from there on the direction splices, until the socket
+ * is empty. Bytes a write could not take wait in `pre`, as the pipe's do.
  */
 static ssize_t copy_through(relay_t *r, int dir, int from, int to) {
   dir_t *d = &r->d[dir];
   ssize_t n = read(r->fd[from], scratch, sizeof scratch);
   if (n <= 0) return n;
   size_t off = 0;
-  while (off < (size_t)n) {
+  while (off < (size_t)n && r->side[to].writable) {
     ssize_t w = write(r->fd[to], scratch + off, (size_t)n - off);
     if (w < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
+      if (errno == EAGAIN) {
+        r->side[to].writable = 0;
+        break;
+      }
       return -2 - errno;
     }
     off += (size_t)w;
@@ -285,13 +317,28 @@ static ssize_t copy_through(relay_t *r, int dir, int from, int to) {
   return n;
 }
 
+static void again_cb(uv_idle_t *h);
+
+/* Edges do not repeat: a session that stopped at ROUNDS with more to read goes on at the next turn of the loop. */
+static void schedule_again(relay_t *r) {
+  if (r->again) return;
+  r->again = 1;
+  r->next_again = again_head;
+  again_head = r;
+  uv_idle_start(&again_idle, again_cb);
+}
+
 static void pump(relay_t *r, int dir) {
   dir_t *d = &r->d[dir];
   int from = dir == UP ? C : B;
   int to = dir == UP ? B : C;
-  for (int i = 0; i < ROUNDS && r->state != ENDED; i++) {
+  for (int i = 0; r->state != ENDED; i++) {
+    if (i == ROUNDS) {
+      schedule_again(r);
+      return;
+    }
     if (flush(r, dir) <= 0) return;
-    if (d->eof || r->fd[from] < 0 || !reading(r, dir)) return;
+    if (d->eof || r->fd[from] < 0 || !reading(r, dir) || !r->side[from].readable) return;
     ssize_t n;
     if (d->drop) {
       n = read(r->fd[from], scratch, sizeof scratch);
@@ -314,11 +361,15 @@ static void pump(relay_t *r, int dir) {
         r->bytes_in += (double)n;
         active(r);
       }
-      d->bulk = !d->drop && n == CHUNK;
-      /* A short read emptied the socket: the (level-triggered) poll says when there is more. */
-      if (n < CHUNK) {
-        flush(r, dir);
-        return;
+      if (d->drop || !d->bulk) {
+        /* A short read(2) of a TCP socket emptied it: the next edge says when there is more. (Not
+           so for splice, which stops when the pipe has no slot left: it reads on until EAGAIN.) */
+        if (n < CHUNK && !r->side[from].hup) {
+          r->side[from].readable = 0;
+          flush(r, dir);
+          return;
+        }
+        if (!d->drop && n == CHUNK) d->bulk = 1;
       }
       continue;
     }
@@ -327,25 +378,13 @@ static void pump(relay_t *r, int dir) {
       return;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN) return;
+    if (errno == EAGAIN) {
+      r->side[from].readable = 0;
+      d->bulk = 0;
+      return;
+    }
     fail(r, from, "read", -errno);
     return;
-  }
-}
-
-static void update(relay_t *r) {
-  if (r->state == ENDED) return;
-  for (int s = C; s <= B; s++) {
-    if (r->fd[s] < 0) continue;
-    const dir_t *in = &r->d[s == C ? UP : DOWN];
-    const dir_t *out = &r->d[s == C ? DOWN : UP];
-    int ev = 0;
-    if (!in->eof && reading(r, s == C ? UP : DOWN) && !pending(in)) ev |= UV_READABLE;
-    if (pending(out)) ev |= UV_WRITABLE;
-    if (ev == r->events[s]) continue;
-    if (ev) uv_poll_start(&r->poll[s], ev, poll_cb);
-    else uv_poll_stop(&r->poll[s]);
-    r->events[s] = ev;
   }
 }
 
@@ -428,26 +467,47 @@ static void settle(relay_t *r) {
 /* Activity only moves last_active: the idle timer checks it when it fires and sets itself again. */
 static void after(relay_t *r) {
   settle(r);
-  update(r);
   if (r->rearm) {
     r->rearm = 0;
     rearm(r);
   }
 }
 
-static void poll_cb(uv_poll_t *h, int status, int events) {
-  relay_t *r = h->data;
-  int side = h == &r->poll[C] ? C : B;
-  if (r->state == ENDED) return;
-  if (status < 0) {
-    /* libuv says EBADF for any EPOLLERR: a read names the real error (ECONNRESET, say). */
-    pump(r, side == C ? UP : DOWN);
-    if (r->state != ENDED) fail(r, side, "poll", status);
-    return;
-  }
-  if (events & UV_WRITABLE) pump(r, side == C ? DOWN : UP);
-  if ((events & UV_READABLE) && r->state != ENDED) pump(r, side == C ? UP : DOWN);
+static void run(relay_t *r) {
+  pump(r, DOWN);
+  if (r->state != ENDED) pump(r, UP);
   after(r);
+}
+
+static void again_cb(uv_idle_t *h) {
+  relay_t *list = again_head;
+  again_head = NULL;
+  uv_idle_stop(&again_idle);
+  while (list != NULL) {
+    relay_t *r = list;
+    list = r->next_again;
+    r->again = 0;
+    if (r->state != ENDED) run(r);
+    else maybe_free(r);
+  }
+}
+
+/* Node's loop saw the epoll set ready: take its events (none waits) and move what they allow. */
+static void ep_cb(uv_poll_t *h, int status, int events) {
+  struct epoll_event ev[64];
+  int n;
+  do {
+    n = epoll_wait(epfd, ev, 64, 0);
+    for (int i = 0; i < n; i++) {
+      side_t *sd = ev[i].data.ptr;
+      relay_t *r = sd->r;
+      if (r->state == ENDED) continue;
+      if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) sd->readable = 1;
+      if (ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) sd->hup = 1;
+      if (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) sd->writable = 1;
+      run(r);
+    }
+  } while (n == 64);
 }
 
 static void timer_cb(uv_timer_t *t) {
@@ -469,9 +529,8 @@ static void timer_cb(uv_timer_t *t) {
     end(r);
     return;
   }
-  pump(r, DOWN);
   r->rearm = 1;
-  after(r);
+  run(r);
 }
 
 /* ---- JavaScript ---- */
@@ -489,7 +548,7 @@ static void finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   relay_t *r = data;
   r->js_alive = 0;
-  if (r->handles == 0) free(r);
+  maybe_free(r);
 }
 
 static int copy_buffer(napi_env env, napi_value v, bytes_t *out) {
@@ -557,11 +616,34 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   }
   CHECK(napi_create_reference(env, argv[6], 1, &r->cb));
   CHECK(napi_get_uv_event_loop(env, &r->loop));
-  uv_poll_init(r->loop, &r->poll[C], r->fd[C]);
-  uv_poll_init(r->loop, &r->poll[B], r->fd[B]);
+  if (epfd < 0) {
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0 || uv_poll_init(r->loop, &ep_poll, epfd) != 0 || uv_poll_start(&ep_poll, UV_READABLE, ep_cb) != 0) {
+      napi_throw_error(env, "POSTERN_RELAY", "relay: cannot set up its epoll set");
+      return NULL;
+    }
+    uv_unref((uv_handle_t *)&ep_poll);
+    uv_idle_init(r->loop, &again_idle);
+  }
+  for (int s = C; s <= B; s++) {
+    r->side[s].r = r;
+    /* Data may already wait in the socket, and it can take writes: the first edges may never come. */
+    r->side[s].readable = r->side[s].writable = 1;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->side[s]};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, r->fd[s], &ev) != 0) {
+      int err = errno;
+      close(r->fd[C]);
+      close(r->fd[B]);
+      char msg[96];
+      snprintf(msg, sizeof msg, "relay: epoll_ctl failed: %s", strerror(err));
+      napi_throw_error(env, "POSTERN_RELAY", msg);
+      return NULL;
+    }
+  }
+  if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
   uv_timer_init(r->loop, &r->timer);
-  r->poll[C].data = r->poll[B].data = r->timer.data = r;
-  r->handles = 3;
+  r->timer.data = r;
+  r->handles = 1;
   r->js_alive = 1;
   r->idle_ms = idle > 0 ? (uint64_t)idle : 0;
   r->has_delay = has_delay;
@@ -576,7 +658,6 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
       if (!bytes_pending(&r->d[DOWN].pre)) bytes_free(&r->d[DOWN].pre);
     }
   }
-  update(r);
   rearm(r);
   napi_value handle;
   CHECK(napi_create_external(env, r, finalize, NULL, &handle));

@@ -3,6 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { makeCert } from '../imap/front/session-harness.js';
 import { joinSockets } from './pipe.js';
 import { nativeRelayMissing, type RelayMode } from './relay.js';
 
@@ -53,6 +55,27 @@ test('the native relay is built here (npm ci builds native/relay.c)', () => {
   assert.equal(nativeRelayMissing, undefined);
 });
 
+test('relay: auto leaves a TLS session to the JavaScript pipe, which carries it', async () => {
+  const { cert, key } = makeCert();
+  const server = createTlsServer({ cert, key });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'secureConnection');
+  const client = tlsConnect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', rejectUnauthorized: false });
+  const [clientSide] = (await accepted) as [TLSSocket];
+  server.close();
+  const [backend, backendSide] = await socketPair();
+  const pipe = joinSockets(clientSide, backendSide, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('L OK\r\n') });
+  assert.equal(clientSide.destroyed, false);
+  assert.equal(backendSide.destroyed, false);
+  const atClient = readAll(client);
+  client.write('A1 NOOP\r\n');
+  assert.equal((await readN(backend, 9)).toString(), 'A1 NOOP\r\n');
+  backend.end('A1 OK\r\n');
+  assert.equal((await atClient).toString(), 'L OK\r\nA1 OK\r\n');
+  assert.equal((await pipe.done).reason, 'backend disconnected');
+});
+
 for (const relay of ['js', 'auto'] as RelayMode[]) {
   describe(`relay: ${relay}`, () => {
     test('bytes flow both ways, the first bytes first, and a close from the backend ends the session', async () => {
@@ -76,6 +99,20 @@ for (const relay of ['js', 'auto'] as RelayMode[]) {
       assert.equal(end.bytesIn, 'early\r\nA1 NOOP\r\n'.length);
       // The login reply is not counted; what followed it is.
       assert.equal(end.bytesOut, '* 1 EXISTS\r\n'.length + big.length);
+    });
+
+    test('a last short line with the FIN right behind it ends the session (no EOF is missed)', async () => {
+      for (let i = 0; i < 20; i++) {
+        const [client, clientSide] = await socketPair();
+        const [backend, backendSide] = await socketPair();
+        const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+        const atClient = readAll(client);
+        client.write('b LOGOUT\r\n');
+        await readN(backend, 10);
+        backend.end('* BYE Logging out\r\nb OK Logout completed.\r\n');
+        assert.equal((await atClient).toString(), '* BYE Logging out\r\nb OK Logout completed.\r\n');
+        assert.equal((await pipe.done).reason, 'backend disconnected');
+      }
     });
 
     test('both directions at once keep every byte in order', async () => {
