@@ -588,57 +588,61 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_int32(env, argv[1], &bfd));
   CHECK(napi_get_value_double(env, argv[2], &idle));
   CHECK(napi_get_value_bool(env, argv[3], &has_delay));
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  if (epfd < 0) {
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0 || uv_poll_init(loop, &ep_poll, epfd) != 0 || uv_poll_start(&ep_poll, UV_READABLE, ep_cb) != 0) {
+      if (epfd >= 0) close(epfd);
+      epfd = -1;
+      napi_throw_error(env, "POSTERN_RELAY", "relay: cannot set up its epoll set");
+      return NULL;
+    }
+    uv_unref((uv_handle_t *)&ep_poll);
+    uv_idle_init(loop, &again_idle);
+  }
   relay_t *r = calloc(1, sizeof *r);
   if (r == NULL) {
     napi_throw_error(env, "POSTERN_RELAY", "relay: out of memory");
     return NULL;
   }
   r->env = env;
+  r->loop = loop;
   r->d[UP].rd = r->d[UP].wr = r->d[DOWN].rd = r->d[DOWN].wr = -1;
-  r->fd[C] = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
-  r->fd[B] = r->fd[C] < 0 ? -1 : fcntl(bfd, F_DUPFD_CLOEXEC, 0);
-  if (r->fd[C] < 0 || r->fd[B] < 0) {
-    int err = errno;
+  /* Every step that can fail comes before anything is written: on failure the caller keeps the sockets. */
+  const char *failed = NULL;
+  int err = 0;
+  r->fd[B] = -1;
+  if ((r->fd[C] = fcntl(cfd, F_DUPFD_CLOEXEC, 0)) < 0 || (r->fd[B] = fcntl(bfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+    failed = "dup";
+    err = errno;
+  } else if (copy_buffer(env, argv[4], &r->d[UP].pre) < 0 || copy_buffer(env, argv[5], &r->d[DOWN].pre) < 0) {
+    failed = "copy";
+    err = ENOMEM;
+  } else {
+    for (int s = C; s <= B && failed == NULL; s++) {
+      r->side[s].r = r;
+      /* Data may already wait in the socket, and it can take writes: the first edges may never come. */
+      r->side[s].readable = r->side[s].writable = 1;
+      struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->side[s]};
+      if (epoll_ctl(epfd, EPOLL_CTL_ADD, r->fd[s], &ev) != 0) {
+        failed = "epoll_ctl";
+        err = errno;
+      }
+    }
+  }
+  if (failed == NULL && napi_create_reference(env, argv[6], 1, &r->cb) != napi_ok) failed = "napi_create_reference";
+  if (failed != NULL) {
+    /* Closing the duplicates also takes them out of the epoll set. */
     if (r->fd[C] >= 0) close(r->fd[C]);
+    if (r->fd[B] >= 0) close(r->fd[B]);
+    bytes_free(&r->d[UP].pre);
+    bytes_free(&r->d[DOWN].pre);
     free(r);
-    char msg[96];
-    snprintf(msg, sizeof msg, "relay: dup failed: %s", strerror(err));
+    char msg[128];
+    snprintf(msg, sizeof msg, "relay: %s failed%s%s", failed, err ? ": " : "", err ? strerror(err) : "");
     napi_throw_error(env, "POSTERN_RELAY", msg);
     return NULL;
-  }
-  if (copy_buffer(env, argv[4], &r->d[UP].pre) < 0 || copy_buffer(env, argv[5], &r->d[DOWN].pre) < 0) {
-    close(r->fd[C]);
-    close(r->fd[B]);
-    bytes_free(&r->d[UP].pre);
-    free(r);
-    napi_throw_error(env, "POSTERN_RELAY", "relay: out of memory");
-    return NULL;
-  }
-  CHECK(napi_create_reference(env, argv[6], 1, &r->cb));
-  CHECK(napi_get_uv_event_loop(env, &r->loop));
-  if (epfd < 0) {
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd < 0 || uv_poll_init(r->loop, &ep_poll, epfd) != 0 || uv_poll_start(&ep_poll, UV_READABLE, ep_cb) != 0) {
-      napi_throw_error(env, "POSTERN_RELAY", "relay: cannot set up its epoll set");
-      return NULL;
-    }
-    uv_unref((uv_handle_t *)&ep_poll);
-    uv_idle_init(r->loop, &again_idle);
-  }
-  for (int s = C; s <= B; s++) {
-    r->side[s].r = r;
-    /* Data may already wait in the socket, and it can take writes: the first edges may never come. */
-    r->side[s].readable = r->side[s].writable = 1;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->side[s]};
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, r->fd[s], &ev) != 0) {
-      int err = errno;
-      close(r->fd[C]);
-      close(r->fd[B]);
-      char msg[96];
-      snprintf(msg, sizeof msg, "relay: epoll_ctl failed: %s", strerror(err));
-      napi_throw_error(env, "POSTERN_RELAY", msg);
-      return NULL;
-    }
   }
   if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
   uv_timer_init(r->loop, &r->timer);

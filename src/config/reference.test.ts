@@ -80,6 +80,10 @@ describe('docs/errors.md', () => {
   for (const file of sources(join(ROOT, 'src'))) {
     for (const m of readFileSync(file, 'utf8').matchAll(/'((?:POSTERN|AUTH|IMAP_WIRE)_[A-Z_]+)'/g)) inCode.add(m[1]!);
   }
+  // The native relay throws its code from C.
+  for (const name of readdirSync(join(ROOT, 'native')).filter((n) => n.endsWith('.c'))) {
+    for (const m of readFileSync(join(ROOT, 'native', name), 'utf8').matchAll(/"(POSTERN_[A-Z_]+)"/g)) inCode.add(m[1]!);
+  }
 
   it('lists every error code the source throws', () => {
     assert.ok(inCode.size >= 10, `found only ${inCode.size} codes in src/`);

@@ -173,6 +173,7 @@ export class FrontConnection {
     const pipe = joinSockets(client, outcome.socket, {
       idleTimeoutMs: this.#opts.idleTimeoutMs,
       relay: this.#opts.relay,
+      onRelayError: (message) => this.#log.warn({ event: 'relay_fallback', err: message }, 'the native relay refused the session; it goes on through the JavaScript pipe'),
       reply,
       beforeBackend: pipelined,
       beforeClient: outcome.leftover,

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { makeCert } from '../imap/front/session-harness.js';
 import { joinSockets } from './pipe.js';
-import { nativeRelayMissing, type RelayMode } from './relay.js';
+import { nativeRelayMissing, replaceNativeRelayForTest, type RelayMode } from './relay.js';
 
 const MIB = 2 ** 20;
 
@@ -74,6 +74,32 @@ test('relay: auto leaves a TLS session to the JavaScript pipe, which carries it'
   backend.end('A1 OK\r\n');
   assert.equal((await atClient).toString(), 'L OK\r\nA1 OK\r\n');
   assert.equal((await pipe.done).reason, 'backend disconnected');
+});
+
+test('when the native relay refuses the sockets, the JavaScript pipe carries the session and loses no byte', async () => {
+  const refusing = { adopt: () => { throw new Error('relay: dup failed: Too many open files'); }, destroy: () => {}, farewell: () => {}, bytes: (): [number, number] => [0, 0] };
+  const restore = replaceNativeRelayForTest(refusing);
+  try {
+    const [client, clientSide] = await socketPair();
+    const [backend, backendSide] = await socketPair();
+    // Bytes already read from each side but not yet taken: they must come through first.
+    clientSide.pause();
+    backendSide.pause();
+    client.write('A1 NOOP\r\n');
+    backend.write('* 3 EXISTS\r\n');
+    for (let i = 0; i < 100 && (clientSide.readableLength === 0 || backendSide.readableLength === 0); i++) await sleep(10);
+    const errors: string[] = [];
+    const pipe = joinSockets(clientSide, backendSide, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('L OK\r\n'), onRelayError: (m) => errors.push(m) });
+    assert.deepEqual(errors, ['relay: dup failed: Too many open files']);
+    assert.equal(clientSide.destroyed, false);
+    const atClient = readAll(client);
+    assert.equal((await readN(backend, 9)).toString(), 'A1 NOOP\r\n');
+    backend.end('A1 OK\r\n');
+    assert.equal((await atClient).toString(), 'L OK\r\n* 3 EXISTS\r\nA1 OK\r\n');
+    assert.equal((await pipe.done).reason, 'backend disconnected');
+  } finally {
+    restore();
+  }
 });
 
 for (const relay of ['js', 'auto'] as RelayMode[]) {

@@ -57,6 +57,8 @@ export function joinSockets(
     beforeClient?: Buffer;
     /** The backend closed the session: ms to hold the client's connection before closing it (login_proxy_max_disconnect_delay). */
     clientCloseDelay?: () => number;
+    /** The native relay refused the sockets; the JavaScript pipe carries the session. */
+    onRelayError?: (message: string) => void;
   },
 ): Pipe {
   if (opts.relay === 'auto') {

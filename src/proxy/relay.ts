@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Pipe, PipeEnd, PipeEndReason } from './pipe.js';
 
 /** The addon built from native/relay.c at `npm ci`. */
-interface NativeRelay {
+export interface NativeRelay {
   adopt(clientFd: number, backendFd: number, idleMs: number, hasDelay: boolean, toBackend: Buffer | undefined, toClient: Buffer | undefined, onEvent: (kind: number, reason?: string, bytesIn?: number, bytesOut?: number) => number | undefined): object;
   destroy(handle: object, reason: string): void;
   farewell(handle: object, reason: string, line: Buffer): void;
@@ -28,6 +28,14 @@ function load(): { relay?: NativeRelay; error?: string } {
 }
 
 const loaded = load();
+let native: NativeRelay | undefined = loaded.relay;
+
+/** Tests put a relay whose calls fail in place of the addon, and restore it with the returned function. */
+export function replaceNativeRelayForTest(fake: NativeRelay | undefined): () => void {
+  const before = native;
+  native = fake;
+  return () => (native = before);
+}
 
 /** Why plaintext sessions go through the JavaScript pipe although `proxy.relay` is `auto`; undefined when the native relay is there. */
 export const nativeRelayMissing: string | undefined = loaded.error;
@@ -59,6 +67,8 @@ export interface AdoptOptions {
   beforeBackend?: Buffer;
   beforeClient?: Buffer;
   clientCloseDelay?: () => number;
+  /** The addon refused the sockets (out of descriptors, say): the session goes on in JavaScript, and this says why. */
+  onRelayError?: (message: string) => void;
 }
 
 /**
@@ -67,14 +77,15 @@ export interface AdoptOptions {
  * the relay holds duplicates of their descriptors, so the connections stay open.
  */
 export function adoptSockets(client: Socket, backend: Socket, opts: AdoptOptions): Pipe | undefined {
-  const native = loaded.relay;
-  if (!native) return undefined;
+  const relay = native;
+  if (!relay) return undefined;
   const clientFd = plainFd(client);
   const backendFd = plainFd(backend);
   if (clientFd === undefined || backendFd === undefined) return undefined;
-  const toBackend = joined(opts.beforeBackend, takeBuffered(client));
-  const head = joined(opts.reply, opts.beforeClient);
-  const toClient = joined(head, takeBuffered(backend));
+  const fromClient = takeBuffered(client);
+  const fromBackend = takeBuffered(backend);
+  const toBackend = joined(opts.beforeBackend, fromClient);
+  const toClient = joined(joined(opts.reply, opts.beforeClient), fromBackend);
   const replyLength = opts.reply?.length ?? 0;
   const inBefore = toBackend?.length ?? 0;
   let resolveDone!: (end: PipeEnd) => void;
@@ -88,7 +99,16 @@ export function adoptSockets(client: Socket, backend: Socket, opts: AdoptOptions
     resolveDone(final);
     return undefined;
   };
-  const handle = native.adopt(clientFd, backendFd, opts.idleTimeoutMs, delay !== undefined, toBackend, toClient, onEvent);
+  let handle: object;
+  try {
+    handle = relay.adopt(clientFd, backendFd, opts.idleTimeoutMs, delay !== undefined, toBackend, toClient, onEvent);
+  } catch (err) {
+    // Nothing was written or closed: what was taken from the sockets goes back for the JavaScript pipe.
+    if (fromClient) client.unshift(fromClient);
+    if (fromBackend) backend.unshift(fromBackend);
+    opts.onRelayError?.((err as Error).message);
+    return undefined;
+  }
   client.destroy();
   backend.destroy();
   return {
@@ -96,12 +116,12 @@ export function adoptSockets(client: Socket, backend: Socket, opts: AdoptOptions
     destroy: (why, line) => {
       if (final) return;
       reason ??= why;
-      if (line !== undefined) native.farewell(handle, why, Buffer.from(line, 'latin1'));
-      else native.destroy(handle, why);
+      if (line !== undefined) relay.farewell(handle, why, Buffer.from(line, 'latin1'));
+      else relay.destroy(handle, why);
     },
     bytes: () => {
       if (final) return { bytesIn: final.bytesIn, bytesOut: final.bytesOut };
-      const [i, o] = native.bytes(handle);
+      const [i, o] = relay.bytes(handle);
       return { bytesIn: inBefore + i, bytesOut: Math.max(0, o - replyLength) };
     },
   };

@@ -113,7 +113,7 @@ describe('schemes: generate', () => {
   });
   it('-r follows Dovecot: defaults, minimums, profiles', async () => {
     assert.match(await hashPassword('SHA512-CRYPT', 'x', '', { rounds: 10 }), /^\$6\$rounds=1000\$/);
-    assert.match(await hashPassword('SHA512-CRYPT', 'x', '', { rounds: 5000 }), /^\$6\$[^r]/);
+    assert.match(await hashPassword('SHA512-CRYPT', 'x', '', { rounds: 5000 }), /^\$6\$(?!rounds=)/);
     assert.match(await hashPassword('BLF-CRYPT', 'x', '', { rounds: 1 }), /^\$2y\$04\$/);
     assert.match(await hashPassword('CRYPT', 'x', '', { rounds: 6 }), /^\$2y\$06\$/);
     assert.match(await hashPassword('PBKDF2', 'x', '', { rounds: 1 }), /^\$1\$[^$]{16}\$1\$/);
