@@ -406,7 +406,6 @@ static void rearm(relay_t *r) {
 /* No more reading; the client is closed once what it is owed is written (or at `cap_ms`). */
 static void part(relay_t *r, uint64_t cap_ms) {
   r->state = PARTING;
-  r->d[UP].drop = 0;
   r->deadline = cap_ms ? uv_now(r->loop) + cap_ms : 0;
   r->rearm = 1;
 }
@@ -518,7 +517,6 @@ static void timer_cb(uv_timer_t *t) {
     r->deadline = 0;
     if (r->state == HOLDING) {
       part(r, 0);
-      if (r->d[UP].eof && r->fd[C] >= 0) close_side(r, C);
     } else if (r->state == PARTING) {
       end(r);
       return;
@@ -653,59 +651,43 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   r->has_delay = has_delay;
   r->state = RUNNING;
   active(r);
-  /* The login reply leaves now, as a JavaScript write would; a failure is met again in the loop. */
-  if (bytes_pending(&r->d[DOWN].pre)) {
-    ssize_t w = write(r->fd[C], r->d[DOWN].pre.data, r->d[DOWN].pre.len);
-    if (w > 0) {
-      r->d[DOWN].pre.off = (size_t)w;
-      r->bytes_out += (double)w;
-      if (!bytes_pending(&r->d[DOWN].pre)) bytes_free(&r->d[DOWN].pre);
-    }
-  }
+  /* The login reply and the first bytes leave at the first edge the registration raises, in this turn of the loop. */
   rearm(r);
   napi_value handle;
   CHECK(napi_create_external(env, r, finalize, NULL, &handle));
   return handle;
 }
 
-/* destroy(handle, reason): both sides close now. */
+/* The live relay a call names in its first argument, or NULL. (Why it ends is the JavaScript side's to say.) */
+static relay_t *live_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return NULL;
+  relay_t *r = unwrap(env, argv[0]);
+  return r != NULL && r->state != ENDED ? r : NULL;
+}
+
+/* destroy(handle): both sides close now. */
 static napi_value destroy(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  relay_t *r = argc > 0 ? unwrap(env, argv[0]) : NULL;
-  if (r == NULL || r->state == ENDED) return NULL;
-  char why[64] = "";
-  if (argc > 1) napi_get_value_string_utf8(env, argv[1], why, sizeof why, NULL);
-  set_reason(r, why);
-  end(r);
+  napi_value argv[1];
+  relay_t *r = live_arg(env, info, argv, 1);
+  if (r != NULL) end(r);
   return NULL;
 }
 
-/* farewell(handle, reason, line): the backend goes now; the client gets what it is owed, the line, a FIN. */
+/* farewell(handle, line): the backend goes now; the client gets what it is owed, the line, a FIN. */
 static napi_value farewell(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  relay_t *r = argc > 0 ? unwrap(env, argv[0]) : NULL;
-  if (r == NULL || r->state == ENDED || argc < 3) return NULL;
-  char why[64] = "";
-  napi_get_value_string_utf8(env, argv[1], why, sizeof why, NULL);
-  set_reason(r, why);
+  napi_value argv[2];
+  relay_t *r = live_arg(env, info, argv, 2);
+  if (r == NULL) return NULL;
   close_side(r, B);
   discard(&r->d[UP]);
-  if (r->fd[C] < 0) {
-    end(r);
-    return NULL;
-  }
   bytes_free(&r->d[DOWN].post);
-  if (copy_buffer(env, argv[2], &r->d[DOWN].post) < 0) {
+  if (r->fd[C] < 0 || copy_buffer(env, argv[1], &r->d[DOWN].post) < 0) {
     end(r);
     return NULL;
   }
   part(r, FAREWELL_MS);
-  pump(r, DOWN);
-  after(r);
+  run(r);
   return NULL;
 }
 

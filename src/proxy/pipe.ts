@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { adoptSockets, type RelayMode } from './relay.js';
+import { adoptSockets, type JoinOptions, type RelayMode } from './relay.js';
 
 export type PipeEndReason = 'client disconnected' | 'backend disconnected' | 'idle timeout' | 'kicked' | 'shutdown' | `client error: ${string}` | `backend error: ${string}`;
 
@@ -47,19 +47,8 @@ function forward(from: Socket, to: Socket, flow: Flow, key: keyof Flow): void {
 export function joinSockets(
   client: Socket,
   backend: Socket,
-  opts: {
-    idleTimeoutMs: number;
-    /** `auto`: plaintext sessions go to the native relay when it is built (src/proxy/relay.ts). */
-    relay?: RelayMode;
-    /** The login reply and what came before it: the client's first bytes, not counted in bytesOut. */
-    reply?: Buffer;
-    beforeBackend?: Buffer;
-    beforeClient?: Buffer;
-    /** The backend closed the session: ms to hold the client's connection before closing it (login_proxy_max_disconnect_delay). */
-    clientCloseDelay?: () => number;
-    /** The native relay refused the sockets; the JavaScript pipe carries the session. */
-    onRelayError?: (message: string) => void;
-  },
+  /** `relay: auto`: plaintext sessions go to the native relay when it is built (src/proxy/relay.ts). */
+  opts: JoinOptions & { relay?: RelayMode },
 ): Pipe {
   if (opts.relay === 'auto') {
     const adopted = adoptSockets(client, backend, opts);

@@ -5,8 +5,8 @@ import type { Pipe, PipeEnd, PipeEndReason } from './pipe.js';
 /** The addon built from native/relay.c at `npm ci`. */
 export interface NativeRelay {
   adopt(clientFd: number, backendFd: number, idleMs: number, hasDelay: boolean, toBackend: Buffer | undefined, toClient: Buffer | undefined, onEvent: (kind: number, reason?: string, bytesIn?: number, bytesOut?: number) => number | undefined): object;
-  destroy(handle: object, reason: string): void;
-  farewell(handle: object, reason: string, line: Buffer): void;
+  destroy(handle: object): void;
+  farewell(handle: object, line: Buffer): void;
   bytes(handle: object): [number, number];
 }
 
@@ -18,10 +18,9 @@ export type RelayMode = 'auto' | 'js';
 function load(): { relay?: NativeRelay; error?: string } {
   if (process.platform !== 'linux') return { error: 'the native relay is built on Linux only' };
   try {
-    // From dist/src/proxy/ or src/proxy/ to the package root.
+    // This file runs as dist/src/proxy/relay.js; the addon is built in the package root's native/.
     const require = createRequire(import.meta.url);
-    const root = new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url);
-    return { relay: require(new URL('native/build/Release/postern_relay.node', root).pathname) as NativeRelay };
+    return { relay: require(new URL('../../../native/build/Release/postern_relay.node', import.meta.url).pathname) as NativeRelay };
   } catch (err) {
     return { error: (err as Error).message.split('\n')[0] };
   }
@@ -60,12 +59,15 @@ function joined(a: Buffer | undefined, b: Buffer | undefined): Buffer | undefine
   return Buffer.concat([a, b]);
 }
 
-export interface AdoptOptions {
+/** How two sockets are joined after login, by the native relay or the JavaScript pipe alike. */
+export interface JoinOptions {
   idleTimeoutMs: number;
-  /** The login reply and what came before it: written first, not counted in bytesOut. */
+  /** The login reply and what came before it: the client's first bytes, not counted in bytesOut. */
   reply?: Buffer;
+  /** Bytes already read from one side that the other must get first. */
   beforeBackend?: Buffer;
   beforeClient?: Buffer;
+  /** The backend closed the session: ms to hold the client's connection before closing it (login_proxy_max_disconnect_delay). */
   clientCloseDelay?: () => number;
   /** The addon refused the sockets (out of descriptors, say): the session goes on in JavaScript, and this says why. */
   onRelayError?: (message: string) => void;
@@ -76,7 +78,7 @@ export interface AdoptOptions {
  * no addon, TLS on either side, or a write still pending. The JavaScript sockets are destroyed;
  * the relay holds duplicates of their descriptors, so the connections stay open.
  */
-export function adoptSockets(client: Socket, backend: Socket, opts: AdoptOptions): Pipe | undefined {
+export function adoptSockets(client: Socket, backend: Socket, opts: JoinOptions): Pipe | undefined {
   const relay = native;
   if (!relay) return undefined;
   const clientFd = plainFd(client);
@@ -116,8 +118,8 @@ export function adoptSockets(client: Socket, backend: Socket, opts: AdoptOptions
     destroy: (why, line) => {
       if (final) return;
       reason ??= why;
-      if (line !== undefined) relay.farewell(handle, why, Buffer.from(line, 'latin1'));
-      else relay.destroy(handle, why);
+      if (line !== undefined) relay.farewell(handle, Buffer.from(line));
+      else relay.destroy(handle);
     },
     bytes: () => {
       if (final) return { bytesIn: final.bytesIn, bytesOut: final.bytesOut };
