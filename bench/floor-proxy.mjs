@@ -19,6 +19,7 @@ function onConn(c) {
     c.pause();
     const [tag, , user, pass] = buf.slice(0, i).split(' ');
     const b = net.connect({ host: '127.0.0.1', port: backendPort });
+    b.on('error', () => c.destroy());
     b.setNoDelay(true);
     let bb = '';
     let state = 0;

@@ -304,7 +304,7 @@ static int on_line(struct conn *c, const char *l, size_t n, double t) {
   if (n < 4 || l[1] != ' ' || memcmp(l + 2, "OK", 2) != 0) return -1;  // tagged NO/BAD
   switch (c->st) {
     case S_STARTTLS:
-      // The handshake starts on the next turn of conn_progress; IMAP sends no new greeting.
+      // conn_progress starts the handshake at once (r == 2); IMAP sends no new greeting.
       c->ssl = SSL_new(ssl_ctx);
       if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) return -1;
       SSL_set_connect_state(c->ssl);

@@ -44,7 +44,11 @@ export function buildPosternAt(rev: string, dir: string): { bin: string; commit:
   const paths = ['src', 'test', 'bin', 'package.json', ...(native ? ['native', 'scripts/build-native.js'] : [])];
   const tar = execFileSync('git', ['archive', '--format=tar', commit, ...paths], { cwd: REPO, maxBuffer: 256 * 2 ** 20 });
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
-  if (native) execFileSync('npm', ['run', 'install'], { cwd: dir, stdio: 'pipe' });
+  if (native) {
+    execFileSync('npm', ['run', 'install'], { cwd: dir, stdio: 'pipe' });
+    // build-native.js lets postern run without the relay; a measured revision must not do so unnoticed.
+    if (!existsSync(join(dir, 'native', 'build', 'Release', 'postern_relay.node'))) throw new Error(`postern at ${rev}: the native relay did not build`);
+  }
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   const tsconfig = JSON.parse(readFileSync(join(REPO, 'tsconfig.json'), 'utf8')) as { include: string[] };
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ ...tsconfig, include: ['src/**/*.ts'], exclude: ['src/**/*.test.ts'] }));

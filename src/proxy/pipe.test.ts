@@ -45,6 +45,7 @@ function readN(s: Socket, n: number): Promise<Buffer> {
     };
     s.on('data', onData);
     s.once('error', reject);
+    s.once('close', () => reject(new Error(`closed after ${got} of ${n} bytes`)));
   });
 }
 
@@ -88,6 +89,7 @@ test('when the native relay refuses the sockets, the JavaScript pipe carries the
     client.write('A1 NOOP\r\n');
     backend.write('* 3 EXISTS\r\n');
     for (let i = 0; i < 100 && (clientSide.readableLength === 0 || backendSide.readableLength === 0); i++) await sleep(10);
+    assert.ok(clientSide.readableLength > 0 && backendSide.readableLength > 0, 'bytes wait unread on both sides');
     const errors: string[] = [];
     const pipe = joinSockets(clientSide, backendSide, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('L OK\r\n'), onRelayError: (m) => errors.push(m) });
     assert.deepEqual(errors, ['relay: dup failed: Too many open files']);
@@ -103,7 +105,7 @@ test('when the native relay refuses the sockets, the JavaScript pipe carries the
 });
 
 for (const relay of ['js', 'auto'] as RelayMode[]) {
-  describe(`relay: ${relay}`, () => {
+  describe(`relay: ${relay}`, { timeout: 60_000 }, () => {
     test('bytes flow both ways, the first bytes first, and a close from the backend ends the session', async () => {
       const [client, clientSide] = await socketPair();
       const [backend, backendSide] = await socketPair();
@@ -239,7 +241,7 @@ for (const relay of ['js', 'auto'] as RelayMode[]) {
       const backendClosed = once(backend, 'close');
       client.resetAndDestroy();
       const end = await pipe.done;
-      assert.match(end.reason, /^client (error: read ECONNRESET|disconnected)$/);
+      assert.equal(end.reason, 'client error: read ECONNRESET');
       await backendClosed;
     });
 

@@ -79,11 +79,6 @@ export class VerifyPool {
     this.#slots.push(slot);
     return slot;
   }
-
-  /** Stops the threads (tests). */
-  async close(): Promise<void> {
-    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
-  }
 }
 
 let pool: VerifyPool | undefined;

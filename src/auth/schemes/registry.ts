@@ -114,15 +114,20 @@ export async function verifyPassword(
   defaultScheme: string,
   user: string,
 ): Promise<VerifyResult> {
+  const { scheme = defaultScheme, value } = splitScheme(stored);
+  const s = getScheme(scheme);
   // A work-factor scheme takes milliseconds of CPU: in a worker thread, every other session goes on meanwhile.
-  const slow = resolve(splitScheme(stored).scheme ?? defaultScheme)?.scheme.slow === true;
-  return slow ? verifyPool().verify({ plain, stored, defaultScheme, user }) : verifyHere(plain, stored, defaultScheme, user);
+  if (s && resolve(scheme)?.scheme.slow === true) return verifyPool().verify({ plain, stored, defaultScheme, user });
+  return verifyWith(s, scheme, value, plain, user);
 }
 
 /** verifyPassword on this thread (the verify pool's threads run this). */
 export async function verifyHere(plain: string, stored: string, defaultScheme: string, user: string): Promise<VerifyResult> {
   const { scheme = defaultScheme, value } = splitScheme(stored);
-  const s = getScheme(scheme);
+  return verifyWith(getScheme(scheme), scheme, value, plain, user);
+}
+
+async function verifyWith(s: PasswordScheme | undefined, scheme: string, value: string, plain: string, user: string): Promise<VerifyResult> {
   if (!s) return { error: `unknown password scheme ${scheme}` };
   try {
     return { ok: (await s.verify(plain, value, user)) === true };
