@@ -167,6 +167,10 @@ export class Primary {
     if (workerCount(next.config.process) !== workerCount(this.#loaded.config.process)) {
       this.#log.warn({ event: 'config_warning' }, 'process.workers changed: it takes effect when postern restarts');
     }
+    // The primary serves the admin API: its warning, said once here rather than by every worker.
+    if (JSON.stringify(next.config.admin) !== JSON.stringify(this.#loaded.config.admin)) {
+      this.#log.warn({ event: 'config_warning' }, 'admin: changed: it takes effect when postern restarts');
+    }
     this.#loaded = next;
     const answers = await this.ask('reload');
     const failed = answers.filter((a) => !a.ok || (a.value as { ok?: boolean } | undefined)?.ok === false);

@@ -87,6 +87,7 @@ export class Generation {
       log,
     };
     const lmtpHost = cfg.lmtp.hostname ?? hostname();
+    const lmtpSourceIp = sourceIps ? (family: 4 | 6) => sourceIps.next(family) : undefined;
     // Each IMAP and POP3 connection first takes its place under limits: (see login/admission).
     const admission = { limits: () => limits, trustedNetworks, log };
     this.#handlers = {
@@ -106,7 +107,7 @@ export class Generation {
             proxyTimeoutMs: cfg.proxy.timeout, isSelf, session: id, proxyTtl: cfg.proxy.ttl, ...(backendCa ? { backendCa } : {}), log, onClose,
             trustedNetworks, maxRecipients: cfg.lmtp.max_recipients, maxBadCommands: cfg.lmtp.max_bad_commands,
             maxReconnects: cfg.proxy.max_reconnects, reconnectIntervalMs: cfg.proxy.reconnect_interval,
-            ...(sourceIps ? { sourceIp: (family: 4 | 6) => sourceIps.next(family) } : {}),
+            ...(lmtpSourceIp ? { sourceIp: lmtpSourceIp } : {}),
           });
           return {
             info: () => ({ id, protocol: 'lmtp', listener: conn.listener, rip: conn.remoteIp, rport: conn.remotePort, lip: conn.localIp, lport: conn.localPort, state: 'login', since, bytesIn: 0, bytesOut: 0 }),

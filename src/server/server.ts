@@ -208,7 +208,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
           kept.push(l.label);
         }
       }
-      if (JSON.stringify(next.config.admin) !== JSON.stringify(current.config.admin)) log.warn({ event: 'config_warning' }, 'admin: changed: it takes effect when postern restarts');
+      if (!opts.clustered && JSON.stringify(next.config.admin) !== JSON.stringify(current.config.admin)) log.warn({ event: 'config_warning' }, 'admin: changed: it takes effect when postern restarts');
       const old = current;
       current = gen;
       retire(old);

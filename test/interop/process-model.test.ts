@@ -123,7 +123,8 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
     const open: ScriptedClient[] = [];
     for (let i = 0; i < SESSIONS; i += 25) open.push(...(await Promise.all(Array.from({ length: Math.min(25, SESSIONS - i) }, () => login(imapPort, 'alice', 'alice-pw')))));
     assert.equal(open.length, SESSIONS);
-    const started = lines(postern).filter((l) => l.event === 'proxy_started');
+    // Log lines may trail the replies.
+    const started = await proxyStarts(postern, 0, SESSIONS);
     assert.deepEqual([...new Set(started.map((l) => l.worker))].sort(), [0, 1], 'both workers serve');
 
     // Logins keep coming while the configuration changes; each one must get in.
