@@ -651,7 +651,8 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   r->has_delay = has_delay;
   r->state = RUNNING;
   active(r);
-  /* The login reply and the first bytes leave at the first edge the registration raises, in this turn of the loop. */
+  /* The login reply leaves now, as a JavaScript write would (an error ends the relay here, and says so). */
+  write_bytes(r, &r->d[DOWN].pre, C);
   rearm(r);
   napi_value handle;
   CHECK(napi_create_external(env, r, finalize, NULL, &handle));
