@@ -1,30 +1,34 @@
 import type { Worker } from 'node:cluster';
 import { InProcessCounter, leaseOnce, type Acquired, type ConnectionCounter, type CountRequest, type Lease } from '../net/index.js';
+import { Allotment, Pool, type WorkerLink } from './total.js';
 import { isToWorker, type ToPrimary, type ToWorker } from './messages.js';
 
 /**
  * A worker's connection counter. The per-user+address and per-address counts live in the
- * primary (one round trip per counted login, as Dovecot's anvil); the total is split evenly
- * between the workers and counted here, since Dovecot's is a per-process limit too.
+ * primary (one round trip per counted login, as Dovecot's anvil); the total is counted against
+ * the places this worker holds from the primary's pool (see total.ts), with no round trip per
+ * connection until they run out.
  */
 export class WorkerCounter implements ConnectionCounter {
-  readonly #local = new InProcessCounter();
-  readonly #workers: number;
+  readonly #total: Allotment;
   readonly #waiting = new Map<number, (m: Extract<ToWorker, { t: 'counted' }>) => void>();
   #next = 0;
 
   constructor(workers: number) {
-    this.#workers = workers;
+    this.#total = new Allotment({ send: (m) => process.send?.(m), connected: () => process.connected }, workers);
     process.on('message', (m: unknown) => {
-      if (isToWorker(m) && m.t === 'counted') this.#waiting.get(m.id)?.(m);
+      if (!isToWorker(m)) return;
+      if (m.t === 'counted') this.#waiting.get(m.id)?.(m);
+      else if (m.t === 'placed' || m.t === 'reclaim') this.#total.onMessage(m);
     });
   }
 
   async acquire(requests: readonly CountRequest[]): Promise<Acquired> {
-    const here = requests.filter((r) => r.key.limit === 'total').map((r) => ({ key: r.key, max: Math.ceil(r.max / this.#workers) }));
+    const total = requests.find((r) => r.key.limit === 'total');
     const there = requests.filter((r) => r.key.limit !== 'total');
-    const local = this.#local.acquire(here);
-    if (local.kind === 'refused' || there.length === 0) return local;
+    if (total && !(await this.#total.take(total.max))) return { kind: 'refused', key: total.key, max: total.max };
+    const local = total ? leaseOnce(() => this.#total.give()) : leaseOnce(() => {});
+    if (there.length === 0) return { kind: 'granted', lease: local };
     const id = ++this.#next;
     const answer = await new Promise<Extract<ToWorker, { t: 'counted' }> | undefined>((resolve) => {
       if (!process.connected) return resolve(undefined);
@@ -33,15 +37,15 @@ export class WorkerCounter implements ConnectionCounter {
     });
     this.#waiting.delete(id);
     // No primary to ask (it is going away): counted here alone.
-    if (answer === undefined) return { kind: 'granted', lease: local.lease };
+    if (answer === undefined) return { kind: 'granted', lease: local };
     if (!answer.granted) {
-      local.lease.release();
+      local.release();
       return { kind: 'refused', key: answer.key, max: answer.max };
     }
     return {
       kind: 'granted',
       lease: leaseOnce(() => {
-        local.lease.release();
+        local.release();
         if (process.connected) process.send?.({ t: 'release', lease: answer.lease } satisfies ToPrimary);
       }),
     };
@@ -52,15 +56,20 @@ export class WorkerCounter implements ConnectionCounter {
 export class CountKeeper {
   readonly #counter = new InProcessCounter();
   readonly #leases = new Map<Worker, Map<number, Lease>>();
+  readonly #total = new Pool();
   #next = 0;
 
-  /** Answers the worker's counting messages; its leases are given back when it exits. */
+  /** Answers the worker's counting messages; its leases and places are given back when it exits. */
   serve(worker: Worker): void {
     const held = new Map<number, Lease>();
     this.#leases.set(worker, held);
+    const link: WorkerLink = { send: (m) => this.#send(worker, m) };
+    this.#total.join(link);
     worker.on('message', (m: unknown) => {
       const msg = m as ToPrimary;
-      if (msg?.t === 'acquire') {
+      if (msg?.t === 'places' || msg?.t === 'return') {
+        this.#total.onMessage(link, msg);
+      } else if (msg?.t === 'acquire') {
         const got = this.#counter.acquire(msg.requests);
         if (got.kind === 'refused') return this.#send(worker, { t: 'counted', id: msg.id, granted: false, key: got.key, max: got.max });
         const lease = ++this.#next;
@@ -72,6 +81,7 @@ export class CountKeeper {
       }
     });
     worker.once('exit', () => {
+      this.#total.leave(link);
       for (const l of held.values()) l.release();
       this.#leases.delete(worker);
     });

@@ -7,23 +7,31 @@ export type ToWorker =
   | { t: 'ask'; id: number; what: string; arg?: unknown }
   | { t: 'shutdown'; deadlineMs: number }
   | { t: 'counted'; id: number; granted: true; lease: number }
-  | { t: 'counted'; id: number; granted: false; key: CountKey; max: number };
+  | { t: 'counted'; id: number; granted: false; key: CountKey; max: number }
+  /** Places under limits.max_connections for the worker to hold (0: the node is full). */
+  | { t: 'placed'; id: number; places: number }
+  /** Give back every place held and not used. */
+  | { t: 'reclaim'; id: number };
 
 /** Worker to primary: started, an answer, or a connection count to take or give back (limits:). */
 export type ToPrimary =
   | { t: 'ready'; listeners: Array<{ label: string; address: string; port: number }> }
   | { t: 'answer'; id: number; ok: boolean; value?: unknown; error?: string }
   | { t: 'acquire'; id: number; requests: CountRequest[] }
-  | { t: 'release'; lease: number };
+  | { t: 'release'; lease: number }
+  /** More places under limits.max_connections, whose value is `max` in this worker's configuration. */
+  | { t: 'places'; id: number; max: number }
+  /** Places given back, unasked or in answer to the reclaim `reclaim`. */
+  | { t: 'return'; places: number; reclaim?: number };
 
 const kind = (m: unknown): string | undefined => (typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string' ? (m as { t: string }).t : undefined);
 
 export function isToWorker(m: unknown): m is ToWorker {
   const t = kind(m);
-  return t === 'ask' || t === 'shutdown' || t === 'counted';
+  return t === 'ask' || t === 'shutdown' || t === 'counted' || t === 'placed' || t === 'reclaim';
 }
 
 export function isToPrimary(m: unknown): m is ToPrimary {
   const t = kind(m);
-  return t === 'ready' || t === 'answer' || t === 'acquire' || t === 'release';
+  return t === 'ready' || t === 'answer' || t === 'acquire' || t === 'release' || t === 'places' || t === 'return';
 }

@@ -74,7 +74,7 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
   let adminPort: number;
   let config: string;
 
-  const writeConfig = (users: string, userip = 0) =>
+  const writeConfig = (users: string, userip = 0, total = 10_000) =>
     writeFileSync(
       config,
       [
@@ -87,7 +87,7 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
         `  passdb: [{ driver: passwd-file, args: ${users} }]`,
         `admin: { listen: "127.0.0.1:${adminPort}", token_file: token }`,
         // 500 sessions of one user from one address first.
-        `limits: { max_userip_connections: ${userip} }`,
+        `limits: { max_userip_connections: ${userip}, max_connections: ${total} }`,
         '',
       ].join('\n'),
     );
@@ -250,6 +250,35 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
     }, { timeoutMs: 10_000, intervalMs: 100, what: 'a place freed by a logout' }).then((c) => open.push(c));
     for (const c of [...open, bob]) c.close();
     await settled(adminPort);
+  });
+
+  test('the total limit counts the connections of both workers together, however the kernel spreads them', async () => {
+    writeConfig('users-2', 0, 40);
+    const mark = lines(postern).length;
+    postern.child.kill('SIGHUP');
+    await waitLine(postern, (l) => l.event === 'reloaded' && l['workers'] === 2, 'reloaded with the limit', mark);
+    // An even split (20 each) would refuse some of these whenever one worker accepts more than half.
+    const open = await Promise.all(Array.from({ length: 40 }, () => readImap(imapPort)));
+    assert.deepEqual(open.filter((c) => !/^\* OK/.test(c.greeting)).map((c) => c.greeting), [], 'all 40 greeted');
+    const over = await readImap(imapPort);
+    assert.match(over.greeting, /^\* BYE Connection queue full\r\n/);
+    await over.closed();
+    const refusal = await waitLine(postern, (l) => l.event === 'limit_reached' && l['limit'] === 'total', 'limit_reached', mark);
+    assert.equal(refusal['max'], 40);
+    // One leaves: one more may come, on whichever worker accepts it.
+    open.shift()!.close();
+    const next = await pollUntil(async () => {
+      const c = await readImap(imapPort);
+      if (/^\* OK/.test(c.greeting)) return c;
+      c.close();
+      return undefined;
+    }, { timeoutMs: 10_000, intervalMs: 100, what: 'a place freed by a close' });
+    open.push(next);
+    for (const c of open) c.close();
+    writeConfig('users-2');
+    const mark2 = lines(postern).length;
+    postern.child.kill('SIGHUP');
+    await waitLine(postern, (l) => l.event === 'reloaded' && l['workers'] === 2, 'reloaded without the limit', mark2);
   });
 
   test('SIGTERM: no new connections, open sessions run until process.shutdown_timeout, then * BYE', async () => {

@@ -1,0 +1,188 @@
+import type { ToPrimary, ToWorker } from './messages.js';
+
+/**
+ * limits.max_connections across workers. The primary keeps the pool of places; each worker
+ * holds a block of them and counts its connections against what it holds, with no round trip
+ * per connection. A worker that runs out asks for another block; when the pool is empty the
+ * primary first takes back what the other workers hold unused, so a connection is refused only
+ * when the whole node is full, however unevenly the kernel spreads the accepts.
+ */
+
+/** Places handed out per ask: a sixteenth of one worker's even share, at least one. */
+export function placesPerAsk(max: number, workers: number): number {
+  return Math.max(1, Math.floor(max / (Math.max(1, workers) * 16)));
+}
+
+/** The worker's way to the primary (process.send and its 'message' events, or a test's pair). */
+export interface PrimaryLink {
+  send(m: ToPrimary): void;
+  connected(): boolean;
+}
+
+/** The worker's side: places held, places used. */
+export class Allotment {
+  readonly #link: PrimaryLink;
+  readonly #workers: number;
+  readonly #asked = new Map<number, (places: number) => void>();
+  #used = 0;
+  #held = 0;
+  #max = 0;
+  #next = 0;
+  /** The ask under way: waiters share it rather than each draining the pool. */
+  #asking: Promise<number> | undefined;
+
+  constructor(link: PrimaryLink, workers: number) {
+    this.#link = link;
+    this.#workers = workers;
+  }
+
+  /** One place under `max`, or false when the node is full. */
+  async take(max: number): Promise<boolean> {
+    // A reload lowered the limit: places held under the old one go back before any is used.
+    if (max < this.#max && this.#held > this.#used) this.#return(this.#held - this.#used);
+    this.#max = max;
+    // Each pass either gains places or ends: the pool is finite.
+    while (this.#used >= this.#held) {
+      if (!this.#link.connected()) break; // No primary (it is going away): counted here alone.
+      if ((await this.#more(max)) === 0 && this.#used >= this.#held) return false;
+    }
+    this.#used++;
+    return true;
+  }
+
+  /** Gives one place back; a spare of more than two blocks goes back to the pool. */
+  give(): void {
+    this.#used--;
+    const block = placesPerAsk(this.#max, this.#workers);
+    const spare = this.#held - this.#used;
+    if (spare > 2 * block) this.#return(spare - block);
+  }
+
+  /** Primary to worker: an answer to an ask, or a request for every unused place. */
+  onMessage(m: ToWorker): void {
+    if (m.t === 'placed') {
+      this.#asked.get(m.id)?.(m.places);
+    } else if (m.t === 'reclaim') {
+      this.#return(Math.max(0, this.#held - this.#used), m.id);
+    }
+  }
+
+  /** Places used and held (tests, metrics). */
+  get counts(): { used: number; held: number } {
+    return { used: this.#used, held: this.#held };
+  }
+
+  #more(max: number): Promise<number> {
+    this.#asking ??= new Promise<number>((resolve) => {
+      const id = ++this.#next;
+      this.#asked.set(id, (places) => {
+        this.#asked.delete(id);
+        this.#asking = undefined;
+        this.#held += places;
+        resolve(places);
+      });
+      this.#link.send({ t: 'places', id, max });
+    });
+    return this.#asking;
+  }
+
+  #return(places: number, reclaim?: number): void {
+    this.#held -= places;
+    if (this.#link.connected()) this.#link.send({ t: 'return', places, ...(reclaim !== undefined ? { reclaim } : {}) });
+  }
+}
+
+/** The primary's view of one worker. */
+export interface WorkerLink {
+  send(m: ToWorker): void;
+}
+
+/** How long the primary waits for workers to give back unused places before it answers. */
+const RECLAIM_WAIT_MS = 500;
+
+/** The primary's side: the pool, and how many places each worker holds. */
+export class Pool {
+  readonly #held = new Map<WorkerLink, number>();
+  #max = 0;
+  #free = 0;
+  #next = 0;
+  /** The reclaim under way, and the workers it still waits for. */
+  #reclaim: { id: number; waiting: Set<WorkerLink>; done: Promise<void>; end: () => void } | undefined;
+
+  join(worker: WorkerLink): void {
+    this.#held.set(worker, 0);
+  }
+
+  /** A worker that exited: its connections are gone, its places come back. */
+  leave(worker: WorkerLink): void {
+    this.#free += this.#held.get(worker) ?? 0;
+    this.#held.delete(worker);
+    this.#answered(worker);
+  }
+
+  /** Worker to primary: an ask for places, or places given back. */
+  onMessage(worker: WorkerLink, m: ToPrimary): void {
+    if (m.t === 'places') void this.#ask(worker, m.id, m.max);
+    else if (m.t === 'return') this.#returned(worker, m.places, m.reclaim);
+  }
+
+  /** A worker asks for places under `max` (the limit its configuration says). */
+  async #ask(worker: WorkerLink, id: number, max: number): Promise<void> {
+    this.#limit(max);
+    if (this.#free <= 0) await this.#reclaimAll();
+    const places = Math.max(0, Math.min(this.#free, placesPerAsk(this.#max, this.#held.size)));
+    // A worker that left while the reclaim ran gets nothing: its places were counted back.
+    if (!this.#held.has(worker)) return;
+    this.#free -= places;
+    this.#held.set(worker, this.#held.get(worker)! + places);
+    worker.send({ t: 'placed', id, places });
+  }
+
+  /** A worker gives places back, unasked or in answer to a reclaim. */
+  #returned(worker: WorkerLink, places: number, reclaim?: number): void {
+    const held = this.#held.get(worker);
+    if (held === undefined) return;
+    const n = Math.min(places, held);
+    this.#held.set(worker, held - n);
+    this.#free += n;
+    if (reclaim !== undefined && reclaim === this.#reclaim?.id) this.#answered(worker);
+  }
+
+  /** Free places and what each worker holds (tests, metrics). */
+  get counts(): { free: number; held: number[] } {
+    return { free: this.#free, held: [...this.#held.values()] };
+  }
+
+  /** A reload may change the limit; the free count follows, and a lower one takes spare places back. */
+  #limit(max: number): void {
+    if (max === this.#max) return;
+    const lower = max < this.#max;
+    this.#free += max - this.#max;
+    this.#max = max;
+    if (lower) void this.#reclaimAll();
+  }
+
+  #reclaimAll(): Promise<void> {
+    if (this.#reclaim) return this.#reclaim.done;
+    const id = ++this.#next;
+    let end!: () => void;
+    const done = new Promise<void>((resolve) => (end = resolve));
+    const waiting = new Set(this.#held.keys());
+    const timer = setTimeout(() => finish(), RECLAIM_WAIT_MS);
+    const finish = () => {
+      clearTimeout(timer);
+      if (this.#reclaim?.id === id) this.#reclaim = undefined;
+      end();
+    };
+    this.#reclaim = { id, waiting, done, end: finish };
+    for (const w of waiting) w.send({ t: 'reclaim', id });
+    if (waiting.size === 0) finish();
+    return done;
+  }
+
+  #answered(worker: WorkerLink): void {
+    const r = this.#reclaim;
+    if (!r || !r.waiting.delete(worker)) return;
+    if (r.waiting.size === 0) r.end();
+  }
+}
