@@ -19,6 +19,8 @@ export interface FakeLmtpOptions {
   dropAfterBodyBytes?: number;
   /** Listen on this port instead of a free one. */
   port?: number;
+  /** Listen on this loopback address instead of 127.0.0.1 (::1 for IPv6). */
+  host?: string;
 }
 
 export interface FakeLmtpBackend {
@@ -109,7 +111,7 @@ export async function startFakeLmtp(opts: FakeLmtpOptions): Promise<FakeLmtpBack
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
   backend.port = (server.address() as AddressInfo).port;
   backend.close = () => new Promise((resolve) => {
     for (const s of sockets) s.destroy();

@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { LmtpReplyReader, type LmtpReply } from '../wire/index.js';
@@ -14,8 +15,12 @@ export type BackendAnswer = { kind: 'reply'; reply: LmtpReply } | BackendFailure
 export interface BackendOptions {
   host: string;
   port: number;
-  /** Our address for the connect (proxy.source_ips, passdb source_ip). */
+  /** Our address for the connect (passdb source_ip). */
   localAddress?: string;
+  /** Otherwise one from proxy.source_ips, of the family of the backend's address once resolved. */
+  sourceIp?: (family: 4 | 6) => string | undefined;
+  /** Resolves a backend host name (the system's resolver unless a test gives its own). */
+  resolve?: (host: string) => Promise<string>;
   /** Each wait for a reply (and the connect) gives up after this (passdb proxy_timeout). */
   timeoutMs: number;
   /** Our name in LHLO. */
@@ -50,10 +55,11 @@ export class LmtpBackend {
   /** Extensions from the LHLO reply, upper-cased keywords. */
   extensions = new Set<string>();
 
-  private constructor(opts: BackendOptions) {
+  /** `address` is the host resolved; the host name stays the TLS server name. */
+  private constructor(opts: BackendOptions, address: string, localAddress: string | undefined) {
     this.#timeoutMs = opts.timeoutMs;
     const implicit = opts.tls?.mode === 'implicit';
-    const where = { host: opts.host, port: opts.port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) };
+    const where = { host: address, port: opts.port, ...(localAddress ? { localAddress } : {}) };
     this.#socket = implicit ? tlsConnect({ ...where, ...tlsOptions(opts) }) : connect(where);
     this.#socket.once(implicit ? 'secureConnect' : 'connect', () => (this.#connected = true));
     this.#socket.once('connect', () => (this.#tcpUp = true));
@@ -93,8 +99,16 @@ export class LmtpBackend {
   static async open(opts: BackendOptions, mailFrom: string): Promise<{ kind: 'open'; backend: LmtpBackend } | BackendAnswer> {
     const deadline = Date.now() + opts.timeoutMs;
     const interval = opts.reconnectIntervalMs ?? 0;
+    let address: string;
+    try {
+      address = isIP(opts.host) ? opts.host : await (opts.resolve ?? resolveHost)(opts.host);
+    } catch {
+      return { kind: 'failed', reason: 'connect' };
+    }
+    // Chosen once, as for IMAP and POP3: reconnects come from the same address.
+    const localAddress = opts.localAddress ?? opts.sourceIp?.(isIP(address) === 6 ? 6 : 4);
     for (let attempt = 1; ; attempt++) {
-      const { result, tcpUp } = await LmtpBackend.#openOnce(opts, mailFrom);
+      const { result, tcpUp } = await LmtpBackend.#openOnce(opts, address, localAddress, mailFrom);
       const retry = result.kind === 'failed' && result.reason === 'connect' && !tcpUp && attempt <= (opts.maxReconnects ?? 0)
         && deadline - Date.now() >= MIN_TIME_LEFT_FOR_RETRY_MS + interval;
       if (!retry) return result;
@@ -103,8 +117,8 @@ export class LmtpBackend {
     }
   }
 
-  static async #openOnce(opts: BackendOptions, mailFrom: string): Promise<{ result: { kind: 'open'; backend: LmtpBackend } | BackendAnswer; tcpUp: boolean }> {
-    const b = new LmtpBackend(opts);
+  static async #openOnce(opts: BackendOptions, address: string, localAddress: string | undefined, mailFrom: string): Promise<{ result: { kind: 'open'; backend: LmtpBackend } | BackendAnswer; tcpUp: boolean }> {
+    const b = new LmtpBackend(opts, address, localAddress);
     const result = await b.#handshake(opts, mailFrom);
     return { result, tcpUp: b.#tcpUp };
   }
@@ -221,6 +235,10 @@ export class LmtpBackend {
     this.#socket.destroy();
     for (const w of this.#waiting.splice(0)) w(this.#failed);
   }
+}
+
+async function resolveHost(host: string): Promise<string> {
+  return (await lookup(host)).address;
 }
 
 function tlsOptions(opts: BackendOptions): ConnectionOptions {

@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import type { Authenticator } from '../../auth/index.js';
 import type { Logger } from '../../log/index.js';
 import type { Connection } from '../../net/index.js';
@@ -92,9 +91,8 @@ export async function routeRecipient(d: RcptDeps, client: ClientView, tx: Transa
     if (xclient && client.helo === '') delete xclient.HELO;
     const tls = t.tls === 'none' ? undefined : { mode: t.tls, verifyCert: t.verifyCert, ...(d.backendCa ? { ca: d.backendCa } : {}) };
     // login_source_ips as for IMAP and POP3: the passdb's source_ip first, else the next configured one.
-    const localAddress = t.sourceIp ?? d.sourceIp?.(isIP(t.host) === 6 ? 6 : 4);
     entry = LmtpBackend.open({
-      host: t.host, port: t.port, ...(localAddress ? { localAddress } : {}), timeoutMs: t.timeoutMs, lhlo: d.hostname, maxReconnects: d.maxReconnects, reconnectIntervalMs: d.reconnectIntervalMs,
+      host: t.host, port: t.port, ...(t.sourceIp ? { localAddress: t.sourceIp } : {}), ...(d.sourceIp ? { sourceIp: d.sourceIp } : {}), timeoutMs: t.timeoutMs, lhlo: d.hostname, maxReconnects: d.maxReconnects, reconnectIntervalMs: d.reconnectIntervalMs,
       onRetry: (attempt, why) => d.log.info({ event: 'proxy_reconnect', backend: `${t.host}:${t.port}`, attempt, failure: why }, 'reconnecting to LMTP backend'),
       ...(xclient ? { xclient } : {}), ...(tls ? { tls } : {}),
     }, tx.from);
