@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -164,6 +165,10 @@ int main(int argc, char **argv) {
           struct conn *nc = calloc(1, sizeof *nc);
           if (!nc) { close(fd); continue; }
           nc->fd = fd;
+          // Replies go out one send each (ID, then LOGIN): without this, Nagle holds the second
+          // until the proxy's delayed ACK, 40 ms a login.
+          int one = 1;
+          setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
           struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = nc};
           epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
           say(nc, "%s", GREETING);
