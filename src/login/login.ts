@@ -125,7 +125,7 @@ export class LoginService {
         attempt.succeeded();
         const source = outcome.socket.localAddress;
         log.info({ event: 'proxy_started', user, backend, ms: outcome.elapsedMs, attempts: outcome.attempts, source }, 'started proxying');
-        const ticket = this.#disconnects.connected(`${outcome.socket.remoteAddress}:${outcome.socket.remotePort}`);
+        const ticket = this.#disconnects.connected(`${outcome.address}:${target.port}`);
         return {
           kind: 'proxied', user, fields: auth.fields, target, socket: outcome.socket, forwarded: outcome.forwarded, clientReply: outcome.clientReply, leftover: outcome.leftover, attempts: outcome.attempts, elapsedMs: outcome.elapsedMs,
           ...sessionHooks(ticket, slot?.lease, o.proxy.max_disconnect_delay),

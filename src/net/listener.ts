@@ -36,6 +36,8 @@ export class Listener {
   readonly #sockets = new Set<Socket>();
   #closed = false;
   #bound: AddressInfo | undefined;
+  /** A listener on one address: every connection's local end, known without asking the socket. */
+  #local: { ip: string; port: number } | undefined;
   /** Swapped by a reload: new connections get the new certificates and trusted balancers. */
   #tls: ServerTls | undefined;
   #haproxyTrusted: NetworkList | undefined;
@@ -52,7 +54,7 @@ export class Listener {
     }
     const accept = (socket: Socket) => {
       this.#track(socket);
-      onConnection(connectionFromSocket(socket, this.label, this.#tls));
+      onConnection(connectionFromSocket(socket, this.label, this.#tls, this.#local));
     };
     if (config.haproxy) {
       if (!opts.haproxyTrusted) throw new PosternError('POSTERN_HAPROXY_UNTRUSTED', `listener ${this.label} uses haproxy but haproxy_trusted_networks is empty`);
@@ -145,6 +147,8 @@ export class Listener {
     }
     this.#bound = undefined;
     this.#bound = this.address();
+    const { address, port, family } = this.#bound;
+    if (family !== 'unix' && address !== '0.0.0.0' && address !== '::') this.#local = { ip: normalizeIp(address), port };
     return this.#bound;
   }
 

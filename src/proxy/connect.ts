@@ -21,7 +21,8 @@ export interface ConnectOptions {
 }
 
 export type ProxyOutcome =
-  | { kind: 'ok'; socket: Socket; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer; attempts: number; elapsedMs: number }
+  /** `address`: the backend's address as connected to (the host resolved). */
+  | { kind: 'ok'; socket: Socket; address: string; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer; attempts: number; elapsedMs: number }
   | { kind: 'failed'; failure: ProxyFailure; attempts: number; elapsedMs: number };
 
 /** Dovecot does not reconnect when less than this is left of the timeout. */
@@ -71,7 +72,7 @@ export async function proxyConnect(target: BackendTarget, makeLogin: () => Backe
     attempts++;
     if (opts.signal?.aborted) return { kind: 'failed', failure: ABORTED, attempts, elapsedMs: now() - started };
     const result = await attempt(target, address, makeLogin(), deadline - now(), opts.ca, opts.signal);
-    if (result.kind === 'ok') return { ...result, attempts, elapsedMs: now() - started };
+    if (result.kind === 'ok') return { ...result, address, attempts, elapsedMs: now() - started };
     const left = deadline - now();
     if (!retryable(result.failure) || attempts > opts.maxReconnects || left < MIN_TIME_LEFT_FOR_RETRY_MS + opts.reconnectIntervalMs) {
       return { kind: 'failed', failure: result.failure, attempts, elapsedMs: now() - started };

@@ -174,7 +174,7 @@ export class ImapLoginSession implements ImapFrontContext, TrackedSession {
       return this.tagged(tag, 'NO', REPLY.serverBug);
     }
     const proto = { protocol: 'imap' as const, defaultPort: 143, defaultTlsPort: 993, makeBackendLogin: (t: BackendTarget) => this.#backendLogin(tag, t) };
-    const outcome = await this.#deps.login.login(request, proto, front.log.child({ user }), front.signal, authenticate);
+    const outcome = await this.#deps.login.login(request, proto, front.log, front.signal, authenticate);
     // Commands the client pipelined after LOGIN are the backend's to answer.
     if (outcome.kind === 'proxied') return front.handOver(outcome, this.#reader.takeBuffered());
     if (!front.open) return;
