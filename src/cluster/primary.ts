@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { configPath, loadConfig, type LoadedConfig } from '../config/index.js';
 import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { freeSocketPath } from '../net/index.js';
+import { freeSocketPath, ticketKeys } from '../net/index.js';
 import { prepareServer } from '../server/index.js';
 import { startAdminServer, type AdminServer } from '../admin/index.js';
 import { workerCount } from './config.js';
@@ -63,6 +63,8 @@ export class Primary {
     // Workers accept on the shared sockets themselves: no hand-off through this process per connection.
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     await this.#freeSocketPaths(this.#loaded, undefined);
+    // Made once here, inherited by every worker (replacements too): TLS sessions resume across them.
+    ticketKeys(undefined);
     const count = workerCount(this.#loaded.config.process);
     const ready = await Promise.all(Array.from({ length: count }, (_, n) => this.#fork(n)));
     cluster.on('exit', (worker, code, signal) => this.#onExit(worker, code, signal));

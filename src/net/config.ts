@@ -19,6 +19,10 @@ export const tlsConfigSchema = z
       .string()
       .optional()
       .describe("PEM file of the CAs that sign client certificates (Dovecot ssl_client_ca_file with ssl_verify_client_cert = yes). With it, TLS clients are asked for a certificate; one that verifies lets the client log in with SASL EXTERNAL as the certificate's user (see docs/sasl.md). A client without a certificate, or with one that does not verify, is still served and may log in otherwise."),
+    ticket_key_file: z
+      .string()
+      .optional()
+      .describe('File of 48 random bytes (`openssl rand 48 > ticket.key`) that encrypt TLS session tickets, for nodes behind one load balancer to resume each other\'s sessions (nginx ssl_session_ticket_key). Without it, postern makes the keys at start: every worker shares them and a reload keeps them; a restart changes them. Replace the file and reload to rotate.'),
     cert_username_field: z
       .string()
       .regex(/^[A-Za-z][A-Za-z0-9.-]*$/, 'expected a subject attribute name such as commonName or emailAddress')

@@ -2,6 +2,6 @@ export { limitsConfigSchema, listenConfigSchema, tlsConfigSchema, type LimitsCon
 export { Listener, type ConnectionHandler, type ListenerOptions } from './listener.js';
 export { applySocketPermissions, freeSocketPath } from './unix-socket.js';
 export { startServerTls, type Connection } from './connection.js';
-export { createServerTls, serverNameMatches, type ServerTls } from './tls.js';
+export { createServerTls, serverNameMatches, ticketKeys, type ServerTls } from './tls.js';
 export { NetworkList, isLoopback, localAddresses, normalizeIp } from './address.js';
 export { ConnectionLimits, InProcessCounter, countKeyString, leaseOnce, type Acquired, type ConnectionCounter, type CountKey, type CountRequest, type Lease, type LimitName } from './limits.js';

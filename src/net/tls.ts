@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type TLSSocketOptions, type TlsOptions } from 'node:tls';
 import { PosternError } from '../core/index.js';
@@ -26,9 +27,36 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
-function context(cert: string, key: string, minVersion: TlsConfig['min_version'], ca: Buffer | undefined): SecureContext {
+/** Environment variable through which the primary gives its workers the node's ticket keys. */
+export const TICKET_KEYS_ENV = 'POSTERN_TLS_TICKET_KEYS';
+const TICKET_KEYS_BYTES = 48;
+/** One session context for implicit TLS, STARTTLS and SNI alike (OpenSSL resumes only within the same one). */
+const SESSION_ID_CONTEXT = 'postern';
+
+/**
+ * The session ticket keys (48 bytes: name, HMAC and AES keys) of this node: from
+ * tls.ticket_key_file, else the ones the primary made at start (kept in the environment its
+ * workers inherit), else made now. Every context of every worker shares them, and a reload keeps
+ * them, so a client resumes its TLS session whichever worker accepts it.
+ */
+export function ticketKeys(file: string | undefined): Buffer {
+  if (file !== undefined) {
+    const keys = readPem(file, 'ticket key file');
+    if (keys.length !== TICKET_KEYS_BYTES) {
+      throw new PosternError('POSTERN_TLS_INVALID', `ticket key file ${file} holds ${keys.length} bytes; expected ${TICKET_KEYS_BYTES} random bytes (openssl rand 48 > ${file})`);
+    }
+    return keys;
+  }
+  const made = process.env[TICKET_KEYS_ENV];
+  if (made !== undefined && /^[0-9a-f]{96}$/.test(made)) return Buffer.from(made, 'hex');
+  const keys = randomBytes(TICKET_KEYS_BYTES);
+  process.env[TICKET_KEYS_ENV] = keys.toString('hex');
+  return keys;
+}
+
+function context(cert: string, key: string, minVersion: TlsConfig['min_version'], ca: Buffer | undefined, keys: Buffer): SecureContext {
   try {
-    return createSecureContext({ cert: readPem(cert, 'certificate'), key: readPem(key, 'key'), minVersion, ...(ca ? { ca } : {}) });
+    return createSecureContext({ cert: readPem(cert, 'certificate'), key: readPem(key, 'key'), minVersion, ticketKeys: keys, sessionIdContext: SESSION_ID_CONTEXT, ...(ca ? { ca } : {}) });
   } catch (err) {
     if (err instanceof PosternError) throw err;
     throw new PosternError('POSTERN_TLS_INVALID', `cannot use certificate ${cert} with key ${key}: ${(err as Error).message}`, { cause: err });
@@ -48,11 +76,12 @@ export function serverNameMatches(pattern: string, name: string): boolean {
 export function createServerTls(cfg: TlsConfig, resolvePath: (p: string) => string): ServerTls {
   // Client certificates are asked for, not required: the handshake goes on and `authorized` tells.
   const ca = cfg.client_ca !== undefined ? readPem(resolvePath(cfg.client_ca), 'client CA file') : undefined;
-  const byName = cfg.sni.map((entry) => ({ names: entry.names, ctx: context(resolvePath(entry.cert), resolvePath(entry.key), cfg.min_version, ca) }));
+  const keys = ticketKeys(cfg.ticket_key_file !== undefined ? resolvePath(cfg.ticket_key_file) : undefined);
+  const byName = cfg.sni.map((entry) => ({ names: entry.names, ctx: context(resolvePath(entry.cert), resolvePath(entry.key), cfg.min_version, ca, keys) }));
   const cert = readPem(resolvePath(cfg.cert), 'certificate');
   const key = readPem(resolvePath(cfg.key), 'key');
   // Also fails at start when the key does not match the certificate.
-  const secureContext = context(resolvePath(cfg.cert), resolvePath(cfg.key), cfg.min_version, ca);
+  const secureContext = context(resolvePath(cfg.cert), resolvePath(cfg.key), cfg.min_version, ca, keys);
   const SNICallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
     const hit = byName.find((e) => e.names.some((n) => serverNameMatches(n, servername)));
     cb(null, hit?.ctx);
@@ -60,7 +89,7 @@ export function createServerTls(cfg: TlsConfig, resolvePath: (p: string) => stri
   const clientCerts = ca ? { requestCert: true, rejectUnauthorized: false } : {};
   return {
     ...(ca ? { certUsernameField: cfg.cert_username_field } : {}),
-    options: { cert, key, minVersion: cfg.min_version, ...(ca ? { ca } : {}), ...clientCerts, SNICallback },
+    options: { cert, key, minVersion: cfg.min_version, ticketKeys: keys, sessionIdContext: SESSION_ID_CONTEXT, ...(ca ? { ca } : {}), ...clientCerts, SNICallback },
     socketOptions: { secureContext, ...clientCerts, SNICallback },
   };
 }

@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dovecotSkipReason, freePorts, makeTempDir, pollUntil, skipSuite, spawnProcess, startDovecot, type DovecotInstance, type ManagedProcess, type TempDir } from './harness/index.js';
+import { connect as tlsConnect } from 'node:tls';
+import { dovecotSkipReason, freePorts, getTestCerts, makeTempDir, pollUntil, skipSuite, spawnProcess, startDovecot, type DovecotInstance, type ManagedProcess, type TempDir, type TestCerts } from './harness/index.js';
 import { readImap, type ScriptedClient } from '../support/imap-client.js';
 
 const BIN = join(process.cwd(), 'bin', 'postern.js');
@@ -71,8 +72,10 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
   let tmp: TempDir;
   let postern: ManagedProcess;
   let imapPort: number;
+  let imapsPort: number;
   let adminPort: number;
   let config: string;
+  let certs: TestCerts;
 
   const writeConfig = (users: string, userip = 0, total = 10_000) =>
     writeFileSync(
@@ -82,6 +85,8 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
         'log: { level: info }',
         'listen:',
         `  - { protocol: imap, address: 127.0.0.1, port: ${imapPort}, tls: none }`,
+        `  - { protocol: imap, address: 127.0.0.1, port: ${imapsPort}, tls: implicit }`,
+        `tls: { cert: ${certs.server.certPath}, key: ${certs.server.keyPath} }`,
         'auth:',
         '  failure_delay: 0',
         `  passdb: [{ driver: passwd-file, args: ${users} }]`,
@@ -101,7 +106,8 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
       ],
       extraConfig: 'default_process_limit = 1200\ndefault_client_limit = 3000\nmail_max_userip_connections = 2000\nservice imap-login {\n  service_count = 0\n  client_limit = 2000\n}\n',
     });
-    [imapPort, adminPort] = (await freePorts(2)) as [number, number];
+    [imapPort, imapsPort, adminPort] = (await freePorts(3)) as [number, number, number];
+    certs = await getTestCerts();
     config = join(tmp.path, 'postern.yaml');
     writeFileSync(join(tmp.path, 'token'), `${TOKEN}\n`);
     const route = `proxy=y host=127.0.0.1 port=${dovecot.ports.imap}`;
@@ -279,6 +285,46 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
     const mark2 = lines(postern).length;
     postern.child.kill('SIGHUP');
     await waitLine(postern, (l) => l.event === 'reloaded' && l['workers'] === 2, 'reloaded without the limit', mark2);
+  });
+
+  test('a TLS session resumes on either worker, and after a reload', async () => {
+    const visit = (session?: Buffer) =>
+      new Promise<{ reused: boolean; ticket: Buffer | undefined; got: string }>((resolve, reject) => {
+        let ticket: Buffer | undefined;
+        let reused = false;
+        let got = '';
+        let asked = false;
+        const c = tlsConnect({ port: imapsPort, host: '127.0.0.1', ca: certs.ca.cert, servername: 'localhost', minVersion: 'TLSv1.3', ...(session ? { session } : {}) });
+        const timer = setTimeout(() => (c.destroy(), reject(new Error(`no end; got ${JSON.stringify(got)}`))), 10_000);
+        c.on('secureConnect', () => (reused = c.isSessionReused()));
+        c.on('session', (t: Buffer) => (ticket ??= t));
+        c.setEncoding('latin1');
+        c.on('data', (d: string) => {
+          got += d;
+          if (!asked && /^\* OK/.test(got)) {
+            asked = true;
+            c.write('z LOGOUT\r\n');
+          }
+        });
+        c.on('close', () => (clearTimeout(timer), resolve({ reused, ticket, got })));
+        c.on('error', (err) => (clearTimeout(timer), reject(err)));
+      });
+    const first = await visit();
+    assert.ok(first.ticket, 'a session ticket');
+    assert.match(first.got, /^z OK/m);
+    const mark = lines(postern).length;
+    const again = [];
+    for (let i = 0; i < 30; i++) again.push(await visit(first.ticket));
+    assert.equal(again.filter((v) => !v.reused).length, 0, 'every later visit resumed');
+    const ends = await pollUntil(() => {
+      const got = lines(postern).slice(mark).filter((l) => l.event === 'session_end');
+      return got.length >= 30 ? got : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 50, what: '30 session_end lines' });
+    assert.deepEqual([...new Set(ends.map((l) => l.worker))].sort(), [0, 1], 'both workers resumed sessions');
+    const mark2 = lines(postern).length;
+    postern.child.kill('SIGHUP');
+    await waitLine(postern, (l) => l.event === 'reloaded' && l['workers'] === 2, 'reloaded', mark2);
+    assert.equal((await visit(first.ticket)).reused, true, 'resumed after the reload');
   });
 
   test('SIGTERM: no new connections, open sessions run until process.shutdown_timeout, then * BYE', async () => {
