@@ -5,7 +5,7 @@ import { runLoadgen, type IdleReady, type LoadgenRun } from './loadgen.js';
 import { treeMemory, type TreeMemory } from './procstat.js';
 import type { RunningTarget } from './targets/types.js';
 
-export type FigureId = 'login-imap' | 'login-pop3' | 'login-imaps' | 'login-starttls' | 'idle' | 'fetch' | 'noop';
+export type FigureId = 'login-imap' | 'login-pop3' | 'login-imaps' | 'login-imaps-resume' | 'login-starttls' | 'idle' | 'fetch' | 'noop';
 
 export interface Durations {
   loginWarmupS: number;
@@ -45,15 +45,17 @@ export interface FigureContext {
 
 const common = (ctx: FigureContext) => ['--users', String(ctx.users), '--user-prefix', USER_PREFIX, '--pass-prefix', PASS_PREFIX];
 
-export type LoginFigure = 'login-imap' | 'login-pop3' | 'login-imaps' | 'login-starttls';
+export type LoginFigure = 'login-imap' | 'login-pop3' | 'login-imaps' | 'login-imaps-resume' | 'login-starttls';
 
 export async function runLogin(ctx: FigureContext, target: RunningTarget, figure: LoginFigure): Promise<FigureRun> {
   const d = ctx.durations;
   const args = ['--mode', 'login', '--conns', String(LOGIN_CLIENTS), '--warmup', String(d.loginWarmupS), '--duration', String(d.loginS), ...common(ctx)];
   if (figure === 'login-pop3') args.push('--pop3');
   if (figure === 'login-imaps') args.push('--tls');
+  // Every client offers the last session ticket it was given, as a client reconnecting does.
+  if (figure === 'login-imaps-resume') args.push('--tls', '--resume');
   if (figure === 'login-starttls') args.push('--starttls');
-  args.push('--port', String(figure === 'login-imaps' ? target.tlsPort : target.port));
+  args.push('--port', String(figure === 'login-imaps' || figure === 'login-imaps-resume' ? target.tlsPort : target.port));
   const run = await runLoadgen(ctx.loadgen, args, { parties: ctx.parties, timeoutMs: (d.loginWarmupS + d.loginS + 30) * 1000 });
   return { figure, ...run };
 }

@@ -56,7 +56,7 @@ struct conn {
 
 static struct {
   enum mode mode;
-  int pop3, tls, starttls, conns, sessions, users, msg;
+  int pop3, tls, starttls, resume, conns, sessions, users, msg;
   double duration, warmup, timeout, step_timeout;
   long max_logins;
   const char *host, *user_prefix, *pass_prefix;
@@ -73,6 +73,9 @@ static volatile sig_atomic_t stop_flag;
 // Counters of the current phase (reset when the measurement starts).
 static int measuring;
 static long ops, errors, logged_in, dropped, started_total;
+// --resume: the last session ticket the server gave, offered by every new handshake; how many resumed.
+static SSL_SESSION *last_session;
+static long resumed;
 static unsigned long long bytes;
 static uint32_t *samples;
 static size_t nsamples, capsamples;
@@ -112,7 +115,7 @@ static uint32_t pct(double p) {
 
 static void usage(void) {
   fprintf(stderr,
-    "usage: loadgen --mode login|idle|fetch|noop --port N [--host 127.0.0.1] [--pop3] [--tls | --starttls]\n"
+    "usage: loadgen --mode login|idle|fetch|noop --port N [--host 127.0.0.1] [--pop3] [--tls | --starttls] [--resume]\n"
     "  [--conns 50] [--sessions 10000] [--duration 10] [--warmup 2] [--timeout 120] [--max-logins N]\n"
     "  [--users 1000] [--user-prefix user] [--pass-prefix pw] [--msg 1]\n"
     "  user i logs in as <user-prefix><i as 4 digits> with password <pass-prefix><same digits>\n");
@@ -127,6 +130,7 @@ static void parse_args(int argc, char **argv) {
     if (strcmp(a, "--pop3") == 0) opt.pop3 = 1;
     else if (strcmp(a, "--tls") == 0) opt.tls = 1;
     else if (strcmp(a, "--starttls") == 0) opt.starttls = 1;  // IMAP: STARTTLS after the greeting, then LOGIN
+    else if (strcmp(a, "--resume") == 0) opt.resume = 1;  // TLS: resume with the last ticket instead of a full handshake
     else if (ARG("--mode")) {
       if (strcmp(v, "login") == 0) opt.mode = M_LOGIN;
       else if (strcmp(v, "idle") == 0) opt.mode = M_IDLE;
@@ -157,6 +161,7 @@ static void parse_args(int argc, char **argv) {
   }
   if ((opt.mode == M_FETCH || opt.mode == M_NOOP) && opt.pop3) { fprintf(stderr, "fetch/noop are IMAP only\n"); exit(2); }
   if (opt.starttls && (opt.tls || opt.pop3)) { fprintf(stderr, "--starttls is for plain IMAP\n"); exit(2); }
+  if (opt.resume && !opt.tls && !opt.starttls) { fprintf(stderr, "--resume needs --tls or --starttls\n"); exit(2); }
 }
 
 static void raise_fd_limit(void) {
@@ -170,6 +175,8 @@ static void raise_fd_limit(void) {
 // ---- connection lifecycle ----
 
 static void conn_close(struct conn *c) {
+  // Freed without a shutdown, OpenSSL marks the session not resumable; the server closed first.
+  if (c->ssl && opt.resume) SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   if (c->ssl) { SSL_free(c->ssl); c->ssl = NULL; }
   if (c->fd >= 0) { close(c->fd); c->fd = -1; }
   c->st = S_OFF;
@@ -307,6 +314,7 @@ static int on_line(struct conn *c, const char *l, size_t n, double t) {
       // conn_progress starts the handshake at once (r == 2); IMAP sends no new greeting.
       c->ssl = SSL_new(ssl_ctx);
       if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) return -1;
+      if (last_session) SSL_set_session(c->ssl, last_session);
       SSL_set_connect_state(c->ssl);
       c->st = S_HANDSHAKE;
       return 2;
@@ -389,6 +397,7 @@ again:
     if (opt.tls) {
       c->ssl = SSL_new(ssl_ctx);
       if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) { conn_fail(c, t); return; }
+      if (last_session) SSL_set_session(c->ssl, last_session);
       SSL_set_connect_state(c->ssl);
       c->st = S_HANDSHAKE;
     } else {
@@ -405,6 +414,7 @@ again:
       return;
     }
     c->st = S_GREETING;
+    if (SSL_session_reused(c->ssl) && measuring) resumed++;
     if (opt.starttls && send_login(c) < 0) { conn_fail(c, t); return; }
   }
   if (c->olen > 0 && conn_flush(c) < 0) { conn_fail(c, t); return; }
@@ -456,6 +466,13 @@ static void measure_start(double t) {
   fflush(stdout);
 }
 
+static int keep_session(SSL *ssl, SSL_SESSION *sess) {
+  (void)ssl;
+  if (last_session) SSL_SESSION_free(last_session);
+  last_session = sess;
+  return 1;  // ours now
+}
+
 static void report(double t, const char *extra) {
   struct rusage ru1;
   getrusage(RUSAGE_SELF, &ru1);
@@ -466,10 +483,10 @@ static void report(double t, const char *extra) {
   printf("{\"event\":\"result\",\"mode\":\"%s\",\"proto\":\"%s\",\"tls\":%s,\"conns\":%d,"
          "\"seconds\":%.4f,\"ops\":%ld,\"ops_per_s\":%.2f,\"errors\":%ld,\"bytes\":%llu,\"bytes_per_s\":%.0f,"
          "\"samples\":%zu,\"p50_us\":%u,\"p90_us\":%u,\"p99_us\":%u,\"p999_us\":%u,\"max_us\":%u,"
-         "\"cpu_user_s\":%.4f,\"cpu_sys_s\":%.4f,\"cpu_s\":%.4f%s}\n",
+         "\"cpu_user_s\":%.4f,\"cpu_sys_s\":%.4f,\"cpu_s\":%.4f,\"resumed\":%ld%s}\n",
          names[opt.mode], opt.pop3 ? "pop3" : "imap", opt.tls ? "true" : "false", opt.conns, wall, ops,
          wall > 0 ? (double)ops / wall : 0, errors, bytes, wall > 0 ? (double)bytes / wall : 0, nsamples, pct(0.5),
-         pct(0.9), pct(0.99), pct(0.999), nsamples ? samples[nsamples - 1] : 0, cu, cs, cu + cs, extra ? extra : "");
+         pct(0.9), pct(0.99), pct(0.999), nsamples ? samples[nsamples - 1] : 0, cu, cs, cu + cs, resumed, extra ? extra : "");
   fflush(stdout);
 }
 
@@ -551,8 +568,13 @@ int main(int argc, char **argv) {
     ssl_ctx = SSL_CTX_new(TLS_client_method());
     if (!ssl_ctx) { fprintf(stderr, "SSL_CTX_new failed\n"); return 2; }
     SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL);
-    SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_OFF);  // a full handshake every time
-    SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_TICKET);
+    if (opt.resume) {
+      SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+      SSL_CTX_sess_set_new_cb(ssl_ctx, keep_session);
+    } else {
+      SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_OFF);  // a full handshake every time
+      SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_TICKET);
+    }
     SSL_CTX_set_mode(ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   }
   if (opt.mode == M_IDLE) return run_idle();

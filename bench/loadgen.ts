@@ -26,6 +26,8 @@ export interface LoadgenResult {
   cpu_user_s: number;
   cpu_sys_s: number;
   cpu_s: number;
+  /** TLS handshakes that resumed a session (--resume) */
+  resumed?: number;
   /** idle mode */
   sessions?: number;
   dropped?: number;

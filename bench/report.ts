@@ -70,6 +70,7 @@ export const ROWS: Row[] = [
   ...loginRows('login-pop3', 'POP3', '≥ 0.9× direct, ≥ 1.35× Dovecot', loginGoal('login-pop3')),
   ...loginRows('login-imaps', 'IMAPS', '≥ 1.25× Dovecot', (p, all) => atLeast(p, of(all, 'dovecot', rate('login-imaps')), 1.25)),
   // Not a goal of issue 6, but how most IMAP clients on port 143 arrive.
+  ...loginRows('login-imaps-resume', 'IMAPS resumed'),
   ...loginRows('login-starttls', 'IMAP STARTTLS'),
   {
     label: 'memory per idle session (KiB, RSS)', better: 'lower', digits: 1,
@@ -148,7 +149,7 @@ export function cpuTable(results: readonly TargetResults[]): string {
       const ops = f === 'idle' ? (run.memory?.ready.sessions ?? run.result.ops) : run.result.ops;
       lines.push(
         row([
-          nameOf(r), f, c.wallS.toFixed(1), String(ops), String(run.result.errors), `${c.loadgenS.toFixed(2)} (${((100 * c.loadgenS) / c.wallS).toFixed(0)}%)`,
+          nameOf(r), f, c.wallS.toFixed(1), f === 'login-imaps-resume' ? `${ops} (${run.result.resumed ?? 0} resumed)` : String(ops), String(run.result.errors), `${c.loadgenS.toFixed(2)} (${((100 * c.loadgenS) / c.wallS).toFixed(0)}%)`,
           fmt(c.parties['backend'], 2), fmt(proxy, 2), c.otherS.toFixed(2), proxy !== undefined && ops > 0 ? fmt((proxy / ops) * 1e6, 0) : '—',
         ]),
       );

@@ -24,7 +24,7 @@ const USERS = 1000;
 const FD_LIMIT = 262_144;
 const RESULTS_FILE = join(BENCH_SOURCE_DIR, 'RESULTS.md');
 
-const ALL_FIGURES: FigureId[] = ['login-imap', 'login-imaps', 'login-starttls', 'fetch', 'noop', 'login-pop3', 'idle'];
+const ALL_FIGURES: FigureId[] = ['login-imap', 'login-imaps', 'login-imaps-resume', 'login-starttls', 'fetch', 'noop', 'login-pop3', 'idle'];
 
 interface Options {
   short: boolean;
@@ -147,7 +147,7 @@ async function measureTarget(t: Target, w: World, only: readonly FigureId[]): Pr
     }
   };
   const d = w.backend.dovecot.ports;
-  await phase('imap', d.imap, w.backendPid, ['login-imap', 'login-imaps', 'login-starttls', 'fetch', 'noop'], (c, f, target) =>
+  await phase('imap', d.imap, w.backendPid, ['login-imap', 'login-imaps', 'login-imaps-resume', 'login-starttls', 'fetch', 'noop'], (c, f, target) =>
     f === 'fetch' || f === 'noop' ? runStream(c, target, f) : runLogin(c, target, f as LoginFigure),
   );
   await phase('pop3', d.pop3, w.backendPid, ['login-pop3'], (c, _f, target) => runLogin(c, target, 'login-pop3'));

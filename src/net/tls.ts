@@ -27,8 +27,6 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
-/** Environment variable through which the primary gives its workers the node's ticket keys. */
-export const TICKET_KEYS_ENV = 'POSTERN_TLS_TICKET_KEYS';
 const TICKET_KEYS_BYTES = 48;
 /** One session context for implicit TLS, STARTTLS and SNI alike (OpenSSL resumes only within the same one). */
 const SESSION_ID_CONTEXT = 'postern';
@@ -47,10 +45,11 @@ export function ticketKeys(file: string | undefined): Buffer {
     }
     return keys;
   }
-  const made = process.env[TICKET_KEYS_ENV];
+  // The primary's keys reach its workers through the environment they inherit.
+  const made = process.env.POSTERN_TLS_TICKET_KEYS;
   if (made !== undefined && /^[0-9a-f]{96}$/.test(made)) return Buffer.from(made, 'hex');
   const keys = randomBytes(TICKET_KEYS_BYTES);
-  process.env[TICKET_KEYS_ENV] = keys.toString('hex');
+  process.env.POSTERN_TLS_TICKET_KEYS = keys.toString('hex');
   return keys;
 }
 
