@@ -83,6 +83,15 @@ describe('postern CLI', () => {
     assert.match(r.stderr, /cannot read certificate .*none\.pem/);
   });
 
+  test('check resolves proxy.source_ips as serve does: an address this machine cannot bind fails, a ? one is skipped', () => {
+    const base = 'listen:\n  - { protocol: imap, port: 143, tls: none }\nauth:\n  passdb:\n    - { driver: static, args: "nopassword=y proxy=y host=10.0.0.5" }\n';
+    const bad = postern(['check', '-q', '--config', write('srcip.yaml', `${base}proxy:\n  source_ips: [192.0.2.77]\n`)]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /proxy\.source_ips: .*192\.0\.2\.77.*\[POSTERN_SOURCE_IP\]/);
+    const optional = postern(['check', '-q', '--config', write('srcip-opt.yaml', `${base}proxy:\n  source_ips: ["?192.0.2.77", 127.0.0.1]\n`)]);
+    assert.equal(optional.code, 0, optional.stderr);
+  });
+
   test('check builds what serve builds: TLS-less TLS listeners, unreadable CA files and bad passdb settings fail', () => {
     const noTls = postern(['check', '--config', write('notls.yaml', 'listen:\n  - { protocol: imap, port: 993, tls: implicit }\nauth:\n  passdb:\n    - { driver: static, args: "nopassword=y proxy=y host=10.0.0.5" }\n')]);
     assert.equal(noTls.code, 1);

@@ -2,19 +2,17 @@ import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { loadConfig, maskSecrets } from '../config/index.js';
 import { silentLogger } from '../log/index.js';
-import { prepareServer } from '../server.js';
+import { checkServer } from '../server.js';
 
 export function checkCommand(): Command {
   return new Command('check')
-    .description('Validate a configuration (schema, certificates, CA file, passdb settings) and print it with defaults filled in and secrets masked.')
+    .description('Validate a configuration (schema, certificates, CA file, passdb settings, proxy.source_ips) and print it with defaults filled in and secrets masked.')
     .requiredOption('-c, --config <file>', 'YAML configuration file')
     .option('-q, --quiet', 'print nothing when the configuration is valid')
     .action(async (opts: { config: string; quiet?: boolean }) => {
       const loaded = loadConfig(opts.config);
       // Certificates, the backend CA and the passdbs are built as `serve` builds them, then released.
-      const prepared = prepareServer(loaded, silentLogger());
-      await prepared.authenticator.close();
-      for (const w of prepared.warnings) process.stderr.write(`# warning: ${w}\n`);
+      for (const w of await checkServer(loaded, silentLogger())) process.stderr.write(`# warning: ${w}\n`);
       if (!opts.quiet) process.stdout.write(`# ${loaded.file}: valid\n${stringify(maskSecrets(loaded.config))}`);
     });
 }

@@ -3,7 +3,7 @@ import { configPath, loadConfig, type LoadedConfig } from '../config/index.js';
 import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { freeSocketPath, ticketKeys } from '../net/index.js';
-import { prepareServer } from '../server/index.js';
+import { checkServer } from '../server/index.js';
 import { startAdminServer, type AdminServer } from '../admin/index.js';
 import { workerCount } from './config.js';
 import { clusterAdminTarget } from './admin-target.js';
@@ -159,7 +159,7 @@ export class Primary {
     let next: LoadedConfig;
     try {
       next = loadConfig(this.#opts.file);
-      await prepareServer(next, this.#log).authenticator.close();
+      await checkServer(next, this.#log);
       await this.#freeSocketPaths(next, this.#loaded);
     } catch (err) {
       const error = (err as Error).message;

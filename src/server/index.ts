@@ -1,2 +1,2 @@
 export { startServer, type RunningServer, type ReloadResult, type StartOptions } from './server.js';
-export { prepareServer, type Prepared } from './prepare.js';
+export { checkServer, prepareServer, type Prepared } from './prepare.js';

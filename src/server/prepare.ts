@@ -5,7 +5,7 @@ import { configPath, type LoadedConfig } from '../config/index.js';
 import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { createServerTls, type ServerTls } from '../net/index.js';
-import { nativeRelayMissing } from '../proxy/index.js';
+import { nativeRelayMissing, SourceIps } from '../proxy/index.js';
 
 export interface Prepared {
   tls: ServerTls | undefined;
@@ -52,4 +52,17 @@ export function prepareServer(loaded: LoadedConfig, log: Logger): Prepared {
     warnings.push(`proxy.relay: auto, but the native relay is not available (${nativeRelayMissing}): plaintext sessions use the JavaScript pipe`);
   }
   return { tls, backendCa, authenticator, cache, mechanisms: offer.offered, warnings };
+}
+
+/**
+ * What `postern check` and a reload check before a configuration is used: everything
+ * prepareServer builds (then released), and proxy.source_ips resolved and bindable. Returns
+ * the warnings; throws a PosternError naming the key on the first fault.
+ */
+export async function checkServer(loaded: LoadedConfig, log: Logger): Promise<string[]> {
+  const prepared = prepareServer(loaded, log);
+  await prepared.authenticator.close();
+  const ips = loaded.config.proxy.source_ips;
+  if (ips.length > 0) await SourceIps.resolve(ips);
+  return prepared.warnings;
 }
