@@ -32,7 +32,7 @@ export class ServerMetrics {
   readonly #logins: LoginCounters;
   readonly #authDuration: Histogram<'protocol'>;
   readonly #authChildren = new Map<string, Histogram.Internal<'protocol'>>();
-  readonly #passdbErrors: Counter;
+  readonly #passdbErrors: Counter<'passdb'>;
   readonly #backendFailures: Counter<'backend' | 'kind'>;
   readonly #tlsFailures: Counter<'listener'>;
   /** Bytes of sessions that have ended, by protocol; live sessions are added at scrape. */
@@ -48,7 +48,7 @@ export class ServerMetrics {
     };
     this.#logins = Object.fromEntries(LOGIN_PROTOCOLS.map((p) => [p, Object.fromEntries(LOGIN_RESULTS.map((r) => [r, child(p, r)]))])) as LoginCounters;
     this.#authDuration = new Histogram({ name: 'postern_auth_duration_seconds', help: 'Time the passdb chain took to answer, by the service asking (imap, pop3, lmtp, smtp, ...).', labelNames: ['protocol'] as const, buckets: AUTH_BUCKETS_S, registers });
-    this.#passdbErrors = new Counter({ name: 'postern_passdb_errors_total', help: 'Passdb lookups that failed temporarily (the login got a temporary failure).', registers });
+    this.#passdbErrors = new Counter({ name: 'postern_passdb_errors_total', help: "Passdb lookups that failed temporarily, by passdb (its name: the passdb's `name`, else its driver and target). A later passdb may still have answered the login.", labelNames: ['passdb'] as const, registers });
     this.#backendFailures = new Counter({ name: 'postern_backend_connect_failures_total', help: 'Proxied logins that failed at the backend, by backend (host:port) and failure kind (connect, timeout, protocol, config, authTempFail, remoteCode, internal).', labelNames: ['backend', 'kind'] as const, registers });
     this.#tlsFailures = new Counter({ name: 'postern_tls_handshake_failures_total', help: 'Client TLS handshakes that failed (implicit TLS and STARTTLS), by listener.', labelNames: ['listener'] as const, registers });
     new Gauge({
@@ -99,7 +99,7 @@ export class ServerMetrics {
   }
 
   /** One answer of the passdb chain; `service` is the AuthRequest's (imap, pop3, smtp, ...). */
-  auth(service: string, seconds: number, tempFail: boolean): void {
+  auth(service: string, seconds: number): void {
     const protocol = AUTH_SERVICES.has(service) ? service : 'other';
     let child = this.#authChildren.get(protocol);
     if (child === undefined) {
@@ -107,7 +107,11 @@ export class ServerMetrics {
       this.#authChildren.set(protocol, child);
     }
     child.observe(seconds);
-    if (tempFail) this.#passdbErrors.inc();
+  }
+
+  /** One passdb lookup that failed temporarily. */
+  passdbError(passdb: string): void {
+    this.#passdbErrors.inc({ passdb });
   }
 
   backendFailed(backend: string, kind: string): void {

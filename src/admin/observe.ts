@@ -37,13 +37,13 @@ export class Observation {
     return new ObservedLoginService(opts, this);
   }
 
-  /** The same chain, with each answer timed and temporary failures counted. */
+  /** The same chain, with each answer timed. */
   authenticator(inner: Authenticator): Authenticator {
     const m = this.metrics;
     const timed = async <R extends { kind: string }>(req: AuthRequest, run: () => Promise<R>): Promise<R> => {
       const t0 = performance.now();
       const r = await run();
-      m.auth(req.service, (performance.now() - t0) / 1000, r.kind === 'tempFail');
+      m.auth(req.service, (performance.now() - t0) / 1000);
       return r;
     };
     const lookupCredentials = inner.lookupCredentials?.bind(inner);

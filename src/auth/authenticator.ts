@@ -48,11 +48,13 @@ type Step =
 export class ChainAuthenticator implements Authenticator {
   readonly #entries: readonly ChainEntry[];
   readonly #log: AuthLogger;
+  readonly #onPassdbError: ((passdb: string) => void) | undefined;
   #closed: Promise<void> | undefined;
 
   constructor(entries: readonly ChainEntry[], deps: AuthDeps = {}) {
     this.#entries = entries;
     this.#log = (deps.log ?? silentLogger).child({ component: 'auth' });
+    this.#onPassdbError = deps.onPassdbError;
   }
 
   authenticate(req: AuthRequest): Promise<AuthResult> {
@@ -101,7 +103,10 @@ export class ChainAuthenticator implements Authenticator {
       const entry = this.#entries[i]!;
       const name = entry.passdb.name;
       const step = await this.#runOne(entry.passdb, { ...req, user }, skipPasswordCheck || entry.deny === true || mode.kind === 'lookup', mode);
-      if (step.kind === 'internalFailure') this.#log.warn({ passdb: name, user: req.user, reason: step.reason }, 'passdb lookup failed');
+      if (step.kind === 'internalFailure') {
+        this.#log.warn({ passdb: name, user: req.user, reason: step.reason }, 'passdb lookup failed');
+        this.#onPassdbError?.(name);
+      }
 
       // Both end the chain at once, whatever the rules and earlier successes say.
       if (entry.deny && step.kind !== 'userUnknown') {

@@ -19,6 +19,8 @@ export interface AuthDeps {
   log?: AuthLogger;
   /** Where relative passwd-file paths are resolved: the config file's directory. */
   baseDir?: string;
+  /** Told of each passdb lookup that failed temporarily, with the passdb's name (metrics). */
+  onPassdbError?: (passdb: string) => void;
 }
 
 const noop: LogFn = () => {};

@@ -60,9 +60,9 @@ export class Generation {
     this.loaded = loaded;
     this.#deps = deps;
     const { log, isSelf } = deps;
-    this.prepared = prepareServer(loaded, log);
-    const { backendCa, mechanisms } = this.prepared;
     const seen = deps.observation;
+    this.prepared = prepareServer(loaded, log, seen ? { onPassdbError: (passdb) => seen.metrics.passdbError(passdb) } : {});
+    const { backendCa, mechanisms } = this.prepared;
     const authenticator = seen?.authenticator(this.prepared.authenticator) ?? this.prepared.authenticator;
     this.tls = seen ? seen.tls(this.prepared.tls) : this.prepared.tls;
     const prev = deps.previousPolicy;

@@ -23,7 +23,8 @@ export interface Prepared {
  * Everything a configuration needs before a port is opened: certificates, the backend CA,
  * the passdbs. `postern check` and a reload run this too, so a file they accept starts.
  */
-export function prepareServer(loaded: LoadedConfig, log: Logger): Prepared {
+/** `onPassdbError`: told of each passdb lookup that fails temporarily (the metrics). */
+export function prepareServer(loaded: LoadedConfig, log: Logger, hooks: { onPassdbError?: (passdb: string) => void } = {}): Prepared {
   const cfg = loaded.config;
   const resolvePath = (p: string) => configPath(loaded, p);
   for (const lc of cfg.listen) {
@@ -43,7 +44,7 @@ export function prepareServer(loaded: LoadedConfig, log: Logger): Prepared {
   }
   const a = cfg.auth;
   const cache = a.cache_size > 0 ? new AuthCache({ maxBytes: a.cache_size, ttlMs: a.cache_ttl, negativeTtlMs: a.cache_negative_ttl }) : undefined;
-  const deps = { log: log.child({ module: 'auth' }), baseDir: loaded.baseDir, ...(cache ? { cache } : {}) };
+  const deps = { log: log.child({ module: 'auth' }), baseDir: loaded.baseDir, ...(cache ? { cache } : {}), ...(hooks.onPassdbError ? { onPassdbError: hooks.onPassdbError } : {}) };
   const authenticator = createConfiguredAuthenticator(a, deps);
   // Dovecot offers every auth_mechanisms entry; postern only what a passdb can verify.
   const offer = offeredMechanisms(a.mechanisms, a, authenticator, { clientCertificates: tls?.certUsernameField !== undefined }, deps);

@@ -10,6 +10,7 @@ import { dovecotSkipReason, freePort, getTestCerts, makeTempDir, pollUntil, requ
 import { startPostern, type TestPostern } from '../support/postern.js';
 import { readImap } from '../support/imap-client.js';
 import { readPop3 } from '../support/pop3-client.js';
+import type { PassdbSpecInput } from '../../src/auth/index.js';
 import type { SessionInfo } from '../../src/login/index.js';
 
 const skip = skipSuite('admin API', dovecotSkipReason(), requireBinary('curl'));
@@ -56,7 +57,7 @@ describe('admin API and metrics with Dovecot behind', { skip, timeout: 180_000 }
   const sessions = async (query = ''): Promise<SessionInfo[]> => (JSON.parse((await api(`/sessions${query}`)).body) as { sessions: SessionInfo[] }).sessions;
 
   /** A postern in front of the Dovecot, with the admin API on a free loopback port. */
-  const start = () =>
+  const start = (passdbsFirst: PassdbSpecInput[] = []) =>
     startPostern(
       {
         tls: { cert: certs.server.certPath, key: certs.server.keyPath },
@@ -65,7 +66,7 @@ describe('admin API and metrics with Dovecot behind', { skip, timeout: 180_000 }
           { protocol: 'pop3', address: '127.0.0.1', port: 0, tls: 'none' },
           { protocol: 'imap', address: '127.0.0.1', port: 0, tls: 'implicit', name: 'imaps' },
         ],
-        auth: { failure_delay: '0', passdb: [{ driver: 'passwd-file', args: passwd }] },
+        auth: { failure_delay: '0', passdb: [...passdbsFirst, { driver: 'passwd-file', args: passwd }] },
         proxy: { max_reconnects: 0 },
         admin: { listen: '127.0.0.1:0', token: TOKEN },
       },
@@ -267,7 +268,7 @@ describe('admin API and metrics with Dovecot behind', { skip, timeout: 180_000 }
       assert.equal(sample(m, 'postern_logins_total{protocol="imap",result="proxyFailed"}'), 1);
       assert.equal(sample(m, 'postern_logins_total{protocol="pop3",result="proxied"}'), 0);
       assert.equal(sample(m, 'postern_auth_duration_seconds_count{protocol="imap"}'), 6);
-      assert.equal(sample(m, 'postern_passdb_errors_total'), 0);
+      assert.equal(/^postern_passdb_errors_total\{/m.test(m), false, 'no passdb failed');
       assert.equal(sample(m, `postern_backend_connect_failures_total{backend="127.0.0.1:${deadPort}",kind="connect"}`), 1);
       assert.equal(sample(m, `postern_backend_connect_failures_total{backend="127.0.0.1:${d.imap}",kind="connect"}`), undefined);
       assert.equal(sample(m, 'postern_tls_handshake_failures_total{listener="imaps"}'), 1);
@@ -283,6 +284,23 @@ describe('admin API and metrics with Dovecot behind', { skip, timeout: 180_000 }
       assert.deepEqual([up?.['logins'], up?.['failures'], up?.['sessions']], [2, 0, 0]);
       // The other postern in this process counted none of it.
       assert.equal(sample((await api('/metrics')).body, `postern_backend_connect_failures_total{backend="127.0.0.1:${deadPort}",kind="connect"}`), undefined);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('postern_passdb_errors_total names the passdb that failed, even when a later one answered', async () => {
+    // The first passdb fails every lookup (a table that is not there); the passwd-file after it answers.
+    const broken: PassdbSpecInput = { name: 'broken-db', driver: 'sql', sql: { driver: 'sqlite', connect: join(tmp.path, 'broken.db'), password_query: "SELECT password FROM no_such_table WHERE user = '%u'" } };
+    const p = await start([broken]);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const c = await readImap(p.port(0));
+        assert.match(await c.command('a LOGIN alice alice-pw'), /^a OK/m);
+        c.close();
+      }
+      const m = (await curl(p.server.admin!.port, '/metrics', { token: TOKEN })).body;
+      assert.equal(sample(m, 'postern_passdb_errors_total{passdb="broken-db"}'), 2);
     } finally {
       await p.close();
     }
