@@ -11,11 +11,15 @@ import { isToWorker, type ToPrimary, type ToWorker } from './messages.js';
  */
 export class WorkerCounter implements ConnectionCounter {
   readonly #total: Allotment;
-  readonly #waiting = new Map<number, (m: Extract<ToWorker, { t: 'counted' }>) => void>();
+  readonly #waiting = new Map<number, (m: Extract<ToWorker, { t: 'counted' }> | undefined) => void>();
   #next = 0;
 
   constructor(workers: number) {
     this.#total = new Allotment({ send: (m) => process.send?.(m), connected: () => process.connected }, workers);
+    process.on('disconnect', () => {
+      this.#total.disconnected();
+      for (const answer of [...this.#waiting.values()]) answer(undefined);
+    });
     process.on('message', (m: unknown) => {
       if (!isToWorker(m)) return;
       if (m.t === 'counted') this.#waiting.get(m.id)?.(m);

@@ -4,7 +4,7 @@ import { Allotment, placesPerAsk, Pool, type WorkerLink } from './total.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 
 /** A primary's pool and `n` workers, their messages delivered on later turns as over IPC. */
-function node(n: number, opts: { deaf?: number } = {}) {
+function node(n: number, opts: { deaf?: number; connected?: () => boolean } = {}) {
   const pool = new Pool();
   const workers: Allotment[] = [];
   const links: WorkerLink[] = [];
@@ -16,7 +16,7 @@ function node(n: number, opts: { deaf?: number } = {}) {
     };
     links.push(link);
     pool.join(link);
-    workers.push(new Allotment({ send: (m: ToPrimary) => setImmediate(() => pool.onMessage(link, m)), connected: () => true }, n));
+    workers.push(new Allotment({ send: (m: ToPrimary) => setImmediate(() => pool.onMessage(link, m)), connected: opts.connected ?? (() => true) }, n));
   }
   return { pool, workers, links };
 }
@@ -87,6 +87,19 @@ describe('limits.max_connections across workers', { timeout: 10_000 }, () => {
     assert.ok(a.counts.held > 10, 'a block under the old limit');
     assert.equal(await takeMany(a, 10, 12), 2, 'a holds spare places, but the node holds 10 of 12');
     assert.equal(await b.take(12), false);
+  });
+
+  test('a primary that goes away while a worker asks: the connection is counted by the worker alone', async () => {
+    let up = true;
+    const { workers } = node(2, { deaf: 0, connected: () => up });
+    const [a] = workers as [Allotment, Allotment];
+    // Worker 0 hears nothing from the primary: its ask hangs until the channel closes.
+    const pending = a.take(10);
+    await new Promise((r) => setTimeout(r, 20));
+    up = false;
+    a.disconnected();
+    assert.equal(await pending, true);
+    assert.equal(a.counts.used, 1);
   });
 
   test('a worker that does not answer a reclaim delays the refusal by a bounded time only', async () => {

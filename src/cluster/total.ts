@@ -44,7 +44,7 @@ export class Allotment {
     // Each pass either gains places or ends: the pool is finite.
     while (this.#used >= this.#held) {
       if (!this.#link.connected()) break; // No primary (it is going away): counted here alone.
-      if ((await this.#more(max)) === 0 && this.#used >= this.#held) return false;
+      if ((await this.#more(max)) === 0 && this.#used >= this.#held && this.#link.connected()) return false;
     }
     this.#used++;
     return true;
@@ -65,6 +65,11 @@ export class Allotment {
     } else if (m.t === 'reclaim') {
       this.#return(Math.max(0, this.#held - this.#used), m.id);
     }
+  }
+
+  /** The primary is gone: asks under way get no answer; their connections are counted here alone. */
+  disconnected(): void {
+    for (const answer of [...this.#asked.values()]) answer(0);
   }
 
   /** Places used and held (tests, metrics). */
