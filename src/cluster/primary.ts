@@ -41,6 +41,8 @@ export class Primary {
   readonly #log: Logger;
   #loaded: LoadedConfig;
   readonly #slots = new Map<number, Slot>();
+  /** Workers beyond a lowered process.workers: draining, answering the admin API, not replaced. */
+  readonly #retiring = new Set<Slot>();
   #stopping = false;
   readonly #counts = new CountKeeper();
   #admin: AdminServer | undefined;
@@ -56,7 +58,11 @@ export class Primary {
   }
 
   get workers(): Array<{ n: number; pid: number }> {
-    return [...this.#slots.values()].map((s) => ({ n: s.n, pid: s.worker.process.pid ?? 0 }));
+    return this.#all().map((s) => ({ n: s.n, pid: s.worker.process.pid ?? 0 }));
+  }
+
+  #all(): Slot[] {
+    return [...this.#slots.values(), ...this.#retiring];
   }
 
   async start(): Promise<void> {
@@ -116,10 +122,17 @@ export class Primary {
   #onExit(worker: Worker, code: number | null, signal: string | null): void {
     const slot = [...this.#slots.values()].find((s) => s.worker === worker);
     for (const [key, answer] of this.#pending) if (key.startsWith(`${worker.id}:`)) answer({ t: 'answer', id: 0, ok: false, error: 'worker exited' });
+    const retired = [...this.#retiring].find((s) => s.worker === worker);
+    if (retired) {
+      this.#retiring.delete(retired);
+      this.#log.info({ event: 'worker_retired', worker: retired.n, pid: worker.process.pid, code, signal }, `worker ${retired.n} (pid ${worker.process.pid}) has drained and stopped`);
+      if (this.#stopping && this.#all().length === 0) this.#resolveStopped();
+      return;
+    }
     if (!slot) return;
     if (this.#stopping) {
       this.#slots.delete(slot.n);
-      if (this.#slots.size === 0) this.#resolveStopped();
+      if (this.#all().length === 0) this.#resolveStopped();
       return;
     }
     const age = Date.now() - slot.started;
@@ -133,7 +146,7 @@ export class Primary {
 
   /** Asks every live worker; each answer or error, in worker order. */
   async ask(what: string, arg?: unknown): Promise<Array<{ worker: number; ok: boolean; value?: unknown; error?: string }>> {
-    const slots = [...this.#slots.values()].filter((s) => s.worker.isConnected());
+    const slots = this.#all().filter((s) => s.worker.isConnected());
     return Promise.all(
       slots.map(
         (s) =>
@@ -166,14 +179,13 @@ export class Primary {
       this.#log.error({ event: 'reload_failed', config: this.#loaded.file, err: error }, `reload refused, the running configuration stays: ${error}`);
       return { ok: false, error };
     }
-    if (workerCount(next.config.process) !== workerCount(this.#loaded.config.process)) {
-      this.#log.warn({ event: 'config_warning' }, 'process.workers changed: it takes effect when postern restarts');
-    }
     // The primary serves the admin API: its warning, said once here rather than by every worker.
     if (JSON.stringify(next.config.admin) !== JSON.stringify(this.#loaded.config.admin)) {
       this.#log.warn({ event: 'config_warning' }, 'admin: changed: it takes effect when postern restarts');
     }
+    const was = workerCount(this.#loaded.config.process);
     this.#loaded = next;
+    // Workers about to retire reload too: they serve their sessions to the end with the new configuration.
     const answers = await this.ask('reload');
     const failed = answers.filter((a) => !a.ok || (a.value as { ok?: boolean } | undefined)?.ok === false);
     if (failed.length > 0) {
@@ -182,7 +194,30 @@ export class Primary {
       return { ok: false, error };
     }
     this.#log.info({ event: 'reloaded', config: this.#loaded.file, workers: answers.length }, `configuration reloaded by ${answers.length} workers`);
-    return { ok: true };
+    return this.#resize(was, workerCount(next.config.process));
+  }
+
+  /**
+   * process.workers changed by a reload: new workers start; those beyond the new count stop
+   * accepting and drain as on SIGTERM (sessions get process.shutdown_timeout, then the
+   * protocol's goodbye), and are not replaced.
+   */
+  async #resize(was: number, now: number): Promise<{ ok: true } | { ok: false; error: string }> {
+    if (now === was) return { ok: true };
+    if (now < was) {
+      const deadlineMs = this.#loaded.config.process.shutdown_timeout;
+      for (const slot of [...this.#slots.values()].filter((s) => s.n >= now)) {
+        this.#slots.delete(slot.n);
+        this.#retiring.add(slot);
+        if (slot.worker.isConnected()) slot.worker.send({ t: 'shutdown', deadlineMs } satisfies ToWorker);
+      }
+      this.#log.info({ event: 'workers_resized', workers: now, was }, `process.workers ${was} → ${now}: ${was - now} workers drain and stop`);
+      return { ok: true };
+    }
+    const started = await Promise.all(Array.from({ length: now - was }, (_, i) => this.#fork(was + i)));
+    const failed = started.filter((ok) => !ok).length;
+    this.#log[failed ? 'error' : 'info']({ event: 'workers_resized', workers: now, was, failed }, `process.workers ${was} → ${now}${failed ? `: ${failed} new workers failed to start and are retried` : ''}`);
+    return failed ? { ok: false, error: `${failed} of ${now - was} new workers failed to start` } : { ok: true };
   }
 
   /** Every worker drains (listeners closed, sessions given process.shutdown_timeout); then we go. */
@@ -190,13 +225,13 @@ export class Primary {
     if (this.#stopping) return this.stopped;
     this.#stopping = true;
     const deadlineMs = this.#loaded.config.process.shutdown_timeout;
-    this.#log.info({ event: 'stopping', signal: why, workers: this.#slots.size, deadline_ms: deadlineMs }, 'stopping the workers');
+    this.#log.info({ event: 'stopping', signal: why, workers: this.#all().length, deadline_ms: deadlineMs }, 'stopping the workers');
     await this.#admin?.close();
-    if (this.#slots.size === 0) this.#resolveStopped();
+    if (this.#all().length === 0) this.#resolveStopped();
     for (const s of this.#slots.values()) if (s.worker.isConnected()) s.worker.send({ t: 'shutdown', deadlineMs } satisfies ToWorker);
-    // A worker that does not finish in time (goodbyes have 2 s more) is killed.
+    // A worker that does not finish in time (goodbyes have 2 s more) is killed; retiring ones were told already.
     const killer = setTimeout(() => {
-      for (const s of this.#slots.values()) {
+      for (const s of this.#all()) {
         this.#log.warn({ event: 'worker_killed', worker: s.n, pid: s.worker.process.pid }, `worker ${s.n} did not stop in time`);
         s.worker.process.kill('SIGKILL');
       }

@@ -77,11 +77,11 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
   let config: string;
   let certs: TestCerts;
 
-  const writeConfig = (users: string, userip = 0, total = 10_000) =>
+  const writeConfig = (users: string, userip = 0, total = 10_000, workers = 2) =>
     writeFileSync(
       config,
       [
-        'process: { workers: 2, shutdown_timeout: 3s }',
+        `process: { workers: ${workers}, shutdown_timeout: 3s }`,
         'log: { level: info }',
         'listen:',
         `  - { protocol: imap, address: 127.0.0.1, port: ${imapPort}, tls: none }`,
@@ -325,6 +325,39 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
     postern.child.kill('SIGHUP');
     await waitLine(postern, (l) => l.event === 'reloaded' && l['workers'] === 2, 'reloaded', mark2);
     assert.equal((await visit(first.ticket)).reused, true, 'resumed after the reload');
+  });
+
+  test('process.workers changed by a reload: a new worker starts and serves; a removed one drains and is not replaced', async () => {
+    writeConfig('users-2', 0, 10_000, 3);
+    const mark = lines(postern).length;
+    postern.child.kill('SIGHUP');
+    await waitLine(postern, (l) => l.event === 'workers_resized' && l['workers'] === 3, 'resized to 3', mark);
+    const third = await waitLine(postern, (l) => l.event === 'worker_started' && l.worker === 2, 'worker 2 started', mark);
+    // Logins until the new worker has served some (the kernel spreads accepts; bounded).
+    const open: ScriptedClient[] = [];
+    const mark2 = lines(postern).length;
+    for (let i = 0; i < 300 && !(await proxyStarts(postern, mark2, open.length)).some((l) => l.worker === 2); i += 10) {
+      open.push(...(await Promise.all(Array.from({ length: 10 }, () => login(imapPort, 'alice', 'alice-pw')))));
+    }
+    const byWorker = await proxyStarts(postern, mark2, open.length);
+    const onThird = byWorker.filter((l) => l.worker === 2).length;
+    assert.ok(onThird > 0, 'the new worker serves logins');
+
+    writeConfig('users-2', 0, 10_000, 2);
+    const mark3 = lines(postern).length;
+    postern.child.kill('SIGHUP');
+    await waitLine(postern, (l) => l.event === 'workers_resized' && l['workers'] === 2, 'resized to 2', mark3);
+    // Its sessions get process.shutdown_timeout (3 s), then the goodbye; the others go on.
+    const retired = await waitLine(postern, (l) => l.event === 'worker_retired' && l.pid === third.pid, 'worker 2 retired', mark3, 20_000);
+    assert.equal(retired.worker, 2);
+    const alive = await Promise.all(open.map((c, i) => c.command(`r${i} NOOP`, new RegExp(`^r${i} OK`, 'm'), 10_000).then(() => true, () => false)));
+    assert.equal(alive.filter(Boolean).length, open.length - onThird, 'exactly the sessions of the removed worker ended');
+    // Not replaced, and logins go on with the two left.
+    const fresh = await login(imapPort, 'alice', 'alice-pw');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(lines(postern).slice(mark3).filter((l) => l.event === 'worker_started').length, 0, 'no worker started');
+    for (const c of [...open, fresh]) c.close();
+    await settled(adminPort);
   });
 
   test('SIGTERM: no new connections, open sessions run until process.shutdown_timeout, then * BYE', async () => {
