@@ -8,7 +8,7 @@ export const processConfigSchema = z
     workers: z
       .union([z.literal('auto'), z.number().int().min(1).max(1024)])
       .prefault('auto')
-      .describe('Worker processes sharing the listeners; `auto` is one per CPU core. A worker that dies is replaced; the others and their sessions go on. 1 serves from a single process (no supervisor).'),
+      .describe('Worker processes sharing the listeners; `auto` is one per CPU core. A worker that dies is replaced; the others and their sessions go on. A reload starts added workers and drains removed ones. 1 serves from a single process (no supervisor), whose count changes only at a restart.'),
     shutdown_timeout: duration
       .prefault('30s')
       .describe('On SIGTERM, how long open sessions may go on after the listeners close; then each gets its protocol goodbye (`* BYE`, `-ERR`, `421`). Sessions that end sooner let postern stop sooner.'),
