@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import { TurnBatch } from './turn-batch.js';
 
 export type { Logger } from 'pino';
@@ -16,6 +17,8 @@ export interface LogOptions {
 export function createLogger(opts: LogOptions, destination: NodeJS.WritableStream = process.stdout): Logger {
   const base = { level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
   if (opts.format === 'text') {
+    // Loaded only for `log.format: text`.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     return pino(base, pretty({ destination, sync: true, colorize: false, singleLine: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' }));
   }
   if (destination === process.stdout) return pino(base, new TurnBatch(pino.destination({ dest: 1, sync: false })));

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { argon2i, argon2id } from 'hash-wasm';
 import { AuthError } from '../errors.js';
 import { decodeBase64, safeEqual } from './bytes.js';
 import type { GenerateParams, SchemeDescriptor } from './descriptor.js';
 import { MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PARALLELISM, MAX_ARGON2_TIME_COST } from './limits.js';
 
 type Variant = 'argon2i' | 'argon2id';
+
+/** Loaded at the first Argon2 hash: most configurations have none. */
+let hashWasm: Promise<typeof import('hash-wasm')> | undefined;
 
 interface Argon2Params {
   variant: Variant;
@@ -60,6 +62,7 @@ async function compute(plain: string, p: Omit<Argon2Params, 'hash'>, hashLength:
     hashLength,
     outputType: 'binary',
   } as const;
+  const { argon2i, argon2id } = await (hashWasm ??= import('hash-wasm'));
   return p.variant === 'argon2i' ? argon2i(options) : argon2id(options);
 }
 

@@ -1,8 +1,11 @@
-import bcrypt from 'bcryptjs';
 import { AuthError } from '../errors.js';
 import { safeEqual } from './bytes.js';
 import type { GenerateParams, SchemeDescriptor } from './descriptor.js';
 import { MAX_BCRYPT_COST } from './limits.js';
+
+/** Loaded at the first bcrypt hash: most configurations have none. */
+let bcryptjs: Promise<typeof import('bcryptjs')> | undefined;
+const bcrypt = async () => (await (bcryptjs ??= import('bcryptjs'))).default;
 
 /** Dovecot's default and minimum cost for BLF-CRYPT. */
 const DEFAULT_COST = 5;
@@ -23,7 +26,7 @@ export async function verifyBcrypt(plain: string, stored: string): Promise<boole
     throw new AuthError('AUTH_SCHEME_DATA', `bcrypt cost ${cost} outside 4..${MAX_BCRYPT_COST}`);
   }
   // bcryptjs keeps the minor letter of the salt, so the result is comparable as a string.
-  const computed = await bcrypt.hash(plain, stored.slice(0, 29));
+  const computed = await (await bcrypt()).hash(plain, stored.slice(0, 29));
   return safeEqual(computed, stored);
 }
 
@@ -35,8 +38,9 @@ export function bcryptCost(params?: GenerateParams): number {
 }
 
 export async function generateBcrypt(plain: string, cost = DEFAULT_COST): Promise<string> {
-  const salt = await bcrypt.genSalt(cost);
-  return bcrypt.hash(plain, salt.replace(/^\$2[ab]\$/, '$2y$'));
+  const b = await bcrypt();
+  const salt = await b.genSalt(cost);
+  return b.hash(plain, salt.replace(/^\$2[ab]\$/, '$2y$'));
 }
 
 /** {BLF-CRYPT}: bcrypt only; Dovecot rejects other crypt strings under this name. */
