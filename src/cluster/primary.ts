@@ -140,7 +140,8 @@ export class Primary {
     const delay = slot.quickDeaths <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** (slot.quickDeaths - 2));
     this.#log.error({ event: 'worker_died', worker: slot.n, pid: worker.process.pid, code, signal, restart_in_ms: delay }, `worker ${slot.n} (pid ${worker.process.pid}) died (${signal ?? `exit code ${code}`}); ${delay ? `replacing it in ${delay} ms` : 'replacing it'}`);
     setTimeout(() => {
-      if (!this.#stopping) void this.#fork(slot.n);
+      // A reload may have lowered process.workers meanwhile: a slot no longer there is not filled.
+      if (!this.#stopping && this.#slots.get(slot.n) === slot) void this.#fork(slot.n);
     }, delay).unref();
   }
 
@@ -208,6 +209,8 @@ export class Primary {
       const deadlineMs = this.#loaded.config.process.shutdown_timeout;
       for (const slot of [...this.#slots.values()].filter((s) => s.n >= now)) {
         this.#slots.delete(slot.n);
+        // One that died and waits for its replacement has nothing to drain: it is simply not replaced.
+        if (slot.worker.isDead()) continue;
         this.#retiring.add(slot);
         if (slot.worker.isConnected()) slot.worker.send({ t: 'shutdown', deadlineMs } satisfies ToWorker);
       }
