@@ -53,12 +53,24 @@ export function ticketKeys(file: string | undefined): Buffer {
   return keys;
 }
 
-function context(cert: string, key: string, minVersion: TlsConfig['min_version'], ca: Buffer | undefined, keys: Buffer): SecureContext {
+/** A certificate and its key, read from their files once. */
+interface KeyPair {
+  cert: Buffer;
+  key: Buffer;
+  /** The files, for messages. */
+  certPath: string;
+  keyPath: string;
+}
+
+function readKeyPair(certPath: string, keyPath: string): KeyPair {
+  return { cert: readPem(certPath, 'certificate'), key: readPem(keyPath, 'key'), certPath, keyPath };
+}
+
+function context(pair: KeyPair, minVersion: TlsConfig['min_version'], ca: Buffer | undefined, keys: Buffer): SecureContext {
   try {
-    return createSecureContext({ cert: readPem(cert, 'certificate'), key: readPem(key, 'key'), minVersion, ticketKeys: keys, sessionIdContext: SESSION_ID_CONTEXT, ...(ca ? { ca } : {}) });
+    return createSecureContext({ cert: pair.cert, key: pair.key, minVersion, ticketKeys: keys, sessionIdContext: SESSION_ID_CONTEXT, ...(ca ? { ca } : {}) });
   } catch (err) {
-    if (err instanceof PosternError) throw err;
-    throw new PosternError('POSTERN_TLS_INVALID', `cannot use certificate ${cert} with key ${key}: ${(err as Error).message}`, { cause: err });
+    throw new PosternError('POSTERN_TLS_INVALID', `cannot use certificate ${pair.certPath} with key ${pair.keyPath}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -76,11 +88,10 @@ export function createServerTls(cfg: TlsConfig, resolvePath: (p: string) => stri
   // Client certificates are asked for, not required: the handshake goes on and `authorized` tells.
   const ca = cfg.client_ca !== undefined ? readPem(resolvePath(cfg.client_ca), 'client CA file') : undefined;
   const keys = ticketKeys(cfg.ticket_key_file !== undefined ? resolvePath(cfg.ticket_key_file) : undefined);
-  const byName = cfg.sni.map((entry) => ({ names: entry.names, ctx: context(resolvePath(entry.cert), resolvePath(entry.key), cfg.min_version, ca, keys) }));
-  const cert = readPem(resolvePath(cfg.cert), 'certificate');
-  const key = readPem(resolvePath(cfg.key), 'key');
+  const byName = cfg.sni.map((entry) => ({ names: entry.names, ctx: context(readKeyPair(resolvePath(entry.cert), resolvePath(entry.key)), cfg.min_version, ca, keys) }));
+  const pair = readKeyPair(resolvePath(cfg.cert), resolvePath(cfg.key));
   // Also fails at start when the key does not match the certificate.
-  const secureContext = context(resolvePath(cfg.cert), resolvePath(cfg.key), cfg.min_version, ca, keys);
+  const secureContext = context(pair, cfg.min_version, ca, keys);
   const SNICallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => {
     const hit = byName.find((e) => e.names.some((n) => serverNameMatches(n, servername)));
     cb(null, hit?.ctx);
@@ -88,7 +99,7 @@ export function createServerTls(cfg: TlsConfig, resolvePath: (p: string) => stri
   const clientCerts = ca ? { requestCert: true, rejectUnauthorized: false } : {};
   return {
     ...(ca ? { certUsernameField: cfg.cert_username_field } : {}),
-    options: { cert, key, minVersion: cfg.min_version, ticketKeys: keys, sessionIdContext: SESSION_ID_CONTEXT, ...(ca ? { ca } : {}), ...clientCerts, SNICallback },
+    options: { cert: pair.cert, key: pair.key, minVersion: cfg.min_version, ticketKeys: keys, sessionIdContext: SESSION_ID_CONTEXT, ...(ca ? { ca } : {}), ...clientCerts, SNICallback },
     socketOptions: { secureContext, ...clientCerts, SNICallback },
   };
 }
