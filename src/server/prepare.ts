@@ -22,8 +22,8 @@ export interface Prepared {
 /**
  * Everything a configuration needs before a port is opened: certificates, the backend CA,
  * the passdbs. `postern check` and a reload run this too, so a file they accept starts.
+ * `hooks.onPassdbError` is told of each passdb lookup that fails temporarily (the metrics).
  */
-/** `onPassdbError`: told of each passdb lookup that fails temporarily (the metrics). */
 export function prepareServer(loaded: LoadedConfig, log: Logger, hooks: { onPassdbError?: (passdb: string) => void } = {}): Prepared {
   const cfg = loaded.config;
   const resolvePath = (p: string) => configPath(loaded, p);

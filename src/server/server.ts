@@ -210,7 +210,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
       }
       if (!opts.clustered && JSON.stringify(next.config.admin) !== JSON.stringify(current.config.admin)) log.warn({ event: 'config_warning' }, 'admin: changed: it takes effect when postern restarts');
       // A single process has no primary to start or stop workers (see cluster/Primary for the rest).
-      if (!opts.clustered && JSON.stringify(next.config.process.workers) !== JSON.stringify(current.config.process.workers)) log.warn({ event: 'config_warning' }, 'process.workers changed: postern runs as one process, without a primary; it takes effect when postern restarts');
+      if (!opts.clustered && next.config.process.workers !== current.config.process.workers) log.warn({ event: 'config_warning' }, 'process.workers changed: postern runs as one process, without a primary; it takes effect when postern restarts');
       const old = current;
       current = gen;
       retire(old);
