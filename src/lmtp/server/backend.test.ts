@@ -41,7 +41,14 @@ describe('LMTP backend connects: the source address follows the resolved address
   });
 
   it('a name that does not resolve fails as a connect failure, without a connect', async () => {
-    const opened = await LmtpBackend.open({ ...base, host: 'nowhere.invalid', port: 24, resolve: () => Promise.reject(new Error('ENOTFOUND')) }, 's@x');
-    assert.deepEqual(opened, { kind: 'failed', reason: 'connect' });
+    // The system would find `localhost`, and a backend listens there: only the resolver's answer counts.
+    const b = await startFakeLmtp({ users: ['u'] });
+    try {
+      const opened = await LmtpBackend.open({ ...base, host: 'localhost', port: b.port, resolve: () => Promise.reject(new Error('ENOTFOUND')) }, 's@x');
+      assert.deepEqual(opened, { kind: 'failed', reason: 'connect' });
+      assert.deepEqual(b.peers, [], 'no connection was made');
+    } finally {
+      await b.close();
+    }
   });
 });
