@@ -47,15 +47,21 @@ const common = (ctx: FigureContext) => ['--users', String(ctx.users), '--user-pr
 
 export type LoginFigure = 'login-imap' | 'login-pop3' | 'login-imaps' | 'login-imaps-resume' | 'login-starttls';
 
+/** The load generator's flags for each login figure, and whether it uses the implicit-TLS port. */
+const LOGIN_FLAGS: Record<LoginFigure, { flags: string[]; tlsPort?: true }> = {
+  'login-imap': { flags: [] },
+  'login-pop3': { flags: ['--pop3'] },
+  'login-imaps': { flags: ['--tls'], tlsPort: true },
+  // Every client offers the last session ticket it was given, as a client reconnecting does.
+  'login-imaps-resume': { flags: ['--tls', '--resume'], tlsPort: true },
+  'login-starttls': { flags: ['--starttls'] },
+};
+
 export async function runLogin(ctx: FigureContext, target: RunningTarget, figure: LoginFigure): Promise<FigureRun> {
   const d = ctx.durations;
   const args = ['--mode', 'login', '--conns', String(LOGIN_CLIENTS), '--warmup', String(d.loginWarmupS), '--duration', String(d.loginS), ...common(ctx)];
-  if (figure === 'login-pop3') args.push('--pop3');
-  if (figure === 'login-imaps') args.push('--tls');
-  // Every client offers the last session ticket it was given, as a client reconnecting does.
-  if (figure === 'login-imaps-resume') args.push('--tls', '--resume');
-  if (figure === 'login-starttls') args.push('--starttls');
-  args.push('--port', String(figure === 'login-imaps' || figure === 'login-imaps-resume' ? target.tlsPort : target.port));
+  const { flags, tlsPort } = LOGIN_FLAGS[figure];
+  args.push(...flags, '--port', String(tlsPort ? target.tlsPort : target.port));
   const run = await runLoadgen(ctx.loadgen, args, { parties: ctx.parties, timeoutMs: (d.loginWarmupS + d.loginS + 30) * 1000 });
   return { figure, ...run };
 }
