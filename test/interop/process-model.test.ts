@@ -1,5 +1,6 @@
 // The real `postern serve` with two workers in front of Dovecot: a reload under 500 open sessions
-// while logins keep coming, a worker killed with SIGKILL, the admin API across workers, and a
+// while logins keep coming, a worker killed with SIGKILL, process.workers changed by a reload (also
+// while a crash-looping worker waits for its replacement), the admin API across workers, and a
 // graceful stop with the protocol goodbye.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -359,6 +360,39 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(lines(postern).slice(mark3).filter((l) => l.event === 'worker_started').length, 0, 'no worker started');
     for (const c of [...open, fresh]) c.close();
+    await settled(adminPort);
+  });
+
+  test('a worker that dies in a crash loop and waits for its replacement is not replaced once a reload removes its slot', async () => {
+    writeConfig('users-2', 0, 10_000, 3);
+    let mark = lines(postern).length;
+    postern.child.kill('SIGHUP');
+    await waitLine(postern, (l) => l.event === 'workers_resized' && l['workers'] === 3, 'resized to 3', mark);
+    let pid = (await waitLine(postern, (l) => l.event === 'worker_started' && l.worker === 2, 'worker 2 started', mark)).pid!;
+    // Each death of a young worker doubles the wait before its replacement: 0, 1, 2, 4 s.
+    let died: Line | undefined;
+    for (let i = 0; i < 6; i++) {
+      mark = lines(postern).length;
+      process.kill(pid, 'SIGKILL');
+      died = await waitLine(postern, (l) => l.event === 'worker_died' && l.pid === pid, `worker_died ${i}`, mark);
+      if ((died['restart_in_ms'] as number) >= 4000) break;
+      pid = (await waitLine(postern, (l) => l.event === 'worker_started' && l.worker === 2, `replacement ${i}`, mark)).pid!;
+    }
+    assert.ok(died && (died['restart_in_ms'] as number) >= 4000, 'the replacement waits');
+    const diedAt = Date.parse(died['time'] as string);
+
+    writeConfig('users-2', 0, 10_000, 2);
+    const mark2 = lines(postern).length;
+    postern.child.kill('SIGHUP');
+    const resized = await waitLine(postern, (l) => l.event === 'workers_resized' && l['workers'] === 2, 'resized to 2', mark2);
+    assert.ok(Date.parse(resized['time'] as string) < diedAt + (died['restart_in_ms'] as number), 'the reload came while the replacement waited');
+    // Past the moment the replacement was due: none started, none retires (it had nothing to drain).
+    await new Promise((r) => setTimeout(r, Math.max(0, diedAt + (died!['restart_in_ms'] as number) + 1000 - Date.now())));
+    const since = lines(postern).slice(mark2);
+    assert.deepEqual(since.filter((l) => l.event === 'worker_started' || l.event === 'worker_retired'), [], 'no worker started or retired');
+    // Logins go on with the two left.
+    const c = await login(imapPort, 'alice', 'alice-pw');
+    c.close();
     await settled(adminPort);
   });
 
