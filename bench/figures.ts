@@ -5,7 +5,34 @@ import { runLoadgen, type IdleReady, type LoadgenRun } from './loadgen.js';
 import { treeMemory, type TreeMemory } from './procstat.js';
 import type { RunningTarget } from './targets/types.js';
 
-export type FigureId = 'login-imap' | 'login-pop3' | 'login-imaps' | 'login-imaps-resume' | 'login-starttls' | 'idle' | 'fetch' | 'noop';
+/**
+ * Every figure, in the order a run takes them, with what it runs against: the backend's IMAP or POP3
+ * port, or (`idle`) the C fake backend, so that 10,000 sessions need no 10,000 Dovecot processes.
+ */
+const FIGURES = {
+  'login-imap': 'imap',
+  'login-imaps': 'imap',
+  'login-imaps-resume': 'imap',
+  'login-starttls': 'imap',
+  fetch: 'imap',
+  noop: 'imap',
+  'login-pop3': 'pop3',
+  idle: 'fake',
+} as const;
+
+export type FigureId = keyof typeof FIGURES;
+export const ALL_FIGURES = Object.keys(FIGURES) as FigureId[];
+
+/** The figures of `wanted` that run against `backend`, in run order. */
+export const figuresAgainst = (backend: (typeof FIGURES)[FigureId], wanted: readonly FigureId[]): FigureId[] => ALL_FIGURES.filter((f) => FIGURES[f] === backend && wanted.includes(f));
+
+/** `--figures a,b`: every name checked. */
+export function parseFigures(list: string): FigureId[] {
+  const names = list.split(',').filter((f) => f !== '');
+  const unknown = names.filter((f) => !(f in FIGURES));
+  if (unknown.length > 0) throw new Error(`unknown figure ${unknown.join(', ')}; figures are ${ALL_FIGURES.join(', ')}`);
+  return names as FigureId[];
+}
 
 export interface Durations {
   loginWarmupS: number;
@@ -45,7 +72,7 @@ export interface FigureContext {
 
 const common = (ctx: FigureContext) => ['--users', String(ctx.users), '--user-prefix', USER_PREFIX, '--pass-prefix', PASS_PREFIX];
 
-export type LoginFigure = 'login-imap' | 'login-pop3' | 'login-imaps' | 'login-imaps-resume' | 'login-starttls';
+export type LoginFigure = Extract<FigureId, `login-${string}`>;
 
 /** The load generator's flags for each login figure, and whether it uses the implicit-TLS port. */
 const LOGIN_FLAGS: Record<LoginFigure, { flags: string[]; tlsPort?: true }> = {
@@ -71,6 +98,13 @@ export async function runStream(ctx: FigureContext, target: RunningTarget, figur
   const args = ['--mode', figure, '--port', String(target.port), '--warmup', String(d.streamWarmupS), '--duration', String(d.streamS), '--msg', '1', ...common(ctx)];
   const run = await runLoadgen(ctx.loadgen, args, { parties: ctx.parties, timeoutMs: (d.streamWarmupS + d.streamS + 30) * 1000 });
   return { figure, ...run };
+}
+
+/** One figure against a started target. */
+export function runFigure(ctx: FigureContext, target: RunningTarget, figure: FigureId): Promise<FigureRun> {
+  if (figure === 'idle') return runIdle(ctx, target);
+  if (figure === 'fetch' || figure === 'noop') return runStream(ctx, target, figure);
+  return runLogin(ctx, target, figure);
 }
 
 /** A short burst of logins so the proxy has run its login path before memory is first read. */

@@ -10,7 +10,7 @@ import { getTestCerts, makeTempDir, type CertFiles } from '../test/interop/harne
 import { startBackend, startFakeBackend, type Backend, type FakeBackend } from './backend.js';
 import { BENCH_SOURCE_DIR, buildCTools, type CTools } from './cbuild.js';
 import { describeEnvironment, environmentMarkdown, type Environment } from './environment.js';
-import { FULL, SHORT, runIdle, runLogin, runStream, warmUp, type Durations, type FigureContext, type FigureId, type FigureRun, type LoginFigure } from './figures.js';
+import { ALL_FIGURES, FULL, SHORT, figuresAgainst, parseFigures, runFigure, warmUp, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
 import { missingPackages } from './prereqs.js';
 import { profilePostern, type Profiles } from './profile.js';
 import { cpuTable, figuresTable, idleDetails, profileMarkdown, type TargetResults } from './report.js';
@@ -23,8 +23,6 @@ import type { Protocol, Target, TargetId } from './targets/types.js';
 const USERS = 1000;
 const FD_LIMIT = 262_144;
 const RESULTS_FILE = join(BENCH_SOURCE_DIR, 'RESULTS.md');
-
-const ALL_FIGURES: FigureId[] = ['login-imap', 'login-imaps', 'login-imaps-resume', 'login-starttls', 'fetch', 'noop', 'login-pop3', 'idle'];
 
 interface Options {
   short: boolean;
@@ -47,7 +45,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--no-profile') opts.profile = false;
     else if (a === '--no-write') opts.write = false;
     else if (a === '--targets' && argv[i + 1]) opts.targets = argv[++i]!.split(',') as TargetId[];
-    else if (a === '--figures' && argv[i + 1]) opts.figures = argv[++i]!.split(',') as FigureId[];
+    else if (a === '--figures' && argv[i + 1]) opts.figures = parseFigures(argv[++i]!);
     else if (a === '--postern-rev' && argv[i + 1]) opts.posternRevs = argv[++i]!.split(',').filter((r) => r !== '');
     else throw new Error(`unknown argument ${a}; see bench/README.md`);
   }
@@ -115,8 +113,7 @@ async function measureTarget(t: Target, w: World, only: readonly FigureId[]): Pr
     durations: w.durations,
     parties: new Map([['backend', backendPid], ...(proxyPid !== undefined ? [['proxy', proxyPid] as [string, number]] : [])]),
   });
-  const phase = async (protocol: Protocol, backendPort: number, backendPid: number, wanted: FigureId[], run: (c: FigureContext, f: FigureId, target: Awaited<ReturnType<Target['start']>>) => Promise<FigureRun>) => {
-    const figures = wanted.filter((f) => only.includes(f));
+  const phase = async (protocol: Protocol, backendPort: number, backendPid: number, figures: FigureId[]) => {
     if (figures.length === 0) return;
     const unsupported = t.unsupported?.(protocol);
     if (unsupported !== undefined) {
@@ -134,7 +131,7 @@ async function measureTarget(t: Target, w: World, only: readonly FigureId[]): Pr
     try {
       for (const f of figures) {
         try {
-          const r = await run(ctx(target.pid, backendPid), f, target);
+          const r = await runFigure(ctx(target.pid, backendPid), target, f);
           results.figures.set(f, r);
           log(`${t.id} ${f}: ${summary(r)}`);
         } catch (error) {
@@ -147,13 +144,10 @@ async function measureTarget(t: Target, w: World, only: readonly FigureId[]): Pr
     }
   };
   const d = w.backend.dovecot.ports;
-  await phase('imap', d.imap, w.backendPid, ['login-imap', 'login-imaps', 'login-imaps-resume', 'login-starttls', 'fetch', 'noop'], (c, f, target) =>
-    f === 'fetch' || f === 'noop' ? runStream(c, target, f) : runLogin(c, target, f as LoginFigure),
-  );
-  await phase('pop3', d.pop3, w.backendPid, ['login-pop3'], (c, _f, target) => runLogin(c, target, 'login-pop3'));
-  if (t.id !== 'direct') {
-    await phase('imap', w.fake.port, w.fake.pid, ['idle'], (c, _f, target) => runIdle(c, target));
-  }
+  await phase('imap', d.imap, w.backendPid, figuresAgainst('imap', only));
+  await phase('pop3', d.pop3, w.backendPid, figuresAgainst('pop3', only));
+  // Memory per session is a proxy's: the backend has no idle figure of its own.
+  if (t.id !== 'direct') await phase('imap', w.fake.port, w.fake.pid, figuresAgainst('fake', only));
   return results;
 }
 
@@ -219,7 +213,13 @@ needs). Each run appends a dated section; short-mode runs are marked and are for
 `;
 
 async function main(): Promise<number> {
-  const opts = parseArgs(process.argv.slice(2));
+  let opts: Options;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}`);
+    return 2;
+  }
   const missing = missingPackages();
   if (missing.length > 0) {
     for (const m of missing) console.error(`bench: ${m.message}`);
