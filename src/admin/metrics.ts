@@ -1,5 +1,14 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
+import type { Counter, Histogram, MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
 import type { LoginOutcome, SessionInfo } from '../login/index.js';
+
+let prom: typeof PromClient | undefined;
+
+/** prom-client, loaded when the first metrics are made: a postern without `admin:` never loads it. */
+export function promClient(): typeof PromClient {
+  return (prom ??= createRequire(import.meta.url)('prom-client') as typeof PromClient);
+}
 
 /** The `result` label of postern_logins_total: every LoginOutcome kind. */
 // A Record, so that a new kind of outcome fails to compile until it is listed here.
@@ -27,7 +36,7 @@ export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
  * are bumped by the observer hooks; session gauges and byte totals are read at scrape time.
  */
 export class ServerMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   /** Prebuilt children, at 0 from the start: a login costs one increment, no label object. */
   readonly #logins: LoginCounters;
   readonly #authDuration: Histogram<'protocol'>;
@@ -39,6 +48,8 @@ export class ServerMetrics {
   readonly #endedBytes: Record<LoginProtocol, { in: number; out: number }> = { imap: { in: 0, out: 0 }, pop3: { in: 0, out: 0 } };
 
   constructor(sessions: SessionSource, opts: { defaultMetrics?: boolean } = {}) {
+    const { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } = promClient();
+    this.registry = new Registry();
     const registers = [this.registry];
     const logins = new Counter({ name: 'postern_logins_total', help: 'Logins by protocol and outcome (the LoginOutcome kind: proxied, authFailed, proxyFailed, ...).', labelNames: ['protocol', 'result'] as const, registers });
     const child = (p: LoginProtocol, r: LoginOutcome['kind']) => {

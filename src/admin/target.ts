@@ -1,8 +1,7 @@
-import { AggregatorRegistry } from 'prom-client';
 import { sessionMatcher, type SessionFilter, type SessionInfo, type SessionRegistry } from '../login/index.js';
 import { NetworkList } from '../net/index.js';
 import type { BackendHealth } from './backends.js';
-import type { MetricsJson } from './metrics.js';
+import { promClient, type MetricsJson } from './metrics.js';
 import type { Observation } from './observe.js';
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
@@ -77,5 +76,5 @@ export function localAdminTarget(server: AdminSource): AdminTarget {
 
 /** The workers' metrics as one exposition: counters and gauges summed (prom-client's cluster aggregation). */
 export function aggregateMetrics(perWorker: readonly MetricsJson[]): Promise<string> {
-  return AggregatorRegistry.aggregate(perWorker as unknown as object[]).metrics();
+  return promClient().AggregatorRegistry.aggregate(perWorker as unknown as object[]).metrics();
 }

@@ -1,6 +1,8 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectOptions } from 'node:tls';
-import { Client, ResultCodeError } from 'ldapts';
+import { createRequire } from 'node:module';
+import type * as Ldapts from 'ldapts';
+import type { Client } from 'ldapts';
 import type { Secret } from '../../core/index.js';
 import type { AuthLogger } from '../deps.js';
 import type { LdapServer, LdapTls } from './ldap-settings.js';
@@ -25,6 +27,13 @@ export const LdapResult = {
   unavailable: 52,
 } as const;
 
+let lib: typeof Ldapts | undefined;
+
+/** ldapts, loaded by the first ldap passdb: a postern without one never loads it. */
+export function ldapts(): typeof Ldapts {
+  return (lib ??= createRequire(import.meta.url)('ldapts') as typeof Ldapts);
+}
+
 /** No server could be reached (or the connection broke twice). The message has no secrets. */
 export class LdapUnavailableError extends Error {
   override readonly name = 'LdapUnavailableError';
@@ -32,12 +41,12 @@ export class LdapUnavailableError extends Error {
 
 /** The server answered with an LDAP error result (the connection is fine). */
 export function ldapResultCode(err: unknown): number | undefined {
-  return err instanceof ResultCodeError ? err.code : undefined;
+  return err instanceof ldapts().ResultCodeError ? err.code : undefined;
 }
 
 /** A short description for logs: an errno code or ldapts's message, never a password. */
 export function describeLdapError(err: unknown): string {
-  if (err instanceof ResultCodeError) {
+  if (err instanceof ldapts().ResultCodeError) {
     // ldapts's message is the server's diagnostic (often empty) plus " Code: 0x31".
     const diag = err.message.replace(/\s*Code: 0x[0-9a-f]+$/i, '').trim().slice(0, 200);
     return `${err.name.replace(/Error$/, '')} (${err.code})${diag ? `: ${diag}` : ''}`;
@@ -172,7 +181,7 @@ export class LdapConnection {
       return s;
     };
     const tlsOptions = tlsOptionsFor(server, o.tls);
-    live.client = new Client({
+    live.client = new (ldapts().Client)({
       url: server.url,
       connectTimeout: o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       timeout: o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { FilterParser, type Entry, type Filter } from 'ldapts';
+import type { Entry, Filter } from 'ldapts';
 import type { PassdbSpec } from '../config.js';
 import { silentLogger, type AuthDeps, type AuthLogger } from '../deps.js';
 import { AuthError } from '../errors.js';
@@ -8,7 +8,7 @@ import type { AuthRequest, Fields, Passdb, PassdbResult } from '../types.js';
 import { expandVarsDetailed, varContextFromRequest, type VarContext } from '../vars.js';
 import { entryFields, type LdapEntry } from './ldap-attrs.js';
 import { readDovecotConf } from './dovecot-conf-file.js';
-import { LdapBindPool, LdapConnection, LdapResult, LdapUnavailableError, describeLdapError, ldapResultCode } from './ldap-conn.js';
+import { LdapBindPool, LdapConnection, LdapResult, LdapUnavailableError, describeLdapError, ldapResultCode, ldapts } from './ldap-conn.js';
 import { escapeDnValue, escapeFilterValue, filterForLdapts } from './ldap-escape.js';
 import { resolveLdapConfig, settingsFromConf, type FileAccess, type LdapConfig, type LdapSettings } from './ldap-settings.js';
 import { passdbLabel, type PassdbDriver } from './descriptor.js';
@@ -111,7 +111,7 @@ export class LdapPassdb implements Passdb {
     }
     let filter: Filter;
     try {
-      filter = FilterParser.parseString(filterForLdapts(text.value));
+      filter = ldapts().FilterParser.parseString(filterForLdapts(text.value));
     } catch (err) {
       // Values are escaped, so this is the template's fault, not the user's.
       this.#log.error({ passdb: this.name, filter: cfg.passFilter, error: describeLdapError(err) }, 'invalid pass_filter');
