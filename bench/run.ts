@@ -10,7 +10,7 @@ import { getTestCerts, makeTempDir, type CertFiles } from '../test/interop/harne
 import { startBackend, startFakeBackend, type Backend, type FakeBackend } from './backend.js';
 import { BENCH_SOURCE_DIR, buildCTools, type CTools } from './cbuild.js';
 import { describeEnvironment, environmentMarkdown, type Environment } from './environment.js';
-import { ALL_FIGURES, FULL, SHORT, figuresAgainst, parseFigures, runFigure, warmUp, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
+import { ALL_FIGURES, FULL, SHORT, backendOf, parseFigures, runFigure, warmUp, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
 import { missingPackages } from './prereqs.js';
 import { profilePostern, type Profiles } from './profile.js';
 import { cpuTable, figuresTable, idleDetails, profileMarkdown, type TargetResults } from './report.js';
@@ -32,7 +32,7 @@ interface Options {
   write: boolean;
   /**
    * Measure postern as committed at these revisions (`.` is the working tree's dist/) instead of the
-   * working tree alone: one after the other in the same run, the last one in the figures table.
+   * working tree alone: each takes every figure in turn with the other targets, the last one in the figures table.
    */
   posternRevs?: string[];
 }
@@ -105,50 +105,47 @@ interface World {
   durations: Durations;
 }
 
-async function measureTarget(t: Target, w: World, only: readonly FigureId[]): Promise<TargetResults> {
-  const results: TargetResults = { id: t.id, label: t.label, figures: new Map(), skipped: new Map() };
-  const ctx = (proxyPid: number | undefined, backendPid: number): FigureContext => ({
-    loadgen: w.tools.loadgen,
-    users: USERS,
-    durations: w.durations,
-    parties: new Map([['backend', backendPid], ...(proxyPid !== undefined ? [['proxy', proxyPid] as [string, number]] : [])]),
-  });
-  const phase = async (protocol: Protocol, backendPort: number, backendPid: number, figures: FigureId[]) => {
-    if (figures.length === 0) return;
-    const unsupported = t.unsupported?.(protocol);
-    if (unsupported !== undefined) {
-      for (const f of figures) results.skipped.set(f, unsupported);
-      return;
-    }
-    let target: Awaited<ReturnType<Target['start']>>;
-    try {
-      target = await t.start({ protocol, backendPort, cert: w.cert });
-    } catch (error) {
-      for (const f of figures) results.skipped.set(f, `did not start: ${(error as Error).message.split('\n')[0]}`);
-      log(`${t.id}: ${protocol} did not start: ${(error as Error).message}`);
-      return;
-    }
-    try {
-      for (const f of figures) {
-        try {
-          const r = await runFigure(ctx(target.pid, backendPid), target, f);
-          results.figures.set(f, r);
-          log(`${t.id} ${f}: ${summary(r)}`);
-        } catch (error) {
-          results.skipped.set(f, `failed: ${(error as Error).message.split('\n')[0]}`);
-          log(`${t.id} ${f} failed: ${(error as Error).message}`);
-        }
-      }
-    } finally {
-      await target.stop();
-    }
-  };
-  const d = w.backend.dovecot.ports;
-  await phase('imap', d.imap, w.backendPid, figuresAgainst('imap', only));
-  await phase('pop3', d.pop3, w.backendPid, figuresAgainst('pop3', only));
+/**
+ * One figure on one target: the target is started for it (against the backend the figure runs
+ * against) and stopped after. Every target takes a figure before the next figure starts, so that
+ * the machine's drift over a run (other tenants, caches, clocks) falls on all of them alike.
+ */
+async function measureFigure(t: Target, w: World, f: FigureId, results: TargetResults): Promise<void> {
+  const against = backendOf(f);
   // Memory per session is a proxy's: the backend has no idle figure of its own.
-  if (t.id !== 'direct') await phase('imap', w.fake.port, w.fake.pid, figuresAgainst('fake', only));
-  return results;
+  if (against === 'fake' && t.id === 'direct') return;
+  const protocol: Protocol = against === 'pop3' ? 'pop3' : 'imap';
+  const d = w.backend.dovecot.ports;
+  const [backendPort, backendPid] = against === 'fake' ? [w.fake.port, w.fake.pid] : [against === 'pop3' ? d.pop3 : d.imap, w.backendPid];
+  const unsupported = t.unsupported?.(protocol);
+  if (unsupported !== undefined) {
+    results.skipped.set(f, unsupported);
+    return;
+  }
+  let target: Awaited<ReturnType<Target['start']>>;
+  try {
+    target = await t.start({ protocol, backendPort, cert: w.cert });
+  } catch (error) {
+    results.skipped.set(f, `did not start: ${(error as Error).message.split('\n')[0]}`);
+    log(`${t.id}: ${protocol} did not start: ${(error as Error).message}`);
+    return;
+  }
+  try {
+    const ctx: FigureContext = {
+      loadgen: w.tools.loadgen,
+      users: USERS,
+      durations: w.durations,
+      parties: new Map([['backend', backendPid], ...(target.pid !== undefined ? [['proxy', target.pid] as [string, number]] : [])]),
+    };
+    const r = await runFigure(ctx, target, f);
+    results.figures.set(f, r);
+    log(`${t.label} ${f}: ${summary(r)}`);
+  } catch (error) {
+    results.skipped.set(f, `failed: ${(error as Error).message.split('\n')[0]}`);
+    log(`${t.label} ${f} failed: ${(error as Error).message}`);
+  } finally {
+    await target.stop();
+  }
 }
 
 /** Logs every user in once over IMAP and POP3 so Dovecot's per-user index files exist before any figure. */
@@ -264,12 +261,13 @@ async function main(): Promise<number> {
       }
       posternTargets.push(posternTarget(p.bin, unsupported, posterns.length > 1 ? `postern ${p.short}` : 'postern'));
     }
-    if (posterns.length > 1) notes.push(`postern measured at ${posterns.length} revisions one after the other; the figures table shows the last (${posterns.at(-1)!.short}), the CPU table each.`);
+    if (posterns.length > 1) notes.push(`postern measured at ${posterns.length} revisions, each figure on each in turn; the figures table shows the last (${posterns.at(-1)!.short}), the CPU table each.`);
     const all: Target[] = [directTarget(backend.dovecot), dovecotProxyTarget(cores), nginxTarget(), ...posternTargets];
-    const results: TargetResults[] = [];
-    for (const t of all.filter((x) => opts.targets.includes(x.id))) {
-      log(`--- ${t.label}`);
-      results.push(await measureTarget(t, w, opts.figures));
+    const targets = all.filter((x) => opts.targets.includes(x.id));
+    const results: TargetResults[] = targets.map((t) => ({ id: t.id, label: t.label, figures: new Map(), skipped: new Map() }));
+    for (const f of ALL_FIGURES.filter((x) => opts.figures.includes(x))) {
+      log(`--- ${f}`);
+      for (const [i, t] of targets.entries()) await measureFigure(t, w, f, results[i]!);
     }
     let profiles: Profiles | undefined;
     if (opts.profile && opts.targets.includes('postern')) {
