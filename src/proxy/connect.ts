@@ -1,6 +1,6 @@
-import { lookup } from 'node:dns/promises';
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { backendEndpoint } from './source-ips.js';
 import type { BackendLogin, BackendTarget, LoginStep, ProxyFailure } from './types.js';
 
 export interface ConnectOptions {
@@ -55,18 +55,17 @@ export async function proxyConnect(target: BackendTarget, makeLogin: () => Backe
   const started = now();
   const deadline = started + target.timeoutMs;
   let attempts = 0;
-  let address: string;
+  let endpoint: { address: string; source: string | undefined };
   try {
-    address = isIP(target.host) ? target.host : (await lookup(target.host)).address;
+    endpoint = await backendEndpoint(target.host, target.sourceIp, opts.sourceIp);
   } catch (err) {
     return { kind: 'failed', failure: { kind: 'connect', detail: `DNS lookup of ${target.host} failed: ${(err as Error).message}` }, attempts: 0, elapsedMs: now() - started };
   }
+  const { address, source } = endpoint;
   if (address !== target.host && opts.isSelf?.(address, target.port)) {
     // The same answer as a literal address pointing at us: Dovecot's "Proxying loops to itself".
     return { kind: 'failed', failure: { kind: 'internal', detail: `Proxying loops to itself: ${target.host} is ${address}:${target.port}` }, attempts: 0, elapsedMs: now() - started };
   }
-  // Chosen once per login, as Dovecot's proxy_start: reconnects come from the same address.
-  const source = target.sourceIp ?? opts.sourceIp?.(isIP(address) === 6 ? 6 : 4);
   if (source !== undefined && source !== target.sourceIp) target = { ...target, sourceIp: source };
   for (;;) {
     attempts++;

@@ -7,4 +7,4 @@ export { fieldSet } from './fields.js';
 export { proxyConfigSchema, type ProxyConfig } from './config.js';
 export { drainResponses, failureStep, type ResponseSource } from './login-steps.js';
 export { DisconnectSpread, DISCONNECT_STEP_MS, type DisconnectSpreadOptions, type DisconnectTicket } from './disconnect-delay.js';
-export { SourceIps, canBind, type SourceIpResolvers } from './source-ips.js';
+export { SourceIps, backendEndpoint, canBind, type SourceIpResolvers } from './source-ips.js';

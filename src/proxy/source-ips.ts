@@ -23,6 +23,22 @@ async function lookupAll(name: string): Promise<string[]> {
 }
 
 /**
+ * Where a backend connection goes and where it comes from, chosen once per login as Dovecot's
+ * proxy_start (reconnects use the same pair): the host resolved (a literal address as it is), and
+ * the passdb's source_ip, else the next of proxy.source_ips (`pick`) of the resolved address's
+ * family. Rejects when the name does not resolve.
+ */
+export async function backendEndpoint(
+  host: string,
+  sourceIp: string | undefined,
+  pick: ((family: 4 | 6) => string | undefined) | undefined,
+  resolve: (host: string) => Promise<string> = async (name) => (await dnsLookup(name)).address,
+): Promise<{ address: string; source: string | undefined }> {
+  const address = isIP(host) ? host : await resolve(host);
+  return { address, source: sourceIp ?? pick?.(isIP(address) === 6 ? 6 : 4) };
+}
+
+/**
  * Dovecot's login_source_ips: the addresses backend connects are made from, in turn, one
  * round-robin per address family (an IPv4 backend gets an IPv4 source). An entry is an
  * address or a name; with a `?` in front, only the addresses this machine has are kept

@@ -1,6 +1,6 @@
-import { lookup } from 'node:dns/promises';
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { backendEndpoint } from '../../proxy/index.js';
 import { LmtpReplyReader, type LmtpReply } from '../wire/index.js';
 import { xclientCommands, type XclientAttr } from './xclient.js';
 
@@ -99,14 +99,13 @@ export class LmtpBackend {
   static async open(opts: BackendOptions, mailFrom: string): Promise<{ kind: 'open'; backend: LmtpBackend } | BackendAnswer> {
     const deadline = Date.now() + opts.timeoutMs;
     const interval = opts.reconnectIntervalMs ?? 0;
-    let address: string;
+    let endpoint: { address: string; source: string | undefined };
     try {
-      address = isIP(opts.host) ? opts.host : await (opts.resolve ?? resolveHost)(opts.host);
+      endpoint = await backendEndpoint(opts.host, opts.localAddress, opts.sourceIp, opts.resolve);
     } catch {
       return { kind: 'failed', reason: 'connect' };
     }
-    // Chosen once, as for IMAP and POP3: reconnects come from the same address.
-    const localAddress = opts.localAddress ?? opts.sourceIp?.(isIP(address) === 6 ? 6 : 4);
+    const { address, source: localAddress } = endpoint;
     for (let attempt = 1; ; attempt++) {
       const { result, tcpUp } = await LmtpBackend.#openOnce(opts, address, localAddress, mailFrom);
       const retry = result.kind === 'failed' && result.reason === 'connect' && !tcpUp && attempt <= (opts.maxReconnects ?? 0)
@@ -235,10 +234,6 @@ export class LmtpBackend {
     this.#socket.destroy();
     for (const w of this.#waiting.splice(0)) w(this.#failed);
   }
-}
-
-async function resolveHost(host: string): Promise<string> {
-  return (await lookup(host)).address;
 }
 
 function tlsOptions(opts: BackendOptions): ConnectionOptions {
