@@ -115,10 +115,9 @@ export async function verifyPassword(
   user: string,
 ): Promise<VerifyResult> {
   const { scheme = defaultScheme, value } = splitScheme(stored);
-  const s = getScheme(scheme);
   // A work-factor scheme takes milliseconds of CPU: in a worker thread, every other session goes on meanwhile.
-  if (s && resolve(scheme)?.scheme.slow === true) return verifyPool().verify({ plain, stored, defaultScheme, user });
-  return verifyWith(s, scheme, value, plain, user);
+  if (resolve(scheme)?.scheme.slow === true) return verifyPool().verify({ plain, stored, defaultScheme, user });
+  return verifyWith(getScheme(scheme), scheme, value, plain, user);
 }
 
 /** verifyPassword on this thread (the verify pool's threads run this). */
