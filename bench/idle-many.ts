@@ -5,10 +5,9 @@
 // pair needs more than Linux's 28,000 ephemeral ports.
 //   npm run build && node dist/bench/idle-many.js [--sessions 50000] [--workers 8] [--hold 10]
 import { readdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, makeTempDir, pollUntil, spawnProcess, type ManagedProcess } from '../test/interop/harness/index.js';
+import { freePort, makeTempDir, spawnProcess, waitForListening, type ManagedProcess } from '../test/interop/harness/index.js';
 import { startFakeBackend, type FakeBackend } from './backend.js';
 import { BENCH_SOURCE_DIR, buildCTools } from './cbuild.js';
 import { runLoadgen, type IdleReady } from './loadgen.js';
@@ -39,11 +38,8 @@ try {
   const config = join(dir.path, 'postern.json');
   writeFileSync(config, JSON.stringify({ process: { workers }, log: { level: 'warn' }, listen, login_trusted_networks: ['127.0.0.0/8'], limits: { max_connections: sessions + 10_000 }, auth: { failure_delay: 0, passdb: [{ driver: 'passwd-file', args: users }] } }));
   postern = spawnProcess(process.execPath, [join(BENCH_SOURCE_DIR, '..', 'bin', 'postern.js'), 'serve', '--config', config], { stopTimeoutMs: 30_000 });
-  // At log level warn nothing says it listens: the port answering does.
-  await pollUntil(() => new Promise<true | undefined>((resolve) => {
-    const probe = connect(port, '127.0.0.1', () => (probe.destroy(), resolve(true)));
-    probe.on('error', () => resolve(undefined));
-  }), { timeoutMs: 30_000, intervalMs: 200, what: `postern listening on ${port}` });
+  // At log level warn nothing says it listens: the port does.
+  await waitForListening([port], 30_000);
   const pid = postern.pid!;
   // Every worker runs its login path once before memory is read.
   await runLoadgen(tools.loadgen, ['--mode', 'login', '--port', String(port), '--conns', '20', '--duration', '3', '--warmup', '0', '--users', String(USERS), '--user-prefix', 'u0'], { parties: new Map(), timeoutMs: 60_000 });
