@@ -72,7 +72,7 @@ export class Allotment {
     for (const answer of [...this.#asked.values()]) answer(0);
   }
 
-  /** Places used and held (tests, metrics). */
+  /** Places used and held (tests). */
   get counts(): { used: number; held: number } {
     return { used: this.#used, held: this.#held };
   }
@@ -153,7 +153,7 @@ export class Pool {
     if (reclaim !== undefined && reclaim === this.#reclaim?.id) this.#answered(worker);
   }
 
-  /** Free places and what each worker holds (tests, metrics). */
+  /** Free places and what each worker holds (tests). */
   get counts(): { free: number; held: number[] } {
     return { free: this.#free, held: [...this.#held.values()] };
   }
