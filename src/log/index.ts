@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
 import type PinoPretty from 'pino-pretty';
-import { TurnBatch } from './turn-batch.js';
+import { LineBatch } from './line-batch.js';
 
 export type { Logger } from 'pino';
 
@@ -21,7 +21,7 @@ export function createLogger(opts: LogOptions, destination: NodeJS.WritableStrea
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     return pino(base, pretty({ destination, sync: true, colorize: false, singleLine: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' }));
   }
-  if (destination === process.stdout) return pino(base, new TurnBatch(pino.destination({ dest: 1, sync: false })));
+  if (destination === process.stdout) return pino(base, new LineBatch(pino.destination({ dest: 1, sync: false })));
   return pino(base, destination);
 }
 
