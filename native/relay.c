@@ -30,6 +30,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -60,7 +62,10 @@ typedef struct {
 struct relay;
 
 /* One descriptor of a session, as the epoll set knows it; readiness is kept until EAGAIN says otherwise. */
+enum { K_SIDE = 1, K_DIAL = 2 };
+
 typedef struct {
+  int kind; /* K_SIDE: first, as in dial_t, for the epoll dispatch */
   struct relay *r;
   int readable, writable;
   int hup;  /* the peer's FIN was seen: a short read does not empty the socket of its EOF */
@@ -97,6 +102,7 @@ static relay_t *again_head; /* sessions that stopped at ROUNDS with more to read
 static uv_idle_t again_idle;
 
 static void settle(relay_t *r);
+static void dial_ready(void *item, uint32_t events);
 
 static void set_reason(relay_t *r, const char *why) {
   if (r->reason[0] == 0) snprintf(r->reason, sizeof r->reason, "%s", why);
@@ -162,10 +168,9 @@ static void close_side(relay_t *r, int s) {
   r->side[s].readable = r->side[s].writable = 0;
 }
 
-static void call_js(relay_t *r, int argc, napi_value *argv, napi_value *result) {
-  napi_env env = r->env;
+static void call_ref(napi_env env, napi_ref ref, int argc, napi_value *argv, napi_value *result) {
   napi_value cb, recv;
-  if (r->cb == NULL || napi_get_reference_value(env, r->cb, &cb) != napi_ok) return;
+  if (ref == NULL || napi_get_reference_value(env, ref, &cb) != napi_ok) return;
   napi_get_global(env, &recv);
   napi_status st = napi_make_callback(env, async_ctx, recv, cb, (size_t)argc, argv, result);
   if (st == napi_pending_exception) {
@@ -174,6 +179,8 @@ static void call_js(relay_t *r, int argc, napi_value *argv, napi_value *result) 
     napi_fatal_exception(env, err);
   }
 }
+
+static void call_js(relay_t *r, int argc, napi_value *argv, napi_value *result) { call_ref(r->env, r->cb, argc, argv, result); }
 
 static void maybe_free(relay_t *r) {
   if (r->handles == 0 && !r->js_alive && !r->again) free(r);
@@ -498,6 +505,10 @@ static void ep_cb(uv_poll_t *h, int status, int events) {
   do {
     n = epoll_wait(epfd, ev, 64, 0);
     for (int i = 0; i < n; i++) {
+      if (*(int *)ev[i].data.ptr == K_DIAL) {
+        dial_ready(ev[i].data.ptr, ev[i].events);
+        continue;
+      }
       side_t *sd = ev[i].data.ptr;
       relay_t *r = sd->r;
       if (r->state == ENDED) continue;
@@ -570,6 +581,346 @@ static relay_t *unwrap(napi_env env, napi_value v) {
   return p;
 }
 
+
+/* ---- Backend connections before the join ---- */
+
+static int ensure_epoll(napi_env env, uv_loop_t *loop) {
+  if (epfd >= 0) return 0;
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0 || uv_poll_init(loop, &ep_poll, epfd) != 0 || uv_poll_start(&ep_poll, UV_READABLE, ep_cb) != 0) {
+    if (epfd >= 0) close(epfd);
+    epfd = -1;
+    napi_throw_error(env, "POSTERN_RELAY", "relay: cannot set up its epoll set");
+    return -1;
+  }
+  uv_unref((uv_handle_t *)&ep_poll);
+  uv_idle_init(loop, &again_idle);
+  return 0;
+}
+
+/*
+ * A dial is a plain TCP connection to a backend that postern logs in on before the join: JavaScript
+ * runs the protocol's login (it gets each chunk read, and writes), and the relay then takes the
+ * descriptor as it is, with no dup and no second epoll registration. It saves a net.Socket per
+ * proxied login: its construction, its stream machinery and its destruction.
+ */
+enum { D_CONNECTING, D_OPEN, D_DONE };
+enum { DE_CONNECTED = 1, DE_DATA = 2, DE_END = 3, DE_ERROR = 4 };
+
+typedef struct dial {
+  int kind; /* K_DIAL */
+  napi_env env;
+  napi_ref cb;
+  int fd;
+  int state;
+  int writable;
+  int js_alive; /* the JavaScript handle has not been collected */
+  int busy;     /* inside dial_ready: not freed before it returns */
+  bytes_t out;  /* what a write could not take yet */
+} dial_t;
+
+static void dial_maybe_free(dial_t *d) {
+  if (d->state == D_DONE && !d->js_alive && !d->busy) free(d);
+}
+
+/* The dial lets go of its descriptor, closed or now the relay's, and of its callback. */
+static void dial_release(dial_t *d, int close_fd) {
+  if (d->state == D_DONE) return;
+  d->state = D_DONE;
+  if (close_fd && d->fd >= 0) close(d->fd);
+  d->fd = -1;
+  bytes_free(&d->out);
+  if (d->cb != NULL) napi_delete_reference(d->env, d->cb);
+  d->cb = NULL;
+  if (--live == 0) uv_unref((uv_handle_t *)&ep_poll);
+}
+
+static void dial_emit(dial_t *d, int kind, napi_value arg) {
+  napi_env env = d->env;
+  napi_value argv[2];
+  napi_create_int32(env, kind, &argv[0]);
+  if (arg == NULL) napi_get_undefined(env, &argv[1]);
+  else argv[1] = arg;
+  call_ref(env, d->cb, 2, argv, NULL);
+}
+
+/* The last event of a dial (end or error): the dial is released first, so the callback sees it gone. */
+static void dial_last(dial_t *d, int kind, const char *op, int err) {
+  napi_env env = d->env;
+  napi_value argv[2];
+  napi_create_int32(env, kind, &argv[0]);
+  if (op != NULL) {
+    char why[96];
+    snprintf(why, sizeof why, "%s %s", op, uv_err_name(err));
+    napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &argv[1]);
+  } else {
+    napi_get_undefined(env, &argv[1]);
+  }
+  napi_ref cb = d->cb;
+  d->cb = NULL;
+  dial_release(d, 1);
+  call_ref(env, cb, 2, argv, NULL);
+  napi_delete_reference(env, cb);
+}
+
+static int dial_flush(dial_t *d) {
+  while (bytes_pending(&d->out)) {
+    if (!d->writable) return 0;
+    ssize_t w = write(d->fd, d->out.data + d->out.off, d->out.len - d->out.off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        d->writable = 0;
+        return 0;
+      }
+      dial_last(d, DE_ERROR, "write", -errno);
+      return -1;
+    }
+    d->out.off += (size_t)w;
+  }
+  bytes_free(&d->out);
+  return 1;
+}
+
+static void dial_ready(void *item, uint32_t events) {
+  dial_t *d = item;
+  if (d->state == D_DONE) return;
+  napi_env env = d->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  d->busy = 1;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) d->writable = 1;
+  if (d->state == D_CONNECTING) {
+    if (!(events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) goto out;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err != 0) {
+      dial_last(d, DE_ERROR, "connect", -err);
+      goto out;
+    }
+    d->state = D_OPEN;
+    dial_emit(d, DE_CONNECTED, NULL);
+  }
+  if (d->state != D_OPEN || dial_flush(d) < 0) goto out;
+  if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) goto out;
+  /* Each chunk goes to JavaScript, which may join the dial to a relay or close it meanwhile. */
+  for (int i = 0; i < ROUNDS && d->state == D_OPEN; i++) {
+    ssize_t n = read(d->fd, scratch, sizeof scratch);
+    if (n > 0) {
+      napi_value buf;
+      void *data;
+      if (napi_create_buffer_copy(env, (size_t)n, scratch, &data, &buf) != napi_ok) {
+        dial_last(d, DE_ERROR, "read", UV_ENOMEM);
+        break;
+      }
+      dial_emit(d, DE_DATA, buf);
+      /* A short read emptied the socket, unless its FIN is still to be read. */
+      if (n < CHUNK && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) break;
+      continue;
+    }
+    if (n == 0) {
+      dial_last(d, DE_END, NULL, 0);
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) dial_last(d, DE_ERROR, "read", -errno);
+    break;
+  }
+  /* A login reply longer than ROUNDS chunks is not one: JavaScript's timeout ends the attempt. */
+out:
+  d->busy = 0;
+  napi_close_handle_scope(env, scope);
+  dial_maybe_free(d);
+}
+
+static void dial_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  dial_t *d = data;
+  d->js_alive = 0;
+  dial_release(d, 1);
+  dial_maybe_free(d);
+}
+
+static dial_t *dial_unwrap(napi_env env, napi_value v) {
+  void *p = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL || *(int *)p != K_DIAL) return NULL;
+  return p;
+}
+
+static int ip_addr(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len) {
+  memset(ss, 0, sizeof *ss);
+  if (uv_ip4_addr(ip, port, (struct sockaddr_in *)ss) == 0) *len = sizeof(struct sockaddr_in);
+  else if (uv_ip6_addr(ip, port, (struct sockaddr_in6 *)ss) == 0 && strchr(ip, ':') != NULL) *len = sizeof(struct sockaddr_in6);
+  else return -1;
+  return 0;
+}
+
+static void throw_errno(napi_env env, const char *op, int err) {
+  char msg[96];
+  snprintf(msg, sizeof msg, "%s %s", op, uv_err_name(-err));
+  napi_value code, text, e;
+  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, code, text, &e);
+  napi_throw(env, e);
+}
+
+/*
+ * dial(address, port, source | undefined, onEvent) → handle. `address` and `source` are IP literals.
+ * onEvent(kind, arg): 1 connected, 2 data (a Buffer), 3 end (the backend's FIN), 4 error ("connect
+ * ECONNREFUSED"); after 3 or 4 the dial is closed. A failure before the connection is under way
+ * (socket, bind, an immediate connect error) throws an Error whose message says the same and whose
+ * code is the errno's name.
+ */
+static napi_value dial(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) {
+    napi_throw_type_error(env, "POSTERN_RELAY", "relay.dial takes 4 arguments");
+    return NULL;
+  }
+  char addr[INET6_ADDRSTRLEN + 1], src[INET6_ADDRSTRLEN + 1];
+  size_t len;
+  int32_t port;
+  napi_valuetype st;
+  CHECK(napi_get_value_string_utf8(env, argv[0], addr, sizeof addr, &len));
+  CHECK(napi_get_value_int32(env, argv[1], &port));
+  CHECK(napi_typeof(env, argv[2], &st));
+  int has_src = st == napi_string;
+  if (has_src) CHECK(napi_get_value_string_utf8(env, argv[2], src, sizeof src, &len));
+  struct sockaddr_storage to, from;
+  socklen_t to_len = 0, from_len = 0;
+  if (ip_addr(addr, port, &to, &to_len) < 0 || (has_src && (ip_addr(src, 0, &from, &from_len) < 0 || from.ss_family != to.ss_family))) {
+    napi_throw_type_error(env, "POSTERN_RELAY", "relay.dial: the address and source must be IP addresses of one family");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  if (ensure_epoll(env, loop) < 0) return NULL;
+  dial_t *d = calloc(1, sizeof *d);
+  if (d == NULL) {
+    throw_errno(env, "dial", ENOMEM);
+    return NULL;
+  }
+  d->kind = K_DIAL;
+  d->env = env;
+  d->fd = socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const char *op = NULL;
+  int err = 0;
+  int one = 1;
+  if (d->fd < 0) op = "socket";
+  else if (setsockopt(d->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) op = "setsockopt";
+  else if (has_src && bind(d->fd, (struct sockaddr *)&from, from_len) != 0) op = "bind";
+  else if (connect(d->fd, (struct sockaddr *)&to, to_len) != 0 && errno != EINPROGRESS) op = "connect";
+  if (op == NULL) {
+    /* Connected or not yet, the first edge says so: an fd ready when added is reported at once. */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = d};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, d->fd, &ev) != 0) op = "epoll_ctl";
+  }
+  if (op == NULL && napi_create_reference(env, argv[3], 1, &d->cb) != napi_ok) {
+    op = "dial";
+    errno = ENOMEM;
+  }
+  napi_value handle;
+  if (op == NULL && napi_create_external(env, d, dial_finalize, NULL, &handle) != napi_ok) {
+    napi_delete_reference(env, d->cb);
+    op = "dial";
+    errno = ENOMEM;
+  }
+  if (op != NULL) {
+    err = errno;
+    if (d->fd >= 0) close(d->fd);
+    free(d);
+    throw_errno(env, op, err);
+    return NULL;
+  }
+  d->state = D_CONNECTING;
+  d->js_alive = 1;
+  if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
+  return handle;
+}
+
+/* dialSend(handle, Buffer | string): written now, or when the socket takes it. A string goes as UTF-8, as socket.write sends it. */
+static napi_value dial_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  dial_t *d = argc >= 2 ? dial_unwrap(env, argv[0]) : NULL;
+  if (d == NULL || d->state == D_DONE) return NULL;
+  napi_valuetype t;
+  CHECK(napi_typeof(env, argv[1], &t));
+  size_t len = 0, have = bytes_pending(&d->out) ? d->out.len - d->out.off : 0;
+  void *src = NULL;
+  if (t == napi_string) CHECK(napi_get_value_string_utf8(env, argv[1], NULL, 0, &len));
+  else CHECK(napi_get_buffer_info(env, argv[1], &src, &len));
+  if (len == 0) return NULL;
+  char *m = malloc(have + len + 1);
+  if (m == NULL) {
+    throw_errno(env, "write", ENOMEM);
+    return NULL;
+  }
+  if (have) memcpy(m, d->out.data + d->out.off, have);
+  if (t == napi_string) napi_get_value_string_utf8(env, argv[1], m + have, len + 1, &len);
+  else memcpy(m + have, src, len);
+  bytes_free(&d->out);
+  d->out.data = m;
+  d->out.len = have + len;
+  d->out.off = 0;
+  if (d->state == D_OPEN) {
+    d->busy = 1;
+    dial_flush(d);
+    d->busy = 0;
+  }
+  return NULL;
+}
+
+/* dialClose(handle): closes the connection; no event follows. */
+static napi_value dial_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  dial_t *d = argc >= 1 ? dial_unwrap(env, argv[0]) : NULL;
+  if (d != NULL) dial_release(d, 1);
+  return NULL;
+}
+
+/* dialLocal(handle) → the local IP address of an open dial, or undefined. */
+static napi_value dial_local(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out = NULL;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  dial_t *d = argc >= 1 ? dial_unwrap(env, argv[0]) : NULL;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char name[INET6_ADDRSTRLEN];
+  if (d != NULL && d->state == D_OPEN && getsockname(d->fd, (struct sockaddr *)&ss, &len) == 0 && uv_ip_name((struct sockaddr *)&ss, name, sizeof name) == 0)
+    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &out);
+  else
+    napi_get_undefined(env, &out);
+  return out;
+}
+
+/* dialDetach(handle) → the descriptor, out of the epoll set and no longer the dial's (for a net.Socket); -1 if none. */
+static napi_value dial_detach(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  dial_t *d = argc >= 1 ? dial_unwrap(env, argv[0]) : NULL;
+  int fd = -1;
+  if (d != NULL && d->state == D_OPEN && !bytes_pending(&d->out)) {
+    fd = d->fd;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+    dial_release(d, 0);
+  }
+  CHECK(napi_create_int32(env, fd, &out));
+  return out;
+}
+
 /* adopt(clientFd, backendFd, idleMs, hasDelay, preUp, preDown, onEvent) → handle */
 static napi_value adopt(napi_env env, napi_callback_info info) {
   size_t argc = 7;
@@ -579,25 +930,29 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "POSTERN_RELAY", "relay.adopt takes 7 arguments");
     return NULL;
   }
-  int32_t cfd, bfd;
+  int32_t cfd, bfd = -1;
   double idle;
   bool has_delay;
   CHECK(napi_get_value_int32(env, argv[0], &cfd));
-  CHECK(napi_get_value_int32(env, argv[1], &bfd));
+  {
+    napi_valuetype t;
+    if (napi_typeof(env, argv[1], &t) == napi_ok && t != napi_external) CHECK(napi_get_value_int32(env, argv[1], &bfd));
+  }
   CHECK(napi_get_value_double(env, argv[2], &idle));
   CHECK(napi_get_value_bool(env, argv[3], &has_delay));
   uv_loop_t *loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
-  if (epfd < 0) {
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd < 0 || uv_poll_init(loop, &ep_poll, epfd) != 0 || uv_poll_start(&ep_poll, UV_READABLE, ep_cb) != 0) {
-      if (epfd >= 0) close(epfd);
-      epfd = -1;
-      napi_throw_error(env, "POSTERN_RELAY", "relay: cannot set up its epoll set");
-      return NULL;
+  if (ensure_epoll(env, loop) < 0) return NULL;
+  dial_t *dl = NULL;
+  {
+    napi_valuetype t;
+    if (napi_typeof(env, argv[1], &t) == napi_ok && t == napi_external) {
+      dl = dial_unwrap(env, argv[1]);
+      if (dl == NULL || dl->state != D_OPEN) {
+        napi_throw_error(env, "POSTERN_RELAY", "relay.adopt: the backend connection is not open");
+        return NULL;
+      }
     }
-    uv_unref((uv_handle_t *)&ep_poll);
-    uv_idle_init(loop, &again_idle);
   }
   relay_t *r = calloc(1, sizeof *r);
   if (r == NULL) {
@@ -611,7 +966,7 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   const char *failed = NULL;
   int err = 0;
   r->fd[B] = -1;
-  if ((r->fd[C] = fcntl(cfd, F_DUPFD_CLOEXEC, 0)) < 0 || (r->fd[B] = fcntl(bfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+  if ((r->fd[C] = fcntl(cfd, F_DUPFD_CLOEXEC, 0)) < 0 || (dl == NULL && (r->fd[B] = fcntl(bfd, F_DUPFD_CLOEXEC, 0)) < 0)) {
     failed = "dup";
     err = errno;
   } else if (copy_buffer(env, argv[4], &r->d[UP].pre) < 0 || copy_buffer(env, argv[5], &r->d[DOWN].pre) < 0) {
@@ -619,18 +974,47 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     err = ENOMEM;
   } else {
     for (int s = C; s <= B && failed == NULL; s++) {
+      r->side[s].kind = K_SIDE;
       r->side[s].r = r;
       /* Data may already wait in the socket, and it can take writes: the first edges may never come. */
       r->side[s].readable = r->side[s].writable = 1;
       struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->side[s]};
-      if (epoll_ctl(epfd, EPOLL_CTL_ADD, r->fd[s], &ev) != 0) {
+      int fd = r->fd[s], op = EPOLL_CTL_ADD;
+      if (s == B && dl != NULL) {
+        fd = dl->fd;
+        op = EPOLL_CTL_MOD;
+      }
+      if (epoll_ctl(epfd, op, fd, &ev) != 0) {
         failed = "epoll_ctl";
         err = errno;
       }
     }
   }
   if (failed == NULL && napi_create_reference(env, argv[6], 1, &r->cb) != napi_ok) failed = "napi_create_reference";
+  if (failed == NULL && dl != NULL && bytes_pending(&dl->out)) {
+    /* What the dial could not write yet goes before what JavaScript hands over for the backend. */
+    bytes_t *pre = &r->d[UP].pre;
+    size_t a = dl->out.len - dl->out.off, b = pre->data ? pre->len : 0;
+    char *m = malloc(a + b);
+    if (m == NULL) {
+      failed = "copy";
+      err = ENOMEM;
+    } else {
+      memcpy(m, dl->out.data + dl->out.off, a);
+      if (b) memcpy(m + a, pre->data, b);
+      bytes_free(pre);
+      pre->data = m;
+      pre->len = a + b;
+      pre->off = 0;
+    }
+  }
   if (failed != NULL) {
+    if (r->cb != NULL) napi_delete_reference(env, r->cb);
+    if (dl != NULL) {
+      /* The dial keeps its descriptor: its events go to it again. */
+      struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = dl};
+      epoll_ctl(epfd, EPOLL_CTL_MOD, dl->fd, &ev);
+    }
     /* Closing the duplicates also takes them out of the epoll set. */
     if (r->fd[C] >= 0) close(r->fd[C]);
     if (r->fd[B] >= 0) close(r->fd[B]);
@@ -641,6 +1025,10 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     snprintf(msg, sizeof msg, "relay: %s failed%s%s", failed, err ? ": " : "", err ? strerror(err) : "");
     napi_throw_error(env, "POSTERN_RELAY", msg);
     return NULL;
+  }
+  if (dl != NULL) {
+    r->fd[B] = dl->fd;
+    dial_release(dl, 0);
   }
   if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
   uv_timer_init(r->loop, &r->timer);
@@ -714,7 +1102,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_create_string_utf8(env, "postern.relay", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, resource, name, &async_ctx);
   }
-  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}};
+  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialDetach", dial_detach}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
     napi_set_named_property(env, exports, fns[i].name, fn);

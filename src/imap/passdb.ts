@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { Socket } from 'node:net';
 import {
   AuthError,
   expandVarsDetailed,
@@ -161,7 +162,8 @@ export const imapPassdbDriver: PassdbDriver = {
           ...(ca ? { ca } : {}),
         });
         if (outcome.kind === 'ok') {
-          const s = outcome.socket;
+          // Without nativeDial, proxyConnect's backend is a net.Socket.
+          const s = outcome.socket as Socket;
           s.on('error', () => {});
           s.setTimeout(5_000, () => s.destroy());
           s.end('Z LOGOUT\r\n');

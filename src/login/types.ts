@@ -1,5 +1,5 @@
 import type { AuthRequest, AuthResult, Fields } from '../auth/index.js';
-import type { BackendLogin, BackendTarget, ProxyFailure } from '../proxy/index.js';
+import type { BackendLogin, BackendSocket, BackendTarget, ProxyFailure } from '../proxy/index.js';
 import type { Socket } from 'node:net';
 
 /** What a protocol front gives the login path: its default port and how it logs in to a backend. */
@@ -9,6 +9,8 @@ export interface ProtocolLogin {
   /** The implicit-TLS port, used for `ssl=yes` without `port`. */
   defaultTlsPort?: number;
   makeBackendLogin(target: BackendTarget): BackendLogin;
+  /** The client's connection is plain TCP, which the native relay can carry after login. */
+  plainClient?: boolean;
 }
 
 /** Every way a login can end, for the front to turn into its own protocol's reply. */
@@ -29,7 +31,7 @@ export type LoginOutcome =
       user: string;
       fields: Fields;
       target: BackendTarget;
-      socket: Socket;
+      socket: BackendSocket;
       /** Backend output to relay before the final reply, then the final reply itself. */
       forwarded: Buffer[];
       clientReply: Buffer | string;

@@ -1,5 +1,6 @@
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { NativeBackend, type BackendSocket } from './native-backend.js';
 import { backendEndpoint } from './source-ips.js';
 import type { BackendLogin, BackendTarget, LoginStep, ProxyFailure } from './types.js';
 
@@ -18,11 +19,13 @@ export interface ConnectOptions {
   now?: () => number;
   /** The next login_source_ips address for a backend of this family, when the passdb gave no source_ip. */
   sourceIp?: (family: 4 | 6) => string | undefined;
+  /** A plain backend is dialled by the native relay, which will carry the session (NativeBackend). */
+  nativeDial?: boolean;
 }
 
 export type ProxyOutcome =
   /** `address`: the backend's address as connected to (the host resolved). */
-  | { kind: 'ok'; socket: Socket; address: string; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer; attempts: number; elapsedMs: number }
+  | { kind: 'ok'; socket: BackendSocket; address: string; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer; attempts: number; elapsedMs: number }
   | { kind: 'failed'; failure: ProxyFailure; attempts: number; elapsedMs: number };
 
 /** Dovecot does not reconnect when less than this is left of the timeout. */
@@ -70,7 +73,7 @@ export async function proxyConnect(target: BackendTarget, makeLogin: () => Backe
   for (;;) {
     attempts++;
     if (opts.signal?.aborted) return { kind: 'failed', failure: ABORTED, attempts, elapsedMs: now() - started };
-    const result = await attempt(target, address, makeLogin(), deadline - now(), opts.ca, opts.signal);
+    const result = await attempt(target, address, makeLogin(), deadline - now(), opts.ca, opts.signal, opts.nativeDial === true);
     if (result.kind === 'ok') return { ...result, address, attempts, elapsedMs: now() - started };
     const left = deadline - now();
     if (!retryable(result.failure) || attempts > opts.maxReconnects || left < MIN_TIME_LEFT_FOR_RETRY_MS + opts.reconnectIntervalMs) {
@@ -81,18 +84,20 @@ export async function proxyConnect(target: BackendTarget, makeLogin: () => Backe
   }
 }
 
-type AttemptResult = { kind: 'ok'; socket: Socket; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer } | { kind: 'failed'; failure: ProxyFailure };
+type AttemptResult = { kind: 'ok'; socket: BackendSocket; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer } | { kind: 'failed'; failure: ProxyFailure };
 
-function attempt(target: BackendTarget, address: string, login: BackendLogin, timeLeftMs: number, ca: Buffer | undefined, signal: AbortSignal | undefined): Promise<AttemptResult> {
+function attempt(target: BackendTarget, address: string, login: BackendLogin, timeLeftMs: number, ca: Buffer | undefined, signal: AbortSignal | undefined, nativeDial: boolean): Promise<AttemptResult> {
   return new Promise((resolve) => {
     const where = `${target.host}:${target.port}`;
     const servername = isIP(target.host) ? undefined : target.host;
     const tlsOptions = { ca, rejectUnauthorized: target.verifyCert, ...(servername ? { servername } : {}), host: target.host };
     const forwarded: Buffer[] = [];
-    let socket: Socket;
+    let socket: BackendSocket;
     let settled = false;
     let loggedIn = false;
     let handshaking = target.tls === 'implicit';
+    let timer: NodeJS.Timeout | undefined;
+    const onTimeout = () => fail({ kind: 'timeout', detail: `${where}: ${loggedIn ? 'login' : 'connect and login'} timed out` });
 
     const onAbort = () => fail(ABORTED);
     const finish = (result: AttemptResult) => {
@@ -100,9 +105,8 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      socket.removeListener('data', onData);
-      socket.removeListener('close', onClose);
-      socket.removeListener('error', onError);
+      if (socket instanceof NativeBackend) socket.stopEvents();
+      else detach(socket);
       if (result.kind === 'failed') socket.destroy();
       resolve(result);
     };
@@ -157,12 +161,17 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
       s.on('close', onClose);
       s.on('error', onError);
     };
+    const detach = (s: Socket) => {
+      s.removeListener('data', onData);
+      s.removeListener('close', onClose);
+      s.removeListener('error', onError);
+    };
     const upgrade = () => {
-      socket.removeListener('data', onData);
-      socket.removeListener('close', onClose);
-      socket.removeListener('error', onError);
+      // Only a net.Socket gets here: a backend with STARTTLS is never dialled natively.
+      const plain = socket as Socket;
+      detach(plain);
       handshaking = true;
-      const secure: TLSSocket = tlsConnect({ ...tlsOptions, socket });
+      const secure: TLSSocket = tlsConnect({ ...tlsOptions, socket: plain });
       socket = secure;
       attach(secure);
       secure.once('secureConnect', () => {
@@ -171,7 +180,27 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
       });
     };
 
-    const timer = setTimeout(() => fail({ kind: 'timeout', detail: `${where}: ${loggedIn ? 'login' : 'connect and login'} timed out` }), Math.max(timeLeftMs, 1));
+    if (nativeDial && target.tls === 'none') {
+      let dialled: NativeBackend | undefined;
+      try {
+        dialled = NativeBackend.open(address, target.port, target.sourceIp, {
+          connected: () => run(login.onConnected(false)),
+          data: onData,
+          closed: onClose,
+          error: onError,
+        });
+      } catch (err) {
+        resolve({ kind: 'failed', failure: { kind: 'connect', detail: `${where}: ${(err as Error).message}` } });
+        return;
+      }
+      if (dialled) {
+        socket = dialled;
+        timer = setTimeout(onTimeout, Math.max(timeLeftMs, 1));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        return;
+      }
+    }
+    timer = setTimeout(onTimeout, Math.max(timeLeftMs, 1));
     const base = { host: address, port: target.port, ...(target.sourceIp ? { localAddress: target.sourceIp } : {}) };
     if (target.tls === 'implicit') {
       socket = tlsConnect({ ...base, ...tlsOptions, host: address });

@@ -2,7 +2,9 @@ export type { BackendLogin, BackendTarget, BackendTls, LoginStep, ProxyFailure, 
 export { resolveRoute, type Route, type RouteContext } from './route.js';
 export { proxyConnect, type ConnectOptions, type ProxyOutcome } from './connect.js';
 export { joinSockets, type Pipe, type PipeEnd, type PipeEndReason } from './pipe.js';
-export { nativeRelayMissing, type RelayMode } from './relay.js';
+export { type RelayMode } from './relay.js';
+export { nativeRelayMissing } from './native.js';
+export type { BackendSocket } from './native-backend.js';
 export { fieldSet } from './fields.js';
 export { proxyConfigSchema, type ProxyConfig } from './config.js';
 export { drainResponses, failureStep, type ResponseSource } from './login-steps.js';

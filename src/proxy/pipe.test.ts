@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { makeCert } from '../imap/front/session-harness.js';
 import { joinSockets } from './pipe.js';
-import { nativeRelayMissing, replaceNativeRelayForTest, type RelayMode } from './relay.js';
+import { nativeRelayMissing, replaceNativeRelayForTest } from './native.js';
+import type { RelayMode } from './relay.js';
 
 const MIB = 2 ** 20;
 
@@ -78,7 +79,21 @@ test('relay: auto leaves a TLS session to the JavaScript pipe, which carries it'
 });
 
 test('when the native relay refuses the sockets, the JavaScript pipe carries the session and loses no byte', async () => {
-  const refusing = { adopt: () => { throw new Error('relay: dup failed: Too many open files'); }, destroy: () => {}, farewell: () => {}, bytes: (): [number, number] => [0, 0] };
+  const refusing = {
+    adopt: () => {
+      throw new Error('relay: dup failed: Too many open files');
+    },
+    destroy: () => {},
+    farewell: () => {},
+    bytes: (): [number, number] => [0, 0],
+    dial: () => {
+      throw new Error('not here');
+    },
+    dialSend: () => {},
+    dialClose: () => {},
+    dialLocal: () => undefined,
+    dialDetach: () => -1,
+  };
   const restore = replaceNativeRelayForTest(refusing);
   try {
     const [client, clientSide] = await socketPair();

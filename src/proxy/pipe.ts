@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { NativeBackend, type BackendSocket } from './native-backend.js';
 import { adoptSockets, type JoinOptions, type RelayMode } from './relay.js';
 
 export type PipeEndReason = 'client disconnected' | 'backend disconnected' | 'idle timeout' | 'kicked' | 'shutdown' | `client error: ${string}` | `backend error: ${string}`;
@@ -46,14 +47,15 @@ function forward(from: Socket, to: Socket, flow: Flow, key: keyof Flow): void {
  */
 export function joinSockets(
   client: Socket,
-  backend: Socket,
+  backendSocket: BackendSocket,
   /** `relay: auto`: plaintext sessions go to the native relay when it is built (src/proxy/relay.ts). */
   opts: JoinOptions & { relay?: RelayMode },
 ): Pipe {
   if (opts.relay === 'auto') {
-    const adopted = adoptSockets(client, backend, opts);
+    const adopted = adoptSockets(client, backendSocket, opts);
     if (adopted) return adopted;
   }
+  const backend = backendSocket instanceof NativeBackend ? backendSocket.toSocket() : backendSocket;
   // The reply and the first bytes after it leave in one write.
   client.cork();
   if (opts.reply) client.write(opts.reply);

@@ -1,43 +1,12 @@
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
+import { NativeBackend, type BackendSocket } from './native-backend.js';
+import { nativeAddon } from './native.js';
 import type { Pipe, PipeEnd, PipeEndReason } from './pipe.js';
-
-/** The addon built from native/relay.c at `npm ci`. */
-export interface NativeRelay {
-  adopt(clientFd: number, backendFd: number, idleMs: number, hasDelay: boolean, toBackend: Buffer | undefined, toClient: Buffer | undefined, onEvent: (kind: number, reason?: string, bytesIn?: number, bytesOut?: number) => number | undefined): object;
-  destroy(handle: object): void;
-  farewell(handle: object, line: Buffer): void;
-  bytes(handle: object): [number, number];
-}
 
 const EV_DELAY = 1;
 
 /** `proxy.relay`: `auto` moves the bytes of plaintext sessions in native code when the addon is built. */
 export type RelayMode = 'auto' | 'js';
-
-function load(): { relay?: NativeRelay; error?: string } {
-  if (process.platform !== 'linux') return { error: 'the native relay is built on Linux only' };
-  try {
-    // This file runs as dist/src/proxy/relay.js; the addon is built in the package root's native/.
-    const require = createRequire(import.meta.url);
-    return { relay: require(new URL('../../../native/build/Release/postern_relay.node', import.meta.url).pathname) as NativeRelay };
-  } catch (err) {
-    return { error: (err as Error).message.split('\n')[0] };
-  }
-}
-
-const loaded = load();
-let native: NativeRelay | undefined = loaded.relay;
-
-/** Tests put a relay whose calls fail in place of the addon, and restore it with the returned function. */
-export function replaceNativeRelayForTest(fake: NativeRelay | undefined): () => void {
-  const before = native;
-  native = fake;
-  return () => (native = before);
-}
-
-/** Why plaintext sessions go through the JavaScript pipe although `proxy.relay` is `auto`; undefined when the native relay is there. */
-export const nativeRelayMissing: string | undefined = loaded.error;
 
 /** The descriptor of a plain TCP socket with nothing waiting to be written, or undefined (TLS, a wrapped stream, a pending write). */
 function plainFd(s: Socket): number | undefined {
@@ -76,16 +45,17 @@ export interface JoinOptions {
 /**
  * Hands both sockets to the native relay (native/relay.c), or returns undefined when it cannot:
  * no addon, TLS on either side, or a write still pending. The JavaScript sockets are destroyed;
- * the relay holds duplicates of their descriptors, so the connections stay open.
+ * the relay holds duplicates of their descriptors, so the connections stay open. A backend the
+ * relay dialled itself (NativeBackend) is taken as it is.
  */
-export function adoptSockets(client: Socket, backend: Socket, opts: JoinOptions): Pipe | undefined {
-  const relay = native;
+export function adoptSockets(client: Socket, backend: BackendSocket, opts: JoinOptions): Pipe | undefined {
+  const relay = nativeAddon();
   if (!relay) return undefined;
   const clientFd = plainFd(client);
-  const backendFd = plainFd(backend);
-  if (clientFd === undefined || backendFd === undefined) return undefined;
+  const backendRef = backend instanceof NativeBackend ? backend.handle() : plainFd(backend);
+  if (clientFd === undefined || backendRef === undefined) return undefined;
   const fromClient = takeBuffered(client);
-  const fromBackend = takeBuffered(backend);
+  const fromBackend = backend instanceof NativeBackend ? undefined : takeBuffered(backend);
   const toBackend = joined(opts.beforeBackend, fromClient);
   const toClient = joined(joined(opts.reply, opts.beforeClient), fromBackend);
   const replyLength = opts.reply?.length ?? 0;
@@ -103,16 +73,17 @@ export function adoptSockets(client: Socket, backend: Socket, opts: JoinOptions)
   };
   let handle: object;
   try {
-    handle = relay.adopt(clientFd, backendFd, opts.idleTimeoutMs, delay !== undefined, toBackend, toClient, onEvent);
+    handle = relay.adopt(clientFd, backendRef, opts.idleTimeoutMs, delay !== undefined, toBackend, toClient, onEvent);
   } catch (err) {
     // Nothing was written or closed: what was taken from the sockets goes back for the JavaScript pipe.
     if (fromClient) client.unshift(fromClient);
-    if (fromBackend) backend.unshift(fromBackend);
+    if (fromBackend) (backend as Socket).unshift(fromBackend);
     opts.onRelayError?.((err as Error).message);
     return undefined;
   }
   client.destroy();
-  backend.destroy();
+  if (backend instanceof NativeBackend) backend.adopted();
+  else backend.destroy();
   return {
     done,
     destroy: (why, line) => {

@@ -5,6 +5,7 @@ import { PosternError } from '../core/index.js';
 import { proxyConnect } from './connect.js';
 import { canBind, SourceIps } from './source-ips.js';
 import type { BackendLogin, BackendTarget } from './types.js';
+import { NativeBackend, type BackendSocket } from './native-backend.js';
 
 const resolvers = {
   lookup: async (name: string) => ({ 'mail-out.example.test': ['192.0.2.1', '192.0.2.2', '2001:db8::1'], 'other-host.example.test': ['198.51.100.7'] })[name] ?? Promise.reject(new Error('ENOTFOUND')),
@@ -25,7 +26,7 @@ test('?name keeps only addresses of this machine; without ?, a foreign address o
   await assert.rejects(SourceIps.resolve(['nowhere.example.test'], resolvers), (e: unknown) => e instanceof PosternError && e.code === 'POSTERN_SOURCE_IP');
 });
 
-test('backend connects come from 127.0.0.2 and 127.0.0.3 in turn (Linux routes 127/8 to lo); source_ip wins', async (t) => {
+for (const nativeDial of [false, true]) test(`backend connects come from 127.0.0.2 and 127.0.0.3 in turn (Linux routes 127/8 to lo); source_ip wins (${nativeDial ? 'dialled by the native relay' : 'net.Socket'})`, async (t) => {
   if (!(await canBind('127.0.0.2')) || !(await canBind('127.0.0.3'))) return t.skip('127.0.0.2/127.0.0.3 not usable here');
   assert.equal(await canBind('192.0.2.200'), false, 'a documentation address is no address of ours');
   const seen: string[] = [];
@@ -38,13 +39,14 @@ test('backend connects come from 127.0.0.2 and 127.0.0.3 in turn (Linux routes 1
   const target: BackendTarget = { host: '127.0.0.1', port, tls: 'none', verifyCert: false, user: 'u', nopipelining: false, notTrusted: false, timeoutMs: 5000 };
   const login = (): BackendLogin => ({ onConnected: () => [{ kind: 'success', clientReply: '', leftover: Buffer.alloc(0) }], onData: () => [] });
   const sources = await SourceIps.resolve(['127.0.0.2', '?127.0.0.3', '?192.0.2.200']);
-  const sockets: Socket[] = [];
+  const sockets: BackendSocket[] = [];
   const from: Array<string | undefined> = [];
   try {
     for (const withField of [false, false, false, false, true]) {
-      const r = await proxyConnect(withField ? { ...target, sourceIp: '127.0.0.5' } : target, login, { maxReconnects: 0, reconnectIntervalMs: 0, sourceIp: (f) => sources.next(f) });
+      const r = await proxyConnect(withField ? { ...target, sourceIp: '127.0.0.5' } : target, login, { maxReconnects: 0, reconnectIntervalMs: 0, sourceIp: (f) => sources.next(f), nativeDial });
       assert.equal(r.kind, 'ok');
       if (r.kind === 'ok') {
+        assert.equal(r.socket instanceof NativeBackend, nativeDial);
         from.push(r.socket.localAddress);
         sockets.push(r.socket);
       }

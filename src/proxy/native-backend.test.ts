@@ -1,0 +1,325 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { test } from 'node:test';
+import { NativeBackend, type BackendEvents } from './native-backend.js';
+import { proxyConnect } from './connect.js';
+import { joinSockets } from './pipe.js';
+import { replaceNativeRelayForTest } from './native.js';
+import type { BackendLogin, BackendTarget } from './types.js';
+
+/** A loopback server that hands each connection to `onConn`; closed by the returned function. */
+async function server(onConn: (s: Socket) => void): Promise<{ port: number; close: () => Promise<void>; conns: Socket[] }> {
+  const conns: Socket[] = [];
+  const srv: Server = createServer((s) => {
+    conns.push(s);
+    s.on('error', () => {});
+    onConn(s);
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  return {
+    port: (srv.address() as AddressInfo).port,
+    conns,
+    close: async () => {
+      for (const c of conns) c.destroy();
+      await new Promise((r) => srv.close(r));
+    },
+  };
+}
+
+/** Events of a dial, recorded; `next(kind)` waits (bounded) for the first event of that kind not yet taken. */
+function recorder() {
+  const seen: Array<{ kind: string; arg?: unknown }> = [];
+  let wake: (() => void) | undefined;
+  const push = (kind: string, arg?: unknown) => {
+    seen.push({ kind, arg });
+    wake?.();
+  };
+  const events: BackendEvents = {
+    connected: () => push('connected'),
+    data: (b) => push('data', b.toString()),
+    closed: () => push('closed'),
+    error: (e) => push('error', e),
+  };
+  const until = async (pred: () => boolean, what: string) => {
+    const deadline = Date.now() + 5000;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`no ${what} within 5 s; seen ${JSON.stringify(seen.map((e) => e.kind))}`);
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 50);
+      });
+    }
+  };
+  return { seen, events, until };
+}
+
+function readUntil(s: Socket, text: string): Promise<string> {
+  let got = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`got ${JSON.stringify(got)}, waiting for ${JSON.stringify(text)}`)), 5000);
+    s.on('data', (c: Buffer) => {
+      got += c.toString();
+      if (got.includes(text)) {
+        clearTimeout(timer);
+        resolve(got);
+      }
+    });
+  });
+}
+
+test('a dial connects, reads, writes strings (UTF-8) and buffers, and corked writes arrive together and in order', async () => {
+  const srv = await server((s) => s.write('* OK hello\r\n'));
+  const rec = recorder();
+  const dial = NativeBackend.open('127.0.0.1', srv.port, undefined, rec.events);
+  try {
+    assert.ok(dial, 'the addon is built here');
+    await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
+    assert.deepEqual(rec.seen.map((e) => e.kind), ['connected', 'data']);
+    assert.equal(rec.seen[1]!.arg, '* OK hello\r\n');
+    assert.equal(dial.localAddress, '127.0.0.1');
+    const got = readUntil(srv.conns[0]!, 'end\r\n');
+    dial.write('a LOGIN j\u00fcrgen pw\r\n');
+    dial.cork();
+    dial.write('b NOOP\r\n');
+    dial.write(Buffer.from('c NOOP\r\n'));
+    dial.write('end\r\n');
+    dial.uncork();
+    assert.equal(await got, 'a LOGIN jürgen pw\r\nb NOOP\r\nc NOOP\r\nend\r\n');
+  } finally {
+    dial?.destroy();
+    await srv.close();
+  }
+});
+
+test('a refused connection is an error event with the errno name, the address and port; then nothing', async () => {
+  const srv = await server(() => {});
+  const port = srv.port;
+  await srv.close();
+  const rec = recorder();
+  const dial = NativeBackend.open('127.0.0.1', port, undefined, rec.events);
+  assert.ok(dial);
+  await rec.until(() => rec.seen.length > 0, 'event');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(rec.seen.map((e) => e.kind), ['error']);
+  const err = rec.seen[0]!.arg as NodeJS.ErrnoException;
+  assert.equal(err.code, 'ECONNREFUSED');
+  assert.match(err.message, new RegExp(`^connect ECONNREFUSED`));
+  assert.equal(dial.destroyed, true);
+});
+
+test('a source address that is not ours fails at once, as a thrown EADDRNOTAVAIL; a foreign family is refused', () => {
+  assert.throws(() => NativeBackend.open('127.0.0.1', 9, '192.0.2.200', recorder().events), (e: NodeJS.ErrnoException) => e.code === 'EADDRNOTAVAIL' && /^bind EADDRNOTAVAIL 127\.0\.0\.1:9$/.test(e.message));
+  assert.throws(() => NativeBackend.open('127.0.0.1', 9, '::1', recorder().events), /IP addresses of one family/);
+  assert.throws(() => NativeBackend.open('backend.example', 9, undefined, recorder().events), /IP addresses/);
+});
+
+test("the backend's FIN is a closed event; destroy() closes our side, and no event follows it", async () => {
+  const srv = await server((s) => s.end('* BYE\r\n'));
+  const rec = recorder();
+  const dial = NativeBackend.open('127.0.0.1', srv.port, undefined, rec.events);
+  try {
+    await rec.until(() => rec.seen.some((e) => e.kind === 'closed'), 'closed');
+    assert.deepEqual(rec.seen.map((e) => e.kind), ['connected', 'data', 'closed']);
+    assert.equal(dial!.destroyed, true);
+  } finally {
+    await srv.close();
+  }
+  const quiet = await server((s) => s.write('* OK\r\n'));
+  const rec2 = recorder();
+  const dial2 = NativeBackend.open('127.0.0.1', quiet.port, undefined, rec2.events)!;
+  try {
+    await rec2.until(() => rec2.seen.some((e) => e.kind === 'data'), 'greeting');
+    const ended = once(quiet.conns[0]!, 'end');
+    dial2.destroy();
+    await ended;
+    quiet.conns[0]!.write('more\r\n');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(rec2.seen.map((e) => e.kind), ['connected', 'data']);
+  } finally {
+    await quiet.close();
+  }
+});
+
+test('toSocket() goes on as a net.Socket on the same connection, both ways', async () => {
+  const srv = await server((s) => s.write('* OK\r\n'));
+  const rec = recorder();
+  const dial = NativeBackend.open('127.0.0.1', srv.port, undefined, rec.events)!;
+  try {
+    await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
+    const socket = dial.toSocket();
+    assert.equal(dial.destroyed, true, 'the dial no longer owns it');
+    const far = srv.conns[0]!;
+    const atFar = readUntil(far, 'up\r\n');
+    socket.write('up\r\n');
+    assert.equal(await atFar, 'up\r\n');
+    const atUs = readUntil(socket, 'down\r\n');
+    far.write('down\r\n');
+    assert.equal(await atUs, 'down\r\n');
+    assert.deepEqual(rec.seen.map((e) => e.kind), ['connected', 'data'], 'no event reaches the dial after');
+    socket.destroy();
+  } finally {
+    await srv.close();
+  }
+});
+
+const target = (port: number, over: Partial<BackendTarget> = {}): BackendTarget => ({ host: '127.0.0.1', port, tls: 'none', verifyCert: false, user: 'u', nopipelining: false, notTrusted: false, timeoutMs: 5000, ...over });
+
+/** A login that writes LOGIN after the greeting and succeeds on "L OK". */
+function lineLogin(): BackendLogin {
+  let buf = '';
+  return {
+    onConnected: () => [],
+    onData: (chunk) => {
+      buf += chunk.toString();
+      if (buf.startsWith('* OK') && buf.endsWith('\r\n') && !buf.includes('L ')) return [{ kind: 'write', data: 'L LOGIN u p\r\n' }];
+      if (buf.includes('L OK')) return [{ kind: 'success', clientReply: 'a OK\r\n', leftover: Buffer.alloc(0) }];
+      return [];
+    },
+  };
+}
+
+test('proxyConnect with nativeDial: a login, then the relay takes the dial and carries the session both ways', async () => {
+  const srv = await server((s) => {
+    s.write('* OK ready\r\n');
+    s.on('data', (d: Buffer) => {
+      if (d.toString().includes('L LOGIN')) s.write('L OK logged in\r\n');
+      if (d.toString().includes('x NOOP')) s.write('x OK noop\r\n');
+    });
+  });
+  const [client, clientSide] = await pair();
+  try {
+    const r = await proxyConnect(target(srv.port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
+    assert.equal(r.kind, 'ok');
+    if (r.kind !== 'ok') return;
+    assert.ok(r.socket instanceof NativeBackend);
+    const pipe = joinSockets(clientSide, r.socket, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('a OK\r\n') });
+    assert.equal(r.socket.destroyed, true, 'the relay owns the connection now');
+    const got = readUntil(client, 'x OK noop\r\n');
+    client.write('x NOOP\r\n');
+    assert.equal(await got, 'a OK\r\nx OK noop\r\n');
+    srv.conns[0]!.end();
+    const end = await pipe.done;
+    assert.equal(end.reason, 'backend disconnected');
+    assert.equal(end.bytesIn, 8);
+  } finally {
+    client.destroy();
+    await srv.close();
+  }
+});
+
+test('proxyConnect with nativeDial: a backend that never answers times out, and its connection is closed', async () => {
+  let closed = false;
+  const srv = await server((s) => s.on('close', () => (closed = true)));
+  try {
+    const r = await proxyConnect(target(srv.port, { timeoutMs: 300 }), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
+    assert.equal(r.kind, 'failed');
+    if (r.kind === 'failed') {
+      assert.equal(r.failure.kind, 'timeout');
+      assert.match(r.failure.detail, /connect and login timed out/);
+    }
+    for (let i = 0; i < 100 && !closed; i++) await new Promise((res) => setTimeout(res, 10));
+    assert.equal(closed, true);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('proxyConnect with nativeDial: refused, and a backend gone during login, are connect failures', async () => {
+  const gone = await server(() => {});
+  const port = gone.port;
+  await gone.close();
+  const refused = await proxyConnect(target(port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
+  assert.equal(refused.kind, 'failed');
+  if (refused.kind === 'failed') assert.match(refused.failure.detail, new RegExp(`127\\.0\\.0\\.1:${port}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}`));
+  const bye = await server((s) => s.end('* BYE no\r\n'));
+  try {
+    const r = await proxyConnect(target(bye.port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
+    assert.equal(r.kind, 'failed');
+    if (r.kind === 'failed') assert.equal(r.failure.detail, `127.0.0.1:${bye.port}: disconnected during login`);
+  } finally {
+    await bye.close();
+  }
+});
+
+test('when the relay refuses the session, the dialled backend goes on through the JavaScript pipe', async () => {
+  const srv = await server((s) => {
+    s.write('* OK ready\r\n');
+    s.on('data', (d: Buffer) => {
+      if (d.toString().includes('L LOGIN')) s.write('L OK\r\n');
+      if (d.toString().includes('y NOOP')) s.write('y OK\r\n');
+    });
+  });
+  const [client, clientSide] = await pair();
+  try {
+    const r = await proxyConnect(target(srv.port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
+    assert.equal(r.kind, 'ok');
+    if (r.kind !== 'ok') return;
+    let refusedWith: string | undefined;
+    const restore = replaceNativeRelayForTest({
+      adopt: () => {
+        throw new Error('relay: dup failed: Too many open files');
+      },
+      destroy: () => {},
+      farewell: () => {},
+      bytes: () => [0, 0],
+      dial: () => {
+        throw new Error('not here');
+      },
+      dialSend: () => {},
+      dialClose: () => {},
+      dialLocal: () => undefined,
+      dialDetach: () => -1,
+    });
+    let pipe;
+    try {
+      pipe = joinSockets(clientSide, r.socket, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('a OK\r\n'), onRelayError: (m) => (refusedWith = m) });
+    } finally {
+      restore();
+    }
+    assert.match(refusedWith ?? '', /Too many open files/);
+    const got = readUntil(client, 'y OK\r\n');
+    client.write('y NOOP\r\n');
+    assert.equal(await got, 'a OK\r\ny OK\r\n');
+    client.end();
+    assert.equal((await pipe.done).reason, 'client disconnected');
+  } finally {
+    client.destroy();
+    await srv.close();
+  }
+});
+
+/** A connected pair of loopback sockets: [the client, the server side postern holds]. */
+async function pair(): Promise<[Socket, Socket]> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const accepted = once(srv, 'connection');
+  const far = connect((srv.address() as AddressInfo).port, '127.0.0.1');
+  const [ours] = (await accepted) as [Socket];
+  srv.close();
+  await once(far, 'connect');
+  return [far, ours];
+}
+
+test('a dial to ::1 from ::1 (IPv6)', async (t) => {
+  const srv = createServer((s) => s.end('* OK six\r\n'));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(0, '::1', resolve);
+    });
+  } catch {
+    return t.skip('::1 is not usable here');
+  }
+  const rec = recorder();
+  const dial = NativeBackend.open('::1', (srv.address() as AddressInfo).port, '::1', rec.events);
+  try {
+    await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
+    assert.equal(rec.seen.find((e) => e.kind === 'data')?.arg, '* OK six\r\n');
+  } finally {
+    dial?.destroy();
+    await new Promise((r) => srv.close(r));
+  }
+});
