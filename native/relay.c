@@ -103,6 +103,8 @@ static uv_idle_t again_idle;
 
 static void settle(relay_t *r);
 static void dial_ready(void *item, uint32_t events);
+static void dial_free_done(void);
+static int batch; /* inside ep_cb */
 
 static void set_reason(relay_t *r, const char *why) {
   if (r->reason[0] == 0) snprintf(r->reason, sizeof r->reason, "%s", why);
@@ -502,6 +504,7 @@ static void again_cb(uv_idle_t *h) {
 static void ep_cb(uv_poll_t *h, int status, int events) {
   struct epoll_event ev[64];
   int n;
+  batch++;
   do {
     n = epoll_wait(epfd, ev, 64, 0);
     for (int i = 0; i < n; i++) {
@@ -518,6 +521,8 @@ static void ep_cb(uv_poll_t *h, int status, int events) {
       run(r);
     }
   } while (n == 64);
+  batch--;
+  dial_free_done();
 }
 
 static void timer_cb(uv_timer_t *t) {
@@ -615,12 +620,38 @@ typedef struct dial {
   int state;
   int writable;
   int js_alive; /* the JavaScript handle has not been collected */
-  int busy;     /* inside dial_ready: not freed before it returns */
+  int busy;     /* inside dial_ready or dial_send */
+  int doomed;   /* on the free list */
+  struct dial *next_free;
   bytes_t out;  /* what a write could not take yet */
 } dial_t;
 
+/*
+ * A dial is freed once it is done and its JavaScript handle collected, but never under a caller that may
+ * still hold it: the epoll batch (a later event of the batch may name it), dial_ready or dial_send. It
+ * waits on this list until the batch or the call is over.
+ */
+static dial_t *free_list;
+
 static void dial_maybe_free(dial_t *d) {
-  if (d->state == D_DONE && !d->js_alive && !d->busy) free(d);
+  if (d->state != D_DONE || d->js_alive || d->doomed) return;
+  d->doomed = 1;
+  d->next_free = free_list;
+  free_list = d;
+}
+
+static void dial_free_done(void) {
+  if (batch > 0) return;
+  dial_t **p = &free_list;
+  while (*p != NULL) {
+    dial_t *d = *p;
+    if (d->busy) {
+      p = &d->next_free;
+      continue;
+    }
+    *p = d->next_free;
+    free(d);
+  }
 }
 
 /* The dial lets go of its descriptor, closed or now the relay's, and of its callback. */
@@ -688,7 +719,7 @@ static void dial_ready(void *item, uint32_t events) {
   napi_env env = d->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  d->busy = 1;
+  d->busy++;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) d->writable = 1;
   if (d->state == D_CONNECTING) {
     if (!(events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) goto out;
@@ -729,9 +760,8 @@ static void dial_ready(void *item, uint32_t events) {
   }
   /* A login reply longer than ROUNDS chunks is not one: JavaScript's timeout ends the attempt. */
 out:
-  d->busy = 0;
+  d->busy--;
   napi_close_handle_scope(env, scope);
-  dial_maybe_free(d);
 }
 
 static void dial_finalize(napi_env env, void *data, void *hint) {
@@ -741,6 +771,7 @@ static void dial_finalize(napi_env env, void *data, void *hint) {
   d->js_alive = 0;
   dial_release(d, 1);
   dial_maybe_free(d);
+  dial_free_done();
 }
 
 static dial_t *dial_unwrap(napi_env env, napi_value v) {
@@ -872,9 +903,10 @@ static napi_value dial_send(napi_env env, napi_callback_info info) {
   d->out.len = have + len;
   d->out.off = 0;
   if (d->state == D_OPEN) {
-    d->busy = 1;
+    d->busy++;
     dial_flush(d);
-    d->busy = 0;
+    d->busy--;
+    dial_free_done();
   }
   return NULL;
 }
