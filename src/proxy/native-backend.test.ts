@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { NativeBackend, type BackendEvents } from './native-backend.js';
 import { proxyConnect } from './connect.js';
 import { joinSockets } from './pipe.js';
 import { replaceNativeRelayForTest } from './native.js';
 import type { BackendLogin, BackendTarget } from './types.js';
+import { refusingRelay, socketPair } from '../../test/support/relay.js';
 
 /** A loopback server that hands each connection to `onConn`; closed by the returned function. */
 async function server(onConn: (s: Socket) => void): Promise<{ port: number; close: () => Promise<void>; conns: Socket[] }> {
@@ -188,7 +189,7 @@ test('proxyConnect with nativeDial: a login, then the relay takes the dial and c
       if (d.toString().includes('x NOOP')) s.write('x OK noop\r\n');
     });
   });
-  const [client, clientSide] = await pair();
+  const [client, clientSide] = await socketPair();
   try {
     const r = await proxyConnect(target(srv.port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
     assert.equal(r.kind, 'ok');
@@ -251,27 +252,13 @@ test('when the relay refuses the session, the dialled backend goes on through th
       if (d.toString().includes('y NOOP')) s.write('y OK\r\n');
     });
   });
-  const [client, clientSide] = await pair();
+  const [client, clientSide] = await socketPair();
   try {
     const r = await proxyConnect(target(srv.port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
     assert.equal(r.kind, 'ok');
     if (r.kind !== 'ok') return;
     let refusedWith: string | undefined;
-    const restore = replaceNativeRelayForTest({
-      adopt: () => {
-        throw new Error('relay: dup failed: Too many open files');
-      },
-      destroy: () => {},
-      farewell: () => {},
-      bytes: () => [0, 0],
-      dial: () => {
-        throw new Error('not here');
-      },
-      dialSend: () => {},
-      dialClose: () => {},
-      dialLocal: () => undefined,
-      dialDetach: () => -1,
-    });
+    const restore = replaceNativeRelayForTest(refusingRelay('relay: dup failed: Too many open files'));
     let pipe;
     try {
       pipe = joinSockets(clientSide, r.socket, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('a OK\r\n'), onRelayError: (m) => (refusedWith = m) });
@@ -289,19 +276,6 @@ test('when the relay refuses the session, the dialled backend goes on through th
     await srv.close();
   }
 });
-
-/** A connected pair of loopback sockets: [the client, the server side postern holds]. */
-async function pair(): Promise<[Socket, Socket]> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const accepted = once(srv, 'connection');
-  const far = connect((srv.address() as AddressInfo).port, '127.0.0.1');
-  const [ours] = (await accepted) as [Socket];
-  srv.close();
-  await once(far, 'connect');
-  return [far, ours];
-}
 
 test('a dial to ::1 from ::1 (IPv6)', async (t) => {
   const srv = createServer((s) => s.end('* OK six\r\n'));

@@ -1,29 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { makeCert } from '../imap/front/session-harness.js';
 import { joinSockets } from './pipe.js';
 import { nativeRelayMissing, replaceNativeRelayForTest } from './native.js';
 import type { RelayMode } from './relay.js';
+import { refusingRelay, socketPair } from '../../test/support/relay.js';
 
 const MIB = 2 ** 20;
-
-/** A connected pair of loopback sockets: [the far end, our end]. */
-async function socketPair(): Promise<[Socket, Socket]> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  const accepted = once(server, 'connection');
-  const far = connect(port, '127.0.0.1');
-  const [ours] = (await accepted) as [Socket];
-  server.close();
-  await once(far, 'connect');
-  return [far, ours];
-}
 
 async function readAll(s: Socket): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -79,22 +66,7 @@ test('relay: auto leaves a TLS session to the JavaScript pipe, which carries it'
 });
 
 test('when the native relay refuses the sockets, the JavaScript pipe carries the session and loses no byte', async () => {
-  const refusing = {
-    adopt: () => {
-      throw new Error('relay: dup failed: Too many open files');
-    },
-    destroy: () => {},
-    farewell: () => {},
-    bytes: (): [number, number] => [0, 0],
-    dial: () => {
-      throw new Error('not here');
-    },
-    dialSend: () => {},
-    dialClose: () => {},
-    dialLocal: () => undefined,
-    dialDetach: () => -1,
-  };
-  const restore = replaceNativeRelayForTest(refusing);
+  const restore = replaceNativeRelayForTest(refusingRelay('relay: dup failed: Too many open files'));
   try {
     const [client, clientSide] = await socketPair();
     const [backend, backendSide] = await socketPair();
