@@ -937,14 +937,27 @@ static napi_value dial_local(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* dialDetach(handle) → the descriptor, out of the epoll set and no longer the dial's (for a net.Socket); -1 if none. */
+/* dialPending(handle) → a copy of what the dial has not written yet, or undefined. */
+static napi_value dial_pending(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  dial_t *d = argc >= 1 ? dial_unwrap(env, argv[0]) : NULL;
+  void *data;
+  if (d != NULL && bytes_pending(&d->out)) CHECK(napi_create_buffer_copy(env, d->out.len - d->out.off, d->out.data + d->out.off, &data, &out));
+  else CHECK(napi_get_undefined(env, &out));
+  return out;
+}
+
+/* dialDetach(handle) → the descriptor, out of the epoll set and no longer the dial's (for a net.Socket), what
+   it had not written yet dropped (dialPending first); -1 if it is not open. */
 static napi_value dial_detach(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], out;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   dial_t *d = argc >= 1 ? dial_unwrap(env, argv[0]) : NULL;
   int fd = -1;
-  if (d != NULL && d->state == D_OPEN && !bytes_pending(&d->out)) {
+  if (d != NULL && d->state == D_OPEN) {
     fd = d->fd;
     epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
     dial_release(d, 0);
@@ -1134,7 +1147,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_create_string_utf8(env, "postern.relay", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, resource, name, &async_ctx);
   }
-  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialDetach", dial_detach}};
+  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
     napi_set_named_property(env, exports, fns[i].name, fn);

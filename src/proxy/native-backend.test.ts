@@ -165,6 +165,35 @@ test('toSocket() goes on as a net.Socket on the same connection, both ways', asy
   }
 });
 
+test('toSocket() keeps what the dial could not write yet: it leaves first, in order', async () => {
+  const srv = await server((s) => {
+    s.pause();
+    s.write('* OK\r\n');
+  });
+  const rec = recorder();
+  const dial = NativeBackend.open('127.0.0.1', srv.port, undefined, rec.events)!;
+  try {
+    await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
+    // More than loopback's socket buffers take while the far end does not read.
+    const big = Buffer.alloc(16 * 2 ** 20, 'a');
+    dial.write(big);
+    const socket = dial.toSocket();
+    socket.end('tail\r\n');
+    const far = srv.conns[0]!;
+    const chunks: Buffer[] = [];
+    far.on('data', (c: Buffer) => chunks.push(c));
+    far.resume();
+    await once(far, 'end');
+    const got = Buffer.concat(chunks);
+    assert.equal(got.length, big.length + 6);
+    assert.equal(got.subarray(0, big.length).equals(big), true);
+    assert.equal(got.subarray(big.length).toString(), 'tail\r\n');
+    socket.destroy();
+  } finally {
+    await srv.close();
+  }
+});
+
 const target = (port: number, over: Partial<BackendTarget> = {}): BackendTarget => ({ host: '127.0.0.1', port, tls: 'none', verifyCert: false, user: 'u', nopipelining: false, notTrusted: false, timeoutMs: 5000, ...over });
 
 /** A login that writes LOGIN after the greeting and succeeds on "L OK". */

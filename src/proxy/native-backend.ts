@@ -124,8 +124,10 @@ export class NativeBackend {
     const handle = this.#handle;
     this.#events = undefined;
     this.#handle = undefined;
+    const unsent = handle ? this.#relay.dialPending(handle) : undefined;
     const fd = handle ? this.#relay.dialDetach(handle) : -1;
     if (fd < 0) {
+      // Not open any more (the backend went meanwhile): the pipe sees a closed backend.
       if (handle) this.#relay.dialClose(handle);
       const gone = new Socket();
       gone.destroy();
@@ -133,6 +135,7 @@ export class NativeBackend {
     }
     const socket = new Socket({ fd, readable: true, writable: true });
     socket.setNoDelay(true);
+    if (unsent) socket.write(unsent);
     return socket;
   }
 }

@@ -12,6 +12,7 @@ export interface NativeRelay {
   dialSend(handle: object, data: string | Buffer): void;
   dialClose(handle: object): void;
   dialLocal(handle: object): string | undefined;
+  dialPending(handle: object): Buffer | undefined;
   dialDetach(handle: object): number;
 }
 

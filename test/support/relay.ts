@@ -30,6 +30,7 @@ export function refusingRelay(message: string): NativeRelay {
     dialSend: () => {},
     dialClose: () => {},
     dialLocal: () => undefined,
+    dialPending: () => undefined,
     dialDetach: () => -1,
   };
 }
