@@ -194,6 +194,26 @@ test('toSocket() keeps what the dial could not write yet: it leaves first, in or
   }
 });
 
+test('what the backend sends once the login stopped listening is kept for whoever carries the session', async () => {
+  const srv = await server((s) => s.write('* OK\r\n'));
+  const rec = recorder();
+  const dial = NativeBackend.open('127.0.0.1', srv.port, undefined, rec.events)!;
+  try {
+    await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
+    dial.stopEvents();
+    srv.conns[0]!.write('* 1 EXISTS\r\n');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(rec.seen.map((e) => e.kind), ['connected', 'data'], 'the login hears no more');
+    const socket = dial.toSocket();
+    const got = readUntil(socket, 'later\r\n');
+    srv.conns[0]!.write('later\r\n');
+    assert.equal(await got, '* 1 EXISTS\r\nlater\r\n');
+    socket.destroy();
+  } finally {
+    await srv.close();
+  }
+});
+
 const target = (port: number, over: Partial<BackendTarget> = {}): BackendTarget => ({ host: '127.0.0.1', port, tls: 'none', verifyCert: false, user: 'u', nopipelining: false, notTrusted: false, timeoutMs: 5000, ...over });
 
 /** A login that writes LOGIN after the greeting and succeeds on "L OK". */
@@ -224,11 +244,14 @@ test('proxyConnect with nativeDial: a login, then the relay takes the dial and c
     assert.equal(r.kind, 'ok');
     if (r.kind !== 'ok') return;
     assert.ok(r.socket instanceof NativeBackend);
+    // Sent after the login's reply and read before the join: it follows the reply to the client.
+    srv.conns[0]!.write('* 2 EXISTS\r\n');
+    await new Promise((res) => setTimeout(res, 100));
     const pipe = joinSockets(clientSide, r.socket, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('a OK\r\n') });
     assert.equal(r.socket.destroyed, true, 'the relay owns the connection now');
     const got = readUntil(client, 'x OK noop\r\n');
     client.write('x NOOP\r\n');
-    assert.equal(await got, 'a OK\r\nx OK noop\r\n');
+    assert.equal(await got, 'a OK\r\n* 2 EXISTS\r\nx OK noop\r\n');
     srv.conns[0]!.end();
     const end = await pipe.done;
     assert.equal(end.reason, 'backend disconnected');

@@ -37,6 +37,8 @@ export class NativeBackend {
   #handle: object | undefined;
   #events: BackendEvents | undefined;
   #corked: (string | Buffer)[] | undefined;
+  /** Chunks read once the login stopped listening, before the relay or a net.Socket took over. */
+  #unread: Buffer[] = [];
   /** address:port, for error messages as Node words them ("connect ECONNREFUSED 127.0.0.1:143"). */
   readonly #where: string;
 
@@ -63,7 +65,11 @@ export class NativeBackend {
   readonly #onEvent = (kind: number, arg?: Buffer | string): void => {
     const events = this.#events;
     if (kind === DE_END || kind === DE_ERROR) this.#handle = undefined;
-    if (!events) return;
+    if (!events) {
+      // The backend's next bytes belong to the session, whoever carries it.
+      if (kind === DE_DATA) this.#unread.push(arg as Buffer);
+      return;
+    }
     if (kind === DE_DATA) events.data(arg as Buffer);
     else if (kind === DE_CONNECTED) events.connected();
     else if (kind === DE_END) events.closed();
@@ -108,6 +114,17 @@ export class NativeBackend {
     if (handle) this.#relay.dialClose(handle);
   }
 
+  /** What was read after stopEvents(), for the client ahead of what the relay reads; put back with unread(). */
+  takeUnread(): Buffer | undefined {
+    const chunks = this.#unread;
+    this.#unread = [];
+    return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  }
+
+  unread(chunk: Buffer): void {
+    this.#unread.unshift(chunk);
+  }
+
   /** For relay.adopt: the dial's handle, which the relay takes over (undefined once closed). */
   handle(): object | undefined {
     return this.#handle;
@@ -125,6 +142,7 @@ export class NativeBackend {
     this.#events = undefined;
     this.#handle = undefined;
     const unsent = handle ? this.#relay.dialPending(handle) : undefined;
+    const read = this.takeUnread();
     const fd = handle ? this.#relay.dialDetach(handle) : -1;
     if (fd < 0) {
       // Not open any more (the backend went meanwhile): the pipe sees a closed backend.
@@ -135,6 +153,7 @@ export class NativeBackend {
     }
     const socket = new Socket({ fd, readable: true, writable: true });
     socket.setNoDelay(true);
+    if (read) socket.unshift(read);
     if (unsent) socket.write(unsent);
     return socket;
   }

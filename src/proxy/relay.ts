@@ -55,7 +55,7 @@ export function adoptSockets(client: Socket, backend: BackendSocket, opts: JoinO
   const backendRef = backend instanceof NativeBackend ? backend.handle() : plainFd(backend);
   if (clientFd === undefined || backendRef === undefined) return undefined;
   const fromClient = takeBuffered(client);
-  const fromBackend = backend instanceof NativeBackend ? undefined : takeBuffered(backend);
+  const fromBackend = backend instanceof NativeBackend ? backend.takeUnread() : takeBuffered(backend);
   const toBackend = joined(opts.beforeBackend, fromClient);
   const toClient = joined(joined(opts.reply, opts.beforeClient), fromBackend);
   const replyLength = opts.reply?.length ?? 0;
@@ -77,7 +77,10 @@ export function adoptSockets(client: Socket, backend: BackendSocket, opts: JoinO
   } catch (err) {
     // Nothing was written or closed: what was taken from the sockets goes back for the JavaScript pipe.
     if (fromClient) client.unshift(fromClient);
-    if (fromBackend) (backend as Socket).unshift(fromBackend);
+    if (fromBackend) {
+      if (backend instanceof NativeBackend) backend.unread(fromBackend);
+      else backend.unshift(fromBackend);
+    }
     opts.onRelayError?.((err as Error).message);
     return undefined;
   }
