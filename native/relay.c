@@ -782,6 +782,13 @@ static dial_t *dial_unwrap(napi_env env, napi_value v) {
   return p;
 }
 
+/* The dial a call names in its first argument (with `want` arguments in all), or NULL. */
+static dial_t *dial_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return NULL;
+  return dial_unwrap(env, argv[0]);
+}
+
 static int ip_addr(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len) {
   memset(ss, 0, sizeof *ss);
   if (uv_ip4_addr(ip, port, (struct sockaddr_in *)ss) == 0) *len = sizeof(struct sockaddr_in);
@@ -842,7 +849,6 @@ static napi_value dial(napi_env env, napi_callback_info info) {
   d->env = env;
   d->fd = socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const char *op = NULL;
-  int err = 0;
   int one = 1;
   if (d->fd < 0) op = "socket";
   else if (setsockopt(d->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) op = "setsockopt";
@@ -864,7 +870,7 @@ static napi_value dial(napi_env env, napi_callback_info info) {
     errno = ENOMEM;
   }
   if (op != NULL) {
-    err = errno;
+    int err = errno;
     if (d->fd >= 0) close(d->fd);
     free(d);
     throw_errno(env, op, err);
@@ -878,10 +884,8 @@ static napi_value dial(napi_env env, napi_callback_info info) {
 
 /* dialSend(handle, Buffer | string): written now, or when the socket takes it. A string goes as UTF-8, as socket.write sends it. */
 static napi_value dial_send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  dial_t *d = argc >= 2 ? dial_unwrap(env, argv[0]) : NULL;
+  dial_t *d = dial_arg(env, info, argv, 2);
   if (d == NULL || d->state == D_DONE) return NULL;
   napi_valuetype t;
   CHECK(napi_typeof(env, argv[1], &t));
@@ -913,20 +917,16 @@ static napi_value dial_send(napi_env env, napi_callback_info info) {
 
 /* dialClose(handle): closes the connection; no event follows. */
 static napi_value dial_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  dial_t *d = argc >= 1 ? dial_unwrap(env, argv[0]) : NULL;
+  dial_t *d = dial_arg(env, info, argv, 1);
   if (d != NULL) dial_release(d, 1);
   return NULL;
 }
 
 /* dialLocal(handle) → the local IP address of an open dial, or undefined. */
 static napi_value dial_local(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], out = NULL;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  dial_t *d = argc >= 1 ? dial_unwrap(env, argv[0]) : NULL;
+  dial_t *d = dial_arg(env, info, argv, 1);
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
   char name[INET6_ADDRSTRLEN];
@@ -939,10 +939,8 @@ static napi_value dial_local(napi_env env, napi_callback_info info) {
 
 /* dialPending(handle) → a copy of what the dial has not written yet, or undefined. */
 static napi_value dial_pending(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], out;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  dial_t *d = argc >= 1 ? dial_unwrap(env, argv[0]) : NULL;
+  dial_t *d = dial_arg(env, info, argv, 1);
   void *data;
   if (d != NULL && bytes_pending(&d->out)) CHECK(napi_create_buffer_copy(env, d->out.len - d->out.off, d->out.data + d->out.off, &data, &out));
   else CHECK(napi_get_undefined(env, &out));
@@ -952,10 +950,8 @@ static napi_value dial_pending(napi_env env, napi_callback_info info) {
 /* dialDetach(handle) → the descriptor, out of the epoll set and no longer the dial's (for a net.Socket), what
    it had not written yet dropped (dialPending first); -1 if it is not open. */
 static napi_value dial_detach(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], out;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  dial_t *d = argc >= 1 ? dial_unwrap(env, argv[0]) : NULL;
+  dial_t *d = dial_arg(env, info, argv, 1);
   int fd = -1;
   if (d != NULL && d->state == D_OPEN) {
     fd = d->fd;
