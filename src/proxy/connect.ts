@@ -96,8 +96,6 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
     let settled = false;
     let loggedIn = false;
     let handshaking = target.tls === 'implicit';
-    let timer: NodeJS.Timeout | undefined;
-    const onTimeout = () => fail({ kind: 'timeout', detail: `${where}: ${loggedIn ? 'login' : 'connect and login'} timed out` });
 
     const onAbort = () => fail(ABORTED);
     const finish = (result: AttemptResult) => {
@@ -180,40 +178,33 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
       });
     };
 
+    let dialled: NativeBackend | undefined;
     if (nativeDial && target.tls === 'none') {
-      let dialled: NativeBackend | undefined;
       try {
-        dialled = NativeBackend.open(address, target.port, target.sourceIp, {
-          connected: () => run(login.onConnected(false)),
-          data: onData,
-          closed: onClose,
-          error: onError,
-        });
+        dialled = NativeBackend.open(address, target.port, target.sourceIp, { connected: () => run(login.onConnected(false)), data: onData, closed: onClose, error: onError });
       } catch (err) {
         resolve({ kind: 'failed', failure: { kind: 'connect', detail: `${where}: ${(err as Error).message}` } });
         return;
       }
-      if (dialled) {
-        socket = dialled;
-        timer = setTimeout(onTimeout, Math.max(timeLeftMs, 1));
-        signal?.addEventListener('abort', onAbort, { once: true });
-        return;
-      }
     }
-    timer = setTimeout(onTimeout, Math.max(timeLeftMs, 1));
+    const timer = setTimeout(() => fail({ kind: 'timeout', detail: `${where}: ${loggedIn ? 'login' : 'connect and login'} timed out` }), Math.max(timeLeftMs, 1));
     const base = { host: address, port: target.port, ...(target.sourceIp ? { localAddress: target.sourceIp } : {}) };
-    if (target.tls === 'implicit') {
-      socket = tlsConnect({ ...base, ...tlsOptions, host: address });
-      socket.once('secureConnect', () => {
-        handshaking = false;
-        run(login.onConnected(true));
-      });
+    if (dialled) {
+      socket = dialled;
     } else {
-      socket = tcpConnect(base);
-      socket.once('connect', () => run(login.onConnected(false)));
+      if (target.tls === 'implicit') {
+        socket = tlsConnect({ ...base, ...tlsOptions, host: address });
+        socket.once('secureConnect', () => {
+          handshaking = false;
+          run(login.onConnected(true));
+        });
+      } else {
+        socket = tcpConnect(base);
+        socket.once('connect', () => run(login.onConnected(false)));
+      }
+      socket.setNoDelay(true);
+      attach(socket);
     }
-    socket.setNoDelay(true);
-    attach(socket);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
