@@ -28,6 +28,16 @@ function joined(a: Buffer | undefined, b: Buffer | undefined): Buffer | undefine
   return Buffer.concat([a, b]);
 }
 
+/**
+ * The backend as the relay takes it: a net.Socket's descriptor is duplicated and the socket destroyed;
+ * a dial's handle is taken as it is. `read` is what was read from it that nobody took yet, `giveBack`
+ * returns it when the relay refuses the session.
+ */
+function backendSide(b: BackendSocket): { ref: number | object | undefined; read(): Buffer | undefined; giveBack(chunk: Buffer): void; handedOver(): void } {
+  if (b instanceof NativeBackend) return { ref: b.handle(), read: () => b.takeUnread(), giveBack: (c) => b.unread(c), handedOver: () => b.adopted() };
+  return { ref: plainFd(b), read: () => takeBuffered(b), giveBack: (c) => b.unshift(c), handedOver: () => b.destroy() };
+}
+
 /** How two sockets are joined after login, by the native relay or the JavaScript pipe alike. */
 export interface JoinOptions {
   idleTimeoutMs: number;
@@ -52,10 +62,10 @@ export function adoptSockets(client: Socket, backend: BackendSocket, opts: JoinO
   const relay = nativeAddon();
   if (!relay) return undefined;
   const clientFd = plainFd(client);
-  const backendRef = backend instanceof NativeBackend ? backend.handle() : plainFd(backend);
-  if (clientFd === undefined || backendRef === undefined) return undefined;
+  const side = backendSide(backend);
+  if (clientFd === undefined || side.ref === undefined) return undefined;
   const fromClient = takeBuffered(client);
-  const fromBackend = backend instanceof NativeBackend ? backend.takeUnread() : takeBuffered(backend);
+  const fromBackend = side.read();
   const toBackend = joined(opts.beforeBackend, fromClient);
   const toClient = joined(joined(opts.reply, opts.beforeClient), fromBackend);
   const replyLength = opts.reply?.length ?? 0;
@@ -73,20 +83,16 @@ export function adoptSockets(client: Socket, backend: BackendSocket, opts: JoinO
   };
   let handle: object;
   try {
-    handle = relay.adopt(clientFd, backendRef, opts.idleTimeoutMs, delay !== undefined, toBackend, toClient, onEvent);
+    handle = relay.adopt(clientFd, side.ref, opts.idleTimeoutMs, delay !== undefined, toBackend, toClient, onEvent);
   } catch (err) {
     // Nothing was written or closed: what was taken from the sockets goes back for the JavaScript pipe.
     if (fromClient) client.unshift(fromClient);
-    if (fromBackend) {
-      if (backend instanceof NativeBackend) backend.unread(fromBackend);
-      else backend.unshift(fromBackend);
-    }
+    if (fromBackend) side.giveBack(fromBackend);
     opts.onRelayError?.((err as Error).message);
     return undefined;
   }
   client.destroy();
-  if (backend instanceof NativeBackend) backend.adopted();
-  else backend.destroy();
+  side.handedOver();
   return {
     done,
     destroy: (why, line) => {
