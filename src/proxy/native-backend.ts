@@ -16,9 +16,9 @@ export interface BackendEvents {
   error(err: NodeJS.ErrnoException): void;
 }
 
-function errnoError(message: string): NodeJS.ErrnoException {
+/** An Error as Node's sockets make them: "connect ECONNREFUSED 127.0.0.1:143", code ECONNREFUSED. */
+function errnoError(message: string, code: string | undefined): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error(message);
-  const code = /\b(E[A-Z0-9]+)\b/.exec(message)?.[1];
   if (code) err.code = code;
   return err;
 }
@@ -49,7 +49,7 @@ export class NativeBackend {
     try {
       this.#handle = relay.dial(address, port, source, this.#onEvent);
     } catch (err) {
-      throw errnoError(`${(err as Error).message} ${this.#where}`);
+      throw errnoError(`${(err as Error).message} ${this.#where}`, (err as NodeJS.ErrnoException).code);
     }
   }
 
@@ -73,7 +73,8 @@ export class NativeBackend {
     if (kind === DE_DATA) events.data(arg as Buffer);
     else if (kind === DE_CONNECTED) events.connected();
     else if (kind === DE_END) events.closed();
-    else if (kind === DE_ERROR) events.error(errnoError(`${String(arg)} ${this.#where}`));
+    // The addon says "<operation> <errno name>".
+    else if (kind === DE_ERROR) events.error(errnoError(`${String(arg)} ${this.#where}`, String(arg).split(' ')[1]));
   };
 
   get destroyed(): boolean {

@@ -16,7 +16,6 @@ export interface NativeRelay {
   dialDetach(handle: object): number;
 }
 
-
 function load(): { relay?: NativeRelay; error?: string } {
   if (process.platform !== 'linux') return { error: 'the native relay is built on Linux only' };
   try {
