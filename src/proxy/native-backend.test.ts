@@ -230,25 +230,36 @@ function lineLogin(): BackendLogin {
   };
 }
 
-test('proxyConnect with nativeDial: a login, then the relay takes the dial and carries the session both ways', async () => {
-  const srv = await server((s) => {
+/** A backend that greets, accepts LOGIN and answers each `<tag> NOOP` with `<tag> OK noop`. */
+function imapBackend() {
+  return server((s) => {
     s.write('* OK ready\r\n');
     s.on('data', (d: Buffer) => {
-      if (d.toString().includes('L LOGIN')) s.write('L OK logged in\r\n');
-      if (d.toString().includes('x NOOP')) s.write('x OK noop\r\n');
+      const text = d.toString();
+      if (text.includes('L LOGIN')) s.write('L OK logged in\r\n');
+      for (const m of text.matchAll(/^(\w+) NOOP\r$/gm)) s.write(`${m[1]} OK noop\r\n`);
     });
   });
+}
+
+/** proxyConnect with nativeDial against `port`: the dial it logged in on. */
+async function dialledLogin(port: number): Promise<NativeBackend> {
+  const r = await proxyConnect(target(port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
+  assert.equal(r.kind, 'ok');
+  assert.ok(r.kind === 'ok' && r.socket instanceof NativeBackend);
+  return r.socket;
+}
+
+test('proxyConnect with nativeDial: a login, then the relay takes the dial and carries the session both ways', async () => {
+  const srv = await imapBackend();
   const [client, clientSide] = await socketPair();
   try {
-    const r = await proxyConnect(target(srv.port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
-    assert.equal(r.kind, 'ok');
-    if (r.kind !== 'ok') return;
-    assert.ok(r.socket instanceof NativeBackend);
+    const dial = await dialledLogin(srv.port);
     // Sent after the login's reply and read before the join: it follows the reply to the client.
     srv.conns[0]!.write('* 2 EXISTS\r\n');
     await new Promise((res) => setTimeout(res, 100));
-    const pipe = joinSockets(clientSide, r.socket, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('a OK\r\n') });
-    assert.equal(r.socket.destroyed, true, 'the relay owns the connection now');
+    const pipe = joinSockets(clientSide, dial, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('a OK\r\n') });
+    assert.equal(dial.destroyed, true, 'the relay owns the connection now');
     const got = readUntil(client, 'x OK noop\r\n');
     client.write('x NOOP\r\n');
     assert.equal(await got, 'a OK\r\n* 2 EXISTS\r\nx OK noop\r\n');
@@ -297,30 +308,22 @@ test('proxyConnect with nativeDial: refused, and a backend gone during login, ar
 });
 
 test('when the relay refuses the session, the dialled backend goes on through the JavaScript pipe', async () => {
-  const srv = await server((s) => {
-    s.write('* OK ready\r\n');
-    s.on('data', (d: Buffer) => {
-      if (d.toString().includes('L LOGIN')) s.write('L OK\r\n');
-      if (d.toString().includes('y NOOP')) s.write('y OK\r\n');
-    });
-  });
+  const srv = await imapBackend();
   const [client, clientSide] = await socketPair();
   try {
-    const r = await proxyConnect(target(srv.port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
-    assert.equal(r.kind, 'ok');
-    if (r.kind !== 'ok') return;
+    const dial = await dialledLogin(srv.port);
     let refusedWith: string | undefined;
     const restore = replaceNativeRelayForTest(refusingRelay('relay: dup failed: Too many open files'));
     let pipe;
     try {
-      pipe = joinSockets(clientSide, r.socket, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('a OK\r\n'), onRelayError: (m) => (refusedWith = m) });
+      pipe = joinSockets(clientSide, dial, { relay: 'auto', idleTimeoutMs: 60_000, reply: Buffer.from('a OK\r\n'), onRelayError: (m) => (refusedWith = m) });
     } finally {
       restore();
     }
     assert.match(refusedWith ?? '', /Too many open files/);
-    const got = readUntil(client, 'y OK\r\n');
+    const got = readUntil(client, 'y OK noop\r\n');
     client.write('y NOOP\r\n');
-    assert.equal(await got, 'a OK\r\ny OK\r\n');
+    assert.equal(await got, 'a OK\r\ny OK noop\r\n');
     client.end();
     assert.equal((await pipe.done).reason, 'client disconnected');
   } finally {
