@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
 import type PinoPretty from 'pino-pretty';
@@ -21,8 +22,21 @@ export function createLogger(opts: LogOptions, destination: NodeJS.WritableStrea
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     return pino(base, pretty({ destination, sync: true, colorize: false, singleLine: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' }));
   }
-  if (destination === process.stdout) return pino(base, new LineBatch(pino.destination({ dest: 1, sync: false })));
+  if (destination === process.stdout) return pino(base, new LineBatch(pino.destination({ dest: 1, sync: false }), { writeSync: writeAllSync }));
   return pino(base, destination);
+}
+
+/** Standard output, synchronously and whole, for the last lines at exit; a descriptor that refuses them again and again loses them. */
+function writeAllSync(data: string): void {
+  let buf = Buffer.from(data);
+  for (let tries = 0; buf.length > 0 && tries < 100; tries++) {
+    try {
+      buf = buf.subarray(writeSync(1, buf));
+    } catch (err) {
+      // EAGAIN on a non-blocking pipe: the reader may catch up. Anything else (EPIPE): nobody reads.
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+    }
+  }
 }
 
 /** A logger that drops everything, for tests and library use. */

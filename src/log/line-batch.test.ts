@@ -23,7 +23,7 @@ function sink(): LineSink & { writes: string[]; flushed: number } {
 
 test('lines logged within the interval reach the sink in one write, once the interval is over', async () => {
   const out = sink();
-  const batch = new LineBatch(out, 30);
+  const batch = new LineBatch(out, { intervalMs: 30 });
   batch.write('a\n');
   await sleep(5);
   batch.write('b\n');
@@ -41,7 +41,7 @@ test('lines logged within the interval reach the sink in one write, once the int
 
 test('enough pending bytes are written at once, without waiting', async () => {
   const out = sink();
-  const batch = new LineBatch(out, 1000, 10);
+  const batch = new LineBatch(out, { intervalMs: 1000, maxBytes: 10 });
   batch.write('12345\n');
   assert.deepEqual(out.writes, []);
   batch.write('67890\n');
@@ -53,7 +53,7 @@ test('enough pending bytes are written at once, without waiting', async () => {
 
 test('flush passes what is pending, then flushes the sink', async () => {
   const out = sink();
-  const batch = new LineBatch(out, 20);
+  const batch = new LineBatch(out, { intervalMs: 20 });
   batch.write('x\n');
   await new Promise<void>((resolve) => batch.flush(() => resolve()));
   assert.deepEqual(out.writes, ['x\n']);
@@ -64,7 +64,7 @@ test('flush passes what is pending, then flushes the sink', async () => {
 
 test('pino writes through it line by line, unchanged', async () => {
   const out = sink();
-  const log = pino({ base: undefined, timestamp: false }, new LineBatch(out, 1));
+  const log = pino({ base: undefined, timestamp: false }, new LineBatch(out, { intervalMs: 1 }));
   log.child({ session: 's1' }).info({ event: 'one' }, 'first');
   log.info({ event: 'two' }, 'second');
   await sleep(30);
