@@ -6,7 +6,8 @@
  * buffer; bulk transfers (a large FETCH) move with splice(2) through a kernel pipe, no byte copied
  * through user space. Used when neither side speaks TLS; see src/proxy/relay.ts.
  *
- * A session is two descriptors duplicated from the JavaScript sockets, which are then destroyed.
+ * A session is two descriptors: duplicated from JavaScript sockets, which are then destroyed, or taken
+ * as they are from connections the relay opened (dial) or accepted (listen) for the login before.
  * Direction UP carries client bytes to the backend, DOWN backend bytes to the client. Each
  * direction writes, in order: `pre` (bytes read before the join, or what a write could not take),
  * what its pipe holds, `post` (a farewell line). It reads again only once all of that is written:
@@ -62,7 +63,7 @@ typedef struct {
 struct relay;
 
 /* One descriptor of a session, as the epoll set knows it; readiness is kept until EAGAIN says otherwise. */
-enum { K_SIDE = 1, K_DIAL = 2 };
+enum { K_SIDE = 1, K_DIAL = 2, K_LISTEN = 3 };
 
 typedef struct {
   int kind; /* K_SIDE: first, as in dial_t, for the epoll dispatch */
@@ -103,6 +104,7 @@ static uv_idle_t again_idle;
 
 static void settle(relay_t *r);
 static void dial_ready(void *item, uint32_t events);
+static void listen_ready(void *item);
 static void dial_free_done(void);
 static int batch; /* inside ep_cb */
 
@@ -508,8 +510,13 @@ static void ep_cb(uv_poll_t *h, int status, int events) {
   do {
     n = epoll_wait(epfd, ev, 64, 0);
     for (int i = 0; i < n; i++) {
-      if (*(int *)ev[i].data.ptr == K_DIAL) {
+      int kind = *(int *)ev[i].data.ptr;
+      if (kind == K_DIAL) {
         dial_ready(ev[i].data.ptr, ev[i].events);
+        continue;
+      }
+      if (kind == K_LISTEN) {
+        listen_ready(ev[i].data.ptr);
         continue;
       }
       side_t *sd = ev[i].data.ptr;
@@ -622,6 +629,10 @@ typedef struct dial {
   int js_alive; /* the JavaScript handle has not been collected */
   int busy;     /* inside dial_ready or dial_send */
   int doomed;   /* on the free list */
+  int readable; /* an edge said so and no read has emptied the socket since */
+  int hup;      /* the peer's FIN was seen: a short read does not empty the socket of its EOF */
+  int paused;   /* JavaScript reads nothing now (a login under way) */
+  int ending;   /* closes once `out` is written (dialEnd) */
   struct dial *next_free;
   bytes_t out;  /* what a write could not take yet */
 } dial_t;
@@ -640,8 +651,11 @@ static void dial_maybe_free(dial_t *d) {
   free_list = d;
 }
 
+static void listen_free_done(void);
+
 static void dial_free_done(void) {
   if (batch > 0) return;
+  listen_free_done();
   dial_t **p = &free_list;
   while (*p != NULL) {
     dial_t *d = *p;
@@ -710,7 +724,42 @@ static int dial_flush(dial_t *d) {
     d->out.off += (size_t)w;
   }
   bytes_free(&d->out);
+  if (d->ending) {
+    /* As socket.end() then destroySoon(): a FIN after the last byte, then the descriptor goes. */
+    shutdown(d->fd, SHUT_WR);
+    dial_release(d, 1);
+    return -1;
+  }
   return 1;
+}
+
+/* Each chunk goes to JavaScript, which may pause the dial, join it to a relay or close it meanwhile. */
+static void dial_read(dial_t *d) {
+  napi_env env = d->env;
+  for (int i = 0; i < ROUNDS && d->state == D_OPEN && d->readable && !d->paused; i++) {
+    ssize_t n = read(d->fd, scratch, sizeof scratch);
+    if (n > 0) {
+      napi_value buf;
+      void *data;
+      if (napi_create_buffer_copy(env, (size_t)n, scratch, &data, &buf) != napi_ok) {
+        dial_last(d, DE_ERROR, "read", UV_ENOMEM);
+        break;
+      }
+      /* A short read emptied the socket, unless its FIN is still to be read. */
+      if (n < CHUNK && !d->hup) d->readable = 0;
+      dial_emit(d, DE_DATA, buf);
+      continue;
+    }
+    if (n == 0) {
+      dial_last(d, DE_END, NULL, 0);
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) d->readable = 0;
+    else dial_last(d, DE_ERROR, "read", -errno);
+    break;
+  }
+  /* More than ROUNDS chunks before login is not a login: the reader's limits or its timeout end the session. */
 }
 
 static void dial_ready(void *item, uint32_t events) {
@@ -721,6 +770,8 @@ static void dial_ready(void *item, uint32_t events) {
   napi_open_handle_scope(env, &scope);
   d->busy++;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) d->writable = 1;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d->readable = 1;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d->hup = 1;
   if (d->state == D_CONNECTING) {
     if (!(events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) goto out;
     int err = 0;
@@ -734,31 +785,7 @@ static void dial_ready(void *item, uint32_t events) {
     dial_emit(d, DE_CONNECTED, NULL);
   }
   if (d->state != D_OPEN || dial_flush(d) < 0) goto out;
-  if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) goto out;
-  /* Each chunk goes to JavaScript, which may join the dial to a relay or close it meanwhile. */
-  for (int i = 0; i < ROUNDS && d->state == D_OPEN; i++) {
-    ssize_t n = read(d->fd, scratch, sizeof scratch);
-    if (n > 0) {
-      napi_value buf;
-      void *data;
-      if (napi_create_buffer_copy(env, (size_t)n, scratch, &data, &buf) != napi_ok) {
-        dial_last(d, DE_ERROR, "read", UV_ENOMEM);
-        break;
-      }
-      dial_emit(d, DE_DATA, buf);
-      /* A short read emptied the socket, unless its FIN is still to be read. */
-      if (n < CHUNK && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) break;
-      continue;
-    }
-    if (n == 0) {
-      dial_last(d, DE_END, NULL, 0);
-      break;
-    }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) dial_last(d, DE_ERROR, "read", -errno);
-    break;
-  }
-  /* A login reply longer than ROUNDS chunks is not one: JavaScript's timeout ends the attempt. */
+  dial_read(d);
 out:
   d->busy--;
   napi_close_handle_scope(env, scope);
@@ -962,7 +989,319 @@ static napi_value dial_detach(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* adopt(clientFd, backendFd, idleMs, hasDelay, preUp, preDown, onEvent) → handle */
+/* dialPause(handle): no data events until dialResume (a login under way reads no further command). */
+static napi_value dial_pause(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  dial_t *d = dial_arg(env, info, argv, 1);
+  if (d != NULL) d->paused = 1;
+  return NULL;
+}
+
+/* dialResume(handle): data events again; what waits in the socket comes now, before this returns. */
+static napi_value dial_resume(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  dial_t *d = dial_arg(env, info, argv, 1);
+  if (d == NULL || !d->paused) return NULL;
+  d->paused = 0;
+  if (d->state != D_OPEN || !d->readable) return NULL;
+  d->busy++;
+  dial_read(d);
+  d->busy--;
+  dial_free_done();
+  return NULL;
+}
+
+/* dialEnd(handle) → true when closed now; false while what is not written yet waits for the socket (then it closes, with no event). */
+static napi_value dial_end(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  dial_t *d = dial_arg(env, info, argv, 1);
+  int now = 1;
+  if (d != NULL && d->state == D_OPEN) {
+    d->ending = 1;
+    d->paused = 1;
+    if (d->cb != NULL) napi_delete_reference(env, d->cb);
+    d->cb = NULL;
+    d->busy++;
+    now = dial_flush(d) != 0;
+    d->busy--;
+    dial_free_done();
+  } else if (d != NULL) {
+    dial_release(d, 1);
+  }
+  CHECK(napi_get_boolean(env, now, &out));
+  return out;
+}
+
+/*
+ * A listening socket whose connections the relay accepts itself (accept4 in this epoll set): each
+ * becomes a dial that is open from the start, with no net.Socket and no TCPWrap. Node's server keeps
+ * the socket (bind, the cluster's sharing, close); the relay works on a duplicate and takes the
+ * socket out of libuv's own epoll set (listenTake), so that libuv no longer accepts on it.
+ */
+#define ACCEPTS 32
+
+typedef struct listen_s {
+  int kind; /* K_LISTEN */
+  napi_env env;
+  napi_ref cb;
+  int fd;        /* the duplicate; -1 once closed */
+  int node_fd;   /* Node's own descriptor of the socket, for listenTake */
+  int watching;  /* in the epoll set */
+  int js_alive;
+  int busy;
+  struct listen_s *next_free;
+} listen_t;
+
+static listen_t *listen_free_list;
+
+static void listen_free_done(void) {
+  listen_t **p = &listen_free_list;
+  while (*p != NULL) {
+    listen_t *l = *p;
+    if (l->busy) {
+      p = &l->next_free;
+      continue;
+    }
+    *p = l->next_free;
+    free(l);
+  }
+}
+
+static void listen_stop(listen_t *l) {
+  if (l->watching) epoll_ctl(epfd, EPOLL_CTL_DEL, l->fd, NULL);
+  l->watching = 0;
+}
+
+static int listen_watch(listen_t *l) {
+  /* Level-triggered, so a batch cut at ACCEPTS comes back; EPOLLEXCLUSIVE wakes one worker a connection. */
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, l->fd, &ev) != 0) return -1;
+  l->watching = 1;
+  return 0;
+}
+
+static void listen_close(listen_t *l) {
+  listen_stop(l);
+  if (l->fd >= 0) close(l->fd);
+  l->fd = -1;
+  if (l->cb != NULL) napi_delete_reference(l->env, l->cb);
+  l->cb = NULL;
+}
+
+/* One accepted connection: a dial in D_OPEN, given to JavaScript, which answers with its event callback (or not: closed). */
+static void accepted(listen_t *l, int fd, struct sockaddr_storage *ss) {
+  napi_env env = l->env;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  char ip[INET6_ADDRSTRLEN] = "";
+  int port = 0;
+  if (ss->ss_family == AF_INET) {
+    uv_ip4_name((struct sockaddr_in *)ss, ip, sizeof ip);
+    port = ntohs(((struct sockaddr_in *)ss)->sin_port);
+  } else if (ss->ss_family == AF_INET6) {
+    uv_ip6_name((struct sockaddr_in6 *)ss, ip, sizeof ip);
+    port = ntohs(((struct sockaddr_in6 *)ss)->sin6_port);
+  }
+  dial_t *d = calloc(1, sizeof *d);
+  napi_value handle, argv[3], result;
+  if (d == NULL) {
+    close(fd);
+    return;
+  }
+  d->kind = K_DIAL;
+  d->env = env;
+  d->fd = fd;
+  d->state = D_OPEN;
+  d->writable = 1;
+  if (napi_create_external(env, d, dial_finalize, NULL, &handle) != napi_ok) {
+    close(fd);
+    free(d);
+    return;
+  }
+  d->js_alive = 1;
+  if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
+  argv[0] = handle;
+  napi_create_string_utf8(env, ip, NAPI_AUTO_LENGTH, &argv[1]);
+  napi_create_int32(env, port, &argv[2]);
+  d->busy++;
+  result = NULL;
+  call_ref(env, l->cb, 3, argv, &result);
+  napi_valuetype t = napi_undefined;
+  if (result != NULL) napi_typeof(env, result, &t);
+  if (d->state == D_OPEN) {
+    /* Ending already (a refusal's last line): no callback, but the socket must say when it takes the rest. */
+    if (!d->ending && t != napi_function) {
+      dial_release(d, 1);
+    } else if (!d->ending && napi_create_reference(env, result, 1, &d->cb) != napi_ok) {
+      dial_release(d, 1);
+    } else {
+      /* Bytes the client sent already are reported at once: the first edge of an fd ready when added. */
+      struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = d};
+      if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) dial_last(d, DE_ERROR, "epoll_ctl", -errno);
+    }
+  }
+  d->busy--;
+}
+
+static void listen_ready(void *item) {
+  listen_t *l = item;
+  if (!l->watching || l->fd < 0) return;
+  napi_env env = l->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  l->busy++;
+  for (int i = 0; i < ACCEPTS && l->watching; i++) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      accepted(l, fd, &ss);
+      continue;
+    }
+    if (errno == EAGAIN) break;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      /* Out of descriptors: the socket would stay ready and spin. JavaScript says so and watches it again later. */
+      int err = errno;
+      listen_stop(l);
+      napi_value argv[2];
+      napi_get_null(env, &argv[0]);
+      char why[64];
+      snprintf(why, sizeof why, "accept %s", uv_err_name(-err));
+      napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &argv[1]);
+      call_ref(env, l->cb, 2, argv, NULL);
+      break;
+    }
+    /* ECONNABORTED, EINTR, EPROTO, EPERM (a firewall): that connection is gone, the next may not be. */
+  }
+  l->busy--;
+  napi_close_handle_scope(env, scope);
+}
+
+static void listen_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  listen_t *l = data;
+  l->js_alive = 0;
+  listen_close(l);
+  /* Inside a batch, a later event of the batch may still name it: freed once the batch is over. */
+  l->next_free = listen_free_list;
+  listen_free_list = l;
+  dial_free_done();
+}
+
+static listen_t *listen_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want) {
+  size_t argc = want;
+  void *p = NULL;
+  napi_valuetype t;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return NULL;
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external) return NULL;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == NULL || *(int *)p != K_LISTEN) return NULL;
+  return p;
+}
+
+/*
+ * listen(fd, onAccept) → handle. `fd`: a listening TCP socket of Node's (server._handle.fd), duplicated.
+ * onAccept(handle, ip, port) → the connection's onEvent (as dial's, without `connected`), or nothing to
+ * close it; onAccept(null, "accept EMFILE") when the relay stopped watching for want of descriptors
+ * (listenResume watches again). Connections come once listenTake has taken the socket from libuv.
+ */
+static napi_value listen_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], handle;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  napi_valuetype t;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, "POSTERN_RELAY", "relay.listen takes a descriptor and a function");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  if (ensure_epoll(env, loop) < 0) return NULL;
+  listen_t *l = calloc(1, sizeof *l);
+  if (l == NULL) {
+    throw_errno(env, "listen", ENOMEM);
+    return NULL;
+  }
+  l->kind = K_LISTEN;
+  l->env = env;
+  l->node_fd = fd;
+  const char *op = NULL;
+  if ((l->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) op = "dup";
+  else if (fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK) != 0) op = "fcntl";
+  else if (napi_create_reference(env, argv[1], 1, &l->cb) != napi_ok) {
+    op = "listen";
+    errno = ENOMEM;
+  } else if (listen_watch(l) != 0) op = "epoll_ctl";
+  if (op == NULL && napi_create_external(env, l, listen_finalize, NULL, &handle) != napi_ok) {
+    op = "listen";
+    errno = ENOMEM;
+  }
+  if (op != NULL) {
+    int err = errno;
+    listen_close(l);
+    free(l);
+    throw_errno(env, op, err);
+    return NULL;
+  }
+  l->js_alive = 1;
+  return handle;
+}
+
+/*
+ * listenTake(handle) → true once libuv no longer watches the socket (it was in libuv's epoll set and
+ * is out of it now), false when libuv has not registered it yet (its loop does so on its next poll:
+ * call again then). libuv keeps believing it watches; the socket just never reports to it again.
+ */
+static napi_value listen_take(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  listen_t *l = listen_arg(env, info, argv, 1);
+  uv_loop_t *loop;
+  int taken = 0;
+  if (l != NULL && l->fd >= 0 && napi_get_uv_event_loop(env, &loop) == napi_ok) {
+    struct epoll_event dummy;
+    taken = epoll_ctl(uv_backend_fd(loop), EPOLL_CTL_DEL, l->node_fd, &dummy) == 0;
+  }
+  CHECK(napi_get_boolean(env, taken, &out));
+  return out;
+}
+
+/* listenResume(handle): watches the socket again after onAccept(null, …). */
+static napi_value listen_resume(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  listen_t *l = listen_arg(env, info, argv, 1);
+  if (l != NULL && l->fd >= 0 && !l->watching && listen_watch(l) != 0) throw_errno(env, "epoll_ctl", errno);
+  return NULL;
+}
+
+/* listenClose(handle): no more accepts; the duplicate is closed (Node's server closes its own). */
+static napi_value listen_close_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  listen_t *l = listen_arg(env, info, argv, 1);
+  if (l != NULL) listen_close(l);
+  return NULL;
+}
+
+/* `out` (what a dial had not written yet) goes before `pre` (what JavaScript hands over for the same socket). */
+static int prepend(bytes_t *pre, const bytes_t *out) {
+  if (!bytes_pending(out)) return 0;
+  size_t a = out->len - out->off, b = pre->data ? pre->len - pre->off : 0;
+  char *m = malloc(a + b);
+  if (m == NULL) return -1;
+  memcpy(m, out->data + out->off, a);
+  if (b) memcpy(m + a, pre->data + pre->off, b);
+  bytes_free(pre);
+  pre->data = m;
+  pre->len = a + b;
+  pre->off = 0;
+  return 0;
+}
+
+/*
+ * adopt(client, backend, idleMs, hasDelay, preUp, preDown, onEvent) → handle. Each side is a
+ * descriptor (duplicated: its net.Socket is destroyed afterwards) or a dial's handle (taken as it is,
+ * with no dup and no second epoll registration).
+ */
 static napi_value adopt(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
@@ -971,30 +1310,28 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "POSTERN_RELAY", "relay.adopt takes 7 arguments");
     return NULL;
   }
-  int32_t cfd, bfd = -1;
+  int32_t given[2] = {-1, -1};
+  dial_t *dl[2] = {NULL, NULL};
   double idle;
   bool has_delay;
-  CHECK(napi_get_value_int32(env, argv[0], &cfd));
-  {
+  for (int s = C; s <= B; s++) {
     napi_valuetype t;
-    if (napi_typeof(env, argv[1], &t) == napi_ok && t != napi_external) CHECK(napi_get_value_int32(env, argv[1], &bfd));
+    CHECK(napi_typeof(env, argv[s], &t));
+    if (t != napi_external) {
+      CHECK(napi_get_value_int32(env, argv[s], &given[s]));
+      continue;
+    }
+    dl[s] = dial_unwrap(env, argv[s]);
+    if (dl[s] == NULL || dl[s]->state != D_OPEN) {
+      napi_throw_error(env, "POSTERN_RELAY", s == C ? "relay.adopt: the client connection is not open" : "relay.adopt: the backend connection is not open");
+      return NULL;
+    }
   }
   CHECK(napi_get_value_double(env, argv[2], &idle));
   CHECK(napi_get_value_bool(env, argv[3], &has_delay));
   uv_loop_t *loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
   if (ensure_epoll(env, loop) < 0) return NULL;
-  dial_t *dl = NULL;
-  {
-    napi_valuetype t;
-    if (napi_typeof(env, argv[1], &t) == napi_ok && t == napi_external) {
-      dl = dial_unwrap(env, argv[1]);
-      if (dl == NULL || dl->state != D_OPEN) {
-        napi_throw_error(env, "POSTERN_RELAY", "relay.adopt: the backend connection is not open");
-        return NULL;
-      }
-    }
-  }
   relay_t *r = calloc(1, sizeof *r);
   if (r == NULL) {
     napi_throw_error(env, "POSTERN_RELAY", "relay: out of memory");
@@ -1006,59 +1343,49 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   /* Every step that can fail comes before anything is written: on failure the caller keeps the sockets. */
   const char *failed = NULL;
   int err = 0;
-  r->fd[B] = -1;
-  if ((r->fd[C] = fcntl(cfd, F_DUPFD_CLOEXEC, 0)) < 0 || (dl == NULL && (r->fd[B] = fcntl(bfd, F_DUPFD_CLOEXEC, 0)) < 0)) {
-    failed = "dup";
-    err = errno;
-  } else if (copy_buffer(env, argv[4], &r->d[UP].pre) < 0 || copy_buffer(env, argv[5], &r->d[DOWN].pre) < 0) {
+  int added[2] = {0, 0};
+  r->fd[C] = r->fd[B] = -1;
+  for (int s = C; s <= B && failed == NULL; s++) {
+    if (dl[s] == NULL && (r->fd[s] = fcntl(given[s], F_DUPFD_CLOEXEC, 0)) < 0) {
+      failed = "dup";
+      err = errno;
+    }
+  }
+  if (failed == NULL && (copy_buffer(env, argv[4], &r->d[UP].pre) < 0 || copy_buffer(env, argv[5], &r->d[DOWN].pre) < 0)) {
     failed = "copy";
     err = ENOMEM;
-  } else {
-    for (int s = C; s <= B && failed == NULL; s++) {
-      r->side[s].kind = K_SIDE;
-      r->side[s].r = r;
-      /* Data may already wait in the socket, and it can take writes: the first edges may never come. */
-      r->side[s].readable = r->side[s].writable = 1;
-      struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->side[s]};
-      int fd = r->fd[s], op = EPOLL_CTL_ADD;
-      if (s == B && dl != NULL) {
-        fd = dl->fd;
-        op = EPOLL_CTL_MOD;
-      }
-      if (epoll_ctl(epfd, op, fd, &ev) != 0) {
-        failed = "epoll_ctl";
-        err = errno;
-      }
+  }
+  /* What a dial had not written yet goes first: the backend's to the backend (UP), the client's to the client (DOWN). */
+  if (failed == NULL && ((dl[B] != NULL && prepend(&r->d[UP].pre, &dl[B]->out) < 0) || (dl[C] != NULL && prepend(&r->d[DOWN].pre, &dl[C]->out) < 0))) {
+    failed = "copy";
+    err = ENOMEM;
+  }
+  for (int s = C; s <= B && failed == NULL; s++) {
+    r->side[s].kind = K_SIDE;
+    r->side[s].r = r;
+    /* Data may already wait in the socket, and it can take writes: the first edges may never come. */
+    r->side[s].readable = r->side[s].writable = 1;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->side[s]};
+    int fd = dl[s] != NULL ? dl[s]->fd : r->fd[s];
+    if (epoll_ctl(epfd, dl[s] != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
+      failed = "epoll_ctl";
+      err = errno;
+    } else {
+      added[s] = 1;
     }
   }
   if (failed == NULL && napi_create_reference(env, argv[6], 1, &r->cb) != napi_ok) failed = "napi_create_reference";
-  if (failed == NULL && dl != NULL && bytes_pending(&dl->out)) {
-    /* What the dial could not write yet goes before what JavaScript hands over for the backend. */
-    bytes_t *pre = &r->d[UP].pre;
-    size_t a = dl->out.len - dl->out.off, b = pre->data ? pre->len : 0;
-    char *m = malloc(a + b);
-    if (m == NULL) {
-      failed = "copy";
-      err = ENOMEM;
-    } else {
-      memcpy(m, dl->out.data + dl->out.off, a);
-      if (b) memcpy(m + a, pre->data, b);
-      bytes_free(pre);
-      pre->data = m;
-      pre->len = a + b;
-      pre->off = 0;
-    }
-  }
   if (failed != NULL) {
     if (r->cb != NULL) napi_delete_reference(env, r->cb);
-    if (dl != NULL) {
-      /* The dial keeps its descriptor: its events go to it again. */
-      struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = dl};
-      epoll_ctl(epfd, EPOLL_CTL_MOD, dl->fd, &ev);
+    for (int s = C; s <= B; s++) {
+      if (dl[s] != NULL && added[s]) {
+        /* The dial keeps its descriptor: its events go to it again. */
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = dl[s]};
+        epoll_ctl(epfd, EPOLL_CTL_MOD, dl[s]->fd, &ev);
+      }
+      /* Closing a duplicate also takes it out of the epoll set. */
+      if (dl[s] == NULL && r->fd[s] >= 0) close(r->fd[s]);
     }
-    /* Closing the duplicates also takes them out of the epoll set. */
-    if (r->fd[C] >= 0) close(r->fd[C]);
-    if (r->fd[B] >= 0) close(r->fd[B]);
     bytes_free(&r->d[UP].pre);
     bytes_free(&r->d[DOWN].pre);
     free(r);
@@ -1067,9 +1394,11 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "POSTERN_RELAY", msg);
     return NULL;
   }
-  if (dl != NULL) {
-    r->fd[B] = dl->fd;
-    dial_release(dl, 0);
+  for (int s = C; s <= B; s++) {
+    if (dl[s] == NULL) continue;
+    r->fd[s] = dl[s]->fd;
+    if (dl[s]->hup) r->side[s].hup = 1;
+    dial_release(dl[s], 0);
   }
   if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
   uv_timer_init(r->loop, &r->timer);
@@ -1143,7 +1472,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_create_string_utf8(env, "postern.relay", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, resource, name, &async_ctx);
   }
-  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}};
+  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenClose", listen_close_js}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
     napi_set_named_property(env, exports, fns[i].name, fn);

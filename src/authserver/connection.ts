@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { AuthPolicy, Authenticator } from '../auth/index.js';
 import type { SaslServerMechanism } from '../auth/sasl/index.js';
 import type { Logger } from '../log/index.js';
@@ -36,7 +37,7 @@ function mechanismInfo(m: SaslServerMechanism): MechanismInfo {
  * when it is done. A broken client closes its own connection and nothing else.
  */
 export class AuthClientConnection implements AuthConnectionContext {
-  readonly #conn: Connection;
+  readonly #conn: Connection<Socket>;
   readonly #opts: AuthConnectionOptions;
   readonly #framer = new LineFramer();
   readonly #requests = new Map<number, AuthExchange>();
@@ -45,7 +46,7 @@ export class AuthClientConnection implements AuthConnectionContext {
   #state: ConnectionState = { kind: 'handshake' };
   #closeNotified = false;
 
-  constructor(conn: Connection, opts: AuthConnectionOptions) {
+  constructor(conn: Connection<Socket>, opts: AuthConnectionOptions) {
     this.#conn = conn;
     this.#opts = opts;
     this.log = opts.log.child({ cuid: opts.cuid, listener: conn.listener, ...(conn.remoteIp ? { peer: conn.remoteIp } : {}) });

@@ -2,7 +2,7 @@ import { AuthPolicy, type Authenticator, type Sleep } from '../auth/index.js';
 import { getMechanism, type SaslServerMechanism } from '../auth/sasl/index.js';
 import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import type { Connection, NetworkList } from '../net/index.js';
+import { nodeConnection, type Connection, type NetworkList } from '../net/index.js';
 import { AuthClientConnection } from './connection.js';
 
 export interface AuthServiceOptions {
@@ -49,7 +49,8 @@ export class AuthService {
   }
 
   /** A ConnectionHandler for `auth` listeners. */
-  readonly accept = (conn: Connection): void => {
+  readonly accept = (front: Connection): void => {
+    const conn = nodeConnection(front);
     if (this.#closed) {
       conn.socket.destroy();
       return;

@@ -1,6 +1,5 @@
-import type { Socket } from 'node:net';
 import type { Logger } from '../log/index.js';
-import { startServerTls, type Connection } from '../net/index.js';
+import { endSocket, NativeSocket, startServerTls, type Connection, type FrontSocket, type NativeSocketEvents } from '../net/index.js';
 import { joinSockets, type Pipe, type PipeEnd, type RelayMode } from '../proxy/index.js';
 import { ClientIdentity } from './client-identity.js';
 import type { EndReason, SessionInfo } from './registry.js';
@@ -128,8 +127,9 @@ export class FrontConnection {
       .finally(() => {
         this.#busy = false;
         if (this.#phase.kind !== 'open') return;
-        this.conn.socket.resume();
+        // What was read before the pause first; then the socket, which may start the next command.
         this.#input?.onResume();
+        if (!this.#busy && this.#phase.kind === 'open') this.conn.socket.resume();
       });
   }
 
@@ -235,8 +235,7 @@ export class FrontConnection {
   /** Ends the session before login: flushes what was written, then closes. */
   close(reason: string): void {
     if (this.#phase.kind !== 'open') return;
-    this.conn.socket.end();
-    this.conn.socket.destroySoon();
+    endSocket(this.conn.socket);
     this.#finish(reason);
   }
 
@@ -249,16 +248,28 @@ export class FrontConnection {
     this.#opts.onClose?.();
   }
 
-  #attach(socket: Socket): void {
+  #attach(socket: FrontSocket): void {
+    if (socket instanceof NativeSocket) return socket.setEvents(this.#nativeEvents);
     socket.on('data', this.#onData);
     socket.on('error', this.#onError);
     socket.on('close', this.#onSocketClose);
   }
-  #detach(socket: Socket): void {
+  #detach(socket: FrontSocket): void {
+    if (socket instanceof NativeSocket) return socket.stopEvents();
     socket.off('data', this.#onData);
     socket.off('error', this.#onError);
     socket.off('close', this.#onSocketClose);
   }
+  /** A native connection's events: as a net.Socket's, where an error is also the close. */
+  readonly #nativeEvents: NativeSocketEvents = {
+    connected: () => {},
+    data: (chunk) => this.#onData(chunk),
+    closed: () => this.#onSocketClose(),
+    error: (err) => {
+      this.#onError(err);
+      this.#onSocketClose();
+    },
+  };
   readonly #onData = (chunk: Buffer): void => {
     if (this.#phase.kind === 'open') this.#input?.onData(chunk);
   };

@@ -2,11 +2,15 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { PosternError } from '../core/index.js';
 import { normalizeIp } from './address.js';
+import { NativeSocket } from './native-socket.js';
 import type { ServerTls } from './tls.js';
 
+/** A client's connection before login: a Node socket, or one the native relay accepted (plaintext IMAP and POP3 listeners). */
+export type FrontSocket = Socket | NativeSocket;
+
 /** One accepted client connection, as the protocol fronts see it. */
-export interface Connection {
-  socket: Socket;
+export interface Connection<S extends FrontSocket = FrontSocket> {
+  socket: S;
   remoteIp: string;
   remotePort: number;
   localIp: string;
@@ -36,7 +40,7 @@ export function verifiedCertUsername(socket: TLSSocket, field: string): string |
 }
 
 /** `local`: the listener's own address when it is bound to one, which spares a getsockname per connection. */
-export function connectionFromSocket(socket: Socket, listener: string, tls: ServerTls | undefined, local?: { ip: string; port: number }): Connection {
+export function connectionFromSocket(socket: Socket, listener: string, tls: ServerTls | undefined, local?: { ip: string; port: number }): Connection<Socket> {
   const secured = socket instanceof TLSSocket;
   const serverName = secured ? ((socket as TLSSocket & { servername?: string | false }).servername || undefined) : undefined;
   const certUsername = secured && tls?.certUsernameField ? verifiedCertUsername(socket as TLSSocket, tls.certUsernameField) : undefined;
@@ -54,6 +58,34 @@ export function connectionFromSocket(socket: Socket, listener: string, tls: Serv
   };
 }
 
+/** A connection the native relay accepted; `local` as above, else the port the listener is bound to. */
+export function connectionFromNative(socket: NativeSocket, remoteIp: string, remotePort: number, listener: string, tls: ServerTls | undefined, local: { ip?: string; port: number }): Connection<NativeSocket> {
+  return {
+    socket,
+    remoteIp: normalizeIp(remoteIp),
+    remotePort,
+    localIp: local.ip ?? normalizeIp(socket.localAddress),
+    localPort: local.port,
+    secured: false,
+    listener,
+    ...(tls ? { tls } : {}),
+  };
+}
+
+/** For the parts that speak through a net.Socket (LMTP, the auth service): a native connection becomes one. */
+export function nodeConnection(conn: Connection): Connection<Socket> {
+  const s = conn.socket;
+  return s instanceof NativeSocket ? { ...conn, socket: s.toSocket() } : (conn as Connection<Socket>);
+}
+
+/** The connection's last words: `data`, what is still unsent, a FIN, then the close. */
+export function endSocket(socket: FrontSocket, data?: string): void {
+  if (socket instanceof NativeSocket) return socket.end(data);
+  if (data !== undefined) socket.end(data);
+  else socket.end();
+  socket.destroySoon();
+}
+
 /**
  * Upgrades a plain connection in place (STARTTLS/STLS). The caller must have discarded any
  * bytes the client sent after the command: they were not protected (RFC 3207 section 4.2 style injection).
@@ -61,7 +93,7 @@ export function connectionFromSocket(socket: Socket, listener: string, tls: Serv
 export function startServerTls(conn: Connection, handshakeTimeoutMs: number): Promise<void> {
   const tls = conn.tls;
   if (!tls) return Promise.reject(new PosternError('POSTERN_TLS_UNAVAILABLE', 'no TLS configured for this listener'));
-  const plain = conn.socket;
+  const plain = conn.socket instanceof NativeSocket ? conn.socket.toSocket() : conn.socket;
   plain.removeAllListeners('data');
   plain.removeAllListeners('timeout');
   const secure = new TLSSocket(plain, { isServer: true, ...tls.socketOptions });

@@ -3,13 +3,13 @@
 import { afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { Duplex, Writable } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { getTestCerts, type TestCerts } from '../../test/interop/harness/index.js';
-import { createLogger } from '../log/index.js';
+import { captureLogs } from '../../test/support/logs.js';
 import { NetworkList } from './address.js';
 import { listenConfigSchema } from './config.js';
-import type { Connection } from './connection.js';
+import { nodeConnection, type Connection } from './connection.js';
 import { Listener } from './listener.js';
 import { encodeProxyV2 } from './proxy-protocol.js';
 import { createServerTls } from './tls.js';
@@ -33,14 +33,7 @@ interface Started {
 }
 
 async function start(o: { trusted?: string[]; tls?: 'none' | 'implicit'; timeoutMs?: number } = {}): Promise<Started> {
-  const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  const log = createLogger({ format: 'json', level: 'debug' }, sink);
+  const { log, records: logs } = captureLogs();
   const tls = o.tls === 'implicit' ? createServerTls({ cert: certs.server.certPath, key: certs.server.keyPath, sni: [], min_version: 'TLSv1.2', cert_username_field: 'commonName' }, (p) => p) : undefined;
   const conns: Connection[] = [];
   const pending: Connection[] = [];
@@ -50,7 +43,7 @@ async function start(o: { trusted?: string[]; tls?: 'none' | 'implicit'; timeout
     conns.push(c);
     // A front subscribes at once, as ImapLoginSession.start() does.
     const chunks: Buffer[] = [];
-    c.socket.on('data', (d: Buffer) => chunks.push(d));
+    nodeConnection(c).socket.on('data', (d: Buffer) => chunks.push(d));
     (c as Connection & { received: Buffer[] }).received = chunks;
     const waiter = waiters.shift();
     if (waiter) waiter(c);

@@ -3,7 +3,9 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import type { Logger } from '../log/index.js';
 import { PosternError } from '../core/index.js';
 import type { ListenConfig } from './config.js';
-import { connectionFromSocket, type Connection } from './connection.js';
+import { connectionFromNative, connectionFromSocket, type Connection } from './connection.js';
+import { NativeListen } from './native-listen.js';
+import type { NativeSocket } from './native-socket.js';
 import { normalizeIp, type NetworkList } from './address.js';
 import { peerAddresses, readProxyHeader, startTlsAfterHeader } from './proxy-accept.js';
 import type { ServerTls } from './tls.js';
@@ -23,6 +25,11 @@ export interface ListenerOptions {
    * answers is ours (the primary freed stale ones before the workers started).
    */
   clustered?: boolean;
+  /**
+   * A TCP listener's connections (plain, or STARTTLS) are accepted by the native relay, as NativeSockets (see
+   * NativeListen); for the IMAP and POP3 fronts under `proxy.relay: auto`.
+   */
+  nativeAccept?: boolean;
 }
 
 /**
@@ -33,7 +40,11 @@ export class Listener {
   readonly config: ListenConfig;
   readonly label: string;
   readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
+  readonly #sockets = new Set<Socket | NativeSocket>();
+  readonly #onConnection: ConnectionHandler;
+  readonly #log: Logger;
+  readonly #nativeAccept: boolean;
+  #native: NativeListen | undefined;
   #closed = false;
   #bound: AddressInfo | undefined;
   /** A listener on one address: every connection's local end, known without asking the socket. */
@@ -48,6 +59,10 @@ export class Listener {
     this.#tls = config.tls === 'none' ? undefined : tls;
     this.#haproxyTrusted = opts.haproxyTrusted;
     this.#clustered = opts.clustered ?? false;
+    this.#onConnection = onConnection;
+    this.#log = log;
+    // A STARTTLS listener too: the few clients that upgrade get a net.Socket then (startServerTls).
+    this.#nativeAccept = (opts.nativeAccept ?? false) && config.tls !== 'implicit' && !config.haproxy && config.path === undefined;
     this.label = config.name ?? `${config.protocol}:${config.path ?? config.port}`;
     if (config.tls !== 'none' && !tls) {
       throw new PosternError('POSTERN_TLS_REQUIRED', `listener ${this.label} uses tls: ${config.tls} but the configuration has no tls section`);
@@ -80,6 +95,12 @@ export class Listener {
     socket.once('close', () => this.#sockets.delete(socket));
     socket.on('error', () => {}); // each front installs its own handler; this keeps a reset before that from crashing
   }
+
+  readonly #acceptNative = (socket: NativeSocket, ip: string, port: number): void => {
+    this.#sockets.add(socket);
+    socket.onGone = () => this.#sockets.delete(socket);
+    this.#onConnection(connectionFromNative(socket, ip, port, this.label, this.#tls, this.#local ?? { port: this.#bound?.port ?? 0 }));
+  };
 
   /** A `haproxy` listener: the PROXY header in plaintext first, then (implicit) TLS, then the front. */
   async #acceptProxied(socket: Socket, trusted: NetworkList, timeoutMs: number | undefined, tls: ServerTls | undefined, onConnection: ConnectionHandler, log: Logger): Promise<void> {
@@ -149,6 +170,7 @@ export class Listener {
     this.#bound = this.address();
     const { address, port, family } = this.#bound;
     if (family !== 'unix' && address !== '0.0.0.0' && address !== '::') this.#local = { ip: normalizeIp(address), port };
+    if (this.#nativeAccept) this.#native = NativeListen.start(this.#server, this.#acceptNative, this.label, this.#log);
     return this.#bound;
   }
 
@@ -168,6 +190,7 @@ export class Listener {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    this.#native?.close();
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
 

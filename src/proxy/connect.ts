@@ -1,8 +1,8 @@
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { NativeBackend, type BackendSocket } from './native-backend.js';
+import { NativeSocket } from '../net/index.js';
 import { backendEndpoint } from './source-ips.js';
-import type { BackendLogin, BackendTarget, LoginStep, ProxyFailure } from './types.js';
+import type { BackendLogin, BackendSocket, BackendTarget, LoginStep, ProxyFailure } from './types.js';
 
 export interface ConnectOptions {
   maxReconnects: number;
@@ -19,7 +19,7 @@ export interface ConnectOptions {
   now?: () => number;
   /** The next login_source_ips address for a backend of this family, when the passdb gave no source_ip. */
   sourceIp?: (family: 4 | 6) => string | undefined;
-  /** A plain backend is dialled by the native relay, which will carry the session (NativeBackend). */
+  /** A plain backend is dialled by the native relay, which will carry the session (NativeSocket). */
   nativeDial?: boolean;
 }
 
@@ -103,7 +103,7 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      if (socket instanceof NativeBackend) socket.stopEvents();
+      if (socket instanceof NativeSocket) socket.stopEvents();
       else detach(socket);
       if (result.kind === 'failed') socket.destroy();
       resolve(result);
@@ -178,10 +178,10 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
       });
     };
 
-    let dialled: NativeBackend | undefined;
+    let dialled: NativeSocket | undefined;
     if (nativeDial && target.tls === 'none') {
       try {
-        dialled = NativeBackend.open(address, target.port, target.sourceIp, { connected: () => run(login.onConnected(false)), data: onData, closed: onClose, error: onError });
+        dialled = NativeSocket.open(address, target.port, target.sourceIp, { connected: () => run(login.onConnected(false)), data: onData, closed: onClose, error: onError });
       } catch (err) {
         resolve({ kind: 'failed', failure: { kind: 'connect', detail: `${where}: ${(err as Error).message}` } });
         return;

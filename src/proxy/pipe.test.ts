@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { makeCert } from '../imap/front/session-harness.js';
 import { joinSockets } from './pipe.js';
-import { nativeRelayMissing, replaceNativeRelayForTest } from './native.js';
+import { nativeRelayMissing, replaceNativeRelayForTest } from '../net/index.js';
 import type { RelayMode } from './relay.js';
 import { refusingRelay, socketPair } from '../../test/support/relay.js';
 

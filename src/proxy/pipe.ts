@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { NativeBackend, type BackendSocket } from './native-backend.js';
+import { NativeSocket, type FrontSocket } from '../net/index.js';
+import type { BackendSocket } from './types.js';
 import { adoptSockets, type JoinOptions, type RelayMode } from './relay.js';
 
 export type PipeEndReason = 'client disconnected' | 'backend disconnected' | 'idle timeout' | 'kicked' | 'shutdown' | `client error: ${string}` | `backend error: ${string}`;
@@ -39,6 +40,10 @@ function forward(from: Socket, to: Socket, flow: Flow, key: keyof Flow): void {
   to.on('drain', () => from.resume());
 }
 
+function asNodeSocket(s: Socket | NativeSocket): Socket {
+  return s instanceof NativeSocket ? s.toSocket() : s;
+}
+
 /**
  * Joins two sockets after login. The sockets' own buffers carry the back-pressure; no JavaScript
  * runs per byte, one call per chunk read. `before*` are bytes already read from one side that the
@@ -46,16 +51,17 @@ function forward(from: Socket, to: Socket, flow: Flow, key: keyof Flow): void {
  * no `once` wrappers, no copy of the hand-over's buffers.
  */
 export function joinSockets(
-  client: Socket,
+  clientSocket: FrontSocket,
   backendSocket: BackendSocket,
   /** `relay: auto`: plaintext sessions go to the native relay when it is built (src/proxy/relay.ts). */
   opts: JoinOptions & { relay?: RelayMode },
 ): Pipe {
   if (opts.relay === 'auto') {
-    const adopted = adoptSockets(client, backendSocket, opts);
+    const adopted = adoptSockets(clientSocket, backendSocket, opts);
     if (adopted) return adopted;
   }
-  const backend = backendSocket instanceof NativeBackend ? backendSocket.toSocket() : backendSocket;
+  const client = asNodeSocket(clientSocket);
+  const backend = asNodeSocket(backendSocket);
   // The reply and the first bytes after it leave in one write.
   client.cork();
   if (opts.reply) client.write(opts.reply);

@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
-import { NativeBackend, type BackendSocket } from './native-backend.js';
-import { nativeAddon } from './native.js';
+import { nativeAddon, NativeSocket } from '../net/index.js';
 import type { Pipe, PipeEnd, PipeEndReason } from './pipe.js';
 
 const EV_DELAY = 1;
@@ -29,13 +28,13 @@ function joined(a: Buffer | undefined, b: Buffer | undefined): Buffer | undefine
 }
 
 /**
- * The backend as the relay takes it: a net.Socket's descriptor is duplicated and the socket destroyed;
- * a dial's handle is taken as it is. `read` is what was read from it that nobody took yet, `giveBack`
- * returns it when the relay refuses the session.
+ * One side as the relay takes it: a net.Socket's descriptor is duplicated and the socket destroyed;
+ * a native connection's handle is taken as it is. `read` is what was read from it that nobody took
+ * yet, `giveBack` returns it when the relay refuses the session.
  */
-function backendSide(b: BackendSocket): { ref: number | object | undefined; read(): Buffer | undefined; giveBack(chunk: Buffer): void; handedOver(): void } {
-  if (b instanceof NativeBackend) return { ref: b.handle(), read: () => b.takeUnread(), giveBack: (c) => b.unread(c), handedOver: () => b.adopted() };
-  return { ref: plainFd(b), read: () => takeBuffered(b), giveBack: (c) => b.unshift(c), handedOver: () => b.destroy() };
+function relaySide(s: Socket | NativeSocket): { ref: number | object | undefined; read(): Buffer | undefined; giveBack(chunk: Buffer): void; handedOver(): void } {
+  if (s instanceof NativeSocket) return { ref: s.handle(), read: () => s.takeUnread(), giveBack: (c) => s.unread(c), handedOver: () => s.adopted() };
+  return { ref: plainFd(s), read: () => takeBuffered(s), giveBack: (c) => s.unshift(c), handedOver: () => s.destroy() };
 }
 
 /** How two sockets are joined after login, by the native relay or the JavaScript pipe alike. */
@@ -55,17 +54,17 @@ export interface JoinOptions {
 /**
  * Hands both sockets to the native relay (native/relay.c), or returns undefined when it cannot:
  * no addon, TLS on either side, or a write still pending. The JavaScript sockets are destroyed;
- * the relay holds duplicates of their descriptors, so the connections stay open. A backend the
- * relay dialled itself (NativeBackend) is taken as it is.
+ * the relay holds duplicates of their descriptors, so the connections stay open. A connection the
+ * relay opened or accepted itself (NativeSocket) is taken as it is.
  */
-export function adoptSockets(client: Socket, backend: BackendSocket, opts: JoinOptions): Pipe | undefined {
+export function adoptSockets(clientSocket: Socket | NativeSocket, backendSocket: Socket | NativeSocket, opts: JoinOptions): Pipe | undefined {
   const relay = nativeAddon();
   if (!relay) return undefined;
-  const clientFd = plainFd(client);
-  const side = backendSide(backend);
-  if (clientFd === undefined || side.ref === undefined) return undefined;
-  const fromClient = takeBuffered(client);
-  const fromBackend = side.read();
+  const client = relaySide(clientSocket);
+  const backend = relaySide(backendSocket);
+  if (client.ref === undefined || backend.ref === undefined) return undefined;
+  const fromClient = client.read();
+  const fromBackend = backend.read();
   const toBackend = joined(opts.beforeBackend, fromClient);
   const toClient = joined(joined(opts.reply, opts.beforeClient), fromBackend);
   const replyLength = opts.reply?.length ?? 0;
@@ -83,16 +82,16 @@ export function adoptSockets(client: Socket, backend: BackendSocket, opts: JoinO
   };
   let handle: object;
   try {
-    handle = relay.adopt(clientFd, side.ref, opts.idleTimeoutMs, delay !== undefined, toBackend, toClient, onEvent);
+    handle = relay.adopt(client.ref, backend.ref, opts.idleTimeoutMs, delay !== undefined, toBackend, toClient, onEvent);
   } catch (err) {
     // Nothing was written or closed: what was taken from the sockets goes back for the JavaScript pipe.
-    if (fromClient) client.unshift(fromClient);
-    if (fromBackend) side.giveBack(fromBackend);
+    if (fromClient) client.giveBack(fromClient);
+    if (fromBackend) backend.giveBack(fromBackend);
     opts.onRelayError?.((err as Error).message);
     return undefined;
   }
-  client.destroy();
-  side.handedOver();
+  client.handedOver();
+  backend.handedOver();
   return {
     done,
     destroy: (why, line) => {

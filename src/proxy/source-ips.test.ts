@@ -4,8 +4,8 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { PosternError } from '../core/index.js';
 import { proxyConnect } from './connect.js';
 import { canBind, SourceIps } from './source-ips.js';
-import type { BackendLogin, BackendTarget } from './types.js';
-import { NativeBackend, type BackendSocket } from './native-backend.js';
+import type { BackendLogin, BackendSocket, BackendTarget } from './types.js';
+import { NativeSocket } from '../net/index.js';
 
 const resolvers = {
   lookup: async (name: string) => ({ 'mail-out.example.test': ['192.0.2.1', '192.0.2.2', '2001:db8::1'], 'other-host.example.test': ['198.51.100.7'] })[name] ?? Promise.reject(new Error('ENOTFOUND')),
@@ -46,7 +46,7 @@ for (const nativeDial of [false, true]) test(`backend connects come from 127.0.0
       const r = await proxyConnect(withField ? { ...target, sourceIp: '127.0.0.5' } : target, login, { maxReconnects: 0, reconnectIntervalMs: 0, sourceIp: (f) => sources.next(f), nativeDial });
       assert.equal(r.kind, 'ok');
       if (r.kind === 'ok') {
-        assert.equal(r.socket instanceof NativeBackend, nativeDial);
+        assert.equal(r.socket instanceof NativeSocket, nativeDial);
         from.push(r.socket.localAddress);
         sockets.push(r.socket);
       }

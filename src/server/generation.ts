@@ -8,7 +8,7 @@ import { ImapLoginSession } from '../imap/index.js';
 import { LmtpSession } from '../lmtp/index.js';
 import type { Logger } from '../log/index.js';
 import { admitted, LoginService, newSessionId, type SessionRegistry, type TrackedSession } from '../login/index.js';
-import { ConnectionLimits, NetworkList, type Connection, type ConnectionCounter, type ConnectionHandler, type ListenConfig } from '../net/index.js';
+import { ConnectionLimits, NetworkList, nodeConnection, type Connection, type ConnectionCounter, type ConnectionHandler, type ListenConfig } from '../net/index.js';
 import { SourceIps, type DisconnectSpread } from '../proxy/index.js';
 import { Pop3LoginSession } from '../pop3/index.js';
 import { prepareServer, type Prepared } from './prepare.js';
@@ -102,7 +102,7 @@ export class Generation {
         const id = newSessionId();
         const since = Date.now();
         this.#track((onClose) => {
-          const session = new LmtpSession(conn, {
+          const session = new LmtpSession(nodeConnection(conn), {
             authenticator, hostname: lmtpHost, maxMessageBytes: cfg.lmtp.max_message_size, idleTimeoutMs: cfg.lmtp.idle_timeout,
             proxyTimeoutMs: cfg.proxy.timeout, isSelf, session: id, proxyTtl: cfg.proxy.ttl, ...(backendCa ? { backendCa } : {}), log, onClose,
             trustedNetworks, maxRecipients: cfg.lmtp.max_recipients, maxBadCommands: cfg.lmtp.max_bad_commands,

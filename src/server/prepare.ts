@@ -4,8 +4,8 @@ import { AuthCache, createConfiguredAuthenticator, offeredMechanisms, type Authe
 import { configPath, type LoadedConfig } from '../config/index.js';
 import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { createServerTls, type ServerTls } from '../net/index.js';
-import { nativeRelayMissing, SourceIps } from '../proxy/index.js';
+import { createServerTls, nativeRelayMissing, type ServerTls } from '../net/index.js';
+import { SourceIps } from '../proxy/index.js';
 
 export interface Prepared {
   tls: ServerTls | undefined;

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import type { NativeRelay } from '../../src/proxy/native.js';
+import type { NativeRelay, NativeSocketEvents } from '../../src/net/index.js';
 
 /** A connected pair of loopback sockets: [the far end, our end]. */
 export async function socketPair(): Promise<[Socket, Socket]> {
@@ -15,7 +15,7 @@ export async function socketPair(): Promise<[Socket, Socket]> {
   return [far, ours];
 }
 
-/** A native relay whose adopt() refuses every session with `message`, and that dials nothing. */
+/** A native relay whose adopt() refuses every session with `message`, and that dials and accepts nothing. */
 export function refusingRelay(message: string): NativeRelay {
   return {
     adopt: () => {
@@ -32,5 +32,41 @@ export function refusingRelay(message: string): NativeRelay {
     dialLocal: () => undefined,
     dialPending: () => undefined,
     dialDetach: () => -1,
+    dialPause: () => {},
+    dialResume: () => {},
+    dialEnd: () => true,
+    listen: () => {
+      throw new Error('this relay accepts nothing');
+    },
+    listenTake: () => false,
+    listenResume: () => {},
+    listenClose: () => {},
   };
+}
+
+/** Events of a native connection, recorded; `until(pred, what)` waits (at most 5 s) until `pred` holds. */
+export function recorder() {
+  const seen: Array<{ kind: string; arg?: unknown }> = [];
+  let wake: (() => void) | undefined;
+  const push = (kind: string, arg?: unknown) => {
+    seen.push({ kind, arg });
+    wake?.();
+  };
+  const events: NativeSocketEvents = {
+    connected: () => push('connected'),
+    data: (b) => push('data', b.toString()),
+    closed: () => push('closed'),
+    error: (e) => push('error', e),
+  };
+  const until = async (pred: () => boolean, what: string) => {
+    const deadline = Date.now() + 5000;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`no ${what} within 5 s; seen ${JSON.stringify(seen.map((e) => e.kind))}`);
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 50);
+      });
+    }
+  };
+  return { seen, events, until };
 }

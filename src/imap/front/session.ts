@@ -3,7 +3,7 @@ import type { Secret } from '../../core/index.js';
 import type { Logger } from '../../log/index.js';
 import type { AuthRequest, AuthResult } from '../../auth/index.js';
 import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
-import type { Connection, NetworkList } from '../../net/index.js';
+import { endSocket, type Connection, type NetworkList } from '../../net/index.js';
 import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type EndReason, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
 import type { BackendTarget, RelayMode } from '../../proxy/index.js';
 import { ImapCommandReader, type ImapCommand } from '../wire/index.js';
@@ -57,8 +57,7 @@ export class ImapLoginSession implements ImapFrontContext, TrackedSession {
 
   /** A connection over limits.max_connections or max_connections_per_address: `* BYE`, closed before any greeting. */
   static refuse(conn: Connection, limit: 'address' | 'total'): void {
-    conn.socket.end(`* BYE ${limit === 'address' ? REPLY.addressLimit : REPLY.totalLimit}\r\n`);
-    conn.socket.destroySoon();
+    endSocket(conn.socket, `* BYE ${limit === 'address' ? REPLY.addressLimit : REPLY.totalLimit}\r\n`);
   }
 
   get id(): string {

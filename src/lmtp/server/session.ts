@@ -54,7 +54,7 @@ const DEFAULT_MAX_RECIPIENTS = 1000;
 
 /** One client connection to the LMTP proxy front (RFC 2033), an MTA delivering mail. */
 export class LmtpSession {
-  readonly #conn: Connection;
+  readonly #conn: Connection<Socket>;
   readonly #opts: LmtpSessionOptions;
   readonly #reader = new LmtpCommandReader();
   /** The real peer (not a forwarded address) is in login_trusted_networks, as Dovecot checks it. */
@@ -70,7 +70,7 @@ export class LmtpSession {
   #log: Logger;
   #badCommands = 0;
 
-  constructor(conn: Connection, opts: LmtpSessionOptions) {
+  constructor(conn: Connection<Socket>, opts: LmtpSessionOptions) {
     this.#conn = conn;
     this.#opts = opts;
     this.#session = opts.session;

@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { NativeBackend, type BackendEvents } from './native-backend.js';
+import { NativeSocket, replaceNativeRelayForTest, type NativeSocketEvents } from '../net/index.js';
 import { proxyConnect } from './connect.js';
 import { joinSockets } from './pipe.js';
-import { replaceNativeRelayForTest } from './native.js';
 import type { BackendLogin, BackendTarget } from './types.js';
-import { refusingRelay, socketPair } from '../../test/support/relay.js';
+import { recorder, refusingRelay, socketPair } from '../../test/support/relay.js';
 
 /** A loopback server that hands each connection to `onConn`; closed by the returned function. */
 async function server(onConn: (s: Socket) => void): Promise<{ port: number; close: () => Promise<void>; conns: Socket[] }> {
@@ -29,33 +28,6 @@ async function server(onConn: (s: Socket) => void): Promise<{ port: number; clos
   };
 }
 
-/** Events of a dial, recorded; `next(kind)` waits (bounded) for the first event of that kind not yet taken. */
-function recorder() {
-  const seen: Array<{ kind: string; arg?: unknown }> = [];
-  let wake: (() => void) | undefined;
-  const push = (kind: string, arg?: unknown) => {
-    seen.push({ kind, arg });
-    wake?.();
-  };
-  const events: BackendEvents = {
-    connected: () => push('connected'),
-    data: (b) => push('data', b.toString()),
-    closed: () => push('closed'),
-    error: (e) => push('error', e),
-  };
-  const until = async (pred: () => boolean, what: string) => {
-    const deadline = Date.now() + 5000;
-    while (!pred()) {
-      if (Date.now() > deadline) throw new Error(`no ${what} within 5 s; seen ${JSON.stringify(seen.map((e) => e.kind))}`);
-      await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, 50);
-      });
-    }
-  };
-  return { seen, events, until };
-}
-
 function readUntil(s: Socket, text: string): Promise<string> {
   let got = '';
   return new Promise((resolve, reject) => {
@@ -73,7 +45,7 @@ function readUntil(s: Socket, text: string): Promise<string> {
 test('a dial connects, reads, writes strings (UTF-8) and buffers, and corked writes arrive together and in order', async () => {
   const srv = await server((s) => s.write('* OK hello\r\n'));
   const rec = recorder();
-  const dial = NativeBackend.open('127.0.0.1', srv.port, undefined, rec.events);
+  const dial = NativeSocket.open('127.0.0.1', srv.port, undefined, rec.events);
   try {
     assert.ok(dial, 'the addon is built here');
     await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
@@ -99,7 +71,7 @@ test('a refused connection is an error event with the errno name, the address an
   const port = srv.port;
   await srv.close();
   const rec = recorder();
-  const dial = NativeBackend.open('127.0.0.1', port, undefined, rec.events);
+  const dial = NativeSocket.open('127.0.0.1', port, undefined, rec.events);
   assert.ok(dial);
   await rec.until(() => rec.seen.length > 0, 'event');
   await new Promise((r) => setTimeout(r, 50));
@@ -111,15 +83,15 @@ test('a refused connection is an error event with the errno name, the address an
 });
 
 test('a source address that is not ours fails at once, as a thrown EADDRNOTAVAIL; a foreign family is refused', () => {
-  assert.throws(() => NativeBackend.open('127.0.0.1', 9, '192.0.2.200', recorder().events), (e: NodeJS.ErrnoException) => e.code === 'EADDRNOTAVAIL' && /^bind EADDRNOTAVAIL 127\.0\.0\.1:9$/.test(e.message));
-  assert.throws(() => NativeBackend.open('127.0.0.1', 9, '::1', recorder().events), /IP addresses of one family/);
-  assert.throws(() => NativeBackend.open('backend.example', 9, undefined, recorder().events), /IP addresses/);
+  assert.throws(() => NativeSocket.open('127.0.0.1', 9, '192.0.2.200', recorder().events), (e: NodeJS.ErrnoException) => e.code === 'EADDRNOTAVAIL' && /^bind EADDRNOTAVAIL 127\.0\.0\.1:9$/.test(e.message));
+  assert.throws(() => NativeSocket.open('127.0.0.1', 9, '::1', recorder().events), /IP addresses of one family/);
+  assert.throws(() => NativeSocket.open('backend.example', 9, undefined, recorder().events), /IP addresses/);
 });
 
 test("the backend's FIN is a closed event; destroy() closes our side, and no event follows it", async () => {
   const srv = await server((s) => s.end('* BYE\r\n'));
   const rec = recorder();
-  const dial = NativeBackend.open('127.0.0.1', srv.port, undefined, rec.events);
+  const dial = NativeSocket.open('127.0.0.1', srv.port, undefined, rec.events);
   try {
     await rec.until(() => rec.seen.some((e) => e.kind === 'closed'), 'closed');
     assert.deepEqual(rec.seen.map((e) => e.kind), ['connected', 'data', 'closed']);
@@ -129,7 +101,7 @@ test("the backend's FIN is a closed event; destroy() closes our side, and no eve
   }
   const quiet = await server((s) => s.write('* OK\r\n'));
   const rec2 = recorder();
-  const dial2 = NativeBackend.open('127.0.0.1', quiet.port, undefined, rec2.events)!;
+  const dial2 = NativeSocket.open('127.0.0.1', quiet.port, undefined, rec2.events)!;
   try {
     await rec2.until(() => rec2.seen.some((e) => e.kind === 'data'), 'greeting');
     const ended = once(quiet.conns[0]!, 'end');
@@ -146,7 +118,7 @@ test("the backend's FIN is a closed event; destroy() closes our side, and no eve
 test('toSocket() goes on as a net.Socket on the same connection, both ways', async () => {
   const srv = await server((s) => s.write('* OK\r\n'));
   const rec = recorder();
-  const dial = NativeBackend.open('127.0.0.1', srv.port, undefined, rec.events)!;
+  const dial = NativeSocket.open('127.0.0.1', srv.port, undefined, rec.events)!;
   try {
     await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
     const socket = dial.toSocket();
@@ -171,7 +143,7 @@ test('toSocket() keeps what the dial could not write yet: it leaves first, in or
     s.write('* OK\r\n');
   });
   const rec = recorder();
-  const dial = NativeBackend.open('127.0.0.1', srv.port, undefined, rec.events)!;
+  const dial = NativeSocket.open('127.0.0.1', srv.port, undefined, rec.events)!;
   try {
     await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
     // More than loopback's socket buffers take while the far end does not read.
@@ -197,7 +169,7 @@ test('toSocket() keeps what the dial could not write yet: it leaves first, in or
 test('what the backend sends once the login stopped listening is kept for whoever carries the session', async () => {
   const srv = await server((s) => s.write('* OK\r\n'));
   const rec = recorder();
-  const dial = NativeBackend.open('127.0.0.1', srv.port, undefined, rec.events)!;
+  const dial = NativeSocket.open('127.0.0.1', srv.port, undefined, rec.events)!;
   try {
     await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
     dial.stopEvents();
@@ -243,10 +215,10 @@ function imapBackend() {
 }
 
 /** proxyConnect with nativeDial against `port`: the dial it logged in on. */
-async function dialledLogin(port: number): Promise<NativeBackend> {
+async function dialledLogin(port: number): Promise<NativeSocket> {
   const r = await proxyConnect(target(port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
   assert.equal(r.kind, 'ok');
-  assert.ok(r.kind === 'ok' && r.socket instanceof NativeBackend);
+  assert.ok(r.kind === 'ok' && r.socket instanceof NativeSocket);
   return r.socket;
 }
 
@@ -343,7 +315,7 @@ test('a dial to ::1 from ::1 (IPv6)', async (t) => {
     return t.skip('::1 is not usable here');
   }
   const rec = recorder();
-  const dial = NativeBackend.open('::1', (srv.address() as AddressInfo).port, '::1', rec.events);
+  const dial = NativeSocket.open('::1', (srv.address() as AddressInfo).port, '::1', rec.events);
   try {
     await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
     assert.equal(rec.seen.find((e) => e.kind === 'data')?.arg, '* OK six\r\n');

@@ -1,25 +1,40 @@
 import { createRequire } from 'node:module';
 
-/** The addon built from native/relay.c at `npm ci`. */
+/** The addon built from native/relay.c at `npm ci`: the relay, its backend dials and its listeners. */
 export interface NativeRelay {
-  /** `backend`: a descriptor (duplicated), or a dial's handle (taken as it is). */
-  adopt(clientFd: number, backend: number | object, idleMs: number, hasDelay: boolean, toBackend: Buffer | undefined, toClient: Buffer | undefined, onEvent: (kind: number, reason?: string, bytesIn?: number, bytesOut?: number) => number | undefined): object;
+  /** Each side: a descriptor (duplicated), or a native connection's handle (taken as it is). */
+  adopt(client: number | object, backend: number | object, idleMs: number, hasDelay: boolean, toBackend: Buffer | undefined, toClient: Buffer | undefined, onEvent: (kind: number, reason?: string, bytesIn?: number, bytesOut?: number) => number | undefined): object;
   destroy(handle: object): void;
   farewell(handle: object, line: Buffer): void;
   bytes(handle: object): [number, number];
-  /** A plain TCP connection to a backend, for its login before the join (src/proxy/native-backend.ts). */
+  /** A plain TCP connection to a backend, for its login before the join (src/net/native-socket.ts). */
   dial(address: string, port: number, source: string | undefined, onEvent: (kind: number, arg?: Buffer | string) => void): object;
   dialSend(handle: object, data: string | Buffer): void;
   dialClose(handle: object): void;
   dialLocal(handle: object): string | undefined;
   dialPending(handle: object): Buffer | undefined;
   dialDetach(handle: object): number;
+  dialPause(handle: object): void;
+  /** Delivers what waits in the socket before it returns. */
+  dialResume(handle: object): void;
+  /** True when closed now; false while the rest waits for the socket (it closes then, with no event). */
+  dialEnd(handle: object): boolean;
+  /**
+   * Accepts the connections of Node's listening socket `fd` in native code (src/net/native-listen.ts).
+   * onAccept(handle, ip, port) answers with the connection's event callback; onAccept(null, reason) when
+   * out of descriptors (listenResume watches again).
+   */
+  listen(fd: number, onAccept: (handle: object | null, ipOrReason: string, port?: number) => ((kind: number, arg?: Buffer | string) => void) | undefined): object;
+  /** Takes the socket out of libuv's epoll set: false when libuv has not registered it yet. */
+  listenTake(handle: object): boolean;
+  listenResume(handle: object): void;
+  listenClose(handle: object): void;
 }
 
 function load(): { relay?: NativeRelay; error?: string } {
   if (process.platform !== 'linux') return { error: 'the native relay is built on Linux only' };
   try {
-    // This file runs as dist/src/proxy/native.js; the addon is built in the package root's native/.
+    // This file runs as dist/src/net/native.js; the addon is built in the package root's native/.
     const require = createRequire(import.meta.url);
     return { relay: require(new URL('../../../native/build/Release/postern_relay.node', import.meta.url).pathname) as NativeRelay };
   } catch (err) {

@@ -1,0 +1,76 @@
+import type { Server } from 'node:net';
+import type { Logger } from '../log/index.js';
+import { nativeAddon, type NativeRelay } from './native.js';
+import { NativeSocket } from './native-socket.js';
+
+/** How long the relay leaves a listening socket alone after accept ran out of descriptors. */
+const EMFILE_PAUSE_MS = 100;
+/** Loop turns to wait for libuv to register the socket before the relay takes it. */
+const TAKE_TRIES = 20;
+
+/**
+ * The connections of a plaintext IMAP or POP3 listener, accepted by the native relay: each is a
+ * NativeSocket from its first byte, with no net.Socket or TCPWrap (bench/RESULTS.md, item 25).
+ * Node's server keeps the socket itself (bind, sharing across the cluster's workers, close); the relay
+ * accepts on a duplicate, and libuv stops watching it once listenTake has taken it from libuv's
+ * epoll set. Until then, and if that never succeeds, Node's server still accepts: both paths serve.
+ */
+export class NativeListen {
+  readonly #relay: NativeRelay;
+  readonly #handle: object;
+  #closed = false;
+  #lastWarn = 0;
+
+  private constructor(relay: NativeRelay, fd: number, onAccept: (socket: NativeSocket, ip: string, port: number) => void, label: string, log: Logger) {
+    this.#relay = relay;
+    this.#handle = relay.listen(fd, (handle, ipOrReason, port) => {
+      if (handle === null) {
+        this.#outOfDescriptors(ipOrReason, label, log);
+        return undefined;
+      }
+      const socket = NativeSocket.accepted(relay, handle, ipOrReason, port ?? 0);
+      onAccept(socket, ipOrReason, port ?? 0);
+      return socket.eventSink;
+    });
+    this.#take(TAKE_TRIES, label, log);
+  }
+
+  /** Native accepts for `server` (listening on TCP), or undefined when the addon or the descriptor is not there. */
+  static start(server: Server, onAccept: (socket: NativeSocket, ip: string, port: number) => void, label: string, log: Logger): NativeListen | undefined {
+    const relay = nativeAddon();
+    const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (!relay || typeof fd !== 'number' || fd < 0) return undefined;
+    try {
+      return new NativeListen(relay, fd, onAccept, label, log);
+    } catch (err) {
+      log.warn({ event: 'native_accept_unavailable', listener: label, err: (err as Error).message }, 'the native relay cannot accept on this listener; Node accepts its connections');
+      return undefined;
+    }
+  }
+
+  #take(tries: number, label: string, log: Logger): void {
+    setImmediate(() => {
+      if (this.#closed || this.#relay.listenTake(this.#handle)) return;
+      if (tries > 1) this.#take(tries - 1, label, log);
+      else log.warn({ event: 'native_accept_partial', listener: label }, 'libuv still watches this listener: Node accepts some of its connections');
+    });
+  }
+
+  #outOfDescriptors(reason: string, label: string, log: Logger): void {
+    const now = Date.now();
+    if (now - this.#lastWarn >= 1000) {
+      this.#lastWarn = now;
+      log.warn({ event: 'accept_failed', listener: label, err: reason }, `cannot accept connections (${reason}): the listener waits ${EMFILE_PAUSE_MS} ms and tries again`);
+    }
+    setTimeout(() => {
+      if (!this.#closed) this.#relay.listenResume(this.#handle);
+    }, EMFILE_PAUSE_MS).unref();
+  }
+
+  /** No more accepts here (Node's server closes the socket itself). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#relay.listenClose(this.#handle);
+  }
+}

@@ -1,0 +1,226 @@
+import { Socket } from 'node:net';
+import { nativeAddon, type NativeRelay } from './native.js';
+
+const DE_CONNECTED = 1;
+const DE_DATA = 2;
+const DE_END = 3;
+const DE_ERROR = 4;
+
+/** How long end() waits for a peer that reads nothing before it closes anyway. */
+const END_MAX_MS = 5000;
+
+/** What a native connection tells the code that reads it. */
+export interface NativeSocketEvents {
+  /** A dial connected (an accepted connection never says it). */
+  connected(): void;
+  data(chunk: Buffer): void;
+  /** The peer closed the connection; nothing follows. */
+  closed(): void;
+  /** `err.code` is the errno's name (ECONNREFUSED); nothing follows. */
+  error(err: NodeJS.ErrnoException): void;
+}
+
+/** An Error as Node's sockets make them: "connect ECONNREFUSED 127.0.0.1:143", code ECONNREFUSED. */
+function errnoError(message: string, code: string | undefined): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error(message);
+  if (code) err.code = code;
+  return err;
+}
+
+/**
+ * A plain TCP connection held by the native relay (native/relay.c) rather than by a net.Socket: a
+ * backend it dialled for a login (`open`), or a client a native listener accepted (`accepted`). The
+ * login runs on it as on a net.Socket (the chunks it reads, the writes it makes), and the relay then
+ * takes its descriptor as it is. A proxied login saves a net.Socket a side, its stream machinery and a
+ * dup (bench/RESULTS.md, items 24 and 25).
+ *
+ * Where the session needs a net.Socket after all (STARTTLS, the JavaScript pipe), toSocket() gives the
+ * connection to one, with what was read and not taken and what was not written yet.
+ */
+export class NativeSocket {
+  readonly #relay: NativeRelay;
+  #handle: object | undefined;
+  #events: NativeSocketEvents | undefined;
+  #corked: (string | Buffer)[] | undefined;
+  /** Chunks read once the reader stopped listening, before the relay or a net.Socket took over. */
+  #unread: Buffer[] = [];
+  /** address:port of the peer, for error messages as Node words them ("connect ECONNREFUSED 127.0.0.1:143"). */
+  readonly #where: string;
+  /** Told once when the connection is no longer this object's (closed, or taken by the relay or a net.Socket). */
+  onGone: (() => void) | undefined;
+
+  private constructor(relay: NativeRelay, where: string, events: NativeSocketEvents | undefined) {
+    this.#relay = relay;
+    this.#events = events;
+    this.#where = where;
+  }
+
+  /**
+   * Starts connecting to `address` (an IP literal) from `source`, or returns undefined when the addon
+   * is not there. Throws, with the errno's name as code, when the connection cannot even start.
+   */
+  static open(address: string, port: number, source: string | undefined, events: NativeSocketEvents): NativeSocket | undefined {
+    const relay = nativeAddon();
+    if (!relay) return undefined;
+    const s = new NativeSocket(relay, `${address}:${port}`, events);
+    try {
+      s.#handle = relay.dial(address, port, source, s.#onEvent);
+    } catch (err) {
+      throw errnoError(`${(err as Error).message} ${s.#where}`, (err as NodeJS.ErrnoException).code);
+    }
+    return s;
+  }
+
+  /** A connection a native listener accepted: events go nowhere until setEvents(). */
+  static accepted(relay: NativeRelay, handle: object, remoteIp: string, remotePort: number): NativeSocket {
+    const s = new NativeSocket(relay, `${remoteIp}:${remotePort}`, undefined);
+    s.#handle = handle;
+    return s;
+  }
+
+  /** The function the addon calls with this connection's events. */
+  get eventSink(): (kind: number, arg?: Buffer | string) => void {
+    return this.#onEvent;
+  }
+
+  readonly #onEvent = (kind: number, arg?: Buffer | string): void => {
+    const events = this.#events;
+    if (kind === DE_END || kind === DE_ERROR) this.#gone();
+    if (!events) {
+      // The peer's next bytes belong to the session, whoever carries it.
+      if (kind === DE_DATA) this.#unread.push(arg as Buffer);
+      return;
+    }
+    if (kind === DE_DATA) events.data(arg as Buffer);
+    else if (kind === DE_CONNECTED) events.connected();
+    else if (kind === DE_END) events.closed();
+    // The addon says "<operation> <errno name>".
+    else if (kind === DE_ERROR) events.error(errnoError(`${String(arg)} ${this.#where}`, String(arg).split(' ')[1]));
+  };
+
+  #gone(): void {
+    if (this.#handle === undefined) return;
+    this.#handle = undefined;
+    const gone = this.onGone;
+    this.onGone = undefined;
+    gone?.();
+  }
+
+  get destroyed(): boolean {
+    return this.#handle === undefined;
+  }
+
+  /** As net.Socket's: writes are taken (and otherwise dropped). */
+  get writable(): boolean {
+    return this.#handle !== undefined;
+  }
+
+  /** The local address of the connection, once connected. */
+  get localAddress(): string | undefined {
+    return this.#handle ? this.#relay.dialLocal(this.#handle) : undefined;
+  }
+
+  /** Events go to `events` from now on; what was read meanwhile comes first. */
+  setEvents(events: NativeSocketEvents): void {
+    this.#events = events;
+    const read = this.takeUnread();
+    if (read) events.data(read);
+  }
+
+  /** No more events: the reader is done, one way or the other. */
+  stopEvents(): void {
+    this.#events = undefined;
+  }
+
+  write(data: string | Buffer): void {
+    if (this.#corked) this.#corked.push(data);
+    else if (this.#handle) this.#relay.dialSend(this.#handle, data);
+  }
+
+  /** Writes until uncork() leave in one system call, as with socket.cork(). */
+  cork(): void {
+    this.#corked ??= [];
+  }
+
+  uncork(): void {
+    const parts = this.#corked;
+    this.#corked = undefined;
+    if (!parts || parts.length === 0) return;
+    this.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
+  }
+
+  /** No data events until resume(). */
+  pause(): void {
+    if (this.#handle) this.#relay.dialPause(this.#handle);
+  }
+
+  /** Data events again: what waits in the socket is delivered before this returns. */
+  resume(): void {
+    if (this.#handle) this.#relay.dialResume(this.#handle);
+  }
+
+  /** Writes `data` and what is still unsent, then a FIN, then closes (socket.end() and destroySoon() in one); no event follows. */
+  end(data?: string | Buffer): void {
+    if (data !== undefined) this.write(data);
+    this.uncork();
+    const handle = this.#handle;
+    if (!handle) return;
+    this.#events = undefined;
+    this.#gone();
+    // A peer that reads nothing holds the rest for at most END_MAX_MS.
+    if (!this.#relay.dialEnd(handle)) setTimeout(() => this.#relay.dialClose(handle), END_MAX_MS).unref();
+  }
+
+  /** Closes at once; no event follows. */
+  destroy(): void {
+    this.#events = undefined;
+    const handle = this.#handle;
+    this.#gone();
+    if (handle) this.#relay.dialClose(handle);
+  }
+
+  /** What was read after stopEvents(), for the other side ahead of what the relay reads; put back with unread(). */
+  takeUnread(): Buffer | undefined {
+    const chunks = this.#unread;
+    if (chunks.length === 0) return undefined;
+    this.#unread = [];
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  }
+
+  unread(chunk: Buffer): void {
+    this.#unread.unshift(chunk);
+  }
+
+  /** For relay.adopt: the connection's handle, which the relay takes over (undefined once closed). */
+  handle(): object | undefined {
+    return this.#handle;
+  }
+
+  /** The relay took the connection: this object no longer owns it. */
+  adopted(): void {
+    this.#events = undefined;
+    this.#gone();
+  }
+
+  /** The connection as a net.Socket (for TLS, or the JavaScript pipe); this object no longer owns it. */
+  toSocket(): Socket {
+    const handle = this.#handle;
+    this.#events = undefined;
+    this.#gone();
+    const unsent = handle ? this.#relay.dialPending(handle) : undefined;
+    const read = this.takeUnread();
+    const fd = handle ? this.#relay.dialDetach(handle) : -1;
+    if (fd < 0) {
+      // Not open any more (the peer went meanwhile): whoever reads it sees it closed.
+      if (handle) this.#relay.dialClose(handle);
+      const gone = new Socket();
+      gone.destroy();
+      return gone;
+    }
+    // TCP_NODELAY is set on the descriptor already (relay.c sets it on every connection it opens or accepts).
+    const socket = new Socket({ fd, readable: true, writable: true });
+    if (read) socket.unshift(read);
+    if (unsent) socket.write(unsent);
+    return socket;
+  }
+}
