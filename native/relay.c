@@ -106,6 +106,7 @@ static void settle(relay_t *r);
 static void dial_ready(void *item, uint32_t events);
 static void listen_ready(void *item);
 static void dial_free_done(void);
+static void dial_again_run(void);
 static int batch; /* inside ep_cb */
 
 static void set_reason(relay_t *r, const char *why) {
@@ -500,6 +501,7 @@ static void again_cb(uv_idle_t *h) {
     if (r->state != ENDED) run(r);
     else maybe_free(r);
   }
+  dial_again_run();
 }
 
 /* Node's loop saw the epoll set ready: take its events (none waits) and move what they allow. */
@@ -633,6 +635,8 @@ typedef struct dial {
   int hup;      /* the peer's FIN was seen: a short read does not empty the socket of its EOF */
   int paused;   /* JavaScript reads nothing now (a login under way) */
   int ending;   /* closes once `out` is written (dialEnd) */
+  int again;    /* stopped at ROUNDS with more to read: goes on at the next turn of the loop */
+  struct dial *next_again;
   struct dial *next_free;
   bytes_t out;  /* what a write could not take yet */
 } dial_t;
@@ -733,10 +737,43 @@ static int dial_flush(dial_t *d) {
   return 1;
 }
 
+static dial_t *dial_again_head;
+
+/* Edges do not repeat: a dial that stopped at ROUNDS with more to read goes on at the next turn of the loop (busy keeps it meanwhile). */
+static void dial_schedule(dial_t *d) {
+  if (d->again) return;
+  d->again = 1;
+  d->busy++;
+  d->next_again = dial_again_head;
+  dial_again_head = d;
+  uv_idle_start(&again_idle, again_cb);
+}
+
+static void dial_read(dial_t *d);
+
+static void dial_again_run(void) {
+  dial_t *list = dial_again_head;
+  dial_again_head = NULL;
+  while (list != NULL) {
+    dial_t *d = list;
+    list = d->next_again;
+    d->again = 0;
+    if (d->state == D_OPEN) {
+      napi_handle_scope scope;
+      napi_open_handle_scope(d->env, &scope);
+      dial_read(d);
+      napi_close_handle_scope(d->env, scope);
+    }
+    d->busy--;
+  }
+  dial_free_done();
+}
+
 /* Each chunk goes to JavaScript, which may pause the dial, join it to a relay or close it meanwhile. */
 static void dial_read(dial_t *d) {
   napi_env env = d->env;
-  for (int i = 0; i < ROUNDS && d->state == D_OPEN && d->readable && !d->paused; i++) {
+  int i = 0;
+  for (; i < ROUNDS && d->state == D_OPEN && d->readable && !d->paused; i++) {
     ssize_t n = read(d->fd, scratch, sizeof scratch);
     if (n > 0) {
       napi_value buf;
@@ -759,7 +796,7 @@ static void dial_read(dial_t *d) {
     else dial_last(d, DE_ERROR, "read", -errno);
     break;
   }
-  /* More than ROUNDS chunks before login is not a login: the reader's limits or its timeout end the session. */
+  if (i == ROUNDS && d->state == D_OPEN && d->readable && !d->paused) dial_schedule(d);
 }
 
 static void dial_ready(void *item, uint32_t events) {

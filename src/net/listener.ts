@@ -170,7 +170,11 @@ export class Listener {
     this.#bound = this.address();
     const { address, port, family } = this.#bound;
     if (family !== 'unix' && address !== '0.0.0.0' && address !== '::') this.#local = { ip: normalizeIp(address), port };
-    if (this.#nativeAccept) this.#native = NativeListen.start(this.#server, this.#acceptNative, this.label, this.#log);
+    if (this.#nativeAccept) {
+      this.#native = NativeListen.start(this.#server, this.#acceptNative, this.label, this.#log);
+      // Listening means the relay accepts: libuv lets go of the socket within a turn or two of the loop.
+      await this.#native?.taken;
+    }
     return this.#bound;
   }
 

@@ -27,12 +27,12 @@ afterEach(async () => {
 });
 
 /** A Listener on a free loopback port whose connections are queued for the test; `nativeAccept` as asked. */
-async function start(o: { nativeAccept?: boolean; tls?: 'none' | 'starttls' } = {}) {
+async function start(o: { nativeAccept?: boolean; tls?: 'none' | 'starttls'; address?: string } = {}) {
   const { log, records: logs } = captureLogs();
   const tls = o.tls === 'starttls' ? createServerTls({ cert: certs.server.certPath, key: certs.server.keyPath, sni: [], min_version: 'TLSv1.2', cert_username_field: 'commonName' }, (p) => p) : undefined;
   const pending: Connection[] = [];
   const waiters: Array<(c: Connection) => void> = [];
-  const config = listenConfigSchema.parse({ protocol: 'imap', address: '127.0.0.1', port: 0, tls: o.tls ?? 'none' });
+  const config = listenConfigSchema.parse({ protocol: 'imap', address: o.address ?? '127.0.0.1', port: 0, tls: o.tls ?? 'none' });
   const listener = new Listener(config, tls, (c) => {
     const w = waiters.shift();
     if (w) w(c);
@@ -40,9 +40,6 @@ async function start(o: { nativeAccept?: boolean; tls?: 'none' | 'starttls' } = 
   }, log, { nativeAccept: o.nativeAccept ?? true });
   const { port } = await listener.listen();
   cleanups.push(() => listener.destroy());
-  // The relay takes the socket from libuv on a later turn of the loop.
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
   const next = () =>
     new Promise<Connection>((resolve, reject) => {
       const c = pending.shift();
@@ -56,8 +53,8 @@ async function start(o: { nativeAccept?: boolean; tls?: 'none' | 'starttls' } = 
   return { listener, port, next, logs };
 }
 
-async function client(port: number): Promise<Socket> {
-  const s = connect(port, '127.0.0.1');
+async function client(port: number, host = '127.0.0.1'): Promise<Socket> {
+  const s = connect(port, host);
   s.on('error', () => {});
   cleanups.push(() => void s.destroy());
   await once(s, 'connect');
@@ -125,6 +122,33 @@ test('paused, a native connection reads nothing; resume() delivers what waited, 
   c.end();
   await rec.until(() => rec.seen.some((e) => e.kind === 'closed'), 'closed');
   assert.equal(sock.destroyed, true);
+});
+
+test('more than one wake-up reads (16 chunks of 64 KiB) waiting in the socket is read to the end', { skip }, async () => {
+  const { port, next } = await start();
+  const c = await client(port);
+  const sock = (await next()).socket as NativeSocket;
+  let got = 0;
+  let target = 0;
+  let wake: (() => void) | undefined;
+  sock.setEvents({ connected: () => {}, data: (b) => ((got += b.length), got >= target && wake?.()), closed: () => {}, error: () => {} });
+  const reach = (n: number) =>
+    new Promise<void>((resolve, reject) => {
+      target = n;
+      if (got >= n) return resolve();
+      wake = resolve;
+      setTimeout(() => reject(new Error(`${got} of ${n} bytes within 5 s`)), 5000);
+    });
+  // 16 MiB read as they come first: the kernel grows the connection's receive window.
+  c.write(Buffer.alloc(16 << 20, 'a'));
+  await reach(16 << 20);
+  // Then 3 MiB while nothing reads: all of it waits in the socket, and no edge will come for it.
+  sock.pause();
+  c.write(Buffer.alloc(3 << 20, 'b'));
+  await new Promise((r) => setTimeout(r, 300));
+  sock.resume();
+  await reach(19 << 20);
+  assert.equal(got, 19 << 20);
 });
 
 test('bytes sent before anyone listens wait for setEvents(); a client that left meanwhile reads as destroyed', { skip }, async () => {
@@ -224,6 +248,20 @@ test('closed, a native listener accepts no more, and the connections it accepted
   sock.write('still here\r\n');
   await back;
   sock.destroy();
+});
+
+test('IPv6: the addresses of a native connection, on a listener bound to ::1 and on one bound to every address', { skip }, async () => {
+  const one = await start({ address: '::1' });
+  const c = await client(one.port, '::1');
+  const conn = await one.next();
+  assert.ok(conn.socket instanceof NativeSocket);
+  assert.deepEqual([conn.remoteIp, conn.remotePort, conn.localIp, conn.localPort], ['::1', c.localPort, '::1', one.port]);
+  // Bound to ::, the local address comes from the connection itself; an IPv4 client reads as IPv4.
+  const any = await start({ address: '::' });
+  const v4 = await client(any.port, '127.0.0.1');
+  const conn4 = await any.next();
+  assert.ok(conn4.socket instanceof NativeSocket);
+  assert.deepEqual([conn4.remoteIp, conn4.remotePort, conn4.localIp, conn4.localPort], ['127.0.0.1', v4.localPort, '127.0.0.1', any.port]);
 });
 
 test('without nativeAccept (proxy.relay: js), connections are net.Sockets', async () => {

@@ -20,6 +20,8 @@ export class NativeListen {
   readonly #handle: object;
   #closed = false;
   #lastWarn = 0;
+  /** Settles once libuv no longer accepts on the socket (true), or gave up trying (false). */
+  readonly taken: Promise<boolean>;
 
   private constructor(relay: NativeRelay, fd: number, onAccept: (socket: NativeSocket, ip: string, port: number) => void, label: string, log: Logger) {
     this.#relay = relay;
@@ -32,7 +34,7 @@ export class NativeListen {
       onAccept(socket, ipOrReason, port ?? 0);
       return socket.eventSink;
     });
-    this.#take(TAKE_TRIES, label, log);
+    this.taken = new Promise((resolve) => this.#take(TAKE_TRIES, label, log, resolve));
   }
 
   /** Native accepts for `server` (listening on TCP), or undefined when the addon or the descriptor is not there. */
@@ -48,11 +50,13 @@ export class NativeListen {
     }
   }
 
-  #take(tries: number, label: string, log: Logger): void {
+  #take(tries: number, label: string, log: Logger, done: (taken: boolean) => void): void {
     setImmediate(() => {
-      if (this.#closed || this.#relay.listenTake(this.#handle)) return;
-      if (tries > 1) this.#take(tries - 1, label, log);
-      else log.warn({ event: 'native_accept_partial', listener: label }, 'libuv still watches this listener: Node accepts some of its connections');
+      if (this.#closed) return done(false);
+      if (this.#relay.listenTake(this.#handle)) return done(true);
+      if (tries > 1) return this.#take(tries - 1, label, log, done);
+      log.warn({ event: 'native_accept_partial', listener: label }, 'libuv still watches this listener: Node accepts some of its connections');
+      done(false);
     });
   }
 
