@@ -249,7 +249,7 @@ export class FrontConnection {
   }
 
   #attach(socket: FrontSocket): void {
-    if (socket instanceof NativeSocket) return socket.setEvents(this.#nativeEvents);
+    if (socket instanceof NativeSocket) return socket.setEvents(this.#nativeEvents());
     socket.on('data', this.#onData);
     socket.on('error', this.#onError);
     socket.on('close', this.#onSocketClose);
@@ -261,15 +261,17 @@ export class FrontConnection {
     socket.off('close', this.#onSocketClose);
   }
   /** A native connection's events: as a net.Socket's, where an error is also the close. */
-  readonly #nativeEvents: NativeSocketEvents = {
-    connected: () => {},
-    data: (chunk) => this.#onData(chunk),
-    closed: () => this.#onSocketClose(),
-    error: (err) => {
-      this.#onError(err);
-      this.#onSocketClose();
-    },
-  };
+  #nativeEvents(): NativeSocketEvents {
+    return {
+      connected: () => {},
+      data: this.#onData,
+      closed: this.#onSocketClose,
+      error: (err) => {
+        this.#onError(err);
+        this.#onSocketClose();
+      },
+    };
+  }
   readonly #onData = (chunk: Buffer): void => {
     if (this.#phase.kind === 'open') this.#input?.onData(chunk);
   };
