@@ -612,6 +612,16 @@ static int ensure_epoll(napi_env env, uv_loop_t *loop) {
   return 0;
 }
 
+/* Node's loop, with the relay's epoll set watched by it; NULL with an exception pending when that failed. */
+static uv_loop_t *relay_loop(napi_env env) {
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    napi_throw_error(env, "POSTERN_RELAY", "relay: napi_get_uv_event_loop failed");
+    return NULL;
+  }
+  return ensure_epoll(env, loop) < 0 ? NULL : loop;
+}
+
 /*
  * A dial is a plain TCP connection to a backend that postern logs in on before the join: JavaScript
  * runs the protocol's login (it gets each chunk read, and writes), and the relay then takes the
@@ -619,17 +629,28 @@ static int ensure_epoll(napi_env env, uv_loop_t *loop) {
  * proxied login: its construction, its stream machinery and its destruction.
  */
 enum { D_CONNECTING, D_OPEN, D_DONE };
+/* A connection's registration, edge-triggered: reads, writes and the peer's FIN. */
+#define CONN_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 enum { DE_CONNECTED = 1, DE_DATA = 2, DE_END = 3, DE_ERROR = 4 };
 
+/*
+ * What the epoll dispatch and the free list know of a dial or a listener: its kind first (as side_t's),
+ * whether a caller still holds it, its place on the free list.
+ */
+typedef struct item {
+  int kind;
+  int busy; /* a caller holds it (dial_ready, dial_send, the again list, an accept): not freed yet */
+  struct item *next_free;
+} item_t;
+
 typedef struct dial {
-  int kind; /* K_DIAL */
+  item_t it; /* K_DIAL */
   napi_env env;
   napi_ref cb;
   int fd;
   int state;
   int writable;
   int js_alive; /* the JavaScript handle has not been collected */
-  int busy;     /* inside dial_ready or dial_send */
   int doomed;   /* on the free list */
   int readable; /* an edge said so and no read has emptied the socket since */
   int hup;      /* the peer's FIN was seen: a short read does not empty the socket of its EOF */
@@ -637,38 +658,38 @@ typedef struct dial {
   int ending;   /* closes once `out` is written (dialEnd) */
   int again;    /* stopped at ROUNDS with more to read: goes on at the next turn of the loop */
   struct dial *next_again;
-  struct dial *next_free;
   bytes_t out;  /* what a write could not take yet */
 } dial_t;
 
 /*
- * A dial is freed once it is done and its JavaScript handle collected, but never under a caller that may
- * still hold it: the epoll batch (a later event of the batch may name it), dial_ready or dial_send. It
- * waits on this list until the batch or the call is over.
+ * A dial or a listener is freed once it is done and its JavaScript handle collected, but never under a
+ * caller that may still hold it: the epoll batch (a later event of the batch may name it), or a caller
+ * that marked it busy. It waits on this list until the batch or the call is over.
  */
-static dial_t *free_list;
+static item_t *free_list;
+
+static void item_doom(item_t *it) {
+  it->next_free = free_list;
+  free_list = it;
+}
 
 static void dial_maybe_free(dial_t *d) {
   if (d->state != D_DONE || d->js_alive || d->doomed) return;
   d->doomed = 1;
-  d->next_free = free_list;
-  free_list = d;
+  item_doom(&d->it);
 }
-
-static void listen_free_done(void);
 
 static void dial_free_done(void) {
   if (batch > 0) return;
-  listen_free_done();
-  dial_t **p = &free_list;
+  item_t **p = &free_list;
   while (*p != NULL) {
-    dial_t *d = *p;
-    if (d->busy) {
-      p = &d->next_free;
+    item_t *it = *p;
+    if (it->busy) {
+      p = &it->next_free;
       continue;
     }
-    *p = d->next_free;
-    free(d);
+    *p = it->next_free;
+    free(it); /* the item is the first member: the block's own address */
   }
 }
 
@@ -743,7 +764,7 @@ static dial_t *dial_again_head;
 static void dial_schedule(dial_t *d) {
   if (d->again) return;
   d->again = 1;
-  d->busy++;
+  d->it.busy++;
   d->next_again = dial_again_head;
   dial_again_head = d;
   uv_idle_start(&again_idle, again_cb);
@@ -764,7 +785,7 @@ static void dial_again_run(void) {
       dial_read(d);
       napi_close_handle_scope(d->env, scope);
     }
-    d->busy--;
+    d->it.busy--;
   }
   dial_free_done();
 }
@@ -805,7 +826,7 @@ static void dial_ready(void *item, uint32_t events) {
   napi_env env = d->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  d->busy++;
+  d->it.busy++;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) d->writable = 1;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d->readable = 1;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d->hup = 1;
@@ -824,7 +845,7 @@ static void dial_ready(void *item, uint32_t events) {
   if (d->state != D_OPEN || dial_flush(d) < 0) goto out;
   dial_read(d);
 out:
-  d->busy--;
+  d->it.busy--;
   napi_close_handle_scope(env, scope);
 }
 
@@ -838,20 +859,25 @@ static void dial_finalize(napi_env env, void *data, void *hint) {
   dial_free_done();
 }
 
-static dial_t *dial_unwrap(napi_env env, napi_value v) {
+/* The dial or listener (`kind`) a JavaScript handle stands for, or NULL. */
+static void *item_of(napi_env env, napi_value v, int kind) {
   void *p = NULL;
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL || *(int *)p != K_DIAL) return NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL || ((item_t *)p)->kind != kind) return NULL;
   return p;
 }
 
-/* The dial a call names in its first argument (with `want` arguments in all), or NULL. */
-static dial_t *dial_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want) {
+/* The dial or listener a call names in its first argument (with `want` arguments in all), or NULL. */
+static void *item_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want, int kind) {
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return NULL;
-  return dial_unwrap(env, argv[0]);
+  return item_of(env, argv[0], kind);
 }
+
+static dial_t *dial_unwrap(napi_env env, napi_value v) { return item_of(env, v, K_DIAL); }
+
+static dial_t *dial_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want) { return item_arg(env, info, argv, want, K_DIAL); }
 
 static int ip_addr(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *len) {
   memset(ss, 0, sizeof *ss);
@@ -869,6 +895,24 @@ static void throw_errno(napi_env env, const char *op, int err) {
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
   napi_create_error(env, code, text, &e);
   napi_throw(env, e);
+}
+
+/* A dial around `fd` with its JavaScript handle; NULL (fd untouched) when out of memory. */
+static dial_t *dial_new(napi_env env, int fd, int state, napi_value *handle) {
+  dial_t *d = calloc(1, sizeof *d);
+  if (d == NULL) return NULL;
+  if (napi_create_external(env, d, dial_finalize, NULL, handle) != napi_ok) {
+    free(d);
+    return NULL;
+  }
+  d->it.kind = K_DIAL;
+  d->env = env;
+  d->fd = fd;
+  d->state = state;
+  d->writable = state == D_OPEN;
+  d->js_alive = 1;
+  if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
+  return d;
 }
 
 /*
@@ -901,48 +945,41 @@ static napi_value dial(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "POSTERN_RELAY", "relay.dial: the address and source must be IP addresses of one family");
     return NULL;
   }
-  uv_loop_t *loop;
-  CHECK(napi_get_uv_event_loop(env, &loop));
-  if (ensure_epoll(env, loop) < 0) return NULL;
-  dial_t *d = calloc(1, sizeof *d);
+  if (relay_loop(env) == NULL) return NULL;
+  int fd = socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const char *op = NULL;
+  int one = 1;
+  if (fd < 0) op = "socket";
+  else if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) op = "setsockopt";
+  else if (has_src && bind(fd, (struct sockaddr *)&from, from_len) != 0) op = "bind";
+  else if (connect(fd, (struct sockaddr *)&to, to_len) != 0 && errno != EINPROGRESS) op = "connect";
+  if (op != NULL) {
+    int err = errno;
+    if (fd >= 0) close(fd);
+    throw_errno(env, op, err);
+    return NULL;
+  }
+  napi_value handle;
+  dial_t *d = dial_new(env, fd, D_CONNECTING, &handle);
   if (d == NULL) {
+    close(fd);
     throw_errno(env, "dial", ENOMEM);
     return NULL;
   }
-  d->kind = K_DIAL;
-  d->env = env;
-  d->fd = socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const char *op = NULL;
-  int one = 1;
-  if (d->fd < 0) op = "socket";
-  else if (setsockopt(d->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) op = "setsockopt";
-  else if (has_src && bind(d->fd, (struct sockaddr *)&from, from_len) != 0) op = "bind";
-  else if (connect(d->fd, (struct sockaddr *)&to, to_len) != 0 && errno != EINPROGRESS) op = "connect";
-  if (op == NULL) {
-    /* Connected or not yet, the first edge says so: an fd ready when added is reported at once. */
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = d};
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, d->fd, &ev) != 0) op = "epoll_ctl";
-  }
-  if (op == NULL && napi_create_reference(env, argv[3], 1, &d->cb) != napi_ok) {
-    op = "dial";
-    errno = ENOMEM;
-  }
-  napi_value handle;
-  if (op == NULL && napi_create_external(env, d, dial_finalize, NULL, &handle) != napi_ok) {
-    napi_delete_reference(env, d->cb);
+  /* Connected or not yet, the first edge says so: an fd ready when added is reported at once. */
+  struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = d};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) op = "epoll_ctl";
+  else if (napi_create_reference(env, argv[3], 1, &d->cb) != napi_ok) {
     op = "dial";
     errno = ENOMEM;
   }
   if (op != NULL) {
     int err = errno;
-    if (d->fd >= 0) close(d->fd);
-    free(d);
+    /* Closed here; the handle, never returned, is collected and frees the rest. */
+    dial_release(d, 1);
     throw_errno(env, op, err);
     return NULL;
   }
-  d->state = D_CONNECTING;
-  d->js_alive = 1;
-  if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
   return handle;
 }
 
@@ -971,9 +1008,9 @@ static napi_value dial_send(napi_env env, napi_callback_info info) {
   d->out.len = have + len;
   d->out.off = 0;
   if (d->state == D_OPEN) {
-    d->busy++;
+    d->it.busy++;
     dial_flush(d);
-    d->busy--;
+    d->it.busy--;
     dial_free_done();
   }
   return NULL;
@@ -1041,9 +1078,9 @@ static napi_value dial_resume(napi_env env, napi_callback_info info) {
   if (d == NULL || !d->paused) return NULL;
   d->paused = 0;
   if (d->state != D_OPEN || !d->readable) return NULL;
-  d->busy++;
+  d->it.busy++;
   dial_read(d);
-  d->busy--;
+  d->it.busy--;
   dial_free_done();
   return NULL;
 }
@@ -1058,9 +1095,9 @@ static napi_value dial_end(napi_env env, napi_callback_info info) {
     d->paused = 1;
     if (d->cb != NULL) napi_delete_reference(env, d->cb);
     d->cb = NULL;
-    d->busy++;
+    d->it.busy++;
     now = dial_flush(d) != 0;
-    d->busy--;
+    d->it.busy--;
     dial_free_done();
   } else if (d != NULL) {
     dial_release(d, 1);
@@ -1078,31 +1115,14 @@ static napi_value dial_end(napi_env env, napi_callback_info info) {
 #define ACCEPTS 32
 
 typedef struct listen_s {
-  int kind; /* K_LISTEN */
+  item_t it; /* K_LISTEN */
   napi_env env;
   napi_ref cb;
   int fd;        /* the duplicate; -1 once closed */
   int node_fd;   /* Node's own descriptor of the socket, for listenTake */
   int watching;  /* in the epoll set */
   int js_alive;
-  int busy;
-  struct listen_s *next_free;
 } listen_t;
-
-static listen_t *listen_free_list;
-
-static void listen_free_done(void) {
-  listen_t **p = &listen_free_list;
-  while (*p != NULL) {
-    listen_t *l = *p;
-    if (l->busy) {
-      p = &l->next_free;
-      continue;
-    }
-    *p = l->next_free;
-    free(l);
-  }
-}
 
 static void listen_stop(listen_t *l) {
   if (l->watching) epoll_ctl(epfd, EPOLL_CTL_DEL, l->fd, NULL);
@@ -1131,36 +1151,18 @@ static void accepted(listen_t *l, int fd, struct sockaddr_storage *ss) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   char ip[INET6_ADDRSTRLEN] = "";
-  int port = 0;
-  if (ss->ss_family == AF_INET) {
-    uv_ip4_name((struct sockaddr_in *)ss, ip, sizeof ip);
-    port = ntohs(((struct sockaddr_in *)ss)->sin_port);
-  } else if (ss->ss_family == AF_INET6) {
-    uv_ip6_name((struct sockaddr_in6 *)ss, ip, sizeof ip);
-    port = ntohs(((struct sockaddr_in6 *)ss)->sin6_port);
-  }
-  dial_t *d = calloc(1, sizeof *d);
+  uv_ip_name((struct sockaddr *)ss, ip, sizeof ip);
+  int port = ntohs(ss->ss_family == AF_INET6 ? ((struct sockaddr_in6 *)ss)->sin6_port : ((struct sockaddr_in *)ss)->sin_port);
   napi_value handle, argv[3], result;
+  dial_t *d = dial_new(env, fd, D_OPEN, &handle);
   if (d == NULL) {
     close(fd);
     return;
   }
-  d->kind = K_DIAL;
-  d->env = env;
-  d->fd = fd;
-  d->state = D_OPEN;
-  d->writable = 1;
-  if (napi_create_external(env, d, dial_finalize, NULL, &handle) != napi_ok) {
-    close(fd);
-    free(d);
-    return;
-  }
-  d->js_alive = 1;
-  if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
   argv[0] = handle;
   napi_create_string_utf8(env, ip, NAPI_AUTO_LENGTH, &argv[1]);
   napi_create_int32(env, port, &argv[2]);
-  d->busy++;
+  d->it.busy++;
   result = NULL;
   call_ref(env, l->cb, 3, argv, &result);
   napi_valuetype t = napi_undefined;
@@ -1173,11 +1175,11 @@ static void accepted(listen_t *l, int fd, struct sockaddr_storage *ss) {
       dial_release(d, 1);
     } else {
       /* Bytes the client sent already are reported at once: the first edge of an fd ready when added. */
-      struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = d};
+      struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = d};
       if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) dial_last(d, DE_ERROR, "epoll_ctl", -errno);
     }
   }
-  d->busy--;
+  d->it.busy--;
 }
 
 static void listen_ready(void *item) {
@@ -1186,7 +1188,7 @@ static void listen_ready(void *item) {
   napi_env env = l->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  l->busy++;
+  l->it.busy++;
   for (int i = 0; i < ACCEPTS && l->watching; i++) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -1210,7 +1212,7 @@ static void listen_ready(void *item) {
     }
     /* ECONNABORTED, EINTR, EPROTO, EPERM (a firewall): that connection is gone, the next may not be. */
   }
-  l->busy--;
+  l->it.busy--;
   napi_close_handle_scope(env, scope);
 }
 
@@ -1221,20 +1223,11 @@ static void listen_finalize(napi_env env, void *data, void *hint) {
   l->js_alive = 0;
   listen_close(l);
   /* Inside a batch, a later event of the batch may still name it: freed once the batch is over. */
-  l->next_free = listen_free_list;
-  listen_free_list = l;
+  item_doom(&l->it);
   dial_free_done();
 }
 
-static listen_t *listen_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want) {
-  size_t argc = want;
-  void *p = NULL;
-  napi_valuetype t;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return NULL;
-  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external) return NULL;
-  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == NULL || *(int *)p != K_LISTEN) return NULL;
-  return p;
-}
+static listen_t *listen_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want) { return item_arg(env, info, argv, want, K_LISTEN); }
 
 /*
  * listen(fd, onAccept) → handle. `fd`: a listening TCP socket of Node's (server._handle.fd), duplicated.
@@ -1252,15 +1245,13 @@ static napi_value listen_fd(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "POSTERN_RELAY", "relay.listen takes a descriptor and a function");
     return NULL;
   }
-  uv_loop_t *loop;
-  CHECK(napi_get_uv_event_loop(env, &loop));
-  if (ensure_epoll(env, loop) < 0) return NULL;
+  if (relay_loop(env) == NULL) return NULL;
   listen_t *l = calloc(1, sizeof *l);
   if (l == NULL) {
     throw_errno(env, "listen", ENOMEM);
     return NULL;
   }
-  l->kind = K_LISTEN;
+  l->it.kind = K_LISTEN;
   l->env = env;
   l->node_fd = fd;
   const char *op = NULL;
@@ -1366,9 +1357,8 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   }
   CHECK(napi_get_value_double(env, argv[2], &idle));
   CHECK(napi_get_value_bool(env, argv[3], &has_delay));
-  uv_loop_t *loop;
-  CHECK(napi_get_uv_event_loop(env, &loop));
-  if (ensure_epoll(env, loop) < 0) return NULL;
+  uv_loop_t *loop = relay_loop(env);
+  if (loop == NULL) return NULL;
   relay_t *r = calloc(1, sizeof *r);
   if (r == NULL) {
     napi_throw_error(env, "POSTERN_RELAY", "relay: out of memory");
@@ -1402,7 +1392,7 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     r->side[s].r = r;
     /* Data may already wait in the socket, and it can take writes: the first edges may never come. */
     r->side[s].readable = r->side[s].writable = 1;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->side[s]};
+    struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = &r->side[s]};
     int fd = dl[s] != NULL ? dl[s]->fd : r->fd[s];
     if (epoll_ctl(epfd, dl[s] != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
       failed = "epoll_ctl";
@@ -1417,7 +1407,7 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     for (int s = C; s <= B; s++) {
       if (dl[s] != NULL && added[s]) {
         /* The dial keeps its descriptor: its events go to it again. */
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = dl[s]};
+        struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = dl[s]};
         epoll_ctl(epfd, EPOLL_CTL_MOD, dl[s]->fd, &ev);
       }
       /* Closing a duplicate also takes it out of the epoll set. */

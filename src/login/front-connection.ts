@@ -1,5 +1,5 @@
 import type { Logger } from '../log/index.js';
-import { endSocket, NativeSocket, startServerTls, type Connection, type FrontSocket, type NativeSocketEvents } from '../net/index.js';
+import { endSocket, NativeSocket, startServerTls, type AnySocket, type Connection, type NativeSocketEvents } from '../net/index.js';
 import { joinSockets, type Pipe, type PipeEnd, type RelayMode } from '../proxy/index.js';
 import { ClientIdentity } from './client-identity.js';
 import type { EndReason, SessionInfo } from './registry.js';
@@ -248,13 +248,13 @@ export class FrontConnection {
     this.#opts.onClose?.();
   }
 
-  #attach(socket: FrontSocket): void {
+  #attach(socket: AnySocket): void {
     if (socket instanceof NativeSocket) return socket.setEvents(this.#nativeEvents());
     socket.on('data', this.#onData);
     socket.on('error', this.#onError);
     socket.on('close', this.#onSocketClose);
   }
-  #detach(socket: FrontSocket): void {
+  #detach(socket: AnySocket): void {
     if (socket instanceof NativeSocket) return socket.stopEvents();
     socket.off('data', this.#onData);
     socket.off('error', this.#onError);

@@ -1,5 +1,6 @@
 import type { AuthRequest, AuthResult, Fields } from '../auth/index.js';
-import type { BackendLogin, BackendSocket, BackendTarget, ProxyFailure } from '../proxy/index.js';
+import type { AnySocket } from '../net/index.js';
+import type { BackendLogin, BackendTarget, ProxyFailure } from '../proxy/index.js';
 import type { Socket } from 'node:net';
 
 /** What a protocol front gives the login path: its default port and how it logs in to a backend. */
@@ -31,7 +32,7 @@ export type LoginOutcome =
       user: string;
       fields: Fields;
       target: BackendTarget;
-      socket: BackendSocket;
+      socket: AnySocket;
       /** Backend output to relay before the final reply, then the final reply itself. */
       forwarded: Buffer[];
       clientReply: Buffer | string;

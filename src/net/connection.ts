@@ -2,14 +2,12 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { PosternError } from '../core/index.js';
 import { normalizeIp } from './address.js';
-import { NativeSocket } from './native-socket.js';
+import { NativeSocket, nodeSocket, type AnySocket } from './native-socket.js';
 import type { ServerTls } from './tls.js';
 
-/** A client's connection before login: a Node socket, or one the native relay accepted (plaintext IMAP and POP3 listeners). */
-export type FrontSocket = Socket | NativeSocket;
-
 /** One accepted client connection, as the protocol fronts see it. */
-export interface Connection<S extends FrontSocket = FrontSocket> {
+/** `socket`: a NativeSocket when the native relay accepted it (plaintext IMAP and POP3 listeners). */
+export interface Connection<S extends AnySocket = AnySocket> {
   socket: S;
   remoteIp: string;
   remotePort: number;
@@ -74,12 +72,11 @@ export function connectionFromNative(socket: NativeSocket, remoteIp: string, rem
 
 /** For the parts that speak through a net.Socket (LMTP, the auth service): a native connection becomes one. */
 export function nodeConnection(conn: Connection): Connection<Socket> {
-  const s = conn.socket;
-  return s instanceof NativeSocket ? { ...conn, socket: s.toSocket() } : (conn as Connection<Socket>);
+  return conn.socket instanceof NativeSocket ? { ...conn, socket: nodeSocket(conn.socket) } : (conn as Connection<Socket>);
 }
 
 /** The connection's last words: `data`, what is still unsent, a FIN, then the close. */
-export function endSocket(socket: FrontSocket, data?: string): void {
+export function endSocket(socket: AnySocket, data?: string): void {
   if (socket instanceof NativeSocket) return socket.end(data);
   if (data !== undefined) socket.end(data);
   else socket.end();
@@ -93,7 +90,7 @@ export function endSocket(socket: FrontSocket, data?: string): void {
 export function startServerTls(conn: Connection, handshakeTimeoutMs: number): Promise<void> {
   const tls = conn.tls;
   if (!tls) return Promise.reject(new PosternError('POSTERN_TLS_UNAVAILABLE', 'no TLS configured for this listener'));
-  const plain = conn.socket instanceof NativeSocket ? conn.socket.toSocket() : conn.socket;
+  const plain = nodeSocket(conn.socket);
   plain.removeAllListeners('data');
   plain.removeAllListeners('timeout');
   const secure = new TLSSocket(plain, { isServer: true, ...tls.socketOptions });

@@ -1,10 +1,11 @@
 // The accept path of a `haproxy: true` listener: the PROXY header first, from trusted peers only,
 // then the protocol front (or implicit TLS) with the bytes that followed the header.
-import { afterEach, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
+import { cleanupsAfterEach } from '../../test/support/cleanups.js';
 import { getTestCerts, type TestCerts } from '../../test/interop/harness/index.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { NetworkList } from './address.js';
@@ -19,10 +20,7 @@ before(async () => {
   certs = await getTestCerts();
 });
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 interface Started {
   listener: Listener;

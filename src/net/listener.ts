@@ -5,7 +5,7 @@ import { PosternError } from '../core/index.js';
 import type { ListenConfig } from './config.js';
 import { connectionFromNative, connectionFromSocket, type Connection } from './connection.js';
 import { NativeListen } from './native-listen.js';
-import type { NativeSocket } from './native-socket.js';
+import type { AnySocket, NativeSocket } from './native-socket.js';
 import { normalizeIp, type NetworkList } from './address.js';
 import { peerAddresses, readProxyHeader, startTlsAfterHeader } from './proxy-accept.js';
 import type { ServerTls } from './tls.js';
@@ -40,11 +40,13 @@ export class Listener {
   readonly config: ListenConfig;
   readonly label: string;
   readonly #server: Server;
-  readonly #sockets = new Set<Socket | NativeSocket>();
+  readonly #sockets = new Set<AnySocket>();
   readonly #onConnection: ConnectionHandler;
   readonly #log: Logger;
   readonly #nativeAccept: boolean;
   #native: NativeListen | undefined;
+  /** A native connection's local end as far as the listener knows it: its address when bound to one, its port. */
+  #nativeLocal: { ip?: string; port: number } = { port: 0 };
   #closed = false;
   #bound: AddressInfo | undefined;
   /** A listener on one address: every connection's local end, known without asking the socket. */
@@ -99,7 +101,7 @@ export class Listener {
   readonly #acceptNative = (socket: NativeSocket, ip: string, port: number): void => {
     this.#sockets.add(socket);
     socket.onGone = () => this.#sockets.delete(socket);
-    this.#onConnection(connectionFromNative(socket, ip, port, this.label, this.#tls, this.#local ?? { port: this.#bound?.port ?? 0 }));
+    this.#onConnection(connectionFromNative(socket, ip, port, this.label, this.#tls, this.#nativeLocal));
   };
 
   /** A `haproxy` listener: the PROXY header in plaintext first, then (implicit) TLS, then the front. */
@@ -171,6 +173,7 @@ export class Listener {
     const { address, port, family } = this.#bound;
     if (family !== 'unix' && address !== '0.0.0.0' && address !== '::') this.#local = { ip: normalizeIp(address), port };
     if (this.#nativeAccept) {
+      this.#nativeLocal = this.#local ?? { port };
       this.#native = NativeListen.start(this.#server, this.#acceptNative, this.label, this.#log);
       // Listening means the relay accepts: libuv lets go of the socket within a turn or two of the loop.
       await this.#native?.taken;

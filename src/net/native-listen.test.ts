@@ -2,16 +2,17 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { afterEach, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { getTestCerts, type TestCerts } from '../../test/interop/harness/index.js';
 import { captureLogs } from '../../test/support/logs.js';
-import { recorder } from '../../test/support/relay.js';
+import { cleanupsAfterEach } from '../../test/support/cleanups.js';
+import { readUntil, recorder } from '../../test/support/relay.js';
 import { listenConfigSchema } from './config.js';
-import { startServerTls, type Connection, type FrontSocket } from './connection.js';
+import { startServerTls, type Connection } from './connection.js';
 import { Listener } from './listener.js';
 import { nativeRelayMissing } from './native.js';
-import { NativeSocket } from './native-socket.js';
+import { NativeSocket, type AnySocket } from './native-socket.js';
 import { createServerTls } from './tls.js';
 
 const skip = nativeRelayMissing !== undefined ? `the native relay is not built: ${nativeRelayMissing}` : false;
@@ -21,10 +22,7 @@ before(async () => {
   certs = await getTestCerts();
 });
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 /** A Listener on a free loopback port whose connections are queued for the test; `nativeAccept` as asked. */
 async function start(o: { nativeAccept?: boolean; tls?: 'none' | 'starttls'; address?: string } = {}) {
@@ -59,21 +57,6 @@ async function client(port: number, host = '127.0.0.1'): Promise<Socket> {
   cleanups.push(() => void s.destroy());
   await once(s, 'connect');
   return s;
-}
-
-function readUntil(s: Socket, text: string): Promise<string> {
-  let got = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`got ${JSON.stringify(got)}, waiting for ${JSON.stringify(text)}`)), 5000);
-    const onData = (c: Buffer) => {
-      got += c.toString();
-      if (!got.includes(text)) return;
-      clearTimeout(timer);
-      s.off('data', onData);
-      resolve(got);
-    };
-    s.on('data', onData);
-  });
 }
 
 test('every connection of a native listener is a NativeSocket with its addresses; it reads, writes, and ends with a FIN after its last line', { skip }, async () => {
@@ -187,7 +170,7 @@ test('STARTTLS: the native connection becomes a net.Socket and then TLS, and the
   secure.on('error', () => {});
   await Promise.all([upgraded, once(secure, 'secureConnect')]);
   assert.equal(conn.secured, true);
-  const tlsSide = conn.socket as FrontSocket;
+  const tlsSide = conn.socket as AnySocket;
   assert.ok(!(tlsSide instanceof NativeSocket));
   const got = once(tlsSide, 'data');
   secure.write('b NOOP\r\n');

@@ -9,6 +9,14 @@ const DE_ERROR = 4;
 /** How long end() waits for a peer that reads nothing before it closes anyway. */
 const END_MAX_MS = 5000;
 
+/** A Node socket (plain or TLS), or a connection the native relay opened or accepted. */
+export type AnySocket = Socket | NativeSocket;
+
+/** The connection as a net.Socket: a native one is handed over to one (toSocket), a Node one is itself. */
+export function nodeSocket(s: AnySocket): Socket {
+  return s instanceof NativeSocket ? s.toSocket() : s;
+}
+
 /** What a native connection tells the code that reads it. */
 export interface NativeSocketEvents {
   /** A dial connected (an accepted connection never says it). */

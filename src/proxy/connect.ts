@@ -1,8 +1,8 @@
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { NativeSocket } from '../net/index.js';
+import { NativeSocket, type AnySocket } from '../net/index.js';
 import { backendEndpoint } from './source-ips.js';
-import type { BackendLogin, BackendSocket, BackendTarget, LoginStep, ProxyFailure } from './types.js';
+import type { BackendLogin, BackendTarget, LoginStep, ProxyFailure } from './types.js';
 
 export interface ConnectOptions {
   maxReconnects: number;
@@ -25,7 +25,7 @@ export interface ConnectOptions {
 
 export type ProxyOutcome =
   /** `address`: the backend's address as connected to (the host resolved). */
-  | { kind: 'ok'; socket: BackendSocket; address: string; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer; attempts: number; elapsedMs: number }
+  | { kind: 'ok'; socket: AnySocket; address: string; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer; attempts: number; elapsedMs: number }
   | { kind: 'failed'; failure: ProxyFailure; attempts: number; elapsedMs: number };
 
 /** Dovecot does not reconnect when less than this is left of the timeout. */
@@ -84,7 +84,7 @@ export async function proxyConnect(target: BackendTarget, makeLogin: () => Backe
   }
 }
 
-type AttemptResult = { kind: 'ok'; socket: BackendSocket; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer } | { kind: 'failed'; failure: ProxyFailure };
+type AttemptResult = { kind: 'ok'; socket: AnySocket; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer } | { kind: 'failed'; failure: ProxyFailure };
 
 function attempt(target: BackendTarget, address: string, login: BackendLogin, timeLeftMs: number, ca: Buffer | undefined, signal: AbortSignal | undefined, nativeDial: boolean): Promise<AttemptResult> {
   return new Promise((resolve) => {
@@ -92,7 +92,7 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
     const servername = isIP(target.host) ? undefined : target.host;
     const tlsOptions = { ca, rejectUnauthorized: target.verifyCert, ...(servername ? { servername } : {}), host: target.host };
     const forwarded: Buffer[] = [];
-    let socket: BackendSocket;
+    let socket: AnySocket;
     let settled = false;
     let loggedIn = false;
     let handshaking = target.tls === 'implicit';

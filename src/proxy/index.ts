@@ -3,7 +3,6 @@ export { resolveRoute, type Route, type RouteContext } from './route.js';
 export { proxyConnect, type ConnectOptions, type ProxyOutcome } from './connect.js';
 export { joinSockets, type Pipe, type PipeEnd, type PipeEndReason } from './pipe.js';
 export { type RelayMode } from './relay.js';
-export type { BackendSocket } from './types.js';
 export { fieldSet } from './fields.js';
 export { proxyConfigSchema, type ProxyConfig } from './config.js';
 export { drainResponses, failureStep, type ResponseSource } from './login-steps.js';

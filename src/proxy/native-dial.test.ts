@@ -6,7 +6,7 @@ import { NativeSocket, replaceNativeRelayForTest, type NativeSocketEvents } from
 import { proxyConnect } from './connect.js';
 import { joinSockets } from './pipe.js';
 import type { BackendLogin, BackendTarget } from './types.js';
-import { recorder, refusingRelay, socketPair } from '../../test/support/relay.js';
+import { readUntil, recorder, refusingRelay, socketPair } from '../../test/support/relay.js';
 
 /** A loopback server that hands each connection to `onConn`; closed by the returned function. */
 async function server(onConn: (s: Socket) => void): Promise<{ port: number; close: () => Promise<void>; conns: Socket[] }> {
@@ -28,18 +28,13 @@ async function server(onConn: (s: Socket) => void): Promise<{ port: number; clos
   };
 }
 
-function readUntil(s: Socket, text: string): Promise<string> {
-  let got = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`got ${JSON.stringify(got)}, waiting for ${JSON.stringify(text)}`)), 5000);
-    s.on('data', (c: Buffer) => {
-      got += c.toString();
-      if (got.includes(text)) {
-        clearTimeout(timer);
-        resolve(got);
-      }
-    });
-  });
+/** A dial to `port` that has read the backend's greeting, with its recorded events. */
+async function greetedDial(port: number, address = '127.0.0.1', source?: string) {
+  const rec = recorder();
+  const dial = NativeSocket.open(address, port, source, rec.events);
+  assert.ok(dial, 'the addon is built here');
+  await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
+  return { rec, dial };
 }
 
 test('a dial connects, reads, writes strings (UTF-8) and buffers, and corked writes arrive together and in order', async () => {
@@ -100,10 +95,8 @@ test("the backend's FIN is a closed event; destroy() closes our side, and no eve
     await srv.close();
   }
   const quiet = await server((s) => s.write('* OK\r\n'));
-  const rec2 = recorder();
-  const dial2 = NativeSocket.open('127.0.0.1', quiet.port, undefined, rec2.events)!;
   try {
-    await rec2.until(() => rec2.seen.some((e) => e.kind === 'data'), 'greeting');
+    const { rec: rec2, dial: dial2 } = await greetedDial(quiet.port);
     const ended = once(quiet.conns[0]!, 'end');
     dial2.destroy();
     await ended;
@@ -117,10 +110,8 @@ test("the backend's FIN is a closed event; destroy() closes our side, and no eve
 
 test('toSocket() goes on as a net.Socket on the same connection, both ways', async () => {
   const srv = await server((s) => s.write('* OK\r\n'));
-  const rec = recorder();
-  const dial = NativeSocket.open('127.0.0.1', srv.port, undefined, rec.events)!;
   try {
-    await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
+    const { rec, dial } = await greetedDial(srv.port);
     const socket = dial.toSocket();
     assert.equal(dial.destroyed, true, 'the dial no longer owns it');
     const far = srv.conns[0]!;
@@ -142,10 +133,8 @@ test('toSocket() keeps what the dial could not write yet: it leaves first, in or
     s.pause();
     s.write('* OK\r\n');
   });
-  const rec = recorder();
-  const dial = NativeSocket.open('127.0.0.1', srv.port, undefined, rec.events)!;
   try {
-    await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
+    const { rec, dial } = await greetedDial(srv.port);
     // More than loopback's socket buffers take while the far end does not read.
     const big = Buffer.alloc(16 * 2 ** 20, 'a');
     dial.write(big);
@@ -168,10 +157,8 @@ test('toSocket() keeps what the dial could not write yet: it leaves first, in or
 
 test('what the backend sends once the login stopped listening is kept for whoever carries the session', async () => {
   const srv = await server((s) => s.write('* OK\r\n'));
-  const rec = recorder();
-  const dial = NativeSocket.open('127.0.0.1', srv.port, undefined, rec.events)!;
   try {
-    await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
+    const { rec, dial } = await greetedDial(srv.port);
     dial.stopEvents();
     srv.conns[0]!.write('* 1 EXISTS\r\n');
     await new Promise((r) => setTimeout(r, 100));
@@ -314,11 +301,11 @@ test('a dial to ::1 from ::1 (IPv6)', async (t) => {
   } catch {
     return t.skip('::1 is not usable here');
   }
-  const rec = recorder();
-  const dial = NativeSocket.open('::1', (srv.address() as AddressInfo).port, '::1', rec.events);
+  let dial: NativeSocket | undefined;
   try {
-    await rec.until(() => rec.seen.some((e) => e.kind === 'data'), 'greeting');
-    assert.equal(rec.seen.find((e) => e.kind === 'data')?.arg, '* OK six\r\n');
+    const greeted = await greetedDial((srv.address() as AddressInfo).port, '::1', '::1');
+    dial = greeted.dial;
+    assert.equal(greeted.rec.seen.find((e) => e.kind === 'data')?.arg, '* OK six\r\n');
   } finally {
     dial?.destroy();
     await new Promise((r) => srv.close(r));

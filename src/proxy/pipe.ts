@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
-import { NativeSocket, type FrontSocket } from '../net/index.js';
-import type { BackendSocket } from './types.js';
+import { nodeSocket, type AnySocket } from '../net/index.js';
 import { adoptSockets, type JoinOptions, type RelayMode } from './relay.js';
 
 export type PipeEndReason = 'client disconnected' | 'backend disconnected' | 'idle timeout' | 'kicked' | 'shutdown' | `client error: ${string}` | `backend error: ${string}`;
@@ -40,10 +39,6 @@ function forward(from: Socket, to: Socket, flow: Flow, key: keyof Flow): void {
   to.on('drain', () => from.resume());
 }
 
-function asNodeSocket(s: Socket | NativeSocket): Socket {
-  return s instanceof NativeSocket ? s.toSocket() : s;
-}
-
 /**
  * Joins two sockets after login. The sockets' own buffers carry the back-pressure; no JavaScript
  * runs per byte, one call per chunk read. `before*` are bytes already read from one side that the
@@ -51,8 +46,8 @@ function asNodeSocket(s: Socket | NativeSocket): Socket {
  * no `once` wrappers, no copy of the hand-over's buffers.
  */
 export function joinSockets(
-  clientSocket: FrontSocket,
-  backendSocket: BackendSocket,
+  clientSocket: AnySocket,
+  backendSocket: AnySocket,
   /** `relay: auto`: plaintext sessions go to the native relay when it is built (src/proxy/relay.ts). */
   opts: JoinOptions & { relay?: RelayMode },
 ): Pipe {
@@ -60,8 +55,8 @@ export function joinSockets(
     const adopted = adoptSockets(clientSocket, backendSocket, opts);
     if (adopted) return adopted;
   }
-  const client = asNodeSocket(clientSocket);
-  const backend = asNodeSocket(backendSocket);
+  const client = nodeSocket(clientSocket);
+  const backend = nodeSocket(backendSocket);
   // The reply and the first bytes after it leave in one write.
   client.cork();
   if (opts.reply) client.write(opts.reply);

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { nativeAddon, NativeSocket } from '../net/index.js';
+import { nativeAddon, NativeSocket, type AnySocket } from '../net/index.js';
 import type { Pipe, PipeEnd, PipeEndReason } from './pipe.js';
 
 const EV_DELAY = 1;
@@ -32,7 +32,7 @@ function joined(a: Buffer | undefined, b: Buffer | undefined): Buffer | undefine
  * a native connection's handle is taken as it is. `read` is what was read from it that nobody took
  * yet, `giveBack` returns it when the relay refuses the session.
  */
-function relaySide(s: Socket | NativeSocket): { ref: number | object | undefined; read(): Buffer | undefined; giveBack(chunk: Buffer): void; handedOver(): void } {
+function relaySide(s: AnySocket): { ref: number | object | undefined; read(): Buffer | undefined; giveBack(chunk: Buffer): void; handedOver(): void } {
   if (s instanceof NativeSocket) return { ref: s.handle(), read: () => s.takeUnread(), giveBack: (c) => s.unread(c), handedOver: () => s.adopted() };
   return { ref: plainFd(s), read: () => takeBuffered(s), giveBack: (c) => s.unshift(c), handedOver: () => s.destroy() };
 }
@@ -57,7 +57,7 @@ export interface JoinOptions {
  * the relay holds duplicates of their descriptors, so the connections stay open. A connection the
  * relay opened or accepted itself (NativeSocket) is taken as it is.
  */
-export function adoptSockets(clientSocket: Socket | NativeSocket, backendSocket: Socket | NativeSocket, opts: JoinOptions): Pipe | undefined {
+export function adoptSockets(clientSocket: AnySocket, backendSocket: AnySocket, opts: JoinOptions): Pipe | undefined {
   const relay = nativeAddon();
   if (!relay) return undefined;
   const client = relaySide(clientSocket);

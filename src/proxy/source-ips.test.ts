@@ -4,8 +4,8 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { PosternError } from '../core/index.js';
 import { proxyConnect } from './connect.js';
 import { canBind, SourceIps } from './source-ips.js';
-import type { BackendLogin, BackendSocket, BackendTarget } from './types.js';
-import { NativeSocket } from '../net/index.js';
+import type { BackendLogin, BackendTarget } from './types.js';
+import { NativeSocket, type AnySocket } from '../net/index.js';
 
 const resolvers = {
   lookup: async (name: string) => ({ 'mail-out.example.test': ['192.0.2.1', '192.0.2.2', '2001:db8::1'], 'other-host.example.test': ['198.51.100.7'] })[name] ?? Promise.reject(new Error('ENOTFOUND')),
@@ -39,7 +39,7 @@ for (const nativeDial of [false, true]) test(`backend connects come from 127.0.0
   const target: BackendTarget = { host: '127.0.0.1', port, tls: 'none', verifyCert: false, user: 'u', nopipelining: false, notTrusted: false, timeoutMs: 5000 };
   const login = (): BackendLogin => ({ onConnected: () => [{ kind: 'success', clientReply: '', leftover: Buffer.alloc(0) }], onData: () => [] });
   const sources = await SourceIps.resolve(['127.0.0.2', '?127.0.0.3', '?192.0.2.200']);
-  const sockets: BackendSocket[] = [];
+  const sockets: AnySocket[] = [];
   const from: Array<string | undefined> = [];
   try {
     for (const withField of [false, false, false, false, true]) {

@@ -1,9 +1,4 @@
-import type { Socket } from 'node:net';
 import type { Secret } from '../core/index.js';
-import type { NativeSocket } from '../net/index.js';
-
-/** A backend connection after login: a Node socket, or one the native relay opened. */
-export type BackendSocket = Socket | NativeSocket;
 
 export type BackendTls = 'none' | 'implicit' | 'starttls';
 

@@ -70,3 +70,19 @@ export function recorder() {
   };
   return { seen, events, until };
 }
+
+/** Reads `s` until `text` has come (at most 5 s); resolves with all that was read. */
+export function readUntil(s: Socket, text: string): Promise<string> {
+  let got = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`got ${JSON.stringify(got)}, waiting for ${JSON.stringify(text)}`)), 5000);
+    const onData = (c: Buffer) => {
+      got += c.toString();
+      if (!got.includes(text)) return;
+      clearTimeout(timer);
+      s.off('data', onData);
+      resolve(got);
+    };
+    s.on('data', onData);
+  });
+}

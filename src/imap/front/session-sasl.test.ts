@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
+import { cleanupsAfterEach } from '../../../test/support/cleanups.js';
 import { getTestCerts, type ServerCert, type TestCerts } from '../../../test/interop/harness/index.js';
 import { readImap, type ScriptedClient } from '../../../test/support/imap-client.js';
 import type { Authenticator } from '../../auth/index.js';
@@ -45,10 +46,7 @@ before(async () => {
 });
 after(() => backend.close());
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 /** A front on loopback; `remoteIp` pretends the client is elsewhere; `tls` serves implicit TLS asking for client certificates. */
 async function startFront(o: { remoteIp?: string; tls?: boolean } = {}): Promise<number> {

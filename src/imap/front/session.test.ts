@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { connect as tcpConnect, createServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect, createSecureContext } from 'node:tls';
+import { cleanupsAfterEach } from '../../../test/support/cleanups.js';
 import { readImap, type ScriptedClient } from '../../../test/support/imap-client.js';
 import { MemoryAuthenticator, type Authenticator, type MemoryUser } from '../../auth/index.js';
 import { LoginService } from '../../login/index.js';
@@ -64,10 +65,7 @@ before(async () => {
 after(() => backend.close());
 
 // Fronts and clients a test opened, closed after it.
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 interface FrontOptions {
   imap?: Record<string, unknown>;
