@@ -4,7 +4,8 @@
  * process, which Node's loop watches as a single descriptor: a session costs two epoll_ctl calls in
  * all, where a uv_poll per descriptor would add and remove it at every change of interest. Small reads (commands, replies) are copied through one static
  * buffer; bulk transfers (a large FETCH) move with splice(2) through a kernel pipe, no byte copied
- * through user space. Used when neither side speaks TLS; see src/proxy/relay.ts.
+ * through user space. A client side in TLS (native/tls.c) is read and written through OpenSSL, and
+ * copied, never spliced; see src/proxy/relay.ts.
  *
  * A session is two descriptors: duplicated from JavaScript sockets, which are then destroyed, or taken
  * as they are from connections the relay opened (dial) or accepted (listen) for the login before.
@@ -35,6 +36,8 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include "tls.h"
 
 #define CHUNK (64 * 1024)
 #define ROUNDS 16
@@ -70,6 +73,8 @@ typedef struct {
   struct relay *r;
   int readable, writable;
   int hup;  /* the peer's FIN was seen: a short read does not empty the socket of its EOF */
+  /* TLS: a read waits for the socket to take writes, or a write for bytes (an edge of the other kind lets it go on). */
+  int read_wants_write, write_wants_read;
 } side_t;
 
 typedef struct relay {
@@ -77,6 +82,7 @@ typedef struct relay {
   napi_ref cb;
   uv_loop_t *loop;
   int fd[2];
+  SSL *ssl[2];    /* a side in TLS, or NULL */
   side_t side[2];
   dir_t d[2];
   double bytes_in, bytes_out;
@@ -168,6 +174,8 @@ static void discard(dir_t *d) {
 /* Closing the last descriptor of a socket also takes it out of the epoll set: the JavaScript socket closed its own. */
 static void close_side(relay_t *r, int s) {
   if (r->fd[s] < 0) return;
+  tls_close(r->ssl[s], 0);
+  r->ssl[s] = NULL;
   close(r->fd[s]);
   r->fd[s] = -1;
   r->side[s].readable = r->side[s].writable = 0;
@@ -224,18 +232,49 @@ static void end(relay_t *r) {
 /* `err` is a libuv error code (-errno), named as Node names it: "client error: read ECONNRESET". */
 static void fail(relay_t *r, int side, const char *op, int err) {
   char why[128];
-  snprintf(why, sizeof why, "%s error: %s %s", side == C ? "client" : "backend", op, uv_err_name(err));
+  if (err == UV_EPROTO && r->ssl[side] != NULL) snprintf(why, sizeof why, "%s error: TLS %s", side == C ? "client" : "backend", tls_failure());
+  else snprintf(why, sizeof why, "%s error: %s %s", side == C ? "client" : "backend", op, uv_err_name(err));
   set_reason(r, why);
   end(r);
 }
 
 static void active(relay_t *r) { r->last_active = uv_now(r->loop); }
 
+/* read(2) of a side, through OpenSSL for a TLS one: > 0, 0 at EOF, -1 with errno (EAGAIN: nothing now). */
+static ssize_t side_read(relay_t *r, int s, void *buf, size_t n) {
+  if (r->ssl[s] == NULL) return read(r->fd[s], buf, n);
+  int other = 0;
+  ssize_t got = tls_read(r->ssl[s], buf, n, &other);
+  if (got < 0 && errno == EAGAIN && other) {
+    r->side[s].writable = 0;
+    r->side[s].read_wants_write = 1;
+  }
+  return got;
+}
+
+/* write(2) of a side, as side_read. */
+static ssize_t side_write(relay_t *r, int s, const void *buf, size_t n) {
+  if (r->ssl[s] == NULL) return write(r->fd[s], buf, n);
+  int other = 0;
+  ssize_t put = tls_write(r->ssl[s], buf, n, &other);
+  if (put < 0 && errno == EAGAIN && other) {
+    r->side[s].readable = 0;
+    r->side[s].write_wants_read = 1;
+  }
+  return put;
+}
+
+/* A FIN after the last byte; a TLS side says close_notify first. */
+static void side_shutdown(relay_t *r, int s) {
+  tls_notify(r->ssl[s]);
+  shutdown(r->fd[s], SHUT_WR);
+}
+
 /* Writes what `b` still holds: 1 when all is written, 0 when the socket is full, -1 on error. */
 static int write_bytes(relay_t *r, bytes_t *b, int to) {
   while (bytes_pending(b)) {
     if (!r->side[to].writable) return 0;
-    ssize_t w = write(r->fd[to], b->data + b->off, b->len - b->off);
+    ssize_t w = side_write(r, to, b->data + b->off, b->len - b->off);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -300,11 +339,11 @@ static int reading(const relay_t *r, int dir) {
  */
 static ssize_t copy_through(relay_t *r, int dir, int from, int to) {
   dir_t *d = &r->d[dir];
-  ssize_t n = read(r->fd[from], scratch, sizeof scratch);
+  ssize_t n = side_read(r, from, scratch, sizeof scratch);
   if (n <= 0) return n;
   size_t off = 0;
   while (off < (size_t)n && r->side[to].writable) {
-    ssize_t w = write(r->fd[to], scratch + off, (size_t)n - off);
+    ssize_t w = side_write(r, to, scratch + off, (size_t)n - off);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -353,7 +392,7 @@ static void pump(relay_t *r, int dir) {
     if (d->eof || r->fd[from] < 0 || !reading(r, dir) || !r->side[from].readable) return;
     ssize_t n;
     if (d->drop) {
-      n = read(r->fd[from], scratch, sizeof scratch);
+      n = side_read(r, from, scratch, sizeof scratch);
     } else if (!d->bulk) {
       n = copy_through(r, dir, from, to);
       if (n < -1) {
@@ -373,15 +412,17 @@ static void pump(relay_t *r, int dir) {
         r->bytes_in += (double)n;
         active(r);
       }
-      if (d->drop || !d->bulk) {
+      if ((d->drop || !d->bulk) && r->ssl[from] == NULL) {
         /* A short read(2) of a TCP socket emptied it: the next edge says when there is more. (Not
-           so for splice, which stops when the pipe has no slot left: it reads on until EAGAIN.) */
+           so for splice, which stops when the pipe has no slot left: it reads on until EAGAIN; nor
+           for TLS, where OpenSSL may hold what it read ahead.) */
         if (n < CHUNK && !r->side[from].hup) {
           r->side[from].readable = 0;
           flush(r, dir);
           return;
         }
-        if (!d->drop && n == CHUNK) d->bulk = 1;
+        /* Bulk moves by splice, which TLS on either side rules out. */
+        if (!d->drop && n == CHUNK && r->ssl[to] == NULL) d->bulk = 1;
       }
       continue;
     }
@@ -444,7 +485,7 @@ static void settle(relay_t *r) {
       close_side(r, C);
     } else if (!pending(up)) {
       set_reason(r, "client disconnected");
-      if (r->fd[B] >= 0) shutdown(r->fd[B], SHUT_WR);
+      if (r->fd[B] >= 0) side_shutdown(r, B);
       close_side(r, B);
       if (r->state == RUNNING) part(r, 0);
     }
@@ -466,7 +507,7 @@ static void settle(relay_t *r) {
     }
   }
   if (r->state == PARTING && !pending(down) && r->fd[C] >= 0) {
-    shutdown(r->fd[C], SHUT_WR);
+    side_shutdown(r, C);
     close_side(r, C);
   }
   if (r->state != ENDED && r->fd[C] < 0 && (r->fd[B] < 0 || r->state != RUNNING)) {
@@ -524,9 +565,17 @@ static void ep_cb(uv_poll_t *h, int status, int events) {
       side_t *sd = ev[i].data.ptr;
       relay_t *r = sd->r;
       if (r->state == ENDED) continue;
-      if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) sd->readable = 1;
+      if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        sd->readable = 1;
+        if (sd->write_wants_read) sd->writable = 1;
+        sd->write_wants_read = 0;
+      }
       if (ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) sd->hup = 1;
-      if (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) sd->writable = 1;
+      if (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+        sd->writable = 1;
+        if (sd->read_wants_write) sd->readable = 1;
+        sd->read_wants_write = 0;
+      }
       run(r);
     }
   } while (n == 64);
@@ -631,7 +680,9 @@ static uv_loop_t *relay_loop(napi_env env) {
 enum { D_CONNECTING, D_OPEN, D_DONE };
 /* A connection's registration, edge-triggered: reads, writes and the peer's FIN. */
 #define CONN_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
-enum { DE_CONNECTED = 1, DE_DATA = 2, DE_END = 3, DE_ERROR = 4 };
+enum { DE_CONNECTED = 1, DE_DATA = 2, DE_END = 3, DE_ERROR = 4, DE_SECURE = 5 };
+/* TLS on a dial: none, asked for (STARTTLS: once what is written before it has left), under way, in place. */
+enum { T_NONE, T_PENDING, T_HANDSHAKE, T_READY };
 
 /*
  * What the epoll dispatch and the free list know of a dial or a listener: its kind first (as side_t's),
@@ -659,6 +710,10 @@ typedef struct dial {
   int again;    /* stopped at ROUNDS with more to read: goes on at the next turn of the loop */
   struct dial *next_again;
   bytes_t out;  /* what a write could not take yet */
+  int tls;      /* T_* */
+  SSL *ssl;
+  tls_ctx_t *tctx; /* held until the handshake is over (SNI looks into it) */
+  int read_wants_write, write_wants_read; /* as side_t's */
 } dial_t;
 
 /*
@@ -697,6 +752,10 @@ static void dial_free_done(void) {
 static void dial_release(dial_t *d, int close_fd) {
   if (d->state == D_DONE) return;
   d->state = D_DONE;
+  tls_close(d->ssl, 0);
+  d->ssl = NULL;
+  tls_ctx_unref(d->tctx);
+  d->tctx = NULL;
   if (close_fd && d->fd >= 0) close(d->fd);
   d->fd = -1;
   bytes_free(&d->out);
@@ -714,18 +773,13 @@ static void dial_emit(dial_t *d, int kind, napi_value arg) {
   call_ref(env, d->cb, 2, argv, NULL);
 }
 
-/* The last event of a dial (end or error): the dial is released first, so the callback sees it gone. */
-static void dial_last(dial_t *d, int kind, const char *op, int err) {
+/* The last event of a dial (end or error, `why` or NULL): the dial is released first, so the callback sees it gone. */
+static void dial_last_text(dial_t *d, int kind, const char *why) {
   napi_env env = d->env;
   napi_value argv[2];
   napi_create_int32(env, kind, &argv[0]);
-  if (op != NULL) {
-    char why[96];
-    snprintf(why, sizeof why, "%s %s", op, uv_err_name(err));
-    napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &argv[1]);
-  } else {
-    napi_get_undefined(env, &argv[1]);
-  }
+  if (why != NULL) napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &argv[1]);
+  else napi_get_undefined(env, &argv[1]);
   napi_ref cb = d->cb;
   d->cb = NULL;
   dial_release(d, 1);
@@ -733,10 +787,62 @@ static void dial_last(dial_t *d, int kind, const char *op, int err) {
   napi_delete_reference(env, cb);
 }
 
+/* As dial_last_text, with "<op> <errno name>", or "tls <what OpenSSL said>" for a TLS error. */
+static void dial_last(dial_t *d, int kind, const char *op, int err) {
+  char why[256];
+  if (op == NULL) return dial_last_text(d, kind, NULL);
+  if (err == UV_EPROTO && d->ssl != NULL) snprintf(why, sizeof why, "tls %s", tls_failure());
+  else snprintf(why, sizeof why, "%s %s", op, uv_err_name(err));
+  dial_last_text(d, kind, why);
+}
+
+/* write(2), through OpenSSL once TLS is in place. */
+static ssize_t dial_write(dial_t *d, const void *buf, size_t n) {
+  if (d->ssl == NULL) return write(d->fd, buf, n);
+  int other = 0;
+  ssize_t put = tls_write(d->ssl, buf, n, &other);
+  if (put < 0 && errno == EAGAIN && other) d->write_wants_read = 1;
+  return put;
+}
+
+/*
+ * The TLS handshake's next step: 1 when TLS is in place (now or before; `secure` is emitted once), 0
+ * while it waits for the socket, -1 when the dial is gone (failed: `error` was emitted).
+ */
+static int dial_handshake(dial_t *d) {
+  if (d->tls == T_READY || d->tls == T_NONE) return 1;
+  if (d->tls != T_HANDSHAKE) return 0;
+  int want_write = 0;
+  int done = tls_handshake(d->ssl, &want_write);
+  if (done == 0) {
+    if (want_write) d->writable = 0;
+    else d->readable = 0;
+    return 0;
+  }
+  if (done < 0) {
+    char why[256];
+    snprintf(why, sizeof why, "tls handshake: %s", tls_failure());
+    dial_last_text(d, DE_ERROR, why);
+    return -1;
+  }
+  d->tls = T_READY;
+  tls_ctx_unref(d->tctx);
+  d->tctx = NULL;
+  /* The client's first command may have come with its last handshake bytes, read ahead already. */
+  d->readable = 1;
+  const char *name = tls_servername(d->ssl);
+  napi_value arg = NULL;
+  if (name != NULL) napi_create_string_utf8(d->env, name, NAPI_AUTO_LENGTH, &arg);
+  dial_emit(d, DE_SECURE, arg);
+  return d->state == D_OPEN ? 1 : -1;
+}
+
+/* Writes what waits: 1 when all is written, 0 while it waits (for the socket, or for the TLS handshake), -1 when the dial is gone. */
 static int dial_flush(dial_t *d) {
+  if (d->tls == T_HANDSHAKE) return 0;
   while (bytes_pending(&d->out)) {
     if (!d->writable) return 0;
-    ssize_t w = write(d->fd, d->out.data + d->out.off, d->out.len - d->out.off);
+    ssize_t w = dial_write(d, d->out.data + d->out.off, d->out.len - d->out.off);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -749,8 +855,19 @@ static int dial_flush(dial_t *d) {
     d->out.off += (size_t)w;
   }
   bytes_free(&d->out);
+  if (d->tls == T_PENDING) {
+    /* STARTTLS: the reply that says so has left in the clear; what comes next is the client's hello. */
+    d->ssl = tls_server(d->tctx, d->fd);
+    if (d->ssl == NULL) {
+      dial_last_text(d, DE_ERROR, "tls handshake: out of memory");
+      return -1;
+    }
+    d->tls = T_HANDSHAKE;
+    return 0;
+  }
   if (d->ending) {
     /* As socket.end() then destroySoon(): a FIN after the last byte, then the descriptor goes. */
+    tls_notify(d->ssl);
     shutdown(d->fd, SHUT_WR);
     dial_release(d, 1);
     return -1;
@@ -794,8 +911,10 @@ static void dial_again_run(void) {
 static void dial_read(dial_t *d) {
   napi_env env = d->env;
   int i = 0;
-  for (; i < ROUNDS && d->state == D_OPEN && d->readable && !d->paused; i++) {
-    ssize_t n = read(d->fd, scratch, sizeof scratch);
+  /* Nothing is read in the clear once STARTTLS is asked for, nor before the handshake is over. */
+  for (; i < ROUNDS && d->state == D_OPEN && d->readable && !d->paused && (d->tls == T_NONE || d->tls == T_READY); i++) {
+    int other = 0;
+    ssize_t n = d->ssl != NULL ? tls_read(d->ssl, scratch, sizeof scratch, &other) : read(d->fd, scratch, sizeof scratch);
     if (n > 0) {
       napi_value buf;
       void *data;
@@ -803,8 +922,8 @@ static void dial_read(dial_t *d) {
         dial_last(d, DE_ERROR, "read", UV_ENOMEM);
         break;
       }
-      /* A short read emptied the socket, unless its FIN is still to be read. */
-      if (n < CHUNK && !d->hup) d->readable = 0;
+      /* A short read emptied the socket, unless its FIN is still to be read (or OpenSSL read ahead). */
+      if (n < CHUNK && !d->hup && d->ssl == NULL) d->readable = 0;
       dial_emit(d, DE_DATA, buf);
       continue;
     }
@@ -813,11 +932,27 @@ static void dial_read(dial_t *d) {
       break;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN) d->readable = 0;
-    else dial_last(d, DE_ERROR, "read", -errno);
+    if (errno == EAGAIN) {
+      d->readable = 0;
+      if (other) {
+        d->writable = 0;
+        d->read_wants_write = 1;
+      }
+    } else {
+      dial_last(d, DE_ERROR, "read", -errno);
+    }
     break;
   }
   if (i == ROUNDS && d->state == D_OPEN && d->readable && !d->paused) dial_schedule(d);
+}
+
+/* What an open dial can do now: write, go on with its TLS handshake (and write what waited for it), read. */
+static void dial_step(dial_t *d) {
+  if (dial_flush(d) < 0) return;
+  if (d->tls == T_HANDSHAKE) {
+    if (dial_handshake(d) <= 0 || dial_flush(d) < 0) return;
+  }
+  dial_read(d);
 }
 
 static void dial_ready(void *item, uint32_t events) {
@@ -827,8 +962,16 @@ static void dial_ready(void *item, uint32_t events) {
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
   d->it.busy++;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) d->writable = 1;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d->readable = 1;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+    d->writable = 1;
+    if (d->read_wants_write) d->readable = 1;
+    d->read_wants_write = 0;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    d->readable = 1;
+    if (d->write_wants_read) d->writable = 1;
+    d->write_wants_read = 0;
+  }
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d->hup = 1;
   if (d->state == D_CONNECTING) {
     if (!(events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) goto out;
@@ -842,8 +985,7 @@ static void dial_ready(void *item, uint32_t events) {
     d->state = D_OPEN;
     dial_emit(d, DE_CONNECTED, NULL);
   }
-  if (d->state != D_OPEN || dial_flush(d) < 0) goto out;
-  dial_read(d);
+  if (d->state == D_OPEN) dial_step(d);
 out:
   d->it.busy--;
   napi_close_handle_scope(env, scope);
@@ -1049,12 +1191,12 @@ static napi_value dial_pending(napi_env env, napi_callback_info info) {
 }
 
 /* dialDetach(handle) → the descriptor, out of the epoll set and no longer the dial's (for a net.Socket), what
-   it had not written yet dropped (dialPending first); -1 if it is not open. */
+   it had not written yet dropped (dialPending first); -1 if it is not open, or speaks TLS (see socketPair). */
 static napi_value dial_detach(napi_env env, napi_callback_info info) {
   napi_value argv[1], out;
   dial_t *d = dial_arg(env, info, argv, 1);
   int fd = -1;
-  if (d != NULL && d->state == D_OPEN) {
+  if (d != NULL && d->state == D_OPEN && d->tls == T_NONE) {
     fd = d->fd;
     epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
     dial_release(d, 0);
@@ -1090,6 +1232,9 @@ static napi_value dial_end(napi_env env, napi_callback_info info) {
   napi_value argv[1], out;
   dial_t *d = dial_arg(env, info, argv, 1);
   int now = 1;
+  /* A handshake under way has nothing of the session's to deliver; STARTTLS not begun is forgotten. */
+  if (d != NULL && d->tls == T_HANDSHAKE) dial_release(d, 1);
+  if (d != NULL && d->tls == T_PENDING) d->tls = T_NONE;
   if (d != NULL && d->state == D_OPEN) {
     d->ending = 1;
     d->paused = 1;
@@ -1122,6 +1267,7 @@ typedef struct listen_s {
   int node_fd;   /* Node's own descriptor of the socket, for listenTake */
   int watching;  /* in the epoll set */
   int js_alive;
+  tls_ctx_t *tctx; /* implicit TLS: each connection's handshake starts at accept */
 } listen_t;
 
 static void listen_stop(listen_t *l) {
@@ -1143,6 +1289,8 @@ static void listen_close(listen_t *l) {
   l->fd = -1;
   if (l->cb != NULL) napi_delete_reference(l->env, l->cb);
   l->cb = NULL;
+  tls_ctx_unref(l->tctx);
+  l->tctx = NULL;
 }
 
 /* One accepted connection: a dial in D_OPEN, given to JavaScript, which answers with its event callback (or not: closed). */
@@ -1158,6 +1306,15 @@ static void accepted(listen_t *l, int fd, struct sockaddr_storage *ss) {
   if (d == NULL) {
     close(fd);
     return;
+  }
+  if (l->tctx != NULL) {
+    if ((d->ssl = tls_server(l->tctx, fd)) == NULL) {
+      dial_release(d, 1);
+      return;
+    }
+    d->tls = T_HANDSHAKE;
+    d->tctx = l->tctx;
+    tls_ctx_ref(d->tctx);
   }
   argv[0] = handle;
   napi_create_string_utf8(env, ip, NAPI_AUTO_LENGTH, &argv[1]);
@@ -1229,15 +1386,25 @@ static void listen_finalize(napi_env env, void *data, void *hint) {
 
 static listen_t *listen_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want) { return item_arg(env, info, argv, want, K_LISTEN); }
 
+/* The listener's TLS context from now on (a reload): `v` a tlsContext handle, or undefined for none. */
+static void listen_set_tls(listen_t *l, napi_env env, napi_value v) {
+  tls_ctx_t *c = tls_ctx_of(env, v);
+  if (c != NULL) tls_ctx_ref(c);
+  tls_ctx_unref(l->tctx);
+  l->tctx = c;
+}
+
 /*
- * listen(fd, onAccept) → handle. `fd`: a listening TCP socket of Node's (server._handle.fd), duplicated.
+ * listen(fd, onAccept, tls?) → handle. `fd`: a listening TCP socket of Node's (server._handle.fd), duplicated.
  * onAccept(handle, ip, port) → the connection's onEvent (as dial's, without `connected`), or nothing to
  * close it; onAccept(null, "accept EMFILE") when the relay stopped watching for want of descriptors
  * (listenResume watches again). Connections come once listenTake has taken the socket from libuv.
+ * With `tls` (a tlsContext handle: implicit TLS), each connection's handshake starts at once: `secure`
+ * (5, with the SNI name) says it is over, and `error` ("tls handshake: …") that it failed.
  */
 static napi_value listen_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], handle;
+  size_t argc = 3;
+  napi_value argv[3], handle;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
   napi_valuetype t;
@@ -1254,6 +1421,7 @@ static napi_value listen_fd(napi_env env, napi_callback_info info) {
   l->it.kind = K_LISTEN;
   l->env = env;
   l->node_fd = fd;
+  if (argc > 2) listen_set_tls(l, env, argv[2]);
   const char *op = NULL;
   if ((l->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) op = "dup";
   else if (fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK) != 0) op = "fcntl";
@@ -1300,6 +1468,55 @@ static napi_value listen_resume(napi_env env, napi_callback_info info) {
   listen_t *l = listen_arg(env, info, argv, 1);
   if (l != NULL && l->fd >= 0 && !l->watching && listen_watch(l) != 0) throw_errno(env, "epoll_ctl", errno);
   return NULL;
+}
+
+/* listenTls(handle, tls | undefined): the context of the connections accepted from now on (a reload). */
+static napi_value listen_tls(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  listen_t *l = listen_arg(env, info, argv, 2);
+  if (l != NULL && l->fd >= 0) listen_set_tls(l, env, argv[1]);
+  return NULL;
+}
+
+/*
+ * dialStartTls(handle, tls) → whether it began: STARTTLS on a connection the relay accepted. What
+ * waits to be written leaves in the clear first (the reply that says go ahead), then the server's
+ * handshake runs; `secure` or `error` follows, as for an implicit-TLS listener. Nothing more is
+ * read in the clear.
+ */
+static napi_value dial_start_tls(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out;
+  dial_t *d = dial_arg(env, info, argv, 2);
+  tls_ctx_t *c = tls_ctx_of(env, argv[1]);
+  int ok = d != NULL && c != NULL && d->state == D_OPEN && d->tls == T_NONE && !d->ending;
+  if (ok) {
+    d->tls = T_PENDING;
+    d->tctx = c;
+    tls_ctx_ref(c);
+    d->it.busy++;
+    dial_step(d);
+    d->it.busy--;
+    dial_free_done();
+  }
+  CHECK(napi_get_boolean(env, ok, &out));
+  return out;
+}
+
+/* socketPair() → [fd, fd]: a connected pair of unix stream sockets, for a TLS connection that a net.Socket must carry. */
+static napi_value socket_pair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int p[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p) != 0) {
+    throw_errno(env, "socketpair", errno);
+    return NULL;
+  }
+  napi_value out, a, b;
+  CHECK(napi_create_array_with_length(env, 2, &out));
+  CHECK(napi_create_int32(env, p[0], &a));
+  CHECK(napi_create_int32(env, p[1], &b));
+  napi_set_element(env, out, 0, a);
+  napi_set_element(env, out, 1, b);
+  return out;
 }
 
 /* listenClose(handle): no more accepts; the duplicate is closed (Node's server closes its own). */
@@ -1350,7 +1567,7 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
       continue;
     }
     dl[s] = dial_unwrap(env, argv[s]);
-    if (dl[s] == NULL || dl[s]->state != D_OPEN) {
+    if (dl[s] == NULL || dl[s]->state != D_OPEN || (dl[s]->tls != T_NONE && dl[s]->tls != T_READY)) {
       napi_throw_error(env, "POSTERN_RELAY", s == C ? "relay.adopt: the client connection is not open" : "relay.adopt: the backend connection is not open");
       return NULL;
     }
@@ -1425,6 +1642,8 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     if (dl[s] == NULL) continue;
     r->fd[s] = dl[s]->fd;
     if (dl[s]->hup) r->side[s].hup = 1;
+    r->ssl[s] = dl[s]->ssl;
+    dl[s]->ssl = NULL;
     dial_release(dl[s], 0);
   }
   if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
@@ -1499,7 +1718,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_create_string_utf8(env, "postern.relay", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, resource, name, &async_ctx);
   }
-  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenClose", listen_close_js}};
+  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenClose", listen_close_js}, {"listenTls", listen_tls}, {"dialStartTls", dial_start_tls}, {"socketPair", socket_pair}, {"tlsContext", tls_context_js}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
     napi_set_named_property(env, exports, fns[i].name, fn);

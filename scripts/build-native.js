@@ -1,5 +1,5 @@
-// Builds the native relay (native/relay.c) at `npm ci`. Without a C compiler, or off Linux, postern
-// still runs: plaintext sessions then go through the JavaScript pipe, and `postern serve` says so.
+// Builds the native relay (native/relay.c, native/tls.c) at `npm ci`. Without a C compiler, or off Linux,
+// postern still runs: sessions then go through the JavaScript pipe and Node's TLS, and `postern serve` says so.
 import { spawnSync } from 'node:child_process';
 
 if (process.platform !== 'linux') {
@@ -8,5 +8,5 @@ if (process.platform !== 'linux') {
 }
 const r = spawnSync('node-gyp', ['rebuild', '--directory=native'], { stdio: 'inherit' });
 if (r.status !== 0) {
-  console.warn('postern: the native relay (native/relay.c) did not build; plaintext sessions will use the JavaScript pipe. Install python3, make and g++ and run `npm rebuild postern` or `npm ci` again.');
+  console.warn('postern: the native relay (native/relay.c) did not build; sessions will use the JavaScript pipe and Node\'s TLS. Install python3, make and g++ and run `npm rebuild postern` or `npm ci` again.');
 }

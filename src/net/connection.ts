@@ -56,15 +56,19 @@ export function connectionFromSocket(socket: Socket, listener: string, tls: Serv
   };
 }
 
-/** A connection the native relay accepted; `local` as above, else the port the listener is bound to. */
-export function connectionFromNative(socket: NativeSocket, remoteIp: string, remotePort: number, listener: string, tls: ServerTls | undefined, local: { ip?: string; port: number }): Connection<NativeSocket> {
+/**
+ * A connection the native relay accepted; `local` as above, else the port the listener is bound to.
+ * `secure`: an implicit-TLS listener's, once the relay's handshake is over, with the SNI name asked for.
+ */
+export function connectionFromNative(socket: NativeSocket, remoteIp: string, remotePort: number, listener: string, tls: ServerTls | undefined, local: { ip?: string; port: number }, secure?: { serverName: string | undefined }): Connection<NativeSocket> {
   return {
     socket,
     remoteIp: normalizeIp(remoteIp),
     remotePort,
     localIp: local.ip ?? normalizeIp(socket.localAddress),
     localPort: local.port,
-    secured: false,
+    secured: secure !== undefined,
+    ...(secure?.serverName ? { serverName: secure.serverName } : {}),
     listener,
     ...(tls ? { tls } : {}),
   };
@@ -83,6 +87,27 @@ export function endSocket(socket: AnySocket, data?: string): void {
   socket.destroySoon();
 }
 
+/** The relay's context for these certificates, or undefined (none, or OpenSSL refused it: Node's TLS serves then). */
+export function nativeContextOf(tls: ServerTls): object | undefined {
+  try {
+    return tls.nativeContext();
+  } catch {
+    return undefined;
+  }
+}
+
+async function startNativeTls(conn: Connection<NativeSocket>, tls: ServerTls, native: object, handshakeTimeoutMs: number): Promise<void> {
+  try {
+    const name = await conn.socket.startTls(native, handshakeTimeoutMs);
+    conn.secured = true;
+    if (name) conn.serverName = name;
+  } catch (err) {
+    tls.onHandshakeFailed?.(conn.listener);
+    conn.socket.destroy();
+    throw err;
+  }
+}
+
 /**
  * Upgrades a plain connection in place (STARTTLS/STLS). The caller must have discarded any
  * bytes the client sent after the command: they were not protected (RFC 3207 section 4.2 style injection).
@@ -90,6 +115,9 @@ export function endSocket(socket: AnySocket, data?: string): void {
 export function startServerTls(conn: Connection, handshakeTimeoutMs: number): Promise<void> {
   const tls = conn.tls;
   if (!tls) return Promise.reject(new PosternError('POSTERN_TLS_UNAVAILABLE', 'no TLS configured for this listener'));
+  // A connection the relay accepted stays there: it runs the handshake itself (native/tls.c).
+  const native = conn.socket instanceof NativeSocket ? nativeContextOf(tls) : undefined;
+  if (native) return startNativeTls(conn as Connection<NativeSocket>, tls, native, handshakeTimeoutMs);
   const plain = nodeSocket(conn.socket);
   plain.removeAllListeners('data');
   plain.removeAllListeners('timeout');

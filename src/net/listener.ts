@@ -26,8 +26,9 @@ export interface ListenerOptions {
    */
   clustered?: boolean;
   /**
-   * A TCP listener's connections (plain, or STARTTLS) are accepted by the native relay, as NativeSockets (see
-   * NativeListen); for the IMAP and POP3 fronts under `proxy.relay: auto`.
+   * A TCP listener's connections are accepted by the native relay, as NativeSockets (see NativeListen),
+   * which also runs their TLS (implicit, STARTTLS) unless client certificates are asked for; for the
+   * IMAP and POP3 fronts under `proxy.relay: auto`.
    */
   nativeAccept?: boolean;
 }
@@ -44,6 +45,8 @@ export class Listener {
   readonly #onConnection: ConnectionHandler;
   readonly #log: Logger;
   readonly #nativeAccept: boolean;
+  /** Implicit TLS in the relay: its context of the moment (a reload swaps it). */
+  #nativeTls: object | undefined;
   #native: NativeListen | undefined;
   /** A native connection's local end as far as the listener knows it: its address when bound to one, its port. */
   #nativeLocal: { ip?: string; port: number } = { port: 0 };
@@ -63,12 +66,14 @@ export class Listener {
     this.#clustered = opts.clustered ?? false;
     this.#onConnection = onConnection;
     this.#log = log;
-    // A STARTTLS listener too: the few clients that upgrade get a net.Socket then (startServerTls).
-    this.#nativeAccept = (opts.nativeAccept ?? false) && config.tls !== 'implicit' && !config.haproxy && config.path === undefined;
     this.label = config.name ?? `${config.protocol}:${config.path ?? config.port}`;
     if (config.tls !== 'none' && !tls) {
       throw new PosternError('POSTERN_TLS_REQUIRED', `listener ${this.label} uses tls: ${config.tls} but the configuration has no tls section`);
     }
+    const native = (opts.nativeAccept ?? false) && !config.haproxy && config.path === undefined;
+    if (native && config.tls !== 'none' && tls) this.#nativeTls = this.#nativeContext(tls);
+    // Implicit TLS only with the relay's own; a STARTTLS listener without it upgrades in Node (startServerTls).
+    this.#nativeAccept = native && (config.tls !== 'implicit' || this.#nativeTls !== undefined);
     const accept = (socket: Socket) => {
       this.#track(socket);
       onConnection(connectionFromSocket(socket, this.label, this.#tls, this.#local));
@@ -76,13 +81,13 @@ export class Listener {
     if (config.haproxy) {
       if (!opts.haproxyTrusted) throw new PosternError('POSTERN_HAPROXY_UNTRUSTED', `listener ${this.label} uses haproxy but haproxy_trusted_networks is empty`);
       this.#server = createTcpServer((socket) => this.#acceptProxied(socket, this.#haproxyTrusted!, opts.haproxyTimeoutMs, this.#tls, onConnection, log));
+    } else if (config.tls === 'implicit' && this.#nativeAccept) {
+      // The relay takes the socket within a turn or two of the loop; what Node accepts before that gets Node's TLS.
+      this.#server = createTcpServer((socket) => void this.#acceptTlsInNode(socket, onConnection));
     } else if (config.tls === 'implicit' && tls) {
       // SNI asks the certificates of the moment (see update()).
       const server = createTlsServer({ ...tls.options, SNICallback: (name, cb) => this.#tls!.options.SNICallback!(name, cb), handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, accept);
-      server.on('tlsClientError', (err, socket) => {
-        tls.onHandshakeFailed?.(this.label);
-        log.info({ event: 'tls_handshake_failed', listener: this.label, rip: normalizeIp(socket.remoteAddress), err: err.message }, 'TLS handshake failed');
-      });
+      server.on('tlsClientError', (err, socket) => this.#handshakeFailed(tls, normalizeIp(socket.remoteAddress), err));
       this.#server = server;
     } else {
       this.#server = createTcpServer(accept);
@@ -98,11 +103,49 @@ export class Listener {
     socket.on('error', () => {}); // each front installs its own handler; this keeps a reset before that from crashing
   }
 
+  /** The relay's context for `tls`, or undefined (no addon, client certificates; or OpenSSL refused it, which is logged). */
+  #nativeContext(tls: ServerTls): object | undefined {
+    try {
+      return tls.nativeContext();
+    } catch (err) {
+      this.#log.warn({ event: 'native_tls_unavailable', listener: this.label, err: (err as Error).message }, "the native relay cannot use this listener's certificates; Node's TLS serves it");
+      return undefined;
+    }
+  }
+
   readonly #acceptNative = (socket: NativeSocket, ip: string, port: number): void => {
     this.#sockets.add(socket);
     socket.onGone = () => this.#sockets.delete(socket);
-    this.#onConnection(connectionFromNative(socket, ip, port, this.label, this.#tls, this.#nativeLocal));
+    const tls = this.#tls;
+    if (this.config.tls !== 'implicit' || !tls) {
+      this.#onConnection(connectionFromNative(socket, ip, port, this.label, tls, this.#nativeLocal));
+      return;
+    }
+    // Implicit TLS: the relay runs the handshake; the front sees the connection once it is over.
+    socket.secured(TLS_HANDSHAKE_TIMEOUT_MS).then(
+      (serverName) => this.#onConnection(connectionFromNative(socket, ip, port, this.label, tls, this.#nativeLocal, { serverName })),
+      (err: Error) => this.#handshakeFailed(tls, normalizeIp(ip), err),
+    );
   };
+
+  #handshakeFailed(tls: ServerTls, rip: string, err: Error): void {
+    tls.onHandshakeFailed?.(this.label);
+    this.#log.info({ event: 'tls_handshake_failed', listener: this.label, rip, err: err.message }, 'TLS handshake failed');
+  }
+
+  /** A connection of an implicit-TLS listener that Node accepted before the relay took the socket. */
+  async #acceptTlsInNode(socket: Socket, onConnection: ConnectionHandler): Promise<void> {
+    this.#track(socket);
+    const tls = this.#tls!;
+    try {
+      const secure = await startTlsAfterHeader(socket, tls, TLS_HANDSHAKE_TIMEOUT_MS);
+      this.#sockets.delete(socket);
+      this.#track(secure);
+      onConnection(connectionFromSocket(secure, this.label, tls, this.#local));
+    } catch (err) {
+      this.#handshakeFailed(tls, normalizeIp(socket.remoteAddress), err as Error);
+    }
+  }
 
   /** A `haproxy` listener: the PROXY header in plaintext first, then (implicit) TLS, then the front. */
   async #acceptProxied(socket: Socket, trusted: NetworkList, timeoutMs: number | undefined, tls: ServerTls | undefined, onConnection: ConnectionHandler, log: Logger): Promise<void> {
@@ -124,8 +167,7 @@ export class Listener {
         this.#sockets.delete(socket);
         this.#track(front);
       } catch (err) {
-        tls.onHandshakeFailed?.(this.label);
-        log.info({ event: 'tls_handshake_failed', listener: this.label, rip: addresses.remoteIp, err: (err as Error).message }, 'TLS handshake failed');
+        this.#handshakeFailed(tls, addresses.remoteIp, err as Error);
         return;
       }
     }
@@ -144,6 +186,11 @@ export class Listener {
     if (this.config.tls !== 'none' && tls) {
       this.#tls = tls;
       if ('setSecureContext' in this.#server) (this.#server as TlsServer).setSecureContext({ ...tls.options });
+      if (this.#nativeTls !== undefined) {
+        // Keeps the old context if OpenSSL refuses the new one (Node's took it: the reload goes on).
+        this.#nativeTls = this.#nativeContext(tls) ?? this.#nativeTls;
+        if (this.config.tls === 'implicit') this.#native?.setTls(this.#nativeTls);
+      }
     }
     if (haproxyTrusted) this.#haproxyTrusted = haproxyTrusted;
   }
@@ -174,7 +221,7 @@ export class Listener {
     if (family !== 'unix' && address !== '0.0.0.0' && address !== '::') this.#local = { ip: normalizeIp(address), port };
     if (this.#nativeAccept) {
       this.#nativeLocal = this.#local ?? { port };
-      this.#native = NativeListen.start(this.#server, this.#acceptNative, this.label, this.#log);
+      this.#native = NativeListen.start(this.#server, this.#acceptNative, this.label, this.#log, this.config.tls === 'implicit' ? this.#nativeTls : undefined);
       // Listening means the relay accepts: libuv lets go of the socket within a turn or two of the loop.
       await this.#native?.taken;
     }

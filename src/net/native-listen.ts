@@ -9,7 +9,7 @@ const EMFILE_PAUSE_MS = 100;
 const TAKE_TRIES = 20;
 
 /**
- * The connections of a plaintext IMAP or POP3 listener, accepted by the native relay: each is a
+ * The connections of an IMAP or POP3 listener, accepted by the native relay: each is a
  * NativeSocket from its first byte, with no net.Socket or TCPWrap (bench/RESULTS.md, item 25).
  * Node's server keeps the socket itself (bind, sharing across the cluster's workers, close); the relay
  * accepts on a duplicate, and libuv stops watching it once listenTake has taken it from libuv's
@@ -23,7 +23,7 @@ export class NativeListen {
   /** Settles once libuv no longer accepts on the socket (true), or gave up trying (false). */
   readonly taken: Promise<boolean>;
 
-  private constructor(relay: NativeRelay, fd: number, onAccept: (socket: NativeSocket, ip: string, port: number) => void, label: string, log: Logger) {
+  private constructor(relay: NativeRelay, fd: number, onAccept: (socket: NativeSocket, ip: string, port: number) => void, label: string, log: Logger, tls: object | undefined) {
     this.#relay = relay;
     this.#handle = relay.listen(fd, (handle, ipOrReason, port) => {
       if (handle === null) {
@@ -33,17 +33,20 @@ export class NativeListen {
       const socket = NativeSocket.accepted(relay, handle, ipOrReason, port ?? 0);
       onAccept(socket, ipOrReason, port ?? 0);
       return socket.eventSink;
-    });
+    }, tls);
     this.taken = new Promise((resolve) => this.#take(TAKE_TRIES, label, log, resolve));
   }
 
-  /** Native accepts for `server` (listening on TCP), or undefined when the addon or the descriptor is not there. */
-  static start(server: Server, onAccept: (socket: NativeSocket, ip: string, port: number) => void, label: string, log: Logger): NativeListen | undefined {
+  /**
+   * Native accepts for `server` (listening on TCP), or undefined when the addon or the descriptor is not
+   * there. `tls` (a context of the relay's): implicit TLS, the handshake starting at accept (NativeSocket.secured).
+   */
+  static start(server: Server, onAccept: (socket: NativeSocket, ip: string, port: number) => void, label: string, log: Logger, tls?: object): NativeListen | undefined {
     const relay = nativeAddon();
     const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (!relay || typeof fd !== 'number' || fd < 0) return undefined;
     try {
-      return new NativeListen(relay, fd, onAccept, label, log);
+      return new NativeListen(relay, fd, onAccept, label, log, tls);
     } catch (err) {
       log.warn({ event: 'native_accept_unavailable', listener: label, err: (err as Error).message }, 'the native relay cannot accept on this listener; Node accepts its connections');
       return undefined;
@@ -69,6 +72,11 @@ export class NativeListen {
     setTimeout(() => {
       if (!this.#closed) this.#relay.listenResume(this.#handle);
     }, EMFILE_PAUSE_MS).unref();
+  }
+
+  /** Connections accepted from now on get this TLS context (a reload). */
+  setTls(tls: object): void {
+    if (!this.#closed) this.#relay.listenTls(this.#handle, tls);
   }
 
   /** No more accepts here (Node's server closes the socket itself). */

@@ -1,10 +1,13 @@
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { PosternError } from '../core/index.js';
 import { nativeAddon, type NativeRelay } from './native.js';
 
 const DE_CONNECTED = 1;
 const DE_DATA = 2;
 const DE_END = 3;
 const DE_ERROR = 4;
+const DE_SECURE = 5;
 
 /** How long end() waits for a peer that reads nothing before it closes anyway. */
 const END_MAX_MS = 5000;
@@ -35,6 +38,18 @@ function errnoError(message: string, code: string | undefined): NodeJS.ErrnoExce
   return err;
 }
 
+/** The addon's words for an error: "<operation> <errno name>", or "tls <what OpenSSL said>" (no errno). */
+function addonError(what: string, where: string): NodeJS.ErrnoException {
+  return errnoError(`${what} ${where}`, what.startsWith('tls ') ? undefined : what.split(' ')[1]);
+}
+
+/** A TLS handshake under way: settled by `secure`, an error or the peer's close, or its timer. */
+interface Handshake {
+  resolve(serverName: string | undefined): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
 /**
  * A plain TCP connection held by the native relay (native/relay.c) rather than by a net.Socket: a
  * backend it dialled for a login (`open`), or a client a native listener accepted (`accepted`). The
@@ -54,6 +69,9 @@ export class NativeSocket {
   #unread: Buffer[] = [];
   /** address:port of the peer, for error messages as Node words them ("connect ECONNREFUSED 127.0.0.1:143"). */
   readonly #where: string;
+  #handshake: Handshake | undefined;
+  /** TLS is in place (native/tls.c): the relay reads and writes through it. */
+  #encrypted = false;
   /** Told once when the connection is no longer this object's (closed, or taken by the relay or a net.Socket). */
   onGone: (() => void) | undefined;
 
@@ -94,6 +112,18 @@ export class NativeSocket {
   readonly #onEvent = (kind: number, arg?: Buffer | string): void => {
     const events = this.#events;
     if (kind === DE_END || kind === DE_ERROR) this.#gone();
+    const handshake = this.#handshake;
+    if (handshake && (kind === DE_SECURE || kind === DE_END || kind === DE_ERROR)) {
+      this.#handshake = undefined;
+      clearTimeout(handshake.timer);
+      if (kind === DE_SECURE) {
+        this.#encrypted = true;
+        handshake.resolve(arg as string | undefined);
+      } else {
+        handshake.reject(kind === DE_END ? new PosternError('POSTERN_TLS_HANDSHAKE', 'the client closed the connection during the TLS handshake') : addonError(String(arg), this.#where));
+      }
+      return;
+    }
     if (!events) {
       // The peer's next bytes belong to the session, whoever carries it.
       if (kind === DE_DATA) this.#unread.push(arg as Buffer);
@@ -102,9 +132,47 @@ export class NativeSocket {
     if (kind === DE_DATA) events.data(arg as Buffer);
     else if (kind === DE_CONNECTED) events.connected();
     else if (kind === DE_END) events.closed();
-    // The addon says "<operation> <errno name>".
-    else if (kind === DE_ERROR) events.error(errnoError(`${String(arg)} ${this.#where}`, String(arg).split(' ')[1]));
+    else if (kind === DE_ERROR) events.error(addonError(String(arg), this.#where));
   };
+
+  /**
+   * Settles once the TLS handshake the relay runs on this connection is over: with the server name
+   * the client asked for (SNI), or rejected (the connection is closed then).
+   */
+  secured(timeoutMs: number): Promise<string | undefined> {
+    if (this.#encrypted) return Promise.resolve(undefined);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#handshake = undefined;
+        this.destroy();
+        reject(new PosternError('POSTERN_TLS_HANDSHAKE', 'TLS handshake timed out'));
+      }, timeoutMs);
+      this.#handshake = { resolve, reject, timer };
+    });
+  }
+
+  /**
+   * STARTTLS in the relay: what was written leaves in the clear, then the handshake runs (see
+   * secured()). What the client sent after its command came in the clear and is dropped (RFC 3207
+   * section 4.2 style injection); no data event comes before the handshake is over.
+   */
+  startTls(tls: object, timeoutMs: number): Promise<string | undefined> {
+    this.uncork();
+    this.#unread = [];
+    const handle = this.#handle;
+    if (!handle) return Promise.reject(new PosternError('POSTERN_TLS_HANDSHAKE', 'the connection closed before the TLS handshake'));
+    const done = this.secured(timeoutMs);
+    if (this.#relay.dialStartTls(handle, tls)) return done;
+    clearTimeout(this.#handshake?.timer);
+    this.#handshake = undefined;
+    this.destroy();
+    return Promise.reject(new PosternError('POSTERN_TLS_HANDSHAKE', 'the connection cannot start TLS'));
+  }
+
+  /** TLS is in place (implicit, or after startTls). */
+  get encrypted(): boolean {
+    return this.#encrypted;
+  }
 
   #gone(): void {
     if (this.#handle === undefined) return;
@@ -210,8 +278,13 @@ export class NativeSocket {
     this.#gone();
   }
 
-  /** The connection as a net.Socket (for TLS, or the JavaScript pipe); this object no longer owns it. */
+  /**
+   * The connection as a net.Socket (for TLS, or the JavaScript pipe); this object no longer owns it.
+   * A connection in TLS stays in the relay, which carries its plaintext to the net.Socket through a
+   * pair of unix sockets.
+   */
   toSocket(): Socket {
+    if (this.#encrypted) return this.#bridge();
     const handle = this.#handle;
     this.#events = undefined;
     this.#gone();
@@ -230,5 +303,29 @@ export class NativeSocket {
     if (read) socket.unshift(read);
     if (unsent) socket.write(unsent);
     return socket;
+  }
+
+  #bridge(): Socket {
+    const handle = this.#handle;
+    this.#events = undefined;
+    this.#gone();
+    const read = this.takeUnread();
+    let pair: [number, number] | undefined;
+    try {
+      if (!handle) throw new Error('closed');
+      pair = this.#relay.socketPair();
+      // What the client sent and nobody took goes first; what the connection had not written, to the client.
+      this.#relay.adopt(handle, pair[0], 0, false, read, undefined, () => undefined);
+    } catch {
+      if (handle) this.#relay.dialClose(handle);
+      if (pair) closeSync(pair[1]);
+      const gone = new Socket();
+      gone.destroy();
+      return gone;
+    } finally {
+      // The relay holds its own duplicate.
+      if (pair) closeSync(pair[0]);
+    }
+    return new Socket({ fd: pair[1], readable: true, writable: true });
   }
 }

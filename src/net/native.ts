@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 
-/** The addon built from native/relay.c at `npm ci`: the relay, its backend dials and its listeners. */
+/** The addon built from native/relay.c and native/tls.c at `npm ci`: the relay, its backend dials, its listeners and their TLS. */
 export interface NativeRelay {
   /** Each side: a descriptor (duplicated), or a native connection's handle (taken as it is). */
   adopt(client: number | object, backend: number | object, idleMs: number, hasDelay: boolean, toBackend: Buffer | undefined, toClient: Buffer | undefined, onEvent: (kind: number, reason?: string, bytesIn?: number, bytesOut?: number) => number | undefined): object;
@@ -24,11 +24,19 @@ export interface NativeRelay {
    * onAccept(handle, ip, port) answers with the connection's event callback; onAccept(null, reason) when
    * out of descriptors (listenResume watches again).
    */
-  listen(fd: number, onAccept: (handle: object | null, ipOrReason: string, port?: number) => ((kind: number, arg?: Buffer | string) => void) | undefined): object;
+  listen(fd: number, onAccept: (handle: object | null, ipOrReason: string, port?: number) => ((kind: number, arg?: Buffer | string) => void) | undefined, tls?: object): object;
+  /** The TLS context of the connections accepted from now on (implicit TLS; a reload), or none. */
+  listenTls(handle: object, tls: object | undefined): void;
   /** Takes the socket out of libuv's epoll set: false when libuv has not registered it yet. */
   listenTake(handle: object): boolean;
   listenResume(handle: object): void;
   listenClose(handle: object): void;
+  /** Server TLS for connections the relay accepted (native/tls.c). Throws POSTERN_TLS_NATIVE with OpenSSL's words. */
+  tlsContext(opts: { cert: Buffer; key: Buffer; minVersion: string; ticketKeys: Buffer; ciphers: string; ciphersuites: string; sni: { names: string[]; cert: Buffer; key: Buffer }[] }): object;
+  /** STARTTLS: what waits leaves in the clear, then the handshake; false when the connection cannot (closed, TLS already). */
+  dialStartTls(handle: object, tls: object): boolean;
+  /** A connected pair of unix stream sockets (a TLS connection carried by a net.Socket through the relay). */
+  socketPair(): [number, number];
 }
 
 function load(): { relay?: NativeRelay; error?: string } {

@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext, type SecureContext, type TLSSocketOptions, type TlsOptions } from 'node:tls';
+import { createSecureContext, DEFAULT_CIPHERS, type SecureContext, type TLSSocketOptions, type TlsOptions } from 'node:tls';
 import { PosternError } from '../core/index.js';
 import type { TlsConfig } from './config.js';
+import { nativeAddon } from './native.js';
 
 export interface ServerTls {
   /** Options for tls.createServer and server-side TLSSocket: default context plus SNI. */
@@ -17,6 +18,12 @@ export interface ServerTls {
   certUsernameField?: string;
   /** Told of each client handshake that fails (implicit TLS and STARTTLS), with the listener's label: metrics. */
   onHandshakeFailed?: (listener: string) => void;
+  /**
+   * The same certificates as a context of the native relay (native/tls.c), built on first use, for
+   * connections it accepted: undefined without the addon, or when client certificates are asked for
+   * (Node's TLS checks those). Throws POSTERN_TLS_NATIVE when OpenSSL refuses what Node took.
+   */
+  nativeContext: () => object | undefined;
 }
 
 function readPem(path: string, what: string): Buffer {
@@ -83,12 +90,28 @@ export function serverNameMatches(pattern: string, name: string): boolean {
   return dot > 0 && n.slice(dot + 1) === p.slice(2);
 }
 
+/**
+ * The native relay's own ticket keys (OpenSSL's 80 bytes), derived from the node's 48: every worker
+ * derives the same, so the relay's tickets resume on any worker. (Node's contexts use the 48 bytes
+ * another way: a ticket of one kind starts a full handshake on the other.)
+ */
+function nativeTicketKeys(keys: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', keys, Buffer.alloc(0), 'postern native tls tickets', 80));
+}
+
+/** Node's default cipher list, as OpenSSL takes it: TLS 1.3 suites apart from the rest. */
+const NATIVE_CIPHERS = {
+  ciphersuites: DEFAULT_CIPHERS.split(':').filter((c) => c.startsWith('TLS_')).join(':'),
+  ciphers: DEFAULT_CIPHERS.split(':').filter((c) => !c.startsWith('TLS_')).join(':'),
+};
+
 /** Loads every certificate once; SNI picks among them per connection. */
 export function createServerTls(cfg: TlsConfig, resolvePath: (p: string) => string): ServerTls {
   // Client certificates are asked for, not required: the handshake goes on and `authorized` tells.
   const ca = cfg.client_ca !== undefined ? readPem(resolvePath(cfg.client_ca), 'client CA file') : undefined;
   const keys = ticketKeys(cfg.ticket_key_file !== undefined ? resolvePath(cfg.ticket_key_file) : undefined);
-  const byName = cfg.sni.map((entry) => ({ names: entry.names, ctx: context(readKeyPair(resolvePath(entry.cert), resolvePath(entry.key)), cfg.min_version, ca, keys) }));
+  const sniPairs = cfg.sni.map((entry) => ({ names: entry.names, pair: readKeyPair(resolvePath(entry.cert), resolvePath(entry.key)) }));
+  const byName = sniPairs.map(({ names, pair }) => ({ names, ctx: context(pair, cfg.min_version, ca, keys) }));
   const pair = readKeyPair(resolvePath(cfg.cert), resolvePath(cfg.key));
   // Also fails at start when the key does not match the certificate.
   const secureContext = context(pair, cfg.min_version, ca, keys);
@@ -97,7 +120,23 @@ export function createServerTls(cfg: TlsConfig, resolvePath: (p: string) => stri
     cb(null, hit?.ctx);
   };
   const clientCerts = ca ? { requestCert: true, rejectUnauthorized: false } : {};
+  let native: { ctx: object } | { err: Error } | undefined;
+  const nativeContext = (): object | undefined => {
+    const relay = nativeAddon();
+    if (ca || !relay) return undefined;
+    if (!native) {
+      try {
+        const sni = sniPairs.map(({ names, pair: p }) => ({ names, cert: p.cert, key: p.key }));
+        native = { ctx: relay.tlsContext({ cert: pair.cert, key: pair.key, minVersion: cfg.min_version, ticketKeys: nativeTicketKeys(keys), ...NATIVE_CIPHERS, sni }) };
+      } catch (err) {
+        native = { err: new PosternError('POSTERN_TLS_NATIVE', `the native relay cannot use certificate ${pair.certPath} or an sni one: ${(err as Error).message}`, { cause: err }) };
+      }
+    }
+    if ('err' in native) throw native.err;
+    return native.ctx;
+  };
   return {
+    nativeContext,
     ...(ca ? { certUsernameField: cfg.cert_username_field } : {}),
     options: { cert: pair.cert, key: pair.key, minVersion: cfg.min_version, ticketKeys: keys, sessionIdContext: SESSION_ID_CONTEXT, ...(ca ? { ca } : {}), ...clientCerts, SNICallback },
     socketOptions: { secureContext, ...clientCerts, SNICallback },

@@ -19,7 +19,7 @@ export const proxyConfigSchema = z
     relay: z
       .enum(['auto', 'js'])
       .prefault('auto')
-      .describe("How a proxied session's bytes move once logged in. auto: when neither side uses TLS, in native code with splice(2), no copy through user space and no JavaScript per chunk (Linux, built at npm ci from native/relay.c; without it postern warns at start and uses js); the relay also accepts the connections of IMAP and POP3 listeners without implicit TLS (a client that asks for STARTTLS gets a Node socket then), and opens the backend connection of a plaintext client's login to a backend without ssl; postern logs in over them. js: Node's sockets, for every session and listener. TLS sessions always use js."),
+      .describe("How a proxied session's bytes move once logged in. auto: in native code with no JavaScript per chunk, and splice(2) (no copy through user space) when neither side uses TLS (Linux, built at npm ci from native/relay.c and native/tls.c; without it postern warns at start and uses js); the relay also accepts the connections of IMAP and POP3 listeners (not haproxy ones), runs their TLS, implicit and STARTTLS, with Node's OpenSSL (not with tls.client_ca), and opens the backend connection of a login to a backend without ssl; postern logs in over them. js: Node's sockets and TLS, for every session and listener. A session with TLS to its backend goes through js after login."),
     ttl: z.number().int().min(1).max(100).prefault(7).describe('Proxy hop limit sent to backends as x-proxy-ttl (IMAP, POP3) or XCLIENT TTL (LMTP) minus one; an IMAP or POP3 client arriving with TTL 1 or less is refused as a loop, an LMTP recipient when the TTL forwarded with XCLIENT is 0 (as in Dovecot lmtp-proxy.c).'),
   })
   .prefault({});

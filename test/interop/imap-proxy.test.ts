@@ -191,12 +191,17 @@ m.logout()
     }
   });
 
-  test('clients on STARTTLS and implicit TLS (imapflow, verified)', async () => {
-    const a = await flow('alice', 'alice-pw', { starttls: true });
-    assert.ok(a.secureConnection, 'STARTTLS in place');
-    await a.logout();
-    const b = await flow('alice', 'alice-pw', { port: imapsPort(), secure: true });
-    await b.logout();
+  test('clients on STARTTLS and implicit TLS (imapflow, verified), to a backend in the clear and to one in TLS', async () => {
+    // The relay runs the client's TLS; a backend in TLS joins it through the JavaScript path.
+    for (const user of ['alice', 'alice.tls']) {
+      const a = await flow(user, 'alice-pw', { starttls: true });
+      assert.ok(a.secureConnection, 'STARTTLS in place');
+      assert.ok((await messages(a)) >= 1, `${user} over STARTTLS sees alice's INBOX`);
+      await a.logout();
+      const b = await flow(user, 'alice-pw', { port: imapsPort(), secure: true });
+      assert.ok((await messages(b)) >= 1, `${user} over implicit TLS sees alice's INBOX`);
+      await b.logout();
+    }
   });
 
   test('Dovecot logs the client address forwarded by ID, and postern\'s session id', async () => {

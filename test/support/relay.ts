@@ -35,6 +35,14 @@ export function refusingRelay(message: string): NativeRelay {
     dialPause: () => {},
     dialResume: () => {},
     dialEnd: () => true,
+    dialStartTls: () => false,
+    socketPair: () => {
+      throw new Error('this relay makes no socket pair');
+    },
+    tlsContext: () => {
+      throw new Error('this relay has no TLS');
+    },
+    listenTls: () => {},
     listen: () => {
       throw new Error('this relay accepts nothing');
     },

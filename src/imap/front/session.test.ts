@@ -42,7 +42,7 @@ before(async () => {
   backend = await startFakeBackend('IMAP4rev1 SASL-IR ID LITERAL+ AUTH=PLAIN', BACKEND_LOGIN);
   const { cert, key } = makeCert();
   caPem = cert;
-  serverTls = { options: { cert, key }, socketOptions: { secureContext: createSecureContext({ cert, key }) } };
+  serverTls = { options: { cert, key }, socketOptions: { secureContext: createSecureContext({ cert, key }) }, nativeContext: () => undefined };
   const proxied = (port: number) => ({ proxy: 'y', host: '127.0.0.1', port: String(port) });
   const users: Record<string, MemoryUser> = {
     alice: { password: ALICE_PW, fields: proxied(backend.port) },
