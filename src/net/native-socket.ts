@@ -120,7 +120,7 @@ export class NativeSocket {
         this.#encrypted = true;
         handshake.resolve(arg as string | undefined);
       } else {
-        handshake.reject(kind === DE_END ? new PosternError('POSTERN_TLS_HANDSHAKE', 'the client closed the connection during the TLS handshake') : addonError(String(arg), this.#where));
+        handshake.reject(kind === DE_END ? new PosternError('POSTERN_TLS_HANDSHAKE', 'the connection closed during the TLS handshake') : addonError(String(arg), this.#where));
       }
       return;
     }
@@ -146,7 +146,7 @@ export class NativeSocket {
         this.#handshake = undefined;
         this.destroy();
         reject(new PosternError('POSTERN_TLS_HANDSHAKE', 'TLS handshake timed out'));
-      }, timeoutMs);
+      }, timeoutMs).unref();
       this.#handshake = { resolve, reject, timer };
     });
   }
@@ -253,6 +253,8 @@ export class NativeSocket {
     const handle = this.#handle;
     this.#gone();
     if (handle) this.#relay.dialClose(handle);
+    // A handshake under way fails now, rather than at its timer.
+    if (this.#handshake) this.#onEvent(DE_END);
   }
 
   /** What was read after stopEvents(), for the other side ahead of what the relay reads; put back with unread(). */

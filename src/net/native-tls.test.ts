@@ -194,3 +194,19 @@ test('toSocket() on a TLS connection: a net.Socket carries its plaintext (the re
   s.end();
   await ended;
 });
+
+test('a handshake under way ends with the listener: the client is closed at once, not at the handshake timer', { skip }, async () => {
+  const { listener, port, logs } = await start();
+  const silent = connect(port, '127.0.0.1');
+  silent.on('error', () => {});
+  cleanups.push(() => void silent.destroy());
+  await once(silent, 'connect');
+  const deadline = Date.now() + 5000;
+  while (listener.connectionCount === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(listener.connectionCount, 1);
+  const closed = once(silent, 'close');
+  listener.destroy();
+  await closed;
+  await new Promise((r) => setImmediate(r));
+  assert.equal(logs.find((l) => l.event === 'tls_handshake_failed')?.err, 'the connection closed during the TLS handshake');
+});
