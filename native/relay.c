@@ -68,14 +68,62 @@ struct relay;
 /* One descriptor of a session, as the epoll set knows it; readiness is kept until EAGAIN says otherwise. */
 enum { K_SIDE = 1, K_DIAL = 2, K_LISTEN = 3 };
 
+/* What the epoll set said of a connection, kept until a system call says otherwise (edges do not repeat). */
 typedef struct {
-  int kind; /* K_SIDE: first, as in dial_t, for the epoll dispatch */
-  struct relay *r;
   int readable, writable;
   int hup;  /* the peer's FIN was seen: a short read does not empty the socket of its EOF */
   /* TLS: a read waits for the socket to take writes, or a write for bytes (an edge of the other kind lets it go on). */
   int read_wants_write, write_wants_read;
+} ready_t;
+
+typedef struct {
+  int kind; /* K_SIDE: first, as in dial_t, for the epoll dispatch */
+  struct relay *r;
+  ready_t io;
 } side_t;
+
+/* An epoll event's news of a connection; an edge of either kind lets a TLS call that waited on it go on. */
+static void ready_note(ready_t *io, uint32_t events) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    io->readable = 1;
+    if (io->write_wants_read) io->writable = 1;
+    io->write_wants_read = 0;
+  }
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io->hup = 1;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+    io->writable = 1;
+    if (io->read_wants_write) io->readable = 1;
+    io->read_wants_write = 0;
+  }
+}
+
+/*
+ * read(2) of a connection, through OpenSSL when it speaks TLS: > 0, 0 at EOF, -1 with errno (EAGAIN:
+ * nothing now; EPROTO: a TLS error, tls_failure()). A TLS read that waits for the socket to take
+ * writes says so in `io`; the caller marks it unreadable as for any EAGAIN.
+ */
+static ssize_t io_read(int fd, SSL *ssl, ready_t *io, void *buf, size_t n) {
+  if (ssl == NULL) return read(fd, buf, n);
+  int other = 0;
+  ssize_t got = tls_read(ssl, buf, n, &other);
+  if (got < 0 && errno == EAGAIN && other) {
+    io->writable = 0;
+    io->read_wants_write = 1;
+  }
+  return got;
+}
+
+/* write(2), as io_read. */
+static ssize_t io_write(int fd, SSL *ssl, ready_t *io, const void *buf, size_t n) {
+  if (ssl == NULL) return write(fd, buf, n);
+  int other = 0;
+  ssize_t put = tls_write(ssl, buf, n, &other);
+  if (put < 0 && errno == EAGAIN && other) {
+    io->readable = 0;
+    io->write_wants_read = 1;
+  }
+  return put;
+}
 
 typedef struct relay {
   napi_env env;
@@ -174,11 +222,11 @@ static void discard(dir_t *d) {
 /* Closing the last descriptor of a socket also takes it out of the epoll set: the JavaScript socket closed its own. */
 static void close_side(relay_t *r, int s) {
   if (r->fd[s] < 0) return;
-  tls_close(r->ssl[s], 0);
+  tls_free(r->ssl[s]);
   r->ssl[s] = NULL;
   close(r->fd[s]);
   r->fd[s] = -1;
-  r->side[s].readable = r->side[s].writable = 0;
+  r->side[s].io.readable = r->side[s].io.writable = 0;
 }
 
 static void call_ref(napi_env env, napi_ref ref, int argc, napi_value *argv, napi_value *result) {
@@ -230,39 +278,25 @@ static void end(relay_t *r) {
 }
 
 /* `err` is a libuv error code (-errno), named as Node names it: "client error: read ECONNRESET". */
+/* "<op> <errno name>", or "tls <what OpenSSL said>" for the TLS error (EPROTO) of a connection in TLS. */
+static void err_text(char *buf, size_t size, const char *op, int err, SSL *ssl) {
+  if (err == UV_EPROTO && ssl != NULL) snprintf(buf, size, "tls %s", tls_failure());
+  else snprintf(buf, size, "%s %s", op, uv_err_name(err));
+}
+
 static void fail(relay_t *r, int side, const char *op, int err) {
-  char why[128];
-  if (err == UV_EPROTO && r->ssl[side] != NULL) snprintf(why, sizeof why, "%s error: TLS %s", side == C ? "client" : "backend", tls_failure());
-  else snprintf(why, sizeof why, "%s error: %s %s", side == C ? "client" : "backend", op, uv_err_name(err));
+  char what[96], why[sizeof r->reason];
+  err_text(what, sizeof what, op, err, r->ssl[side]);
+  snprintf(why, sizeof why, "%s error: %s", side == C ? "client" : "backend", what);
   set_reason(r, why);
   end(r);
 }
 
 static void active(relay_t *r) { r->last_active = uv_now(r->loop); }
 
-/* read(2) of a side, through OpenSSL for a TLS one: > 0, 0 at EOF, -1 with errno (EAGAIN: nothing now). */
-static ssize_t side_read(relay_t *r, int s, void *buf, size_t n) {
-  if (r->ssl[s] == NULL) return read(r->fd[s], buf, n);
-  int other = 0;
-  ssize_t got = tls_read(r->ssl[s], buf, n, &other);
-  if (got < 0 && errno == EAGAIN && other) {
-    r->side[s].writable = 0;
-    r->side[s].read_wants_write = 1;
-  }
-  return got;
-}
+static ssize_t side_read(relay_t *r, int s, void *buf, size_t n) { return io_read(r->fd[s], r->ssl[s], &r->side[s].io, buf, n); }
 
-/* write(2) of a side, as side_read. */
-static ssize_t side_write(relay_t *r, int s, const void *buf, size_t n) {
-  if (r->ssl[s] == NULL) return write(r->fd[s], buf, n);
-  int other = 0;
-  ssize_t put = tls_write(r->ssl[s], buf, n, &other);
-  if (put < 0 && errno == EAGAIN && other) {
-    r->side[s].readable = 0;
-    r->side[s].write_wants_read = 1;
-  }
-  return put;
-}
+static ssize_t side_write(relay_t *r, int s, const void *buf, size_t n) { return io_write(r->fd[s], r->ssl[s], &r->side[s].io, buf, n); }
 
 /* A FIN after the last byte; a TLS side says close_notify first. */
 static void side_shutdown(relay_t *r, int s) {
@@ -273,12 +307,12 @@ static void side_shutdown(relay_t *r, int s) {
 /* Writes what `b` still holds: 1 when all is written, 0 when the socket is full, -1 on error. */
 static int write_bytes(relay_t *r, bytes_t *b, int to) {
   while (bytes_pending(b)) {
-    if (!r->side[to].writable) return 0;
+    if (!r->side[to].io.writable) return 0;
     ssize_t w = side_write(r, to, b->data + b->off, b->len - b->off);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        r->side[to].writable = 0;
+        r->side[to].io.writable = 0;
         return 0;
       }
       fail(r, to, "write", -errno);
@@ -305,12 +339,12 @@ static int flush(relay_t *r, int dir) {
   int f = write_bytes(r, &d->pre, to);
   if (f <= 0) return f;
   while (d->queued > 0) {
-    if (!r->side[to].writable) return 0;
+    if (!r->side[to].io.writable) return 0;
     ssize_t w = splice(d->rd, NULL, r->fd[to], NULL, d->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        r->side[to].writable = 0;
+        r->side[to].io.writable = 0;
         return 0;
       }
       fail(r, to, "write", -errno);
@@ -342,12 +376,12 @@ static ssize_t copy_through(relay_t *r, int dir, int from, int to) {
   ssize_t n = side_read(r, from, scratch, sizeof scratch);
   if (n <= 0) return n;
   size_t off = 0;
-  while (off < (size_t)n && r->side[to].writable) {
+  while (off < (size_t)n && r->side[to].io.writable) {
     ssize_t w = side_write(r, to, scratch + off, (size_t)n - off);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        r->side[to].writable = 0;
+        r->side[to].io.writable = 0;
         break;
       }
       return -2 - errno;
@@ -389,7 +423,7 @@ static void pump(relay_t *r, int dir) {
       return;
     }
     if (flush(r, dir) <= 0) return;
-    if (d->eof || r->fd[from] < 0 || !reading(r, dir) || !r->side[from].readable) return;
+    if (d->eof || r->fd[from] < 0 || !reading(r, dir) || !r->side[from].io.readable) return;
     ssize_t n;
     if (d->drop) {
       n = side_read(r, from, scratch, sizeof scratch);
@@ -416,8 +450,8 @@ static void pump(relay_t *r, int dir) {
         /* A short read(2) of a TCP socket emptied it: the next edge says when there is more. (Not
            so for splice, which stops when the pipe has no slot left: it reads on until EAGAIN; nor
            for TLS, where OpenSSL may hold what it read ahead.) */
-        if (n < CHUNK && !r->side[from].hup) {
-          r->side[from].readable = 0;
+        if (n < CHUNK && !r->side[from].io.hup) {
+          r->side[from].io.readable = 0;
           flush(r, dir);
           return;
         }
@@ -432,7 +466,7 @@ static void pump(relay_t *r, int dir) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN) {
-      r->side[from].readable = 0;
+      r->side[from].io.readable = 0;
       d->bulk = 0;
       return;
     }
@@ -565,17 +599,7 @@ static void ep_cb(uv_poll_t *h, int status, int events) {
       side_t *sd = ev[i].data.ptr;
       relay_t *r = sd->r;
       if (r->state == ENDED) continue;
-      if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        sd->readable = 1;
-        if (sd->write_wants_read) sd->writable = 1;
-        sd->write_wants_read = 0;
-      }
-      if (ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) sd->hup = 1;
-      if (ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
-        sd->writable = 1;
-        if (sd->read_wants_write) sd->readable = 1;
-        sd->read_wants_write = 0;
-      }
+      ready_note(&sd->io, ev[i].events);
       run(r);
     }
   } while (n == 64);
@@ -700,11 +724,9 @@ typedef struct dial {
   napi_ref cb;
   int fd;
   int state;
-  int writable;
+  ready_t io;
   int js_alive; /* the JavaScript handle has not been collected */
   int doomed;   /* on the free list */
-  int readable; /* an edge said so and no read has emptied the socket since */
-  int hup;      /* the peer's FIN was seen: a short read does not empty the socket of its EOF */
   int paused;   /* JavaScript reads nothing now (a login under way) */
   int ending;   /* closes once `out` is written (dialEnd) */
   int again;    /* stopped at ROUNDS with more to read: goes on at the next turn of the loop */
@@ -713,7 +735,6 @@ typedef struct dial {
   int tls;      /* T_* */
   SSL *ssl;
   tls_ctx_t *tctx; /* held until the handshake is over (SNI looks into it) */
-  int read_wants_write, write_wants_read; /* as side_t's */
 } dial_t;
 
 /*
@@ -752,7 +773,7 @@ static void dial_free_done(void) {
 static void dial_release(dial_t *d, int close_fd) {
   if (d->state == D_DONE) return;
   d->state = D_DONE;
-  tls_close(d->ssl, 0);
+  tls_free(d->ssl);
   d->ssl = NULL;
   tls_ctx_unref(d->tctx);
   d->tctx = NULL;
@@ -787,36 +808,25 @@ static void dial_last_text(dial_t *d, int kind, const char *why) {
   napi_delete_reference(env, cb);
 }
 
-/* As dial_last_text, with "<op> <errno name>", or "tls <what OpenSSL said>" for a TLS error. */
+/* As dial_last_text, with err_text's words. */
 static void dial_last(dial_t *d, int kind, const char *op, int err) {
   char why[256];
   if (op == NULL) return dial_last_text(d, kind, NULL);
-  if (err == UV_EPROTO && d->ssl != NULL) snprintf(why, sizeof why, "tls %s", tls_failure());
-  else snprintf(why, sizeof why, "%s %s", op, uv_err_name(err));
+  err_text(why, sizeof why, op, err, d->ssl);
   dial_last_text(d, kind, why);
 }
 
-/* write(2), through OpenSSL once TLS is in place. */
-static ssize_t dial_write(dial_t *d, const void *buf, size_t n) {
-  if (d->ssl == NULL) return write(d->fd, buf, n);
-  int other = 0;
-  ssize_t put = tls_write(d->ssl, buf, n, &other);
-  if (put < 0 && errno == EAGAIN && other) d->write_wants_read = 1;
-  return put;
-}
 
 /*
- * The TLS handshake's next step: 1 when TLS is in place (now or before; `secure` is emitted once), 0
- * while it waits for the socket, -1 when the dial is gone (failed: `error` was emitted).
+ * The next step of the TLS handshake under way (T_HANDSHAKE): 1 when TLS is in place (`secure` was
+ * emitted), 0 while it waits for the socket, -1 when the dial is gone (failed: `error` was emitted).
  */
 static int dial_handshake(dial_t *d) {
-  if (d->tls == T_READY || d->tls == T_NONE) return 1;
-  if (d->tls != T_HANDSHAKE) return 0;
   int want_write = 0;
   int done = tls_handshake(d->ssl, &want_write);
   if (done == 0) {
-    if (want_write) d->writable = 0;
-    else d->readable = 0;
+    if (want_write) d->io.writable = 0;
+    else d->io.readable = 0;
     return 0;
   }
   if (done < 0) {
@@ -829,7 +839,7 @@ static int dial_handshake(dial_t *d) {
   tls_ctx_unref(d->tctx);
   d->tctx = NULL;
   /* The client's first command may have come with its last handshake bytes, read ahead already. */
-  d->readable = 1;
+  d->io.readable = 1;
   const char *name = tls_servername(d->ssl);
   napi_value arg = NULL;
   if (name != NULL) napi_create_string_utf8(d->env, name, NAPI_AUTO_LENGTH, &arg);
@@ -841,12 +851,12 @@ static int dial_handshake(dial_t *d) {
 static int dial_flush(dial_t *d) {
   if (d->tls == T_HANDSHAKE) return 0;
   while (bytes_pending(&d->out)) {
-    if (!d->writable) return 0;
-    ssize_t w = dial_write(d, d->out.data + d->out.off, d->out.len - d->out.off);
+    if (!d->io.writable) return 0;
+    ssize_t w = io_write(d->fd, d->ssl, &d->io, d->out.data + d->out.off, d->out.len - d->out.off);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        d->writable = 0;
+        d->io.writable = 0;
         return 0;
       }
       dial_last(d, DE_ERROR, "write", -errno);
@@ -887,7 +897,7 @@ static void dial_schedule(dial_t *d) {
   uv_idle_start(&again_idle, again_cb);
 }
 
-static void dial_read(dial_t *d);
+static int dial_read(dial_t *d);
 
 static void dial_again_run(void) {
   dial_t *list = dial_again_head;
@@ -907,14 +917,13 @@ static void dial_again_run(void) {
   dial_free_done();
 }
 
-/* Each chunk goes to JavaScript, which may pause the dial, join it to a relay or close it meanwhile. */
-static void dial_read(dial_t *d) {
+/* Each chunk goes to JavaScript, which may pause the dial, join it to a relay or close it meanwhile. (0: for dial_held.) */
+static int dial_read(dial_t *d) {
   napi_env env = d->env;
   int i = 0;
   /* Nothing is read in the clear once STARTTLS is asked for, nor before the handshake is over. */
-  for (; i < ROUNDS && d->state == D_OPEN && d->readable && !d->paused && (d->tls == T_NONE || d->tls == T_READY); i++) {
-    int other = 0;
-    ssize_t n = d->ssl != NULL ? tls_read(d->ssl, scratch, sizeof scratch, &other) : read(d->fd, scratch, sizeof scratch);
+  for (; i < ROUNDS && d->state == D_OPEN && d->io.readable && !d->paused && (d->tls == T_NONE || d->tls == T_READY); i++) {
+    ssize_t n = io_read(d->fd, d->ssl, &d->io, scratch, sizeof scratch);
     if (n > 0) {
       napi_value buf;
       void *data;
@@ -923,7 +932,7 @@ static void dial_read(dial_t *d) {
         break;
       }
       /* A short read emptied the socket, unless its FIN is still to be read (or OpenSSL read ahead). */
-      if (n < CHUNK && !d->hup && d->ssl == NULL) d->readable = 0;
+      if (n < CHUNK && !d->io.hup && d->ssl == NULL) d->io.readable = 0;
       dial_emit(d, DE_DATA, buf);
       continue;
     }
@@ -932,27 +941,28 @@ static void dial_read(dial_t *d) {
       break;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN) {
-      d->readable = 0;
-      if (other) {
-        d->writable = 0;
-        d->read_wants_write = 1;
-      }
-    } else {
-      dial_last(d, DE_ERROR, "read", -errno);
-    }
+    if (errno == EAGAIN) d->io.readable = 0;
+    else dial_last(d, DE_ERROR, "read", -errno);
     break;
   }
-  if (i == ROUNDS && d->state == D_OPEN && d->readable && !d->paused) dial_schedule(d);
+  if (i == ROUNDS && d->state == D_OPEN && d->io.readable && !d->paused) dial_schedule(d);
+  return 0;
 }
 
-/* What an open dial can do now: write, go on with its TLS handshake (and write what waited for it), read. */
-static void dial_step(dial_t *d) {
-  if (dial_flush(d) < 0) return;
-  if (d->tls == T_HANDSHAKE) {
-    if (dial_handshake(d) <= 0 || dial_flush(d) < 0) return;
-  }
-  dial_read(d);
+/* What an open dial can do now: write, go on with its TLS handshake (and write what waited for it), read. (0: for dial_held.) */
+static int dial_step(dial_t *d) {
+  if (dial_flush(d) < 0) return 0;
+  if (d->tls == T_HANDSHAKE && (dial_handshake(d) <= 0 || dial_flush(d) < 0)) return 0;
+  return dial_read(d);
+}
+
+/* `step` for a call from JavaScript, the dial held meanwhile: whatever its events do, it is not freed under the call. */
+static int dial_held(dial_t *d, int (*step)(dial_t *)) {
+  d->it.busy++;
+  int ret = step(d);
+  d->it.busy--;
+  dial_free_done();
+  return ret;
 }
 
 static void dial_ready(void *item, uint32_t events) {
@@ -962,17 +972,7 @@ static void dial_ready(void *item, uint32_t events) {
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
   d->it.busy++;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
-    d->writable = 1;
-    if (d->read_wants_write) d->readable = 1;
-    d->read_wants_write = 0;
-  }
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    d->readable = 1;
-    if (d->write_wants_read) d->writable = 1;
-    d->write_wants_read = 0;
-  }
-  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d->hup = 1;
+  ready_note(&d->io, events);
   if (d->state == D_CONNECTING) {
     if (!(events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) goto out;
     int err = 0;
@@ -1051,7 +1051,7 @@ static dial_t *dial_new(napi_env env, int fd, int state, napi_value *handle) {
   d->env = env;
   d->fd = fd;
   d->state = state;
-  d->writable = state == D_OPEN;
+  d->io.writable = state == D_OPEN;
   d->js_alive = 1;
   if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
   return d;
@@ -1149,12 +1149,7 @@ static napi_value dial_send(napi_env env, napi_callback_info info) {
   d->out.data = m;
   d->out.len = have + len;
   d->out.off = 0;
-  if (d->state == D_OPEN) {
-    d->it.busy++;
-    dial_flush(d);
-    d->it.busy--;
-    dial_free_done();
-  }
+  if (d->state == D_OPEN) dial_held(d, dial_flush);
   return NULL;
 }
 
@@ -1219,11 +1214,7 @@ static napi_value dial_resume(napi_env env, napi_callback_info info) {
   dial_t *d = dial_arg(env, info, argv, 1);
   if (d == NULL || !d->paused) return NULL;
   d->paused = 0;
-  if (d->state != D_OPEN || !d->readable) return NULL;
-  d->it.busy++;
-  dial_read(d);
-  d->it.busy--;
-  dial_free_done();
+  if (d->state == D_OPEN && d->io.readable) dial_held(d, dial_read);
   return NULL;
 }
 
@@ -1232,18 +1223,14 @@ static napi_value dial_end(napi_env env, napi_callback_info info) {
   napi_value argv[1], out;
   dial_t *d = dial_arg(env, info, argv, 1);
   int now = 1;
-  /* A handshake under way has nothing of the session's to deliver; STARTTLS not begun is forgotten. */
-  if (d != NULL && d->tls == T_HANDSHAKE) dial_release(d, 1);
+  /* STARTTLS not begun is forgotten; a handshake under way has nothing of the session's to deliver (closed now). */
   if (d != NULL && d->tls == T_PENDING) d->tls = T_NONE;
-  if (d != NULL && d->state == D_OPEN) {
+  if (d != NULL && d->state == D_OPEN && d->tls != T_HANDSHAKE) {
     d->ending = 1;
     d->paused = 1;
     if (d->cb != NULL) napi_delete_reference(env, d->cb);
     d->cb = NULL;
-    d->it.busy++;
-    now = dial_flush(d) != 0;
-    d->it.busy--;
-    dial_free_done();
+    now = dial_held(d, dial_flush) != 0;
   } else if (d != NULL) {
     dial_release(d, 1);
   }
@@ -1493,10 +1480,7 @@ static napi_value dial_start_tls(napi_env env, napi_callback_info info) {
     d->tls = T_PENDING;
     d->tctx = c;
     tls_ctx_ref(c);
-    d->it.busy++;
-    dial_step(d);
-    d->it.busy--;
-    dial_free_done();
+    dial_held(d, dial_step);
   }
   CHECK(napi_get_boolean(env, ok, &out));
   return out;
@@ -1608,7 +1592,7 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     r->side[s].kind = K_SIDE;
     r->side[s].r = r;
     /* Data may already wait in the socket, and it can take writes: the first edges may never come. */
-    r->side[s].readable = r->side[s].writable = 1;
+    r->side[s].io.readable = r->side[s].io.writable = 1;
     struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = &r->side[s]};
     int fd = dl[s] != NULL ? dl[s]->fd : r->fd[s];
     if (epoll_ctl(epfd, dl[s] != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -1641,7 +1625,7 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   for (int s = C; s <= B; s++) {
     if (dl[s] == NULL) continue;
     r->fd[s] = dl[s]->fd;
-    if (dl[s]->hup) r->side[s].hup = 1;
+    if (dl[s]->io.hup) r->side[s].io.hup = 1;
     r->ssl[s] = dl[s]->ssl;
     dl[s]->ssl = NULL;
     dial_release(dl[s], 0);

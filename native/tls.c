@@ -299,8 +299,8 @@ SSL *tls_server(tls_ctx_t *c, int fd) {
 
 /* What SSL_get_error says of a call that returned `ret`: 0 to wait (`*other` for the other readiness), -1 failed (errno, `failure`). */
 static int classify(SSL *ssl, int ret, int writing, int *other) {
-  int e = SSL_get_error(ssl, ret);
   int saved = errno;
+  int e = SSL_get_error(ssl, ret);
   switch (e) {
     case SSL_ERROR_WANT_READ:
       *other = writing;
@@ -322,23 +322,25 @@ static int classify(SSL *ssl, int ret, int writing, int *other) {
   }
 }
 
+/* The peer's close_notify, or its FIN (an unexpected EOF reads as one): the queue emptied. */
+static int at_eof(SSL *ssl, int ret) {
+  int saved = errno;
+  int e = SSL_get_error(ssl, ret);
+  if (e != SSL_ERROR_ZERO_RETURN && !(e == SSL_ERROR_SYSCALL && saved == 0)) return 0;
+  ERR_clear_error();
+  return 1;
+}
+
 int tls_handshake(SSL *ssl, int *want_write) {
   ERR_clear_error();
   errno = 0;
   int ret = SSL_do_handshake(ssl);
   if (ret == 1) return 1;
-  int other = 0;
-  if (SSL_get_error(ssl, ret) == SSL_ERROR_ZERO_RETURN) {
-    ERR_clear_error();
+  if (at_eof(ssl, ret)) {
     snprintf(failure, sizeof failure, "connection closed during the handshake");
     return -1;
   }
-  if (classify(ssl, ret, 0, &other) < 0) {
-    if (errno == EPIPE && strcmp(failure, "connection closed") == 0) snprintf(failure, sizeof failure, "connection closed during the handshake");
-    return -1;
-  }
-  *want_write = other;
-  return 0;
+  return classify(ssl, ret, 0, want_write);
 }
 
 ssize_t tls_read(SSL *ssl, void *buf, size_t n, int *other) {
@@ -347,11 +349,7 @@ ssize_t tls_read(SSL *ssl, void *buf, size_t n, int *other) {
   int ret = SSL_read(ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
   if (ret > 0) return ret;
   *other = 0;
-  int e = SSL_get_error(ssl, ret);
-  if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0)) {
-    ERR_clear_error();
-    return 0;
-  }
+  if (at_eof(ssl, ret)) return 0;
   classify(ssl, ret, 0, other);
   return -1;
 }
@@ -372,11 +370,10 @@ void tls_notify(SSL *ssl) {
   ERR_clear_error();
 }
 
-void tls_close(SSL *ssl, int notify) {
+void tls_free(SSL *ssl) {
   if (ssl == NULL) return;
-  if (notify) tls_notify(ssl);
-  ERR_clear_error();
   SSL_free(ssl);
+  ERR_clear_error();
 }
 
 const char *tls_servername(SSL *ssl) { return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name); }

@@ -39,8 +39,8 @@ const char *tls_failure(void);
 /* A close_notify, if the handshake is done and the socket takes it. */
 void tls_notify(SSL *ssl);
 
-/* tls_notify when `notify`, then the SSL is freed (the descriptor is the caller's). */
-void tls_close(SSL *ssl, int notify);
+/* Frees the SSL, with no close_notify (the descriptor is the caller's); NULL is nothing. */
+void tls_free(SSL *ssl);
 
 /* The server name (SNI) the client asked for, or NULL. */
 const char *tls_servername(SSL *ssl);

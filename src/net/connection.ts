@@ -87,11 +87,12 @@ export function endSocket(socket: AnySocket, data?: string): void {
   socket.destroySoon();
 }
 
-/** The relay's context for these certificates, or undefined (none, or OpenSSL refused it: Node's TLS serves then). */
-export function nativeContextOf(tls: ServerTls): object | undefined {
+/** The relay's context for these certificates, or undefined (none, or OpenSSL refused it, told to `onError`: Node's TLS serves then). */
+export function nativeContextOf(tls: ServerTls, onError?: (err: Error) => void): object | undefined {
   try {
     return tls.nativeContext();
-  } catch {
+  } catch (err) {
+    onError?.(err as Error);
     return undefined;
   }
 }

@@ -3,7 +3,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import type { Logger } from '../log/index.js';
 import { PosternError } from '../core/index.js';
 import type { ListenConfig } from './config.js';
-import { connectionFromNative, connectionFromSocket, type Connection } from './connection.js';
+import { connectionFromNative, connectionFromSocket, nativeContextOf, type Connection } from './connection.js';
 import { NativeListen } from './native-listen.js';
 import type { AnySocket, NativeSocket } from './native-socket.js';
 import { normalizeIp, type NetworkList } from './address.js';
@@ -71,9 +71,11 @@ export class Listener {
       throw new PosternError('POSTERN_TLS_REQUIRED', `listener ${this.label} uses tls: ${config.tls} but the configuration has no tls section`);
     }
     const native = (opts.nativeAccept ?? false) && !config.haproxy && config.path === undefined;
-    if (native && config.tls !== 'none' && tls) this.#nativeTls = this.#nativeContext(tls);
-    // Implicit TLS only with the relay's own; a STARTTLS listener without it upgrades in Node (startServerTls).
-    this.#nativeAccept = native && (config.tls !== 'implicit' || this.#nativeTls !== undefined);
+    // Built now, so that OpenSSL's refusal is logged at start; STARTTLS (startServerTls) finds it in the ServerTls.
+    const nativeTls = native && config.tls !== 'none' && tls ? this.#nativeContext(tls) : undefined;
+    // Implicit TLS only with the relay's own; a STARTTLS listener without it upgrades in Node.
+    this.#nativeAccept = native && (config.tls !== 'implicit' || nativeTls !== undefined);
+    if (config.tls === 'implicit') this.#nativeTls = nativeTls;
     const accept = (socket: Socket) => {
       this.#track(socket);
       onConnection(connectionFromSocket(socket, this.label, this.#tls, this.#local));
@@ -83,7 +85,7 @@ export class Listener {
       this.#server = createTcpServer((socket) => this.#acceptProxied(socket, this.#haproxyTrusted!, opts.haproxyTimeoutMs, this.#tls, onConnection, log));
     } else if (config.tls === 'implicit' && this.#nativeAccept) {
       // The relay takes the socket within a turn or two of the loop; what Node accepts before that gets Node's TLS.
-      this.#server = createTcpServer((socket) => void this.#acceptTlsInNode(socket, onConnection));
+      this.#server = createTcpServer((socket) => void this.#acceptTlsInNode(socket));
     } else if (config.tls === 'implicit' && tls) {
       // SNI asks the certificates of the moment (see update()).
       const server = createTlsServer({ ...tls.options, SNICallback: (name, cb) => this.#tls!.options.SNICallback!(name, cb), handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, accept);
@@ -105,12 +107,7 @@ export class Listener {
 
   /** The relay's context for `tls`, or undefined (no addon, client certificates; or OpenSSL refused it, which is logged). */
   #nativeContext(tls: ServerTls): object | undefined {
-    try {
-      return tls.nativeContext();
-    } catch (err) {
-      this.#log.warn({ event: 'native_tls_unavailable', listener: this.label, err: (err as Error).message }, "the native relay cannot use this listener's certificates; Node's TLS serves it");
-      return undefined;
-    }
+    return nativeContextOf(tls, (err) => this.#log.warn({ event: 'native_tls_unavailable', listener: this.label, err: err.message }, "the native relay cannot use this listener's certificates; Node's TLS serves it"));
   }
 
   readonly #acceptNative = (socket: NativeSocket, ip: string, port: number): void => {
@@ -134,14 +131,14 @@ export class Listener {
   }
 
   /** A connection of an implicit-TLS listener that Node accepted before the relay took the socket. */
-  async #acceptTlsInNode(socket: Socket, onConnection: ConnectionHandler): Promise<void> {
+  async #acceptTlsInNode(socket: Socket): Promise<void> {
     this.#track(socket);
     const tls = this.#tls!;
     try {
       const secure = await startTlsAfterHeader(socket, tls, TLS_HANDSHAKE_TIMEOUT_MS);
       this.#sockets.delete(socket);
       this.#track(secure);
-      onConnection(connectionFromSocket(secure, this.label, tls, this.#local));
+      this.#onConnection(connectionFromSocket(secure, this.label, tls, this.#local));
     } catch (err) {
       this.#handshakeFailed(tls, normalizeIp(socket.remoteAddress), err as Error);
     }
@@ -186,10 +183,13 @@ export class Listener {
     if (this.config.tls !== 'none' && tls) {
       this.#tls = tls;
       if ('setSecureContext' in this.#server) (this.#server as TlsServer).setSecureContext({ ...tls.options });
-      if (this.#nativeTls !== undefined) {
-        // Keeps the old context if OpenSSL refuses the new one (Node's took it: the reload goes on).
-        this.#nativeTls = this.#nativeContext(tls) ?? this.#nativeTls;
-        if (this.config.tls === 'implicit') this.#native?.setTls(this.#nativeTls);
+      if (this.#nativeAccept) {
+        // An implicit-TLS listener keeps its context if OpenSSL refuses the new one (Node's took it: the reload goes on).
+        const nativeTls = this.#nativeContext(tls);
+        if (this.#nativeTls !== undefined && nativeTls !== undefined) {
+          this.#nativeTls = nativeTls;
+          this.#native?.setTls(nativeTls);
+        }
       }
     }
     if (haproxyTrusted) this.#haproxyTrusted = haproxyTrusted;
@@ -221,7 +221,7 @@ export class Listener {
     if (family !== 'unix' && address !== '0.0.0.0' && address !== '::') this.#local = { ip: normalizeIp(address), port };
     if (this.#nativeAccept) {
       this.#nativeLocal = this.#local ?? { port };
-      this.#native = NativeListen.start(this.#server, this.#acceptNative, this.label, this.#log, this.config.tls === 'implicit' ? this.#nativeTls : undefined);
+      this.#native = NativeListen.start(this.#server, this.#acceptNative, this.label, this.#log, this.#nativeTls);
       // Listening means the relay accepts: libuv lets go of the socket within a turn or two of the loop.
       await this.#native?.taken;
     }

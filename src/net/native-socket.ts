@@ -286,20 +286,24 @@ export class NativeSocket {
    * pair of unix sockets.
    */
   toSocket(): Socket {
-    if (this.#encrypted) return this.#bridge();
     const handle = this.#handle;
     this.#events = undefined;
     this.#gone();
-    const unsent = handle ? this.#relay.dialPending(handle) : undefined;
     const read = this.takeUnread();
-    const fd = handle ? this.#relay.dialDetach(handle) : -1;
-    if (fd < 0) {
-      // Not open any more (the peer went meanwhile): whoever reads it sees it closed.
-      if (handle) this.#relay.dialClose(handle);
-      const gone = new Socket();
-      gone.destroy();
-      return gone;
-    }
+    const socket = handle ? (this.#encrypted ? this.#bridge(handle, read) : this.#detach(handle, read)) : undefined;
+    if (socket) return socket;
+    // Not open any more (the peer went meanwhile), or the relay could not take it: whoever reads it sees it closed.
+    if (handle) this.#relay.dialClose(handle);
+    const gone = new Socket();
+    gone.destroy();
+    return gone;
+  }
+
+  /** The descriptor itself goes to the net.Socket, with what was read and not taken and what was not written yet. */
+  #detach(handle: object, read: Buffer | undefined): Socket | undefined {
+    const unsent = this.#relay.dialPending(handle);
+    const fd = this.#relay.dialDetach(handle);
+    if (fd < 0) return undefined;
     // TCP_NODELAY is set on the descriptor already (relay.c sets it on every connection it opens or accepts).
     const socket = new Socket({ fd, readable: true, writable: true });
     if (read) socket.unshift(read);
@@ -307,23 +311,16 @@ export class NativeSocket {
     return socket;
   }
 
-  #bridge(): Socket {
-    const handle = this.#handle;
-    this.#events = undefined;
-    this.#gone();
-    const read = this.takeUnread();
+  /** The relay keeps the TLS connection and carries its plaintext to the net.Socket over a socket pair. */
+  #bridge(handle: object, read: Buffer | undefined): Socket | undefined {
     let pair: [number, number] | undefined;
     try {
-      if (!handle) throw new Error('closed');
       pair = this.#relay.socketPair();
       // What the client sent and nobody took goes first; what the connection had not written, to the client.
       this.#relay.adopt(handle, pair[0], 0, false, read, undefined, () => undefined);
     } catch {
-      if (handle) this.#relay.dialClose(handle);
       if (pair) closeSync(pair[1]);
-      const gone = new Socket();
-      gone.destroy();
-      return gone;
+      return undefined;
     } finally {
       // The relay holds its own duplicate.
       if (pair) closeSync(pair[0]);
