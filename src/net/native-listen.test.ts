@@ -5,12 +5,10 @@ import { connect, type Socket } from 'node:net';
 import { before, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { getTestCerts, type TestCerts } from '../../test/interop/harness/index.js';
-import { captureLogs } from '../../test/support/logs.js';
+import { queuedListener } from '../../test/support/listener.js';
 import { cleanupsAfterEach } from '../../test/support/cleanups.js';
 import { readUntil, recorder } from '../../test/support/relay.js';
-import { listenConfigSchema } from './config.js';
-import { startServerTls, type Connection } from './connection.js';
-import { Listener } from './listener.js';
+import { startServerTls } from './connection.js';
 import { nativeRelayMissing } from './native.js';
 import { NativeSocket, type AnySocket } from './native-socket.js';
 import { createServerTls } from './tls.js';
@@ -24,31 +22,10 @@ before(async () => {
 
 const cleanups = cleanupsAfterEach();
 
-/** A Listener on a free loopback port whose connections are queued for the test; `nativeAccept` as asked. */
-async function start(o: { nativeAccept?: boolean; tls?: 'none' | 'starttls'; address?: string } = {}) {
-  const { log, records: logs } = captureLogs();
-  const tls = o.tls === 'starttls' ? createServerTls({ cert: certs.server.certPath, key: certs.server.keyPath, sni: [], min_version: 'TLSv1.2', cert_username_field: 'commonName' }, (p) => p) : undefined;
-  const pending: Connection[] = [];
-  const waiters: Array<(c: Connection) => void> = [];
-  const config = listenConfigSchema.parse({ protocol: 'imap', address: o.address ?? '127.0.0.1', port: 0, tls: o.tls ?? 'none' });
-  const listener = new Listener(config, tls, (c) => {
-    const w = waiters.shift();
-    if (w) w(c);
-    else pending.push(c);
-  }, log, { nativeAccept: o.nativeAccept ?? true });
-  const { port } = await listener.listen();
-  cleanups.push(() => listener.destroy());
-  const next = () =>
-    new Promise<Connection>((resolve, reject) => {
-      const c = pending.shift();
-      if (c) return resolve(c);
-      const timer = setTimeout(() => reject(new Error('no connection within 5 s')), 5000);
-      waiters.push((got) => {
-        clearTimeout(timer);
-        resolve(got);
-      });
-    });
-  return { listener, port, next, logs };
+/** A queued IMAP listener (test/support/listener.ts); `tls: starttls` with the test certificates. */
+function start(o: { nativeAccept?: boolean; tls?: 'none' | 'starttls'; address?: string } = {}) {
+  const serverTls = o.tls === 'starttls' ? createServerTls({ cert: certs.server.certPath, key: certs.server.keyPath, sni: [], min_version: 'TLSv1.2', cert_username_field: 'commonName' }, (p) => p) : undefined;
+  return queuedListener(cleanups, { ...o, ...(serverTls ? { serverTls } : {}) });
 }
 
 async function client(port: number, host = '127.0.0.1'): Promise<Socket> {

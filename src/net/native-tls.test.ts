@@ -4,12 +4,10 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { before, test } from 'node:test';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { getTestCerts, type TestCerts } from '../../test/interop/harness/index.js';
-import { captureLogs } from '../../test/support/logs.js';
+import { queuedListener } from '../../test/support/listener.js';
 import { cleanupsAfterEach } from '../../test/support/cleanups.js';
 import { readUntil, recorder } from '../../test/support/relay.js';
-import { listenConfigSchema, type TlsConfig } from './config.js';
-import type { Connection } from './connection.js';
-import { Listener } from './listener.js';
+import type { TlsConfig } from './config.js';
 import { nativeAddon, nativeRelayMissing } from './native.js';
 import { NativeSocket } from './native-socket.js';
 import { createServerTls, type ServerTls } from './tls.js';
@@ -27,30 +25,9 @@ function serverTls(extra: Partial<TlsConfig> = {}): ServerTls {
   return createServerTls({ cert: certs.server.certPath, key: certs.server.keyPath, sni: [], min_version: 'TLSv1.2', cert_username_field: 'commonName', ...extra }, (p) => p);
 }
 
-/** An implicit-TLS listener on a free loopback port, its connections queued for the test. */
-async function start(tls: ServerTls = serverTls()) {
-  const { log, records: logs } = captureLogs();
-  const pending: Connection[] = [];
-  const waiters: Array<(c: Connection) => void> = [];
-  const config = listenConfigSchema.parse({ protocol: 'imap', address: '127.0.0.1', port: 0, tls: 'implicit' });
-  const listener = new Listener(config, tls, (c) => {
-    const w = waiters.shift();
-    if (w) w(c);
-    else pending.push(c);
-  }, log, { nativeAccept: true });
-  const { port } = await listener.listen();
-  cleanups.push(() => listener.destroy());
-  const next = () =>
-    new Promise<Connection>((resolve, reject) => {
-      const c = pending.shift();
-      if (c) return resolve(c);
-      const timer = setTimeout(() => reject(new Error('no connection within 5 s')), 5000);
-      waiters.push((got) => {
-        clearTimeout(timer);
-        resolve(got);
-      });
-    });
-  return { listener, port, next, logs };
+/** An implicit-TLS listener (test/support/listener.ts). */
+function start(tls: ServerTls = serverTls()) {
+  return queuedListener(cleanups, { tls: 'implicit', serverTls: tls });
 }
 
 async function tlsClient(port: number, o: { servername?: string; session?: Buffer } = {}): Promise<TLSSocket> {
