@@ -97,6 +97,10 @@ export class FrontConnection {
   get secured(): boolean {
     return this.conn.secured;
   }
+  /** The native relay can carry this connection after login: TLS only where the relay runs it itself. */
+  get relayable(): boolean {
+    return !this.conn.secured || this.conn.socket instanceof NativeSocket;
+  }
   get tlsAvailable(): boolean {
     return this.conn.tls !== undefined;
   }

@@ -10,8 +10,8 @@ export interface ProtocolLogin {
   /** The implicit-TLS port, used for `ssl=yes` without `port`. */
   defaultTlsPort?: number;
   makeBackendLogin(target: BackendTarget): BackendLogin;
-  /** The client's connection is plain TCP, which the native relay can carry after login. */
-  plainClient?: boolean;
+  /** The native relay can carry the client's connection after login (a native connection, plain or TLS, or plain TCP). */
+  relayableClient?: boolean;
 }
 
 /** Every way a login can end, for the front to turn into its own protocol's reply. */

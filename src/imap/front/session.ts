@@ -172,7 +172,7 @@ export class ImapLoginSession implements ImapFrontContext, TrackedSession {
       front.log.error({ event: 'proxy_loop', user }, 'TTL reached zero - proxies appear to be looping?');
       return this.tagged(tag, 'NO', REPLY.serverBug);
     }
-    const proto = { protocol: 'imap' as const, defaultPort: 143, defaultTlsPort: 993, makeBackendLogin: (t: BackendTarget) => this.#backendLogin(tag, t), plainClient: !front.secured };
+    const proto = { protocol: 'imap' as const, defaultPort: 143, defaultTlsPort: 993, makeBackendLogin: (t: BackendTarget) => this.#backendLogin(tag, t), relayableClient: front.relayable };
     const outcome = await this.#deps.login.login(request, proto, front.log, front.signal, authenticate);
     // Commands the client pipelined after LOGIN are the backend's to answer.
     if (outcome.kind === 'proxied') return front.handOver(outcome, this.#reader.takeBuffered());

@@ -173,7 +173,7 @@ export class Pop3LoginSession implements Pop3FrontContext, TrackedSession {
       front.log.error({ event: 'proxy_loop', user }, 'TTL reached zero - proxies appear to be looping?');
       return this.err(REPLY.misconfigured);
     }
-    const proto = { protocol: 'pop3' as const, defaultPort: 110, defaultTlsPort: 995, makeBackendLogin: (t: BackendTarget) => this.#backendLogin(t), plainClient: !front.secured };
+    const proto = { protocol: 'pop3' as const, defaultPort: 110, defaultTlsPort: 995, makeBackendLogin: (t: BackendTarget) => this.#backendLogin(t), relayableClient: front.relayable };
     const outcome = await this.#deps.login.login(request, proto, front.log, front.signal, authenticate);
     // Whatever the client pipelined after its login (RFC 2449 §6.6) is the backend's to answer.
     if (outcome.kind === 'proxied') return front.handOver(outcome, this.#reader.takeBuffered());
