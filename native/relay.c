@@ -735,6 +735,7 @@ typedef struct dial {
   int tls;      /* T_* */
   SSL *ssl;
   tls_ctx_t *tctx; /* held until the handshake is over (SNI looks into it) */
+  char *servername, *verify_host; /* a backend's TLS (a client context): until its SSL is made */
 } dial_t;
 
 /*
@@ -769,6 +770,12 @@ static void dial_free_done(void) {
   }
 }
 
+static void dial_forget_names(dial_t *d) {
+  free(d->servername);
+  free(d->verify_host);
+  d->servername = d->verify_host = NULL;
+}
+
 /* The dial lets go of its descriptor, closed or now the relay's, and of its callback. */
 static void dial_release(dial_t *d, int close_fd) {
   if (d->state == D_DONE) return;
@@ -777,6 +784,7 @@ static void dial_release(dial_t *d, int close_fd) {
   d->ssl = NULL;
   tls_ctx_unref(d->tctx);
   d->tctx = NULL;
+  dial_forget_names(d);
   if (close_fd && d->fd >= 0) close(d->fd);
   d->fd = -1;
   bytes_free(&d->out);
@@ -866,8 +874,12 @@ static int dial_flush(dial_t *d) {
   }
   bytes_free(&d->out);
   if (d->tls == T_PENDING) {
-    /* STARTTLS: the reply that says so has left in the clear; what comes next is the client's hello. */
-    d->ssl = tls_server(d->tctx, d->fd);
+    /*
+     * STARTTLS: the reply (or the command) that says so has left in the clear; what comes next is
+     * the client's hello. A backend dialled with ssl=yes gets here once connected.
+     */
+    d->ssl = tls_ctx_client(d->tctx) ? tls_client(d->tctx, d->fd, d->servername, d->verify_host) : tls_server(d->tctx, d->fd);
+    dial_forget_names(d);
     if (d->ssl == NULL) {
       dial_last_text(d, DE_ERROR, "tls handshake: out of memory");
       return -1;
@@ -1465,22 +1477,47 @@ static napi_value listen_tls(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A string argument, copied; NULL for anything else (or out of memory). */
+static char *string_arg(napi_env env, napi_value v) {
+  napi_valuetype t;
+  size_t len;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char *out = malloc(len + 1);
+  if (out != NULL && napi_get_value_string_utf8(env, v, out, len + 1, &len) != napi_ok) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
 /*
- * dialStartTls(handle, tls) → whether it began: STARTTLS on a connection the relay accepted. What
- * waits to be written leaves in the clear first (the reply that says go ahead), then the server's
- * handshake runs; `secure` or `error` follows, as for an implicit-TLS listener. Nothing more is
- * read in the clear.
+ * dialStartTls(handle, tls, servername?, verifyHost?) → whether it began.
+ * A server context: STARTTLS on a connection the relay accepted. What waits to be written leaves in
+ * the clear first (the reply that says go ahead), then the server's handshake runs; `secure` or
+ * `error` follows, as for an implicit-TLS listener. Nothing more is read in the clear.
+ * A client context (tlsClientContext): a backend's TLS, on a dial still connecting (ssl=yes: the
+ * handshake starts once connected, after `connected`) or open (after STARTTLS's OK). `servername` is
+ * sent as SNI; the certificate is checked against `verifyHost` (an IP address or a name), or not at
+ * all when it is not given (ssl=any-cert). A certificate refused fails with "tls handshake:
+ * certificate not accepted: <OpenSSL's reason>".
  */
 static napi_value dial_start_tls(napi_env env, napi_callback_info info) {
-  napi_value argv[2], out;
-  dial_t *d = dial_arg(env, info, argv, 2);
-  tls_ctx_t *c = tls_ctx_of(env, argv[1]);
-  int ok = d != NULL && c != NULL && d->state == D_OPEN && d->tls == T_NONE && !d->ending;
+  napi_value argv[4], out;
+  size_t argc = 4; /* the names are optional: undefined when not passed */
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  dial_t *d = argc >= 2 ? dial_unwrap(env, argv[0]) : NULL;
+  tls_ctx_t *c = d != NULL ? tls_ctx_of(env, argv[1]) : NULL;
+  int client = c != NULL && tls_ctx_client(c);
+  int ok = c != NULL && (d->state == D_OPEN || (client && d->state == D_CONNECTING)) && d->tls == T_NONE && !d->ending;
+  if (ok && client) {
+    d->servername = string_arg(env, argv[2]);
+    d->verify_host = string_arg(env, argv[3]);
+  }
   if (ok) {
     d->tls = T_PENDING;
     d->tctx = c;
     tls_ctx_ref(c);
-    dial_held(d, dial_step);
+    if (d->state == D_OPEN) dial_held(d, dial_step);
   }
   CHECK(napi_get_boolean(env, ok, &out));
   return out;
@@ -1702,7 +1739,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_create_string_utf8(env, "postern.relay", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, resource, name, &async_ctx);
   }
-  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenClose", listen_close_js}, {"listenTls", listen_tls}, {"dialStartTls", dial_start_tls}, {"socketPair", socket_pair}, {"tlsContext", tls_context_js}};
+  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenClose", listen_close_js}, {"listenTls", listen_tls}, {"dialStartTls", dial_start_tls}, {"socketPair", socket_pair}, {"tlsContext", tls_context_js}, {"tlsClientContext", tls_client_context_js}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
     napi_set_named_property(env, exports, fns[i].name, fn);

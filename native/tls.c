@@ -1,7 +1,8 @@
 /*
- * Server-side TLS in the relay: a connection accepted on an implicit-TLS listener, or upgraded by
- * STARTTLS/STLS, keeps its descriptor in the relay's epoll set and its TLS state here, with no
- * TLSSocket, no TLSWrap and no net.Socket beneath them (bench/RESULTS.md, item 26). The contexts are
+ * TLS in the relay: a connection accepted on an implicit-TLS listener, or upgraded by STARTTLS/STLS,
+ * keeps its descriptor in the relay's epoll set and its TLS state here, with no TLSSocket, no TLSWrap
+ * and no net.Socket beneath them (bench/RESULTS.md, item 26). So does a backend connection with
+ * `ssl=yes` or `starttls=yes`, on the client side, verified as Node's tls.connect verifies it. The contexts are
  * built from the same PEM files, minimum version, ciphers and SNI entries as Node's (src/net/tls.ts);
  * tickets are encrypted with keys derived from the node's shared ticket keys, so every worker resumes
  * every other's sessions. Client certificates are Node's to ask for: a listener with tls.client_ca
@@ -34,6 +35,7 @@ typedef struct {
 
 struct tls_ctx {
   int refs; /* the JavaScript handle, each listener and each handshake under way */
+  int client;
   SSL_CTX *ctx;
   sni_t *sni;
   size_t sni_count;
@@ -277,6 +279,68 @@ napi_value tls_context_js(napi_env env, napi_callback_info info) {
   return handle;
 }
 
+/* The certificates of a PEM bundle, added to `store`: how many, or -1 with `failure` set. */
+static int add_cas(X509_STORE *store, const void *pem, size_t len) {
+  BIO *bio = BIO_new_mem_buf(pem, (int)len);
+  if (bio == NULL) {
+    take_error("out of memory");
+    return -1;
+  }
+  int n = 0;
+  X509 *x;
+  while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
+    /* The same certificate twice (a bundle and the extra file) is not an error. */
+    if (X509_STORE_add_cert(store, x) == 1) n++;
+    X509_free(x);
+    ERR_clear_error();
+  }
+  BIO_free(bio);
+  ERR_clear_error(); /* the end of the bundle reads as "no start line" */
+  if (n == 0) snprintf(failure, sizeof failure, "no certificate in the CA bundle");
+  return n > 0 ? n : -1;
+}
+
+napi_value tls_client_context_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value opts;
+  failure[0] = 0;
+  const void *ca;
+  size_t ca_len;
+  char version[16], ciphers[2048], suites[512];
+  if (napi_get_cb_info(env, info, &argc, &opts, NULL, NULL) != napi_ok || argc < 1 || prop_buffer(env, opts, "ca", &ca, &ca_len) < 0 ||
+      prop_string(env, opts, "minVersion", version, sizeof version) < 0 || prop_string(env, opts, "ciphers", ciphers, sizeof ciphers) < 0 ||
+      prop_string(env, opts, "ciphersuites", suites, sizeof suites) < 0) {
+    napi_throw_type_error(env, "POSTERN_TLS_NATIVE", "tlsClientContext: ca, minVersion, ciphers and ciphersuites expected");
+    return NULL;
+  }
+  tls_ctx_t *c = calloc(1, sizeof *c);
+  if (c == NULL) return fail_js(env, NULL, "out of memory");
+  c->refs = 1;
+  c->client = 1;
+  if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+    take_error("cannot make a TLS context");
+    return fail_js(env, c, "client context");
+  }
+  SSL_CTX_set_options(c->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_read_ahead(c->ctx, 1);
+  /* Each login is a new handshake, as with tls.connect given no session. */
+  SSL_CTX_set_session_cache_mode(c->ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+  const char *step = NULL;
+  if (SSL_CTX_set_min_proto_version(c->ctx, strcmp(version, "TLSv1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION) != 1) step = "cannot set the minimum TLS version";
+  else if (ciphers[0] && SSL_CTX_set_cipher_list(c->ctx, ciphers) != 1) step = "no usable cipher in the list";
+  else if (suites[0] && SSL_CTX_set_ciphersuites(c->ctx, suites) != 1) step = "no usable TLS 1.3 cipher suite in the list";
+  if (step != NULL) {
+    take_error(step);
+    return fail_js(env, c, "client context");
+  }
+  if (add_cas(SSL_CTX_get_cert_store(c->ctx), ca, ca_len) < 0) return fail_js(env, c, "CA bundle");
+  napi_value handle;
+  if (napi_create_external(env, c, ctx_finalize, NULL, &handle) != napi_ok) return fail_js(env, c, "out of memory");
+  return handle;
+}
+
 tls_ctx_t *tls_ctx_of(napi_env env, napi_value v) {
   void *p = NULL;
   napi_valuetype t;
@@ -294,6 +358,27 @@ SSL *tls_server(tls_ctx_t *c, int fd) {
     return NULL;
   }
   SSL_set_accept_state(ssl);
+  return ssl;
+}
+
+int tls_ctx_client(const tls_ctx_t *c) { return c->client; }
+
+SSL *tls_client(tls_ctx_t *c, int fd, const char *servername, const char *verify_host) {
+  SSL *ssl = SSL_new(c->ctx);
+  int ok = ssl != NULL && SSL_set_fd(ssl, fd) == 1 && (servername == NULL || SSL_set_tlsext_host_name(ssl, servername) == 1);
+  if (ok && verify_host != NULL) {
+    /* An IP address is checked against the certificate's IP entries, a name against its DNS ones (or its CN without them). */
+    X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+    ok = X509_VERIFY_PARAM_set1_ip_asc(param, verify_host) == 1;
+    if (!ok) ok = X509_VERIFY_PARAM_set1_host(param, verify_host, 0) == 1;
+  }
+  if (ok && verify_host == NULL) SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+  if (!ok) {
+    SSL_free(ssl);
+    ERR_clear_error();
+    return NULL;
+  }
+  SSL_set_connect_state(ssl);
   return ssl;
 }
 
@@ -340,7 +425,11 @@ int tls_handshake(SSL *ssl, int *want_write) {
     snprintf(failure, sizeof failure, "connection closed during the handshake");
     return -1;
   }
-  return classify(ssl, ret, 0, want_write);
+  int step = classify(ssl, ret, 0, want_write);
+  long verified = SSL_is_server(ssl) ? X509_V_OK : SSL_get_verify_result(ssl);
+  /* The backend's certificate failed verification: say why, in OpenSSL's words ("hostname mismatch"). */
+  if (step < 0 && verified != X509_V_OK) snprintf(failure, sizeof failure, "certificate not accepted: %s", X509_verify_cert_error_string(verified));
+  return step;
 }
 
 ssize_t tls_read(SSL *ssl, void *buf, size_t n, int *other) {

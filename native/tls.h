@@ -1,6 +1,7 @@
 /*
- * Server-side TLS for connections the relay accepts (implicit TLS, STARTTLS/STLS), with the OpenSSL
- * Node itself is built with: its symbols are the ones the addon calls. See native/tls.c.
+ * TLS for connections the relay accepts (implicit TLS, STARTTLS/STLS) and for backends it dials
+ * (ssl=yes, starttls=yes), with the OpenSSL Node itself is built with: its symbols are the ones the
+ * addon calls. See native/tls.c.
  */
 #ifndef POSTERN_TLS_H
 #define POSTERN_TLS_H
@@ -14,6 +15,9 @@ typedef struct tls_ctx tls_ctx_t;
 /* tlsContext({cert, key, minVersion, ciphers, ticketKeys, sni: [{names, cert, key}]}) → handle (JavaScript). */
 napi_value tls_context_js(napi_env env, napi_callback_info info);
 
+/* tlsClientContext({ca, minVersion, ciphers, ciphersuites}) → handle (JavaScript): backends' TLS, verified against `ca` (PEM). */
+napi_value tls_client_context_js(napi_env env, napi_callback_info info);
+
 /* The context a JavaScript handle stands for, or NULL. */
 tls_ctx_t *tls_ctx_of(napi_env env, napi_value v);
 void tls_ctx_ref(tls_ctx_t *c);
@@ -21,6 +25,16 @@ void tls_ctx_unref(tls_ctx_t *c);
 
 /* A server-side TLS connection on `fd`, its handshake not started; NULL when out of memory. */
 SSL *tls_server(tls_ctx_t *c, int fd);
+
+/* The context is a client's (tlsClientContext). */
+int tls_ctx_client(const tls_ctx_t *c);
+
+/*
+ * A client-side TLS connection on `fd`, its handshake not started: `servername` for SNI (or NULL),
+ * the certificate checked against `verify_host` (an IP address or a name) or not at all (NULL).
+ * NULL when out of memory or `verify_host` is unusable.
+ */
+SSL *tls_client(tls_ctx_t *c, int fd, const char *servername, const char *verify_host);
 
 /* The handshake's next step: 1 done, 0 waiting (`*want_write`: for the socket to take writes, else for bytes), -1 failed (tls_failure()). */
 int tls_handshake(SSL *ssl, int *want_write);

@@ -1,6 +1,7 @@
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { PosternError } from '../core/index.js';
+import type { DialTls } from './backend-tls.js';
 import { nativeAddon, type NativeRelay } from './native.js';
 
 const DE_CONNECTED = 1;
@@ -40,8 +41,12 @@ function errnoError(message: string, code: string | undefined): NodeJS.ErrnoExce
 
 /** The addon's words for an error: "<operation> <errno name>", or "tls <what OpenSSL said>" (no errno). */
 function addonError(what: string, where: string): NodeJS.ErrnoException {
+  if (what.startsWith(CERT_REFUSED)) return errnoError(`${what.slice(CERT_REFUSED.length)} (${where})`, 'CERT_NOT_ACCEPTED');
   return errnoError(`${what} ${where}`, what.startsWith('tls ') ? undefined : what.split(' ')[1]);
 }
+
+/** How the relay says a backend's certificate failed verification; what follows is OpenSSL's reason. */
+const CERT_REFUSED = 'tls handshake: certificate not accepted: ';
 
 /** A TLS handshake under way: settled by `secure`, an error or the peer's close, or its timer. */
 interface Handshake {
@@ -72,6 +77,8 @@ export class NativeSocket {
   #handshake: Handshake | undefined;
   /** TLS is in place (native/tls.c): the relay reads and writes through it. */
   #encrypted = false;
+  /** A dial with TLS from the start (ssl=yes): `connected` waits for the handshake. */
+  #connectTls = false;
   /** Told once when the connection is no longer this object's (closed, or taken by the relay or a net.Socket). */
   onGone: (() => void) | undefined;
 
@@ -84,8 +91,10 @@ export class NativeSocket {
   /**
    * Starts connecting to `address` (an IP literal) from `source`, or returns undefined when the addon
    * is not there. Throws, with the errno's name as code, when the connection cannot even start.
+   * With `tls` (ssl=yes), `connected` comes once the TLS handshake is over; a certificate refused is
+   * an error whose code is CERT_NOT_ACCEPTED.
    */
-  static open(address: string, port: number, source: string | undefined, events: NativeSocketEvents): NativeSocket | undefined {
+  static open(address: string, port: number, source: string | undefined, events: NativeSocketEvents, tls?: DialTls): NativeSocket | undefined {
     const relay = nativeAddon();
     if (!relay) return undefined;
     const s = new NativeSocket(relay, `${address}:${port}`, events);
@@ -93,6 +102,10 @@ export class NativeSocket {
       s.#handle = relay.dial(address, port, source, s.#onEvent);
     } catch (err) {
       throw errnoError(`${(err as Error).message} ${s.#where}`, (err as NodeJS.ErrnoException).code);
+    }
+    if (tls) {
+      s.#connectTls = true;
+      relay.dialStartTls(s.#handle, tls.context, tls.servername, tls.verifyHost);
     }
     return s;
   }
@@ -130,7 +143,12 @@ export class NativeSocket {
       return;
     }
     if (kind === DE_DATA) events.data(arg as Buffer);
-    else if (kind === DE_CONNECTED) events.connected();
+    else if (kind === DE_CONNECTED && !this.#connectTls) events.connected();
+    else if (kind === DE_SECURE && this.#connectTls) {
+      this.#connectTls = false;
+      this.#encrypted = true;
+      events.connected();
+    }
     else if (kind === DE_END) events.closed();
     else if (kind === DE_ERROR) events.error(addonError(String(arg), this.#where));
   };
@@ -154,15 +172,16 @@ export class NativeSocket {
   /**
    * STARTTLS in the relay: what was written leaves in the clear, then the handshake runs (see
    * secured()). What the client sent after its command came in the clear and is dropped (RFC 3207
-   * section 4.2 style injection); no data event comes before the handshake is over.
+   * section 4.2 style injection); no data event comes before the handshake is over. On a backend's
+   * connection, `backend` gives the client side's names (see open()).
    */
-  startTls(tls: object, timeoutMs: number): Promise<string | undefined> {
+  startTls(tls: object, timeoutMs: number, backend?: Omit<DialTls, 'context'>): Promise<string | undefined> {
     this.uncork();
     this.#unread = [];
     const handle = this.#handle;
     if (!handle) return Promise.reject(new PosternError('POSTERN_TLS_HANDSHAKE', 'the connection closed before the TLS handshake'));
     const done = this.secured(timeoutMs);
-    if (this.#relay.dialStartTls(handle, tls)) return done;
+    if (this.#relay.dialStartTls(handle, tls, backend?.servername, backend?.verifyHost)) return done;
     clearTimeout(this.#handshake?.timer);
     this.#handshake = undefined;
     this.destroy();

@@ -33,8 +33,14 @@ export interface NativeRelay {
   listenClose(handle: object): void;
   /** Server TLS for connections the relay accepted (native/tls.c). Throws POSTERN_TLS_NATIVE with OpenSSL's words. */
   tlsContext(opts: { cert: Buffer; key: Buffer; minVersion: string; ticketKeys: Buffer; ciphers: string; ciphersuites: string; sni: { names: string[]; cert: Buffer; key: Buffer }[] }): object;
-  /** STARTTLS: what waits leaves in the clear, then the handshake; false when the connection cannot (closed, TLS already). */
-  dialStartTls(handle: object, tls: object): boolean;
+  /** Client TLS for backends (native/tls.c), verified against `ca` (PEM). Throws POSTERN_TLS_NATIVE with OpenSSL's words. */
+  tlsClientContext(opts: { ca: Buffer; minVersion: string; ciphers: string; ciphersuites: string }): object;
+  /**
+   * STARTTLS: what waits leaves in the clear, then the handshake; false when the connection cannot (closed, TLS already).
+   * With a client context, on a dial (connecting, for ssl=yes, or open): `servername` for SNI, the certificate checked
+   * against `verifyHost` (none: not checked).
+   */
+  dialStartTls(handle: object, tls: object, servername?: string, verifyHost?: string): boolean;
   /** A connected pair of unix stream sockets (a TLS connection carried by a net.Socket through the relay). */
   socketPair(): [number, number];
 }

@@ -100,7 +100,7 @@ function nativeTicketKeys(keys: Buffer): Buffer {
 }
 
 /** Node's default cipher list, as OpenSSL takes it: TLS 1.3 suites apart from the rest. */
-const NATIVE_CIPHERS = {
+export const NATIVE_CIPHERS = {
   ciphersuites: DEFAULT_CIPHERS.split(':').filter((c) => c.startsWith('TLS_')).join(':'),
   ciphers: DEFAULT_CIPHERS.split(':').filter((c) => !c.startsWith('TLS_')).join(':'),
 };

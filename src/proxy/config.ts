@@ -8,7 +8,7 @@ export const proxyConfigSchema = z
     max_reconnects: z.number().int().min(0).prefault(3).describe('Reconnect attempts, reconnect_interval apart, after a failed backend connect or a backend [UNAVAILABLE] (Dovecot login_proxy_max_reconnects). The LMTP proxy retries failed TCP connects only.'),
     reconnect_interval: duration.prefault('1s').describe('Wait between reconnect attempts.'),
     idle_timeout: duration.prefault('1h').describe('A proxied session with no traffic either way for this long is closed. Keep it above the 29-minute IMAP IDLE refresh.'),
-    ca_file: z.string().optional().describe('PEM bundle of CAs trusted for backend certificates with ssl=yes / starttls=yes. Default: the system CAs.'),
+    ca_file: z.string().optional().describe('PEM bundle of CAs trusted for backend certificates with ssl=yes / starttls=yes. Default: the CAs Node trusts (its bundled list, plus the file named by NODE_EXTRA_CA_CERTS).'),
     source_ips: z
       .array(z.string().regex(/^\??[^\s?]+$/, 'expected an address or host name, optionally after ?'))
       .prefault([])
@@ -19,7 +19,7 @@ export const proxyConfigSchema = z
     relay: z
       .enum(['auto', 'js'])
       .prefault('auto')
-      .describe("How a proxied session's bytes move once logged in. auto: in native code with no JavaScript per chunk, and splice(2) (no copy through user space) when neither side uses TLS (Linux, built at npm ci from native/relay.c and native/tls.c; without it postern warns at start and uses js); the relay also accepts the connections of IMAP and POP3 listeners (not haproxy ones), runs their TLS, implicit and STARTTLS, with Node's OpenSSL (not with tls.client_ca), and opens the backend connection of a login to a backend without ssl; postern logs in over them. js: Node's sockets and TLS, for every session and listener. A session with TLS to its backend goes through js after login."),
+      .describe("How a proxied session's bytes move once logged in. auto: in native code with no JavaScript per chunk, and splice(2) (no copy through user space) when neither side uses TLS (Linux, built at npm ci from native/relay.c and native/tls.c; without it postern warns at start and uses js); the relay also accepts the connections of IMAP and POP3 listeners (not haproxy ones), runs their TLS, implicit and STARTTLS, with Node's OpenSSL (not with tls.client_ca), and opens the backend connection of a login, running its TLS too (ssl=yes, starttls=yes, verified as Node verifies; Node's TLS when node runs with --use-openssl-ca or --use-system-ca); postern logs in over them. js: Node's sockets and TLS, for every session and listener."),
     ttl: z.number().int().min(1).max(100).prefault(7).describe('Proxy hop limit sent to backends as x-proxy-ttl (IMAP, POP3) or XCLIENT TTL (LMTP) minus one; an IMAP or POP3 client arriving with TTL 1 or less is refused as a loop, an LMTP recipient when the TTL forwarded with XCLIENT is 0 (as in Dovecot lmtp-proxy.c).'),
   })
   .prefault({});

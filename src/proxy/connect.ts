@@ -1,6 +1,6 @@
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { NativeSocket, type AnySocket } from '../net/index.js';
+import { backendTlsContext, NativeSocket, type AnySocket, type DialTls } from '../net/index.js';
 import { backendEndpoint } from './source-ips.js';
 import type { BackendLogin, BackendTarget, LoginStep, ProxyFailure } from './types.js';
 
@@ -19,7 +19,7 @@ export interface ConnectOptions {
   now?: () => number;
   /** The next login_source_ips address for a backend of this family, when the passdb gave no source_ip. */
   sourceIp?: (family: 4 | 6) => string | undefined;
-  /** A plain backend is dialled by the native relay, which will carry the session (NativeSocket). */
+  /** The native relay dials the backend and will carry the session (NativeSocket), running its TLS too where it can. */
   nativeDial?: boolean;
 }
 
@@ -91,6 +91,9 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
     const where = `${target.host}:${target.port}`;
     const servername = isIP(target.host) ? undefined : target.host;
     const tlsOptions = { ca, rejectUnauthorized: target.verifyCert, ...(servername ? { servername } : {}), host: target.host };
+    // The same checks as tls.connect's: SNI for a name, the certificate against the host as given (a name, or an IP address).
+    const context = nativeDial && target.tls !== 'none' ? backendTlsContext(ca) : undefined;
+    const nativeTls: DialTls | undefined = context ? { context, ...(servername ? { servername } : {}), ...(target.verifyCert ? { verifyHost: target.host } : {}) } : undefined;
     const forwarded: Buffer[] = [];
     let socket: AnySocket;
     let settled = false;
@@ -164,24 +167,35 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
       s.removeListener('close', onClose);
       s.removeListener('error', onError);
     };
+    const secured = () => {
+      handshaking = false;
+      run(login.onConnected(true));
+    };
     const upgrade = () => {
-      // Only a net.Socket gets here: a backend with STARTTLS is never dialled natively.
-      const plain = socket as Socket;
-      detach(plain);
       handshaking = true;
+      if (socket instanceof NativeSocket) {
+        // Only dialled natively when the relay has a context for it (nativeTls).
+        const { context: tls, ...names } = nativeTls!;
+        socket.startTls(tls, Math.max(timeLeftMs, 1), names).then(
+          () => !settled && secured(),
+          (err: NodeJS.ErrnoException) => !settled && onError(err),
+        );
+        return;
+      }
+      const plain = socket;
+      detach(plain);
       const secure: TLSSocket = tlsConnect({ ...tlsOptions, socket: plain });
       socket = secure;
       attach(secure);
-      secure.once('secureConnect', () => {
-        handshaking = false;
-        run(login.onConnected(true));
-      });
+      secure.once('secureConnect', secured);
     };
 
     let dialled: NativeSocket | undefined;
-    if (nativeDial && target.tls === 'none') {
+    if (nativeDial && (target.tls === 'none' || nativeTls)) {
       try {
-        dialled = NativeSocket.open(address, target.port, target.sourceIp, { connected: () => run(login.onConnected(false)), data: onData, closed: onClose, error: onError });
+        const implicit = target.tls === 'implicit';
+        const connected = implicit ? secured : () => run(login.onConnected(false));
+        dialled = NativeSocket.open(address, target.port, target.sourceIp, { connected, data: onData, closed: onClose, error: onError }, implicit ? nativeTls : undefined);
       } catch (err) {
         resolve({ kind: 'failed', failure: { kind: 'connect', detail: `${where}: ${(err as Error).message}` } });
         return;
@@ -194,10 +208,7 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
     } else {
       if (target.tls === 'implicit') {
         socket = tlsConnect({ ...base, ...tlsOptions, host: address });
-        socket.once('secureConnect', () => {
-          handshaking = false;
-          run(login.onConnected(true));
-        });
+        socket.once('secureConnect', secured);
       } else {
         socket = tcpConnect(base);
         socket.once('connect', () => run(login.onConnected(false)));

@@ -42,6 +42,9 @@ export function refusingRelay(message: string): NativeRelay {
     tlsContext: () => {
       throw new Error('this relay has no TLS');
     },
+    tlsClientContext: () => {
+      throw new Error('this relay has no TLS');
+    },
     listenTls: () => {},
     listen: () => {
       throw new Error('this relay accepts nothing');
