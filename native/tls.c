@@ -15,6 +15,7 @@
 #define NAPI_VERSION 8
 #include "tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #define TICKET_KEYS_BYTES 80 /* OpenSSL's own ticket keys: a name, an HMAC key and an AES key */
 #define SESSION_ID_CONTEXT "postern"
@@ -279,6 +281,111 @@ napi_value tls_context_js(napi_env env, napi_callback_info info) {
   return handle;
 }
 
+/*
+ * Backends' sessions, resumed by the next login to the same backend (as nginx's
+ * proxy_ssl_session_reuse): no certificate to parse and verify, no signature. One session a key,
+ * the newest; the key is the backend's address and port, the SNI name and the name or address the
+ * certificate was checked against (none for any-cert), so a session verified one way never serves a
+ * connection checked another. The cache belongs to the SSL_CTX, which OpenSSL frees after the last
+ * connection that may still receive a ticket (TLS 1.3 sends them after the handshake).
+ */
+#define SESSIONS_MAX 256
+
+typedef struct {
+  char *key;
+  SSL_SESSION *sess;
+} cached_t;
+
+typedef struct {
+  cached_t e[SESSIONS_MAX];
+  size_t n, next;
+} sessions_t;
+
+static int sessions_idx = -1, key_idx = -1;
+
+static void sessions_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+  (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+  sessions_t *s = ptr;
+  if (s == NULL) return;
+  for (size_t i = 0; i < s->n; i++) {
+    free(s->e[i].key);
+    SSL_SESSION_free(s->e[i].sess);
+  }
+  free(s);
+}
+
+static void key_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+  (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+  free(ptr);
+}
+
+static cached_t *sessions_find(sessions_t *s, const char *key) {
+  for (size_t i = 0; i < s->n; i++) {
+    if (strcmp(s->e[i].key, key) == 0) return &s->e[i];
+  }
+  return NULL;
+}
+
+/*
+ * OpenSSL's new-session callback. The cache keeps a copy: the session itself stays the connection's,
+ * and OpenSSL marks it not resumable when the connection ends without a close_notify. (0: the
+ * connection keeps its reference.)
+ */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
+  sessions_t *s = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), sessions_idx);
+  const char *key = SSL_get_ex_data(ssl, key_idx);
+  if (s == NULL || key == NULL || !SSL_SESSION_is_resumable(sess)) return 0;
+  SSL_SESSION *copy = SSL_SESSION_dup(sess);
+  if (copy == NULL) {
+    ERR_clear_error();
+    return 0;
+  }
+  cached_t *e = sessions_find(s, key);
+  if (e == NULL) {
+    char *k = strdup(key);
+    if (k == NULL) {
+      SSL_SESSION_free(copy);
+      return 0;
+    }
+    if (s->n < SESSIONS_MAX) {
+      e = &s->e[s->n++];
+    } else {
+      /* Full: the oldest entry made goes. */
+      e = &s->e[s->next];
+      s->next = (s->next + 1) % SESSIONS_MAX;
+      free(e->key);
+      SSL_SESSION_free(e->sess);
+    }
+    e->key = k;
+  } else {
+    SSL_SESSION_free(e->sess);
+  }
+  e->sess = copy;
+  return 0;
+}
+
+/* The key of a backend connection (see above), or -1 when its peer cannot be named. */
+static int session_key(int fd, const char *servername, const char *verify_host, char *key, size_t size) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char ip[INET6_ADDRSTRLEN];
+  if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
+  int port;
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+  } else {
+    return -1;
+  }
+  int n = snprintf(key, size, "%s %d %s %s", ip, port, servername ? servername : "-", verify_host ? verify_host : "-");
+  return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
 /* The certificates of a PEM bundle, added to `store`: how many, or -1 with `failure` set. */
 static int add_cas(X509_STORE *store, const void *pem, size_t len) {
   BIO *bio = BIO_new_mem_buf(pem, (int)len);
@@ -324,8 +431,16 @@ napi_value tls_client_context_js(napi_env env, napi_callback_info info) {
   SSL_CTX_set_options(c->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_read_ahead(c->ctx, 1);
-  /* Each login is a new handshake, as with tls.connect given no session. */
-  SSL_CTX_set_session_cache_mode(c->ctx, SSL_SESS_CACHE_OFF);
+  if (sessions_idx < 0) sessions_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sessions_free);
+  if (key_idx < 0) key_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, key_free);
+  sessions_t *cache = sessions_idx >= 0 && key_idx >= 0 ? calloc(1, sizeof *cache) : NULL;
+  if (cache != NULL && SSL_CTX_set_ex_data(c->ctx, sessions_idx, cache) != 1) {
+    free(cache);
+    cache = NULL;
+  }
+  /* Without its cache (out of memory), each login is a full handshake, as with tls.connect given no session. */
+  SSL_CTX_set_session_cache_mode(c->ctx, cache != NULL ? SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE : SSL_SESS_CACHE_OFF);
+  if (cache != NULL) SSL_CTX_sess_set_new_cb(c->ctx, on_new_session);
   SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
   const char *step = NULL;
   if (SSL_CTX_set_min_proto_version(c->ctx, strcmp(version, "TLSv1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION) != 1) step = "cannot set the minimum TLS version";
@@ -378,6 +493,19 @@ SSL *tls_client(tls_ctx_t *c, int fd, const char *servername, const char *verify
     ERR_clear_error();
     return NULL;
   }
+  sessions_t *cache = SSL_CTX_get_ex_data(c->ctx, sessions_idx);
+  char key[INET6_ADDRSTRLEN + 600], *kept;
+  if (cache != NULL && session_key(fd, servername, verify_host, key, sizeof key) == 0 && (kept = strdup(key)) != NULL) {
+    if (SSL_set_ex_data(ssl, key_idx, kept) != 1) free(kept);
+    cached_t *e = sessions_find(cache, key);
+    /* A copy again: a connection that ends without a close_notify marks its session not resumable. */
+    SSL_SESSION *copy = e != NULL && SSL_SESSION_is_resumable(e->sess) ? SSL_SESSION_dup(e->sess) : NULL;
+    if (copy != NULL) {
+      SSL_set_session(ssl, copy);
+      SSL_SESSION_free(copy);
+    }
+  }
+  ERR_clear_error();
   SSL_set_connect_state(ssl);
   return ssl;
 }

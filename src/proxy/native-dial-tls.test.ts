@@ -28,6 +28,8 @@ interface TlsBackend {
   port: number;
   /** The SNI name of each handshake that completed (false: none sent). */
   servernames: (string | false)[];
+  /** Whether each handshake that completed resumed a session. */
+  resumed: boolean[];
   conns: TLSSocket[];
 }
 
@@ -38,12 +40,15 @@ interface TlsBackend {
  */
 async function tlsBackend(cert: ServerCert, tls: Exclude<BackendTls, 'none'>): Promise<TlsBackend> {
   const secureContext = createSecureContext({ cert: cert.cert, key: cert.key });
-  const b: TlsBackend = { port: 0, servernames: [], conns: [] };
+  const b: TlsBackend = { port: 0, servernames: [], resumed: [], conns: [] };
   const secured = (raw: Socket) => {
     const s = new TLSSocket(raw, { isServer: true, secureContext });
     s.on('error', () => {});
     b.conns.push(s);
-    s.on('secure', () => b.servernames.push(s.servername ?? false));
+    s.on('secure', () => {
+      b.servernames.push(s.servername ?? false);
+      b.resumed.push(s.isSessionReused());
+    });
     let buf = '';
     s.on('data', (d: Buffer) => {
       buf += d.toString('latin1');
@@ -171,6 +176,28 @@ test('without proxy.ca_file the relay trusts what Node trusts: its roots refuse 
     r.socket?.destroy();`;
   const out = await runCommand(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: certs.ca.certPath }, timeoutMs: 15_000 });
   assert.equal(out.stdout.trim(), 'ok NativeSocket', out.stderr);
+});
+
+test('the relay resumes the TLS session of a backend at the next login to it; one made under any-cert never serves a verified connection', { skip }, async () => {
+  const b = await tlsBackend(certs.server, 'implicit');
+  for (let i = 0; i < 3; i++) {
+    const r = await dialled(target(b.port, {}), true);
+    assert.equal(r.kind, 'ok');
+    if (r.kind === 'ok') r.socket.destroy();
+  }
+  assert.deepEqual(b.resumed, [false, true, true]);
+  // Node's tls.connect makes a full handshake each time, as before.
+  const viaNode = await dialled(target(b.port, {}), false);
+  assert.equal(viaNode.kind, 'ok');
+  assert.equal(b.resumed.at(-1), false);
+  const unsigned = await tlsBackend(certs.selfSigned, 'implicit');
+  const anyCert = await dialled(target(unsigned.port, { verifyCert: false }), true);
+  assert.equal(anyCert.kind, 'ok');
+  const again = await dialled(target(unsigned.port, { verifyCert: false }), true);
+  assert.equal(again.kind, 'ok');
+  assert.deepEqual(unsigned.resumed, [false, true]);
+  const verified = await dialled(target(unsigned.port, {}), true);
+  assert.equal(verified.kind === 'failed' && verified.failure.kind, 'config', 'the certificate is checked, not skipped by a resumed session');
 });
 
 test('TLS on both sides: the relay joins a client in its TLS to a backend in its TLS, 1 MiB each way, and the client\'s end closes the backend', { skip }, async () => {
