@@ -38,11 +38,12 @@ interface TlsBackend {
  * any LOGIN and answers `<tag> NOOP`. Listens on the IPv6 and IPv4 loopbacks where it can, as
  * `localhost` may resolve to either.
  */
-async function tlsBackend(cert: ServerCert, tls: Exclude<BackendTls, 'none'>): Promise<TlsBackend> {
-  const secureContext = createSecureContext({ cert: cert.cert, key: cert.key });
+async function tlsBackend(cert: ServerCert, tls: Exclude<BackendTls, 'none'>, o: { wantsClientCert?: boolean } = {}): Promise<TlsBackend> {
+  // A TLS 1.2 server that requires a client certificate refuses the handshake once it has sent its own.
+  const secureContext = createSecureContext({ cert: cert.cert, key: cert.key, ...(o.wantsClientCert ? { maxVersion: 'TLSv1.2' as const, ca: certs.ca.cert } : {}) });
   const b: TlsBackend = { port: 0, servernames: [], resumed: [], conns: [] };
   const secured = (raw: Socket) => {
-    const s = new TLSSocket(raw, { isServer: true, secureContext });
+    const s = new TLSSocket(raw, { isServer: true, secureContext, ...(o.wantsClientCert ? { requestCert: true, rejectUnauthorized: true } : {}) });
     s.on('error', () => {});
     b.conns.push(s);
     s.on('secure', () => {
@@ -160,6 +161,17 @@ for (const nativeDial of [true, false]) {
         assert.equal(taken.kind, 'ok', `any-cert, ${tls}`);
       }
     }
+  });
+}
+
+for (const nativeDial of [true, false]) {
+  test(`a handshake refused for another reason is a connect failure with ${nativeDial ? 'the relay' : "Node's tls.connect"}, even under any-cert with a certificate that would not verify`, { skip }, async () => {
+    const b = await tlsBackend(certs.selfSigned, 'implicit', { wantsClientCert: true });
+    const r = await dialled(target(b.port, { verifyCert: false }), nativeDial);
+    assert.equal(r.kind, 'failed');
+    if (r.kind !== 'failed') return;
+    assert.equal(r.failure.kind, 'connect', r.failure.detail);
+    assert.match(r.failure.detail, /TLS handshake failed: .*handshake failure/i);
   });
 }
 
