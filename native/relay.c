@@ -1477,11 +1477,15 @@ static napi_value listen_tls(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static int is_string(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && t == napi_string;
+}
+
 /* A string argument, copied; NULL for anything else (or out of memory). */
 static char *string_arg(napi_env env, napi_value v) {
-  napi_valuetype t;
   size_t len;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  if (!is_string(env, v) || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
   char *out = malloc(len + 1);
   if (out != NULL && napi_get_value_string_utf8(env, v, out, len + 1, &len) != napi_ok) {
     free(out);
@@ -1512,6 +1516,11 @@ static napi_value dial_start_tls(napi_env env, napi_callback_info info) {
   if (ok && client) {
     d->servername = string_arg(env, argv[2]);
     d->verify_host = string_arg(env, argv[3]);
+    /* A name that could not be copied (out of memory) must not turn into no check at all. */
+    if ((d->servername == NULL && is_string(env, argv[2])) || (d->verify_host == NULL && is_string(env, argv[3]))) {
+      dial_forget_names(d);
+      ok = 0;
+    }
   }
   if (ok) {
     d->tls = T_PENDING;

@@ -105,7 +105,11 @@ export class NativeSocket {
     }
     if (tls) {
       s.#connectTls = true;
-      relay.dialStartTls(s.#handle, tls.context, tls.servername, tls.verifyHost);
+      // Refused (out of memory): no connection at all rather than one that is not in TLS.
+      if (!relay.dialStartTls(s.#handle, tls.context, tls.servername, tls.verifyHost)) {
+        s.destroy();
+        throw errnoError(`tls setup failed ${s.#where}`, 'ENOMEM');
+      }
     }
     return s;
   }

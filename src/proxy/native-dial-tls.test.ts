@@ -9,7 +9,7 @@ import { getTestCerts, runCommand, type ServerCert, type TestCerts } from '../..
 import { cleanupsAfterEach } from '../../test/support/cleanups.js';
 import { queuedListener } from '../../test/support/listener.js';
 import { readUntil } from '../../test/support/relay.js';
-import { createServerTls, NativeSocket, nativeRelayMissing } from '../net/index.js';
+import { createServerTls, nativeAddon, NativeSocket, nativeRelayMissing, replaceNativeRelayForTest } from '../net/index.js';
 import { proxyConnect, type ProxyOutcome } from './connect.js';
 import { joinSockets } from './pipe.js';
 import type { BackendLogin, BackendTarget, BackendTls } from './types.js';
@@ -210,6 +210,20 @@ test('the relay resumes the TLS session of a backend at the next login to it; on
   assert.deepEqual(unsigned.resumed, [false, true]);
   const verified = await dialled(target(unsigned.port, {}), true);
   assert.equal(verified.kind === 'failed' && verified.failure.kind, 'config', 'the certificate is checked, not skipped by a resumed session');
+});
+
+test('a dial whose TLS the relay cannot set up is closed before a byte, not used in the clear', { skip }, async () => {
+  const b = await tlsBackend(certs.server, 'implicit');
+  const restore = replaceNativeRelayForTest({ ...nativeAddon()!, dialStartTls: () => false });
+  let r: ProxyOutcome;
+  try {
+    r = await dialled(target(b.port, {}), true);
+  } finally {
+    restore();
+  }
+  assert.equal(r.kind === 'failed' && r.failure.kind, 'connect');
+  assert.match(r.kind === 'failed' ? r.failure.detail : '', /tls setup failed/);
+  assert.deepEqual(b.servernames, [], 'no handshake');
 });
 
 test('TLS on both sides: the relay joins a client in its TLS to a backend in its TLS, 1 MiB each way, and the client\'s end closes the backend', { skip }, async () => {
