@@ -146,8 +146,9 @@ static int use_pem(SSL_CTX *ctx, const void *cert, size_t cert_len, const void *
   return 0;
 }
 
-static SSL_CTX *new_ctx(const ctx_opts_t *o, const void *cert, size_t cert_len, const void *key, size_t key_len) {
-  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+/* What server and client contexts share: options, modes, minimum version, ciphers. NULL with `failure` set. */
+static SSL_CTX *base_ctx(const SSL_METHOD *method, const ctx_opts_t *o) {
+  SSL_CTX *ctx = SSL_CTX_new(method);
   if (ctx == NULL) {
     take_error("cannot make a TLS context");
     return NULL;
@@ -161,7 +162,19 @@ static SSL_CTX *new_ctx(const ctx_opts_t *o, const void *cert, size_t cert_len, 
   if (SSL_CTX_set_min_proto_version(ctx, o->min_version) != 1) step = "cannot set the minimum TLS version";
   else if (o->ciphers[0] && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1) step = "no usable cipher in the list";
   else if (o->suites[0] && SSL_CTX_set_ciphersuites(ctx, o->suites) != 1) step = "no usable TLS 1.3 cipher suite in the list";
-  else if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SESSION_ID_CONTEXT, sizeof SESSION_ID_CONTEXT - 1) != 1) step = "cannot set the session id context";
+  if (step != NULL) {
+    take_error(step);
+    SSL_CTX_free(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+static SSL_CTX *new_ctx(const ctx_opts_t *o, const void *cert, size_t cert_len, const void *key, size_t key_len) {
+  SSL_CTX *ctx = base_ctx(TLS_server_method(), o);
+  if (ctx == NULL) return NULL;
+  const char *step = NULL;
+  if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SESSION_ID_CONTEXT, sizeof SESSION_ID_CONTEXT - 1) != 1) step = "cannot set the session id context";
   else if (SSL_CTX_set_tlsext_ticket_keys(ctx, (void *)o->tickets, TICKET_KEYS_BYTES) != 1) step = "cannot set the ticket keys";
   if (step != NULL) {
     take_error(step);
@@ -196,6 +209,16 @@ static int prop_string(napi_env env, napi_value obj, const char *name, char *buf
   buf[0] = 0;
   if (prop(env, obj, name, &v) < 0) return -1;
   return napi_get_value_string_utf8(env, v, buf, size, &len) == napi_ok && len < size - 1 ? 0 : -1;
+}
+
+/* minVersion, ciphers and ciphersuites, which both kinds of context take: 0, or -1 when one is missing. */
+static int read_proto(napi_env env, napi_value opts, ctx_opts_t *o) {
+  char version[16];
+  if (prop_string(env, opts, "minVersion", version, sizeof version) < 0 || prop_string(env, opts, "ciphers", o->ciphers, sizeof o->ciphers) < 0 ||
+      prop_string(env, opts, "ciphersuites", o->suites, sizeof o->suites) < 0)
+    return -1;
+  o->min_version = strcmp(version, "TLSv1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;
+  return 0;
 }
 
 static void ctx_finalize(napi_env env, void *data, void *hint) {
@@ -256,15 +279,11 @@ napi_value tls_context_js(napi_env env, napi_callback_info info) {
     return NULL;
   }
   static ctx_opts_t o;
-  char version[16];
   if (prop_buffer(env, opts, "cert", &o.cert, &o.cert_len) < 0 || prop_buffer(env, opts, "key", &o.key, &o.key_len) < 0 ||
-      prop_buffer(env, opts, "ticketKeys", &o.tickets, &o.tickets_len) < 0 || o.tickets_len != TICKET_KEYS_BYTES ||
-      prop_string(env, opts, "minVersion", version, sizeof version) < 0 || prop_string(env, opts, "ciphers", o.ciphers, sizeof o.ciphers) < 0 ||
-      prop_string(env, opts, "ciphersuites", o.suites, sizeof o.suites) < 0) {
+      prop_buffer(env, opts, "ticketKeys", &o.tickets, &o.tickets_len) < 0 || o.tickets_len != TICKET_KEYS_BYTES || read_proto(env, opts, &o) < 0) {
     napi_throw_type_error(env, "POSTERN_TLS_NATIVE", "tlsContext: cert, key, ticketKeys (80 bytes), minVersion, ciphers and ciphersuites expected");
     return NULL;
   }
-  o.min_version = strcmp(version, "TLSv1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;
   tls_ctx_t *c = calloc(1, sizeof *c);
   if (c == NULL) return fail_js(env, NULL, "out of memory");
   c->refs = 1;
@@ -413,10 +432,8 @@ napi_value tls_client_context_js(napi_env env, napi_callback_info info) {
   failure[0] = 0;
   const void *ca;
   size_t ca_len;
-  char version[16], ciphers[2048], suites[512];
-  if (napi_get_cb_info(env, info, &argc, &opts, NULL, NULL) != napi_ok || argc < 1 || prop_buffer(env, opts, "ca", &ca, &ca_len) < 0 ||
-      prop_string(env, opts, "minVersion", version, sizeof version) < 0 || prop_string(env, opts, "ciphers", ciphers, sizeof ciphers) < 0 ||
-      prop_string(env, opts, "ciphersuites", suites, sizeof suites) < 0) {
+  static ctx_opts_t o;
+  if (napi_get_cb_info(env, info, &argc, &opts, NULL, NULL) != napi_ok || argc < 1 || prop_buffer(env, opts, "ca", &ca, &ca_len) < 0 || read_proto(env, opts, &o) < 0) {
     napi_throw_type_error(env, "POSTERN_TLS_NATIVE", "tlsClientContext: ca, minVersion, ciphers and ciphersuites expected");
     return NULL;
   }
@@ -424,13 +441,7 @@ napi_value tls_client_context_js(napi_env env, napi_callback_info info) {
   if (c == NULL) return fail_js(env, NULL, "out of memory");
   c->refs = 1;
   c->client = 1;
-  if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-    take_error("cannot make a TLS context");
-    return fail_js(env, c, "client context");
-  }
-  SSL_CTX_set_options(c->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
-  SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_read_ahead(c->ctx, 1);
+  if ((c->ctx = base_ctx(TLS_client_method(), &o)) == NULL) return fail_js(env, c, "client context");
   if (sessions_idx < 0) sessions_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sessions_free);
   if (key_idx < 0) key_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, key_free);
   sessions_t *cache = sessions_idx >= 0 && key_idx >= 0 ? calloc(1, sizeof *cache) : NULL;
@@ -442,14 +453,6 @@ napi_value tls_client_context_js(napi_env env, napi_callback_info info) {
   SSL_CTX_set_session_cache_mode(c->ctx, cache != NULL ? SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE : SSL_SESS_CACHE_OFF);
   if (cache != NULL) SSL_CTX_sess_set_new_cb(c->ctx, on_new_session);
   SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-  const char *step = NULL;
-  if (SSL_CTX_set_min_proto_version(c->ctx, strcmp(version, "TLSv1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION) != 1) step = "cannot set the minimum TLS version";
-  else if (ciphers[0] && SSL_CTX_set_cipher_list(c->ctx, ciphers) != 1) step = "no usable cipher in the list";
-  else if (suites[0] && SSL_CTX_set_ciphersuites(c->ctx, suites) != 1) step = "no usable TLS 1.3 cipher suite in the list";
-  if (step != NULL) {
-    take_error(step);
-    return fail_js(env, c, "client context");
-  }
   if (add_cas(SSL_CTX_get_cert_store(c->ctx), ca, ca_len) < 0) return fail_js(env, c, "CA bundle");
   napi_value handle;
   if (napi_create_external(env, c, ctx_finalize, NULL, &handle) != napi_ok) return fail_js(env, c, "out of memory");
@@ -554,10 +557,11 @@ int tls_handshake(SSL *ssl, int *want_write) {
     return -1;
   }
   int step = classify(ssl, ret, 0, want_write);
-  /* (Without SSL_VERIFY_PEER, any-cert, OpenSSL still records a verdict, which decided nothing.) */
-  long verified = SSL_is_server(ssl) || !(SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) ? X509_V_OK : SSL_get_verify_result(ssl);
-  /* The backend's certificate failed verification: say why, in OpenSSL's words ("hostname mismatch"). */
-  if (step < 0 && verified != X509_V_OK) snprintf(failure, sizeof failure, "certificate not accepted: %s", X509_verify_cert_error_string(verified));
+  if (step == 0 || SSL_is_server(ssl) || !(SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER)) return step;
+  /* The backend's certificate failed verification: say why, in OpenSSL's words ("hostname mismatch").
+     (Without SSL_VERIFY_PEER, any-cert, OpenSSL still records a verdict, which decided nothing.) */
+  long verified = SSL_get_verify_result(ssl);
+  if (verified != X509_V_OK) snprintf(failure, sizeof failure, "certificate not accepted: %s", X509_verify_cert_error_string(verified));
   return step;
 }
 
