@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, Socket, type AddressInfo } from 'node:net';
+import { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { TLSSocket } from 'node:tls';
 import { AuthPolicy, makeAuthRequest, MemoryAuthenticator } from '../auth/index.js';
 import { silentLogger } from '../log/index.js';
 import { NativeSocket, nativeRelayMissing, type AnySocket, type Connection } from '../net/index.js';
-import { proxyConfigSchema, type BackendLogin } from '../proxy/index.js';
+import { proxyConfigSchema } from '../proxy/index.js';
+import { imapBackend, lineLogin } from '../../test/support/backend.js';
+import { cleanupsAfterEach } from '../../test/support/cleanups.js';
 import { FrontConnection } from './front-connection.js';
 import { LoginService } from './login.js';
 import type { ProtocolLogin } from './types.js';
@@ -70,40 +71,10 @@ describe('LoginService: failure delay and penalty', () => {
 describe('LoginService: who dials the backend', () => {
   const skip = nativeRelayMissing !== undefined ? `the native relay is not built: ${nativeRelayMissing}` : false;
 
-  /** A backend that greets and accepts any LOGIN; each connection is destroyed after the test. */
-  async function backend(t: { after(fn: () => void): void }): Promise<number> {
-    const conns: Socket[] = [];
-    const srv = createServer((s) => {
-      conns.push(s);
-      s.on('error', () => {});
-      s.write('* OK ready\r\n');
-      s.on('data', () => s.write('L OK in\r\n'));
-    });
-    srv.listen(0, '127.0.0.1');
-    await once(srv, 'listening');
-    t.after(() => {
-      for (const c of conns) c.destroy();
-      srv.close();
-    });
-    return (srv.address() as AddressInfo).port;
-  }
+  const cleanups = cleanupsAfterEach();
 
-  const lineLogin = (): BackendLogin => {
-    let greeted = false;
-    return {
-      onConnected: () => [],
-      onData: (chunk) => {
-        if (!greeted) {
-          greeted = true;
-          return [{ kind: 'write', data: 'L LOGIN u p\r\n' }];
-        }
-        return chunk.includes('L OK') ? [{ kind: 'success', clientReply: 'a OK\r\n', leftover: Buffer.alloc(0) }] : [];
-      },
-    };
-  };
-
-  it('the relay dials a plain backend for a client it can carry, Node for one it cannot', { skip }, async (t) => {
-    const port = await backend(t);
+  it('the relay dials a plain backend for a client it can carry, Node for one it cannot', { skip }, async () => {
+    const { port } = await imapBackend(cleanups);
     const login = new LoginService({
       authenticator: new MemoryAuthenticator({ alice: { password: 'pw', fields: { proxy: 'y', host: '127.0.0.1', port: String(port) } } }),
       proxy: proxyConfigSchema.parse({}),
@@ -119,12 +90,12 @@ describe('LoginService: who dials the backend', () => {
     }
   });
 
-  it('a front is relayable when plain, or in TLS the relay runs; not in Node\'s TLS', { skip }, async (t) => {
-    const port = await backend(t);
+  it('a front is relayable when plain, or in TLS the relay runs; not in Node\'s TLS', { skip }, async () => {
+    const { port } = await imapBackend(cleanups);
     const conn = (socket: AnySocket, secured: boolean): Connection => ({ socket, secured, remoteIp: '127.0.0.1', remotePort: 1, localIp: '127.0.0.1', localPort: 2, listener: 'test' });
     const relayable = (socket: AnySocket, secured: boolean) => new FrontConnection(conn(socket, secured), { protocol: 'imap', log: silentLogger(), loginTimeoutMs: 1000, idleTimeoutMs: 1000, proxyTtl: 5 }).relayable;
     const native = NativeSocket.open('127.0.0.1', port, undefined, { connected: () => {}, data: () => {}, closed: () => {}, error: () => {} })!;
-    t.after(() => native.destroy());
+    cleanups.push(() => native.destroy());
     assert.equal(relayable(native, false), true, 'plain, native');
     assert.equal(relayable(native, true), true, 'TLS in the relay');
     assert.equal(relayable(new Socket(), false), true, 'plain, Node');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_MIN_VERSION, rootCertificates } from 'node:tls';
-import { nativeAddon } from './native.js';
+import { nativeAddon, type NativeRelay } from './native.js';
 import { NATIVE_CIPHERS } from './tls.js';
 
 /** The TLS of a backend connection the relay runs: its context, the SNI name, the name or address its certificate must carry. */
@@ -32,9 +32,8 @@ function nodeDefaultCas(): Buffer | undefined {
 const byCa = new WeakMap<Buffer, object | null>();
 let byDefault: object | null | undefined;
 
-function build(ca: Buffer | undefined): object | null {
-  const relay = nativeAddon();
-  if (!relay || !ca) return null;
+function build(relay: NativeRelay, ca: Buffer | undefined): object | null {
+  if (!ca) return null;
   try {
     return relay.tlsClientContext({ ca, minVersion: DEFAULT_MIN_VERSION, ...NATIVE_CIPHERS });
   } catch {
@@ -49,12 +48,13 @@ function build(ca: Buffer | undefined): object | null {
  * relay cannot run it: no addon, Node on the system store, a bundle OpenSSL refuses.
  */
 export function backendTlsContext(ca: Buffer | undefined): object | undefined {
-  if (!nativeAddon()) return undefined;
+  const relay = nativeAddon();
+  if (!relay) return undefined;
   if (ca) {
     let ctx = byCa.get(ca);
-    if (ctx === undefined) byCa.set(ca, (ctx = build(ca)));
+    if (ctx === undefined) byCa.set(ca, (ctx = build(relay, ca)));
     return ctx ?? undefined;
   }
-  byDefault ??= build(nodeDefaultCas());
+  byDefault ??= build(relay, nodeDefaultCas());
   return byDefault ?? undefined;
 }

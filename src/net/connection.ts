@@ -5,8 +5,10 @@ import { normalizeIp } from './address.js';
 import { NativeSocket, nodeSocket, type AnySocket } from './native-socket.js';
 import type { ServerTls } from './tls.js';
 
-/** One accepted client connection, as the protocol fronts see it. */
-/** `socket`: a NativeSocket when the native relay accepted it (plaintext IMAP and POP3 listeners). */
+/**
+ * One accepted client connection, as the protocol fronts see it. `socket`: a NativeSocket when the
+ * native relay accepted it (IMAP and POP3 listeners on TCP, in the clear or in the relay's TLS).
+ */
 export interface Connection<S extends AnySocket = AnySocket> {
   socket: S;
   remoteIp: string;

@@ -56,14 +56,14 @@ interface Handshake {
 }
 
 /**
- * A plain TCP connection held by the native relay (native/relay.c) rather than by a net.Socket: a
- * backend it dialled for a login (`open`), or a client a native listener accepted (`accepted`). The
- * login runs on it as on a net.Socket (the chunks it reads, the writes it makes), and the relay then
- * takes its descriptor as it is. A proxied login saves a net.Socket a side, its stream machinery and a
- * dup (bench/RESULTS.md, items 24 and 25).
+ * A TCP connection held by the native relay (native/relay.c) rather than by a net.Socket, in the clear
+ * or in the relay's TLS (native/tls.c): a backend it dialled for a login (`open`), or a client a
+ * native listener accepted (`accepted`). The login runs on it as on a net.Socket (the chunks it reads,
+ * the writes it makes), and the relay then takes it as it is. A proxied login saves a net.Socket a
+ * side, its stream machinery and a dup (bench/RESULTS.md, items 24 to 28).
  *
- * Where the session needs a net.Socket after all (STARTTLS, the JavaScript pipe), toSocket() gives the
- * connection to one, with what was read and not taken and what was not written yet.
+ * Where the session needs a net.Socket after all (the JavaScript pipe, Node's TLS), toSocket() gives
+ * the connection to one, with what was read and not taken and what was not written yet.
  */
 export class NativeSocket {
   readonly #relay: NativeRelay;
@@ -129,12 +129,12 @@ export class NativeSocket {
   readonly #onEvent = (kind: number, arg?: Buffer | string): void => {
     const events = this.#events;
     if (kind === DE_END || kind === DE_ERROR) this.#gone();
+    if (kind === DE_SECURE) this.#encrypted = true;
     const handshake = this.#handshake;
     if (handshake && (kind === DE_SECURE || kind === DE_END || kind === DE_ERROR)) {
       this.#handshake = undefined;
       clearTimeout(handshake.timer);
       if (kind === DE_SECURE) {
-        this.#encrypted = true;
         handshake.resolve(arg as string | undefined);
       } else {
         handshake.reject(kind === DE_END ? new PosternError('POSTERN_TLS_HANDSHAKE', 'the connection closed during the TLS handshake') : addonError(String(arg), this.#where));
@@ -147,12 +147,8 @@ export class NativeSocket {
       return;
     }
     if (kind === DE_DATA) events.data(arg as Buffer);
-    else if (kind === DE_CONNECTED && !this.#connectTls) events.connected();
-    else if (kind === DE_SECURE && this.#connectTls) {
-      this.#connectTls = false;
-      this.#encrypted = true;
-      events.connected();
-    }
+    // A dial in TLS from the start is connected once its handshake is over.
+    else if (kind === (this.#connectTls ? DE_SECURE : DE_CONNECTED)) events.connected();
     else if (kind === DE_END) events.closed();
     else if (kind === DE_ERROR) events.error(addonError(String(arg), this.#where));
   };

@@ -1,33 +1,18 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { NativeSocket, replaceNativeRelayForTest, type NativeSocketEvents } from '../net/index.js';
 import { proxyConnect } from './connect.js';
 import { joinSockets } from './pipe.js';
-import type { BackendLogin, BackendTarget } from './types.js';
+import type { BackendTarget } from './types.js';
+import { imapBackend, lineLogin, loopbackServer } from '../../test/support/backend.js';
 import { cleanupsAfterEach } from '../../test/support/cleanups.js';
 import { readUntil, recorder, refusingRelay, socketPair } from '../../test/support/relay.js';
 
 const cleanups = cleanupsAfterEach();
 
-/** A loopback server that hands each connection to `onConn`; closed by `close`, or after the test. */
-async function server(onConn: (s: Socket) => void): Promise<{ port: number; close: () => Promise<void>; conns: Socket[] }> {
-  const conns: Socket[] = [];
-  const srv: Server = createServer((s) => {
-    conns.push(s);
-    s.on('error', () => {});
-    onConn(s);
-  });
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const close = async () => {
-    for (const c of conns) c.destroy();
-    if (srv.listening) await new Promise((r) => srv.close(r));
-  };
-  cleanups.push(close);
-  return { port: (srv.address() as AddressInfo).port, conns, close };
-}
+const server = (onConn: (s: Socket) => void) => loopbackServer(cleanups, onConn);
 
 /** A client socket and our end of it (test/support/relay.ts), both destroyed after the test. */
 async function clientPair(): Promise<[Socket, Socket]> {
@@ -160,32 +145,6 @@ test('what the backend sends once the login stopped listening is kept for whoeve
 
 const target = (port: number, over: Partial<BackendTarget> = {}): BackendTarget => ({ host: '127.0.0.1', port, tls: 'none', verifyCert: false, user: 'u', nopipelining: false, notTrusted: false, timeoutMs: 5000, ...over });
 
-/** A login that writes LOGIN after the greeting and succeeds on "L OK". */
-function lineLogin(): BackendLogin {
-  let buf = '';
-  return {
-    onConnected: () => [],
-    onData: (chunk) => {
-      buf += chunk.toString();
-      if (buf.startsWith('* OK') && buf.endsWith('\r\n') && !buf.includes('L ')) return [{ kind: 'write', data: 'L LOGIN u p\r\n' }];
-      if (buf.includes('L OK')) return [{ kind: 'success', clientReply: 'a OK\r\n', leftover: Buffer.alloc(0) }];
-      return [];
-    },
-  };
-}
-
-/** A backend that greets, accepts LOGIN and answers each `<tag> NOOP` with `<tag> OK noop`. */
-function imapBackend() {
-  return server((s) => {
-    s.write('* OK ready\r\n');
-    s.on('data', (d: Buffer) => {
-      const text = d.toString();
-      if (text.includes('L LOGIN')) s.write('L OK logged in\r\n');
-      for (const m of text.matchAll(/^(\w+) NOOP\r$/gm)) s.write(`${m[1]} OK noop\r\n`);
-    });
-  });
-}
-
 /** proxyConnect with nativeDial against `port`: the dial it logged in on. */
 async function dialledLogin(port: number): Promise<NativeSocket> {
   const r = await proxyConnect(target(port), lineLogin, { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial: true });
@@ -195,7 +154,7 @@ async function dialledLogin(port: number): Promise<NativeSocket> {
 }
 
 test('proxyConnect with nativeDial: a login, then the relay takes the dial and carries the session both ways', async () => {
-  const srv = await imapBackend();
+  const srv = await imapBackend(cleanups);
   const [client, clientSide] = await clientPair();
   const dial = await dialledLogin(srv.port);
   // Sent after the login's reply and read before the join: it follows the reply to the client.
@@ -239,7 +198,7 @@ test('proxyConnect with nativeDial: refused, and a backend gone during login, ar
 });
 
 test('when the relay refuses the session, the dialled backend goes on through the JavaScript pipe', async () => {
-  const srv = await imapBackend();
+  const srv = await imapBackend(cleanups);
   const [client, clientSide] = await clientPair();
   const dial = await dialledLogin(srv.port);
   let refusedWith: string | undefined;

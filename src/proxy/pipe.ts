@@ -48,7 +48,7 @@ function forward(from: Socket, to: Socket, flow: Flow, key: keyof Flow): void {
 export function joinSockets(
   clientSocket: AnySocket,
   backendSocket: AnySocket,
-  /** `relay: auto`: plaintext sessions go to the native relay when it is built (src/proxy/relay.ts). */
+  /** `relay: auto`: sessions go to the native relay when it is built and can take both sides (src/proxy/relay.ts). */
   opts: JoinOptions & { relay?: RelayMode },
 ): Pipe {
   if (opts.relay === 'auto') {

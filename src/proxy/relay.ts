@@ -4,7 +4,7 @@ import type { Pipe, PipeEnd, PipeEndReason } from './pipe.js';
 
 const EV_DELAY = 1;
 
-/** `proxy.relay`: `auto` moves the bytes of plaintext sessions in native code when the addon is built. */
+/** `proxy.relay`: `auto` moves the bytes of sessions in native code when the addon is built (TLS too, where the relay runs it). */
 export type RelayMode = 'auto' | 'js';
 
 /** The descriptor of a plain TCP socket with nothing waiting to be written, or undefined (TLS, a wrapped stream, a pending write). */
@@ -53,7 +53,7 @@ export interface JoinOptions {
 
 /**
  * Hands both sockets to the native relay (native/relay.c), or returns undefined when it cannot:
- * no addon, TLS on either side, or a write still pending. The JavaScript sockets are destroyed;
+ * no addon, Node's TLS on either side, or a write still pending. The JavaScript sockets are destroyed;
  * the relay holds duplicates of their descriptors, so the connections stay open. A connection the
  * relay opened or accepted itself (NativeSocket) is taken as it is.
  */

@@ -97,7 +97,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
         const listener = new Listener(lc.path !== undefined ? { ...lc, path: configPath(gen.loaded, lc.path) } : lc, gen.tls, (conn) => current.handler(protocol)(conn), log, {
           ...(gen.haproxyTrusted ? { haproxyTrusted: gen.haproxyTrusted } : {}),
           clustered: opts.clustered ?? false,
-          // Plaintext IMAP and POP3 connections are accepted by the native relay, which carries them after login.
+          // IMAP and POP3 connections are accepted by the native relay (which also runs their TLS) and carried by it after login.
           nativeAccept: (protocol === 'imap' || protocol === 'pop3') && gen.config.proxy.relay === 'auto',
         });
         opened.push(listener);
