@@ -7,13 +7,15 @@ import type { RunningTarget } from './targets/types.js';
 
 /**
  * Every figure, in the order a run takes them, with what it runs against: the backend's IMAP or POP3
- * port, or (`idle`) the C fake backend, so that 10,000 sessions need no 10,000 Dovecot processes.
+ * port, its implicit-TLS IMAP port (`imaps`: the proxy dials it with TLS),
+ * or (`idle`) the C fake backend, so that 10,000 sessions need no 10,000 Dovecot processes.
  */
 const FIGURES = {
   'login-imap': 'imap',
   'login-imaps': 'imap',
   'login-imaps-resume': 'imap',
   'login-starttls': 'imap',
+  'login-imaps-backend-tls': 'imaps',
   fetch: 'imap',
   noop: 'imap',
   'login-pop3': 'pop3',
@@ -83,6 +85,8 @@ const LOGIN_FLAGS: Record<LoginFigure, { flags: string[]; tlsPort?: true }> = {
   // Every client offers the last session ticket it was given, as a client reconnecting does.
   'login-imaps-resume': { flags: ['--tls', '--resume'], tlsPort: true },
   'login-starttls': { flags: ['--starttls'] },
+  // TLS on both legs: the client's handshake with the proxy, and the proxy's with the backend.
+  'login-imaps-backend-tls': { flags: ['--tls'], tlsPort: true },
 };
 
 export async function runLogin(ctx: FigureContext, target: RunningTarget, figure: LoginFigure): Promise<FigureRun> {

@@ -72,6 +72,7 @@ export const ROWS: Row[] = [
   // Not goals of issue 6: clients that reconnect with a session ticket, and how most IMAP clients on port 143 arrive.
   ...loginRows('login-imaps-resume', 'IMAPS resumed'),
   ...loginRows('login-starttls', 'IMAP STARTTLS'),
+  ...loginRows('login-imaps-backend-tls', 'IMAPS to a TLS backend'),
   {
     label: 'memory per idle session (KiB, RSS)', better: 'lower', digits: 1,
     get: (r) => { const m = fig(r, 'idle')?.memory; return m ? m.perSessionRss / 1024 : undefined; },

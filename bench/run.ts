@@ -116,15 +116,16 @@ async function measureFigure(t: Target, w: World, f: FigureId, results: TargetRe
   if (against === 'fake' && t.id === 'direct') return;
   const protocol: Protocol = against === 'pop3' ? 'pop3' : 'imap';
   const d = w.backend.dovecot.ports;
-  const [backendPort, backendPid] = against === 'fake' ? [w.fake.port, w.fake.pid] : [against === 'pop3' ? d.pop3 : d.imap, w.backendPid];
-  const unsupported = t.unsupported?.(protocol);
+  const backendTls = against === 'imaps';
+  const [backendPort, backendPid] = against === 'fake' ? [w.fake.port, w.fake.pid] : [{ pop3: d.pop3, imap: d.imap, imaps: d.imaps }[against], w.backendPid];
+  const unsupported = t.unsupported?.(protocol, backendTls);
   if (unsupported !== undefined) {
     results.skipped.set(f, unsupported);
     return;
   }
   let target: Awaited<ReturnType<Target['start']>>;
   try {
-    target = await t.start({ protocol, backendPort, cert: w.cert });
+    target = await t.start({ protocol, backendPort, cert: w.cert, ...(backendTls ? { backendTls } : {}) });
   } catch (error) {
     results.skipped.set(f, `did not start: ${(error as Error).message.split('\n')[0]}`);
     log(`${t.id}: ${protocol} did not start: ${(error as Error).message}`);

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { startDovecot, type DovecotInstance } from '../../test/interop/harness/index.js';
 import type { RunningTarget, Target } from './types.js';
 
-export function dovecotProxyConfig(backendPort: number, cores: number): string {
+export function dovecotProxyConfig(backendPort: number, cores: number, backendTls = false): string {
   const login = ['  service_count = 0', `  process_min_avail = ${cores}`, '  vsz_limit = 1G'];
   return [
     'auth_verbose = no',
     'passdb {',
     '  driver = static',
-    `  args = proxy=y host=127.0.0.1 port=${backendPort} nopassword=y`,
+    `  args = proxy=y host=127.0.0.1 port=${backendPort} nopassword=y${backendTls ? ' ssl=any-cert' : ''}`,
     '}',
     'service imap-login {',
     ...login,
@@ -37,7 +37,7 @@ export function dovecotProxyTarget(cores: number): Target {
         users: [], // the static passdb answers for everyone (after an empty passwd-file)
         trustedNetworks: '127.0.0.0/8',
         cert: spec.cert,
-        extraConfig: dovecotProxyConfig(spec.backendPort, cores),
+        extraConfig: dovecotProxyConfig(spec.backendPort, cores, spec.backendTls === true),
         startTimeoutMs: 30_000,
       });
       const p = instance.ports;

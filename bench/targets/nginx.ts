@@ -64,6 +64,7 @@ export function nginxTarget(): Target {
   return {
     id: 'nginx',
     label: 'nginx mail proxy',
+    unsupported: (_protocol, backendTls) => (backendTls ? "nginx's mail proxy speaks only plaintext to its backends" : undefined),
     async start(spec): Promise<RunningTarget> {
       const dir = makeTempDir('bench-nginx');
       try {

@@ -70,7 +70,7 @@ export function posternConfig(spec: ProxySpec, ports: { plain: number; tls: numb
     ],
     login_trusted_networks: ['127.0.0.0/8'],
     ...(process.env.BENCH_POSTERN_EXTRA ? JSON.parse(process.env.BENCH_POSTERN_EXTRA) : {}),
-    auth: { passdb: [{ driver: 'static', args: `proxy=y nopassword=y host=127.0.0.1 port=${spec.backendPort}` }] },
+    auth: { passdb: [{ driver: 'static', args: `proxy=y nopassword=y host=127.0.0.1 port=${spec.backendPort}${spec.backendTls === true ? ' ssl=any-cert' : ''}` }] },
   };
 }
 

@@ -7,8 +7,14 @@ export type TargetId = 'direct' | 'dovecot' | 'nginx' | 'postern';
 export interface ProxySpec {
   /** What the listeners speak: a proxy is started per protocol (a static passdb names one backend port). */
   protocol: Protocol;
-  /** The backend's plain port for that protocol. */
+  /** The backend's port for that protocol: its plain one, or its implicit-TLS one with `backendTls`. */
   backendPort: number;
+  /**
+   * The backend speaks TLS from the start: the proxies dial it with `ssl=any-cert`, TLS without a
+   * certificate check, because Dovecot 2.3's proxy here refused the backend's CA-signed certificate
+   * whatever ssl_client_ca_file or ssl_client_ca_dir named (readable, login process not chrooted).
+   */
+  backendTls?: boolean;
   /** The one certificate every party serves. */
   cert: CertFiles;
   /** Extra node flags (postern only; --cpu-prof, --heapsnapshot-signal for the profile run). */
@@ -30,7 +36,7 @@ export interface RunningTarget {
 export interface Target {
   id: TargetId;
   label: string;
-  /** undefined, or why this target cannot serve the protocol in this run. */
-  unsupported?(protocol: Protocol): string | undefined;
+  /** undefined, or why this target cannot serve the protocol (with TLS to the backend) in this run. */
+  unsupported?(protocol: Protocol, backendTls: boolean): string | undefined;
   start(spec: ProxySpec): Promise<RunningTarget>;
 }
