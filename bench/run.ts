@@ -125,7 +125,7 @@ async function measureFigure(t: Target, w: World, f: FigureId, results: TargetRe
   }
   let target: Awaited<ReturnType<Target['start']>>;
   try {
-    target = await t.start({ protocol, backendPort, cert: w.cert, ...(backendTls ? { backendTls } : {}) });
+    target = await t.start({ protocol, backendPort, cert: w.cert, backendTls });
   } catch (error) {
     results.skipped.set(f, `did not start: ${(error as Error).message.split('\n')[0]}`);
     log(`${t.id}: ${protocol} did not start: ${(error as Error).message}`);

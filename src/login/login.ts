@@ -108,7 +108,7 @@ export class LoginService {
           reconnectIntervalMs: o.proxy.reconnect_interval,
           ...(o.backendCa ? { ca: o.backendCa } : {}),
           isSelf: o.isSelf,
-          // A plain backend of a client the relay can carry: the relay dials it and carries the session.
+          // A client the relay can carry: the relay dials the backend (running its TLS where it can) and carries the session.
           nativeDial: o.proxy.relay === 'auto' && proto.relayableClient === true,
           ...(signal ? { signal } : {}),
           onRetry: (n, f) => log.info({ event: 'proxy_reconnect', user, backend, attempt: n, failure: f.kind, detail: f.detail }, 'reconnecting to backend'),

@@ -90,7 +90,8 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
   return new Promise((resolve) => {
     const where = `${target.host}:${target.port}`;
     const servername = isIP(target.host) ? undefined : target.host;
-    const tlsOptions = { ca, rejectUnauthorized: target.verifyCert, ...(servername ? { servername } : {}), host: target.host };
+    // Node's TLS, for a backend the relay does not dial or cannot run TLS for.
+    const nodeTlsOptions = () => ({ ca, rejectUnauthorized: target.verifyCert, ...(servername ? { servername } : {}), host: target.host });
     // The same checks as tls.connect's: SNI for a name, the certificate against the host as given (a name, or an IP address).
     const context = nativeDial && target.tls !== 'none' ? backendTlsContext(ca) : undefined;
     const nativeTls: DialTls | undefined = context ? { context, ...(servername ? { servername } : {}), ...(target.verifyCert ? { verifyHost: target.host } : {}) } : undefined;
@@ -184,7 +185,7 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
       }
       const plain = socket;
       detach(plain);
-      const secure: TLSSocket = tlsConnect({ ...tlsOptions, socket: plain });
+      const secure: TLSSocket = tlsConnect({ ...nodeTlsOptions(), socket: plain });
       socket = secure;
       attach(secure);
       secure.once('secureConnect', secured);
@@ -202,12 +203,12 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
       }
     }
     const timer = setTimeout(() => fail({ kind: 'timeout', detail: `${where}: ${loggedIn ? 'login' : 'connect and login'} timed out` }), Math.max(timeLeftMs, 1));
-    const base = { host: address, port: target.port, ...(target.sourceIp ? { localAddress: target.sourceIp } : {}) };
     if (dialled) {
       socket = dialled;
     } else {
+      const base = { host: address, port: target.port, ...(target.sourceIp ? { localAddress: target.sourceIp } : {}) };
       if (target.tls === 'implicit') {
-        socket = tlsConnect({ ...base, ...tlsOptions, host: address });
+        socket = tlsConnect({ ...base, ...nodeTlsOptions(), host: address });
         socket.once('secureConnect', secured);
       } else {
         socket = tcpConnect(base);
