@@ -102,6 +102,8 @@ interface World {
   backendPid: number;
   fake: FakeBackend;
   cert: CertFiles;
+  /** The CA that signed `cert`: the proxies verify a TLS backend against it. */
+  caPath: string;
   durations: Durations;
 }
 
@@ -116,16 +118,16 @@ async function measureFigure(t: Target, w: World, f: FigureId, results: TargetRe
   if (against === 'fake' && t.id === 'direct') return;
   const protocol: Protocol = against === 'pop3' ? 'pop3' : 'imap';
   const d = w.backend.dovecot.ports;
-  const backendTls = against === 'imaps';
+  const backendCa = against === 'imaps' ? w.caPath : undefined;
   const [backendPort, backendPid] = against === 'fake' ? [w.fake.port, w.fake.pid] : [{ pop3: d.pop3, imap: d.imap, imaps: d.imaps }[against], w.backendPid];
-  const unsupported = t.unsupported?.(protocol, backendTls);
+  const unsupported = t.unsupported?.(protocol, backendCa !== undefined);
   if (unsupported !== undefined) {
     results.skipped.set(f, unsupported);
     return;
   }
   let target: Awaited<ReturnType<Target['start']>>;
   try {
-    target = await t.start({ protocol, backendPort, cert: w.cert, backendTls });
+    target = await t.start({ protocol, backendPort, cert: w.cert, ...(backendCa !== undefined ? { backendCa } : {}) });
   } catch (error) {
     results.skipped.set(f, `did not start: ${(error as Error).message.split('\n')[0]}`);
     log(`${t.id}: ${protocol} did not start: ${(error as Error).message}`);
@@ -244,13 +246,14 @@ async function main(): Promise<number> {
     return { bin: built.bin, name: `${built.commit.slice(0, 7)} (committed tree, built from git archive)`, short: built.commit.slice(0, 7) };
   });
   env.postern = posterns.map((p) => p.name).join(', then ');
-  const cert = (await getTestCerts()).server;
+  const pki = await getTestCerts();
+  const cert = pki.server;
   log(`starting the Dovecot backend with ${USERS} users`);
   const backend = await startBackend(USERS);
   let fake: FakeBackend | undefined;
   try {
     fake = await startFakeBackend(tools.fakeBackend);
-    const w: World = { tools, backend, backendPid: dovecotMasterPid(backend.dovecot), fake, cert, durations };
+    const w: World = { tools, backend, backendPid: dovecotMasterPid(backend.dovecot), fake, cert, caPath: pki.ca.certPath, durations };
     await primeBackend(w);
     const posternTargets: Target[] = [];
     for (const p of posterns) {

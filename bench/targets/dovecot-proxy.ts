@@ -5,14 +5,16 @@ import { join } from 'node:path';
 import { startDovecot, type DovecotInstance } from '../../test/interop/harness/index.js';
 import type { RunningTarget, Target } from './types.js';
 
-export function dovecotProxyConfig(backendPort: number, cores: number, backendTls = false): string {
+export function dovecotProxyConfig(backendPort: number, cores: number, backendCa?: string): string {
   const login = ['  service_count = 0', `  process_min_avail = ${cores}`, '  vsz_limit = 1G'];
   return [
     'auth_verbose = no',
     'passdb {',
     '  driver = static',
-    `  args = proxy=y host=127.0.0.1 port=${backendPort} nopassword=y${backendTls ? ' ssl=any-cert' : ''}`,
+    `  args = proxy=y host=127.0.0.1 port=${backendPort} nopassword=y${backendCa !== undefined ? ' ssl=yes' : ''}`,
     '}',
+    // Dovecot 2.3's login proxy verifies backends against ssl_ca and wants a CRL per CA unless told not to.
+    ...(backendCa !== undefined ? [`ssl_ca = <${backendCa}`, 'ssl_require_crl = no'] : []),
     'service imap-login {',
     ...login,
     '}',
@@ -37,7 +39,7 @@ export function dovecotProxyTarget(cores: number): Target {
         users: [], // the static passdb answers for everyone (after an empty passwd-file)
         trustedNetworks: '127.0.0.0/8',
         cert: spec.cert,
-        extraConfig: dovecotProxyConfig(spec.backendPort, cores, spec.backendTls === true),
+        extraConfig: dovecotProxyConfig(spec.backendPort, cores, spec.backendCa),
         startTimeoutMs: 30_000,
       });
       const p = instance.ports;

@@ -69,8 +69,9 @@ export function posternConfig(spec: ProxySpec, ports: { plain: number; tls: numb
       { protocol: spec.protocol, address: '127.0.0.1', port: ports.tls, tls: 'implicit' },
     ],
     login_trusted_networks: ['127.0.0.0/8'],
+    ...(spec.backendCa !== undefined ? { proxy: { ca_file: spec.backendCa } } : {}),
     ...(process.env.BENCH_POSTERN_EXTRA ? JSON.parse(process.env.BENCH_POSTERN_EXTRA) : {}),
-    auth: { passdb: [{ driver: 'static', args: `proxy=y nopassword=y host=127.0.0.1 port=${spec.backendPort}${spec.backendTls === true ? ' ssl=any-cert' : ''}` }] },
+    auth: { passdb: [{ driver: 'static', args: `proxy=y nopassword=y host=127.0.0.1 port=${spec.backendPort}${spec.backendCa !== undefined ? ' ssl=yes' : ''}` }] },
   };
 }
 

@@ -7,14 +7,14 @@ export type TargetId = 'direct' | 'dovecot' | 'nginx' | 'postern';
 export interface ProxySpec {
   /** What the listeners speak: a proxy is started per protocol (a static passdb names one backend port). */
   protocol: Protocol;
-  /** The backend's port for that protocol: its plain one, or its implicit-TLS one with `backendTls`. */
+  /** The backend's port for that protocol: its plain one, or its implicit-TLS one with `backendCa`. */
   backendPort: number;
   /**
-   * The backend speaks TLS from the start: the proxies dial it with `ssl=any-cert`, TLS without a
-   * certificate check, because Dovecot 2.3's proxy here refused the backend's CA-signed certificate
-   * whatever ssl_client_ca_file or ssl_client_ca_dir named (readable, login process not chrooted).
+   * The backend speaks TLS from the start: the proxies dial it with `ssl=yes` and verify its
+   * certificate against this CA (a PEM file), postern with `proxy.ca_file`, Dovecot's proxy with
+   * `ssl_ca` (its login processes ignore `ssl_client_ca_file`).
    */
-  backendTls?: boolean;
+  backendCa?: string;
   /** The one certificate every party serves. */
   cert: CertFiles;
   /** Extra node flags (postern only; --cpu-prof, --heapsnapshot-signal for the profile run). */

@@ -18,7 +18,7 @@ export const tlsConfigSchema = z
     client_ca: z
       .string()
       .optional()
-      .describe("PEM file of the CAs that sign client certificates (Dovecot ssl_client_ca_file with ssl_verify_client_cert = yes). With it, TLS clients are asked for a certificate; one that verifies lets the client log in with SASL EXTERNAL as the certificate's user (see docs/sasl.md). A client without a certificate, or with one that does not verify, is still served and may log in otherwise."),
+      .describe("PEM file of the CAs that sign client certificates (Dovecot ssl_ca with ssl_verify_client_cert = yes). With it, TLS clients are asked for a certificate; one that verifies lets the client log in with SASL EXTERNAL as the certificate's user (see docs/sasl.md). A client without a certificate, or with one that does not verify, is still served and may log in otherwise."),
     ticket_key_file: z
       .string()
       .optional()
