@@ -736,6 +736,7 @@ typedef struct dial {
   SSL *ssl;
   tls_ctx_t *tctx; /* held until the handshake is over (SNI looks into it) */
   char *servername, *verify_host; /* a backend's TLS (a client context): until its SSL is made */
+  char peer[INET6_ADDRSTRLEN + 8]; /* "address port" of a backend dialled: its TLS sessions' cache key */
 } dial_t;
 
 /*
@@ -878,7 +879,7 @@ static int dial_flush(dial_t *d) {
      * STARTTLS: the reply (or the command) that says so has left in the clear; what comes next is
      * the client's hello. A backend dialled with ssl=yes gets here once connected.
      */
-    d->ssl = tls_ctx_client(d->tctx) ? tls_client(d->tctx, d->fd, d->servername, d->verify_host) : tls_server(d->tctx, d->fd);
+    d->ssl = tls_ctx_client(d->tctx) ? tls_client(d->tctx, d->fd, d->peer, d->servername, d->verify_host) : tls_server(d->tctx, d->fd);
     dial_forget_names(d);
     if (d->ssl == NULL) {
       dial_last_text(d, DE_ERROR, "tls handshake: out of memory");
@@ -1120,6 +1121,8 @@ static napi_value dial(napi_env env, napi_callback_info info) {
     throw_errno(env, "dial", ENOMEM);
     return NULL;
   }
+  char ip[INET6_ADDRSTRLEN];
+  if (uv_ip_name((struct sockaddr *)&to, ip, sizeof ip) == 0) snprintf(d->peer, sizeof d->peer, "%s %d", ip, (int)port);
   /* Connected or not yet, the first edge says so: an fd ready when added is reported at once. */
   struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = d};
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) op = "epoll_ctl";

@@ -383,25 +383,10 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
   return 0;
 }
 
-/* The key of a backend connection (see above), or -1 when its peer cannot be named. */
-static int session_key(int fd, const char *servername, const char *verify_host, char *key, size_t size) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  char ip[INET6_ADDRSTRLEN];
-  if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
-  int port;
-  if (ss.ss_family == AF_INET) {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-    port = ntohs(a->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
-  } else {
-    return -1;
-  }
-  int n = snprintf(key, size, "%s %d %s %s", ip, port, servername ? servername : "-", verify_host ? verify_host : "-");
+/* The key of a backend connection (see above) to `peer` ("address port"), or -1 when it has none. */
+static int session_key(const char *peer, const char *servername, const char *verify_host, char *key, size_t size) {
+  if (peer == NULL || *peer == '\0') return -1;
+  int n = snprintf(key, size, "%s %s %s", peer, servername ? servername : "-", verify_host ? verify_host : "-");
   return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
@@ -481,7 +466,7 @@ SSL *tls_server(tls_ctx_t *c, int fd) {
 
 int tls_ctx_client(const tls_ctx_t *c) { return c->client; }
 
-SSL *tls_client(tls_ctx_t *c, int fd, const char *servername, const char *verify_host) {
+SSL *tls_client(tls_ctx_t *c, int fd, const char *peer, const char *servername, const char *verify_host) {
   SSL *ssl = SSL_new(c->ctx);
   int ok = ssl != NULL && SSL_set_fd(ssl, fd) == 1 && (servername == NULL || SSL_set_tlsext_host_name(ssl, servername) == 1);
   if (ok && verify_host != NULL) {
@@ -498,7 +483,7 @@ SSL *tls_client(tls_ctx_t *c, int fd, const char *servername, const char *verify
   }
   sessions_t *cache = SSL_CTX_get_ex_data(c->ctx, sessions_idx);
   char key[INET6_ADDRSTRLEN + 600], *kept;
-  if (cache != NULL && session_key(fd, servername, verify_host, key, sizeof key) == 0 && (kept = strdup(key)) != NULL) {
+  if (cache != NULL && session_key(peer, servername, verify_host, key, sizeof key) == 0 && (kept = strdup(key)) != NULL) {
     if (SSL_set_ex_data(ssl, key_idx, kept) != 1) free(kept);
     cached_t *e = sessions_find(cache, key);
     /* A copy again: a connection that ends without a close_notify marks its session not resumable. */

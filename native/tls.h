@@ -32,9 +32,10 @@ int tls_ctx_client(const tls_ctx_t *c);
 /*
  * A client-side TLS connection on `fd`, its handshake not started: `servername` for SNI (or NULL),
  * the certificate checked against `verify_host` (an IP address or a name) or not at all (NULL).
+ * `peer` ("address port", or "" when unknown) keys the sessions kept for resumption.
  * NULL when out of memory or `verify_host` is unusable.
  */
-SSL *tls_client(tls_ctx_t *c, int fd, const char *servername, const char *verify_host);
+SSL *tls_client(tls_ctx_t *c, int fd, const char *peer, const char *servername, const char *verify_host);
 
 /* The handshake's next step: 1 done, 0 waiting (`*want_write`: for the socket to take writes, else for bytes), -1 failed (tls_failure()). */
 int tls_handshake(SSL *ssl, int *want_write);
