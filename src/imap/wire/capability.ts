@@ -15,7 +15,7 @@ export function parseCapabilities(s: string): string[] {
 /** Capability names compare case-insensitively (RFC 3501 §7.2.1: atoms). */
 export function hasCapability(list: readonly string[], name: string): boolean {
   const want = name.toUpperCase();
-  return list.some((c) => c.toUpperCase() === want);
+  return list.some((c) => c.length === want.length && c.toUpperCase() === want);
 }
 
 /** The capabilities a response carries, in a resp-code or as `* CAPABILITY`; undefined if none. */

@@ -36,6 +36,13 @@ export const TAG_CHAR = table((b) => ASTRING_CHAR[b] === 1 && b !== PLUS);
  */
 export const ARG_ATOM_CHAR = table((b) => isChar7(b) && b !== LPAREN && b !== RPAREN && b !== LBRACE && b !== DQUOTE);
 
+/** A pattern for strings of one or more of the class's 7-bit characters: a string is checked without making it bytes. */
+export function textOf(cls: Uint8Array): RegExp {
+  let set = '';
+  for (let b = 0; b < 0x80; b++) if (cls[b] === 1) set += `\\x${b.toString(16).padStart(2, '0')}`;
+  return new RegExp(`^[${set}]+$`);
+}
+
 export function allIn(cls: Uint8Array, bytes: Buffer, from = 0, to = bytes.length): boolean {
   for (let i = from; i < to; i++) if (cls[bytes[i]!] !== 1) return false;
   return true;

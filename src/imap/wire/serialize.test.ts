@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ImapWireError } from './errors.js';
-import { encodeAString, formatCommand, formatCommandParts, formatIdList, quoted, type AStringEncoding } from './serialize.js';
+import fc from 'fast-check';
+import { encodeAString, encodeString, formatCommand, formatCommandParts, formatIdList, quoted, type AStringEncoding } from './serialize.js';
 
 const LP = { literalPlus: true };
 const SYNC = { literalPlus: false };
@@ -71,5 +72,32 @@ describe('formatCommand', () => {
     assert.throws(() => formatCommand('a b', 'NOOP', []), ImapWireError);
     assert.throws(() => formatCommand('a', 'NO OP', []), ImapWireError);
     assert.throws(() => formatCommand('a', 'X', [{ kind: 'atom', value: 'a b' }]), ImapWireError);
+    for (const tag of ['', 'é', 'a\r', 'a{']) assert.throws(() => formatCommand(tag, 'NOOP', []), ImapWireError, JSON.stringify(tag));
+    for (const name of ['', 'NOÖP', 'X]']) assert.throws(() => formatCommand('a', name, []), ImapWireError, JSON.stringify(name));
+    for (const value of ['', 'é', 'a(', 'a"', '\u0100']) assert.throws(() => formatCommand('a', 'X', [{ kind: 'atom', value }]), ImapWireError, JSON.stringify(value));
+    assert.equal(formatCommand('a]1', 'X', [{ kind: 'atom', value: '\\Seen' }, { kind: 'atom', value: '*%]' }]).toString(), 'a]1 X \\Seen *%]\r\n');
+  });
+});
+
+describe('strings and their UTF-8 bytes', () => {
+  const outcome = (f: () => unknown): unknown => {
+    try {
+      return f();
+    } catch (e) {
+      return e instanceof ImapWireError ? e.code : e;
+    }
+  };
+  it('encode alike, whatever the characters', () => {
+    const chars = fc.oneof(fc.constantFrom('"', '\\', '\r', '\n', '\0', ' ', ']', '(', '{', '%', '*', '+', 'é', '\u{1F600}', '\ud800'), fc.string({ unit: 'grapheme', maxLength: 1 }), fc.string({ maxLength: 1 }));
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 12 }).map((a) => a.join('')), fc.boolean(), (s, literalPlus) => {
+        const b = Buffer.from(s, 'utf8');
+        const mode = { literalPlus };
+        assert.deepStrictEqual(outcome(() => encodeAString(s, mode)), outcome(() => encodeAString(b, mode)));
+        assert.deepStrictEqual(outcome(() => encodeString(s, mode)), outcome(() => encodeString(b, mode)));
+        assert.deepStrictEqual(outcome(() => quoted(s)), outcome(() => quoted(b)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { ImapWireError } from './errors.js';
-import { ARG_ATOM_CHAR, ASTRING_CHAR, ATOM_CHAR, BACKSLASH, CR, DQUOTE, LF, TAG_CHAR, allIn } from './grammar.js';
+import { ARG_ATOM_CHAR, ASTRING_CHAR, ATOM_CHAR, BACKSLASH, CR, DQUOTE, LF, TAG_CHAR, allIn, textOf } from './grammar.js';
 
 /** Whether the peer announced LITERAL+ (RFC 7888): then literals need no "+" round trip. */
 export interface LiteralMode {
@@ -24,6 +24,15 @@ export type WireArg =
 
 const toBytes = (v: string | Buffer): Buffer => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v);
 
+// The same classes over strings: the usual values (ASCII names, addresses, numbers) are written without a Buffer each.
+const TAG_TEXT = textOf(TAG_CHAR);
+const ATOM_TEXT = textOf(ATOM_CHAR);
+const ARG_ATOM_TEXT = textOf(ARG_ATOM_CHAR);
+const ASTRING_TEXT = textOf(ASTRING_CHAR);
+/** What `isQuotable` accepts, as a string: 7-bit, no NUL, CR or LF. */
+const QUOTABLE_TEXT = /^[^\x00\r\n\x80-\uffff]*$/;
+const quoteText = (s: string): string => `"${s.replace(/["\\]/g, '\\$&')}"`;
+
 /** quoted = DQUOTE *QUOTED-CHAR DQUOTE (RFC 3501 §9): 7-bit, no CR, LF or NUL. */
 function isQuotable(b: Buffer): boolean {
   for (const c of b) if (c === 0 || c === CR || c === LF || c >= 0x80) return false;
@@ -36,6 +45,7 @@ function assertNoNul(b: Buffer): void {
 
 /** The quoted form of a string; throws for one that can't be quoted (see `encodeAString`). */
 export function quoted(value: string | Buffer): string {
+  if (typeof value === 'string' && QUOTABLE_TEXT.test(value)) return quoteText(value);
   const b = toBytes(value);
   if (!isQuotable(b)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Value cannot be a quoted string');
   let out = '"';
@@ -56,6 +66,7 @@ function literal(b: Buffer, mode: LiteralMode): AStringEncoding {
  * 8-bit values go as literals: quoted strings are 7-bit in IMAP4rev1.
  */
 export function encodeAString(value: string | Buffer, mode: LiteralMode): AStringEncoding {
+  if (typeof value === 'string' && ASTRING_TEXT.test(value)) return { kind: 'inline', text: value.toUpperCase() === 'NIL' ? quoteText(value) : value };
   const b = toBytes(value);
   if (b.length > 0 && allIn(ASTRING_CHAR, b) && b.toString('latin1').toUpperCase() !== 'NIL') {
     return { kind: 'inline', text: b.toString('latin1') };
@@ -65,6 +76,7 @@ export function encodeAString(value: string | Buffer, mode: LiteralMode): AStrin
 
 /** string = quoted / literal. */
 export function encodeString(value: string | Buffer, mode: LiteralMode): AStringEncoding {
+  if (typeof value === 'string' && QUOTABLE_TEXT.test(value)) return { kind: 'inline', text: quoteText(value) };
   const b = toBytes(value);
   return isQuotable(b) ? { kind: 'inline', text: quoted(b) } : literal(b, mode);
 }
@@ -84,23 +96,17 @@ export function formatIdList(pairs: readonly (readonly [string, string | null])[
  * part 0, then each next part after the server's continuation. With LITERAL+ there is one part.
  */
 export function formatCommandParts(tag: string, name: string, args: readonly WireArg[], mode: LiteralMode): Buffer[] {
-  const tagBytes = Buffer.from(tag, 'latin1');
-  if (tag.length === 0 || !allIn(TAG_CHAR, tagBytes)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid tag');
-  const nameBytes = Buffer.from(name, 'latin1');
-  if (name.length === 0 || !allIn(ATOM_CHAR, nameBytes)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid command name');
+  if (!TAG_TEXT.test(tag)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid tag');
+  if (!ATOM_TEXT.test(name)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid command name');
   const parts: Buffer[] = [];
   let pending: Buffer[] = [];
   let text = `${tag} ${name}`;
   const writeArg = (arg: WireArg): void => {
     switch (arg.kind) {
-      case 'atom': {
-        const v = Buffer.from(arg.value, 'latin1');
-        if (v.length === 0 || !allIn(ARG_ATOM_CHAR, v) || arg.value !== v.toString('latin1')) {
-          throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid atom');
-        }
+      case 'atom':
+        if (!ARG_ATOM_TEXT.test(arg.value)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid atom');
         text += arg.value;
         return;
-      }
       case 'astring':
       case 'string': {
         const enc = arg.kind === 'astring' ? encodeAString(arg.value, mode) : encodeString(arg.value, mode);
