@@ -1258,8 +1258,12 @@ static napi_value dial_end(napi_env env, napi_callback_info info) {
  * becomes a dial that is open from the start, with no net.Socket and no TCPWrap. Node's server keeps
  * the socket (bind, the cluster's sharing, close); the relay works on a duplicate and takes the
  * socket out of libuv's own epoll set (listenTake), so that libuv no longer accepts on it.
+ *
+ * A wake accepts a few connections, not all that wait: each costs its JavaScript (the session, the
+ * greeting) before the worker's other events, so a long batch delays the logins under way and keeps
+ * from the other workers connections they were free to take. One a wake costs an epoll round each.
  */
-#define ACCEPTS 32
+#define ACCEPTS 4
 
 typedef struct listen_s {
   item_t it; /* K_LISTEN */
