@@ -9,6 +9,10 @@ export const PASS_PREFIX = 'pw';
 
 export const userName = (i: number) => `${USER_PREFIX}${String(i).padStart(4, '0')}`;
 export const password = (i: number) => `${PASS_PREFIX}${String(i).padStart(4, '0')}`;
+/** The first `n` users, as a Dovecot passwd-file lists them. */
+export const benchUsers = (n: number) => Array.from({ length: n }, (_, i) => ({ name: userName(i), password: password(i) }));
+/** The load generator's flags that log in as those users. */
+export const loadgenUserArgs = (n: number) => ['--users', String(n), '--user-prefix', USER_PREFIX, '--pass-prefix', PASS_PREFIX];
 
 /** The same tuning the proxies get: logins served by long-lived processes, as Dovecot's performance notes
  * advise; mail processes reused up to 100 times (every bench user has the same uid, so reuse is allowed). */
@@ -61,7 +65,7 @@ export interface Backend {
 
 export async function startBackend(users: number): Promise<Backend> {
   const dovecot = await startDovecot({
-    users: Array.from({ length: users }, (_, i) => ({ name: userName(i), password: password(i) })),
+    users: benchUsers(users),
     trustedNetworks: '127.0.0.0/8',
     extraConfig: BACKEND_TUNING,
     startTimeoutMs: 30_000,

@@ -1,6 +1,6 @@
 // The figures of issue 6, each one run of the load generator against one started target.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PASS_PREFIX, USER_PREFIX } from './backend.js';
+import { loadgenUserArgs } from './backend.js';
 import { runLoadgen, type IdleReady, type LoadgenRun } from './loadgen.js';
 import { treeMemory, type TreeMemory } from './procstat.js';
 import type { RunningTarget } from './targets/types.js';
@@ -73,7 +73,7 @@ export interface FigureContext {
   parties: Map<string, number>;
 }
 
-const common = (ctx: FigureContext) => ['--users', String(ctx.users), '--user-prefix', USER_PREFIX, '--pass-prefix', PASS_PREFIX];
+const common = (ctx: FigureContext) => loadgenUserArgs(ctx.users);
 
 export type LoginFigure = Extract<FigureId, `login-${string}`>;
 

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dovecotSkipReason, getTestCerts, makeTempDir, skipSuite, startDovecot, type DovecotInstance } from '../test/interop/harness/index.js';
 import { startPostern, type TestPostern } from '../test/support/postern.js';
-import { password, PASS_PREFIX, startFakeBackend, USER_PREFIX, userName, type FakeBackend } from './backend.js';
+import { benchUsers, loadgenUserArgs, startFakeBackend, type FakeBackend } from './backend.js';
 import { buildCTools, cbuildSkipReason, type CTools } from './cbuild.js';
 import { runLoadgen } from './loadgen.js';
 
@@ -35,7 +35,7 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
   before(async () => {
     tmp = makeTempDir('bench-test');
     tools = await buildCTools(tmp.path);
-    dovecot = await startDovecot({ users: Array.from({ length: USERS }, (_, i) => ({ name: userName(i), password: password(i) })), trustedNetworks: '127.0.0.0/8' });
+    dovecot = await startDovecot({ users: benchUsers(USERS), trustedNetworks: '127.0.0.0/8' });
     fake = await startFakeBackend(tools.fakeBackend);
     toDovecot = await posternFor(dovecot.ports.imap);
     toFake = await posternFor(fake.port);
@@ -49,7 +49,7 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
     tmp?.remove();
   });
 
-  const users = ['--users', String(USERS), '--user-prefix', USER_PREFIX, '--pass-prefix', PASS_PREFIX];
+  const users = loadgenUserArgs(USERS);
 
   for (const tls of [false, true]) {
     test(`login mode through postern to Dovecot${tls ? ' over implicit TLS' : ''}`, async () => {

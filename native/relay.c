@@ -277,13 +277,16 @@ static void end(relay_t *r) {
   napi_close_handle_scope(env, scope);
 }
 
-/* `err` is a libuv error code (-errno), named as Node names it: "client error: read ECONNRESET". */
-/* "<op> <errno name>", or "tls <what OpenSSL said>" for the TLS error (EPROTO) of a connection in TLS. */
+/*
+ * "<op> <errno name>" for a libuv error code (-errno), named as Node names it ("read ECONNRESET"), or
+ * "tls <what OpenSSL said>" for the TLS error (EPROTO) of a connection in TLS.
+ */
 static void err_text(char *buf, size_t size, const char *op, int err, SSL *ssl) {
   if (err == UV_EPROTO && ssl != NULL) snprintf(buf, size, "tls %s", tls_failure());
   else snprintf(buf, size, "%s %s", op, uv_err_name(err));
 }
 
+/* The session ends: "client error: read ECONNRESET", "backend error: tls …". */
 static void fail(relay_t *r, int side, const char *op, int err) {
   char what[96], why[sizeof r->reason];
   err_text(what, sizeof what, op, err, r->ssl[side]);
@@ -736,8 +739,29 @@ typedef struct dial {
   SSL *ssl;
   tls_ctx_t *tctx; /* held until the handshake is over (SNI looks into it) */
   char *servername, *verify_host; /* a backend's TLS (a client context): until its SSL is made */
-  char peer[INET6_ADDRSTRLEN + 8]; /* "address port" of a backend dialled: its TLS sessions' cache key */
+  /* The backend a dial connects to (no family for an accepted connection): its TLS sessions' cache key. */
+  union {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+  } to;
 } dial_t;
+
+/* The address of `sa` in `ip` (as Node writes it); its port. */
+static int sock_name(const struct sockaddr *sa, char *ip, size_t size) {
+  uv_ip_name(sa, ip, size);
+  return ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port : ((const struct sockaddr_in *)sa)->sin_port);
+}
+
+/* "address port" of the backend a dial connected to, or "" for a connection a listener accepted. */
+static void dial_peer(const dial_t *d, char *buf, size_t size) {
+  char ip[INET6_ADDRSTRLEN] = "";
+  buf[0] = '\0';
+  if (d->to.sa.sa_family != AF_UNSPEC) {
+    int port = sock_name(&d->to.sa, ip, sizeof ip);
+    snprintf(buf, size, "%s %d", ip, port);
+  }
+}
 
 /*
  * A dial or a listener is freed once it is done and its JavaScript handle collected, but never under a
@@ -825,7 +849,6 @@ static void dial_last(dial_t *d, int kind, const char *op, int err) {
   dial_last_text(d, kind, why);
 }
 
-
 /*
  * The next step of the TLS handshake under way (T_HANDSHAKE): 1 when TLS is in place (`secure` was
  * emitted), 0 while it waits for the socket, -1 when the dial is gone (failed: `error` was emitted).
@@ -879,7 +902,13 @@ static int dial_flush(dial_t *d) {
      * STARTTLS: the reply (or the command) that says so has left in the clear; what comes next is
      * the client's hello. A backend dialled with ssl=yes gets here once connected.
      */
-    d->ssl = tls_ctx_client(d->tctx) ? tls_client(d->tctx, d->fd, d->peer, d->servername, d->verify_host) : tls_server(d->tctx, d->fd);
+    if (tls_ctx_client(d->tctx)) {
+      char peer[INET6_ADDRSTRLEN + 8];
+      dial_peer(d, peer, sizeof peer);
+      d->ssl = tls_client(d->tctx, d->fd, peer, d->servername, d->verify_host);
+    } else {
+      d->ssl = tls_server(d->tctx, d->fd);
+    }
     dial_forget_names(d);
     if (d->ssl == NULL) {
       dial_last_text(d, DE_ERROR, "tls handshake: out of memory");
@@ -1121,8 +1150,7 @@ static napi_value dial(napi_env env, napi_callback_info info) {
     throw_errno(env, "dial", ENOMEM);
     return NULL;
   }
-  char ip[INET6_ADDRSTRLEN];
-  if (uv_ip_name((struct sockaddr *)&to, ip, sizeof ip) == 0) snprintf(d->peer, sizeof d->peer, "%s %d", ip, (int)port);
+  memcpy(&d->to, &to, to_len);
   /* Connected or not yet, the first edge says so: an fd ready when added is reported at once. */
   struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = d};
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) op = "epoll_ctl";
@@ -1305,8 +1333,7 @@ static void accepted(listen_t *l, int fd, struct sockaddr_storage *ss) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   char ip[INET6_ADDRSTRLEN] = "";
-  uv_ip_name((struct sockaddr *)ss, ip, sizeof ip);
-  int port = ntohs(ss->ss_family == AF_INET6 ? ((struct sockaddr_in6 *)ss)->sin6_port : ((struct sockaddr_in *)ss)->sin_port);
+  int port = sock_name((struct sockaddr *)ss, ip, sizeof ip);
   napi_value handle, argv[3], result;
   dial_t *d = dial_new(env, fd, D_OPEN, &handle);
   if (d == NULL) {

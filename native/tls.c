@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 
 #define TICKET_KEYS_BYTES 80 /* OpenSSL's own ticket keys: a name, an HMAC key and an AES key */
 #define SESSION_ID_CONTEXT "postern"

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { dovecotSkipReason, getTestCerts, makeTempDir, skipSuite, startDovecot, type DovecotInstance, type TestCerts } from '../../test/interop/harness/index.js';
-import { password, PASS_PREFIX, USER_PREFIX, userName } from '../backend.js';
+import { benchUsers, loadgenUserArgs } from '../backend.js';
 import { buildCTools, cbuildSkipReason, type CTools } from '../cbuild.js';
 import { runLoadgen } from '../loadgen.js';
 import { dovecotProxyTarget } from './dovecot-proxy.js';
@@ -29,7 +29,7 @@ describe('bench targets with a TLS backend', { skip, timeout: 180_000 }, () => {
     tmp = makeTempDir('bench-targets-test');
     tools = await buildCTools(tmp.path);
     certs = await getTestCerts();
-    const users = Array.from({ length: USERS }, (_, i) => ({ name: userName(i), password: password(i) }));
+    const users = benchUsers(USERS);
     signed = await startDovecot({ users, trustedNetworks: '127.0.0.0/8' });
     selfSigned = await startDovecot({ users, trustedNetworks: '127.0.0.0/8', cert: certs.selfSigned });
   });
@@ -45,8 +45,7 @@ describe('bench targets with a TLS backend', { skip, timeout: 180_000 }, () => {
     const running = await target.start({ protocol: 'imap', backendPort: backend.ports.imaps, cert: certs.server, backendCa: certs.ca.certPath });
     try {
       const args = ['--mode', 'login', '--conns', '2', '--warmup', '0.2', '--duration', String(seconds), '--timeout', '10', '--port', String(running.tlsPort), '--tls'];
-      const users = ['--users', String(USERS), '--user-prefix', USER_PREFIX, '--pass-prefix', PASS_PREFIX];
-      const { result } = await runLoadgen(tools.loadgen, [...args, ...users], { parties: new Map(), timeoutMs: 30_000 });
+      const { result } = await runLoadgen(tools.loadgen, [...args, ...loadgenUserArgs(USERS)], { parties: new Map(), timeoutMs: 30_000 });
       return { ops: result.ops, errors: result.errors };
     } finally {
       await running.stop();
