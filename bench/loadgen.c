@@ -183,7 +183,22 @@ static void conn_close(struct conn *c) {
   c->llen = c->lit_left = c->olen = c->ooff = 0;
 }
 
-static void conn_fail(struct conn *c, double t) {
+// Why connections failed, counted apart so that a report says what went wrong, not only how often.
+enum fail_kind { F_LOCAL, F_CONNECT, F_TLS, F_WRITE, F_EOF, F_REFUSED, F_TIMEOUT, F_KINDS };
+static const char *fail_names[F_KINDS] = {"local", "connect", "tls", "write", "eof", "refused", "timeout"};
+static long fail_count[F_KINDS];
+static char last_refusal[128];  // the last server line that failed a connection (F_REFUSED)
+
+static void fail_kinds_json(char *out, size_t size) {
+  size_t k = (size_t)snprintf(out, size, "{");
+  for (int i = 0; i < F_KINDS && k < size; i++) k += (size_t)snprintf(out + k, size - k, "%s\"%s\":%ld", i ? "," : "", fail_names[i], fail_count[i]);
+  if (k < size) k += (size_t)snprintf(out + k, size - k, "},\"last_refusal\":\"");
+  for (const char *p = last_refusal; *p && k + 2 < size; p++) out[k++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) ? '?' : *p;
+  if (k + 2 < size) { out[k++] = '"'; out[k] = 0; } else out[size - 1] = 0;
+}
+
+static void conn_fail_as(struct conn *c, double t, enum fail_kind why) {
+  fail_count[why]++;
   errors++;
   conn_close(c);
   c->retry_at = t + 0.01;
@@ -192,7 +207,7 @@ static void conn_fail(struct conn *c, double t) {
 static void conn_start(struct conn *c, double t) {
   c->retry_at = 0;
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (c->fd < 0) { conn_fail(c, t); return; }
+  if (c->fd < 0) { conn_fail_as(c, t, F_LOCAL); return; }
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   struct sockaddr_in sa = {0};
@@ -202,9 +217,9 @@ static void conn_start(struct conn *c, double t) {
   c->t_start = t;
   c->deadline = t + opt.step_timeout;
   started_total++;
-  if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) { conn_fail(c, t); return; }
+  if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) { conn_fail_as(c, t, F_CONNECT); return; }
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP, .data.ptr = c};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) { conn_fail(c, t); return; }
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) { conn_fail_as(c, t, F_LOCAL); return; }
   c->st = S_CONNECTING;
 }
 
@@ -281,12 +296,20 @@ static int logged_in_now(struct conn *c, double t) {
   return -1;
 }
 
+static int refused_now;  // set when on_line fails a connection for the line it was given
+
+static int refuse(const char *l, size_t n) {
+  snprintf(last_refusal, sizeof last_refusal, "%.*s", (int)(n < sizeof last_refusal ? n : sizeof last_refusal - 1), l);
+  refused_now = 1;
+  return -1;
+}
+
 // One complete response line (for IMAP: a logical line, literals skipped). Returns -1 to fail the
 // connection, 1 if the connection was closed or recycled here, 0 to go on.
 static int on_line(struct conn *c, const char *l, size_t n, double t) {
   if (opt.pop3) {
     int ok = n >= 3 && memcmp(l, "+OK", 3) == 0;
-    if (!ok) return -1;
+    if (!ok) return refuse(l, n);
     switch (c->st) {
       case S_GREETING: return send_login(c);
       case S_USER: {
@@ -295,11 +318,11 @@ static int on_line(struct conn *c, const char *l, size_t n, double t) {
       }
       case S_LOGIN: return logged_in_now(c, t);
       case S_LOGOUT: c->st = S_WAIT_EOF; return 0;
-      default: return -1;
+      default: return refuse(l, n);
     }
   }
   if (c->st == S_GREETING) {
-    if (n < 4 || memcmp(l, "* OK", 4) != 0) return -1;
+    if (n < 4 || memcmp(l, "* OK", 4) != 0) return refuse(l, n);
     if (opt.starttls && !c->ssl) {
       c->st = S_STARTTLS;
       return conn_send(c, "t STARTTLS\r\n");
@@ -307,8 +330,8 @@ static int on_line(struct conn *c, const char *l, size_t n, double t) {
     return send_login(c);
   }
   if (l[0] == '*') return 0;              // untagged data
-  if (l[0] == '+') return -1;             // no continuation is ever asked for
-  if (n < 4 || l[1] != ' ' || memcmp(l + 2, "OK", 2) != 0) return -1;  // tagged NO/BAD
+  if (l[0] == '+') return refuse(l, n);   // no continuation is ever asked for
+  if (n < 4 || l[1] != ' ' || memcmp(l + 2, "OK", 2) != 0) return refuse(l, n);  // tagged NO/BAD
   switch (c->st) {
     case S_STARTTLS:
       // conn_progress starts the handshake at once (r == 2); IMAP sends no new greeting.
@@ -327,7 +350,7 @@ static int on_line(struct conn *c, const char *l, size_t n, double t) {
       }
       return send_work(c, t);
     case S_LOGOUT: c->st = S_WAIT_EOF; return 0;
-    default: return -1;
+    default: return refuse(l, n);
   }
 }
 
@@ -393,10 +416,10 @@ again:
     int err = 0;
     socklen_t len = sizeof err;
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) { conn_fail(c, t); return; }
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) { conn_fail_as(c, t, F_CONNECT); return; }
     if (opt.tls) {
       c->ssl = SSL_new(ssl_ctx);
-      if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) { conn_fail(c, t); return; }
+      if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) { conn_fail_as(c, t, F_LOCAL); return; }
       if (last_session) SSL_set_session(c->ssl, last_session);
       SSL_set_connect_state(c->ssl);
       c->st = S_HANDSHAKE;
@@ -410,14 +433,14 @@ again:
       int e = SSL_get_error(c->ssl, r);
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
       ERR_clear_error();
-      conn_fail(c, t);
+      conn_fail_as(c, t, F_TLS);
       return;
     }
     c->st = S_GREETING;
     if (SSL_session_reused(c->ssl) && measuring) resumed++;
-    if (opt.starttls && send_login(c) < 0) { conn_fail(c, t); return; }
+    if (opt.starttls && send_login(c) < 0) { conn_fail_as(c, t, F_WRITE); return; }
   }
-  if (c->olen > 0 && conn_flush(c) < 0) { conn_fail(c, t); return; }
+  if (c->olen > 0 && conn_flush(c) < 0) { conn_fail_as(c, t, F_WRITE); return; }
   for (;;) {
     ssize_t n;
     if (c->ssl) {
@@ -440,11 +463,15 @@ again:
     if (n == 0) {
       if (c->st == S_WAIT_EOF) { login_cycle_done(c, t); return; }
       if (c->st == S_IDLE) { dropped++; logged_in--; conn_close(c); c->retry_at = 0; return; }
-      conn_fail(c, t);
+      conn_fail_as(c, t, F_EOF);
       return;
     }
     int r = on_data(c, rbuf, (size_t)n, t);
-    if (r < 0) { conn_fail(c, t); return; }
+    if (r < 0) {
+      conn_fail_as(c, t, refused_now ? F_REFUSED : F_WRITE);
+      refused_now = 0;
+      return;
+    }
     if (r == 2) goto again;  // STARTTLS accepted: the handshake
     if (r > 0 || c->fd < 0) return;
   }
@@ -458,6 +485,8 @@ static double t_measure0;
 static void measure_start(double t) {
   measuring = 1;
   ops = errors = 0;
+  memset(fail_count, 0, sizeof fail_count);
+  last_refusal[0] = 0;
   bytes = 0;
   nsamples = 0;
   getrusage(RUSAGE_SELF, &ru0);
@@ -474,6 +503,8 @@ static int keep_session(SSL *ssl, SSL_SESSION *sess) {
 }
 
 static void report(double t, const char *extra) {
+  char kinds[512];
+  fail_kinds_json(kinds, sizeof kinds);
   struct rusage ru1;
   getrusage(RUSAGE_SELF, &ru1);
   double wall = t - t_measure0;
@@ -483,10 +514,10 @@ static void report(double t, const char *extra) {
   printf("{\"event\":\"result\",\"mode\":\"%s\",\"proto\":\"%s\",\"tls\":%s,\"conns\":%d,"
          "\"seconds\":%.4f,\"ops\":%ld,\"ops_per_s\":%.2f,\"errors\":%ld,\"bytes\":%llu,\"bytes_per_s\":%.0f,"
          "\"samples\":%zu,\"p50_us\":%u,\"p90_us\":%u,\"p99_us\":%u,\"p999_us\":%u,\"max_us\":%u,"
-         "\"cpu_user_s\":%.4f,\"cpu_sys_s\":%.4f,\"cpu_s\":%.4f,\"resumed\":%ld%s}\n",
+         "\"cpu_user_s\":%.4f,\"cpu_sys_s\":%.4f,\"cpu_s\":%.4f,\"resumed\":%ld,\"error_kinds\":%s%s}\n",
          names[opt.mode], opt.pop3 ? "pop3" : "imap", opt.tls ? "true" : "false", opt.conns, wall, ops,
          wall > 0 ? (double)ops / wall : 0, errors, bytes, wall > 0 ? (double)bytes / wall : 0, nsamples, pct(0.5),
-         pct(0.9), pct(0.99), pct(0.999), nsamples ? samples[nsamples - 1] : 0, cu, cs, cu + cs, resumed, extra ? extra : "");
+         pct(0.9), pct(0.99), pct(0.999), nsamples ? samples[nsamples - 1] : 0, cu, cs, cu + cs, resumed, kinds, extra ? extra : "");
   fflush(stdout);
 }
 
@@ -501,7 +532,7 @@ static void check_timeouts(int count, double t) {
     if (c->st == S_OFF) {
       if (c->retry_at > 0 && t >= c->retry_at) conn_start(c, t);
     } else if (c->st != S_IDLE && t > c->deadline) {
-      conn_fail(c, t);
+      conn_fail_as(c, t, F_TIMEOUT);
     }
   }
 }
@@ -540,8 +571,10 @@ static int run_idle(void) {
     poll_once(10);
   }
   double t = now_s();
-  printf("{\"event\":\"ready\",\"sessions\":%ld,\"wanted\":%d,\"seconds\":%.3f,\"errors\":%ld}\n", logged_in, opt.sessions,
-         t - t0, errors);
+  char kinds[512];
+  fail_kinds_json(kinds, sizeof kinds);
+  printf("{\"event\":\"ready\",\"sessions\":%ld,\"wanted\":%d,\"seconds\":%.3f,\"errors\":%ld,\"error_kinds\":%s}\n", logged_in,
+         opt.sessions, t - t0, errors, kinds);
   fflush(stdout);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
   epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);

@@ -2,7 +2,7 @@
 // the login mode through postern to a real Dovecot, and a few idle sessions through postern to the fake backend.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dovecotSkipReason, getTestCerts, makeTempDir, skipSuite, startDovecot, type DovecotInstance } from '../test/interop/harness/index.js';
+import { dovecotSkipReason, freePorts, getTestCerts, makeTempDir, skipSuite, startDovecot, type DovecotInstance } from '../test/interop/harness/index.js';
 import { startPostern, type TestPostern } from '../test/support/postern.js';
 import { benchUsers, loadgenUserArgs, startFakeBackend, type FakeBackend } from './backend.js';
 import { buildCTools, cbuildSkipReason, type CTools } from './cbuild.js';
@@ -18,10 +18,13 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
   let fake: FakeBackend;
   let toDovecot: TestPostern;
   let toFake: TestPostern;
+  let toNowhere: TestPostern;
+  let closedPort: number;
 
-  const posternFor = async (port: number) => {
+  const posternFor = async (port: number, extra: object = {}) => {
     const certs = await getTestCerts();
     return startPostern({
+      ...extra,
       log: { level: 'warn' },
       tls: { cert: certs.server.certPath, key: certs.server.keyPath },
       listen: [
@@ -39,11 +42,14 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
     fake = await startFakeBackend(tools.fakeBackend);
     toDovecot = await posternFor(dovecot.ports.imap);
     toFake = await posternFor(fake.port);
+    [closedPort] = (await freePorts(1)) as [number];
+    toNowhere = await posternFor(closedPort, { proxy: { max_reconnects: 0 } });
   });
 
   after(async () => {
     await toDovecot?.close();
     await toFake?.close();
+    await toNowhere?.close();
     await fake?.stop();
     await dovecot?.stop();
     tmp?.remove();
@@ -87,5 +93,21 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
     assert.equal(readySessions, 20);
     assert.equal(result.dropped, 0);
     assert.equal(result.errors, 0);
+  });
+
+  test('failed connections are reported by cause, with the line that refused the last one', async () => {
+    const run = async (port: number) =>
+      (await runLoadgen(tools.loadgen, ['--mode', 'login', '--conns', '2', '--warmup', '0', '--duration', '1', '--port', String(port), ...users], { parties: new Map(), timeoutMs: 30_000 })).result;
+    // postern answers the login, then cannot reach the backend: a tagged NO.
+    const refused = await run(toNowhere.port(0));
+    assert.ok(refused.errors > 0);
+    assert.equal(refused.ops, 0);
+    assert.equal(refused.error_kinds?.['refused'], refused.errors, JSON.stringify(refused.error_kinds));
+    assert.match(refused.last_refusal ?? '', /^a NO /);
+    // Nothing listens: the connects fail.
+    const unreachable = await run(closedPort);
+    assert.ok(unreachable.errors > 0);
+    assert.equal(unreachable.error_kinds?.['connect'], unreachable.errors, JSON.stringify(unreachable.error_kinds));
+    assert.equal(unreachable.last_refusal, '');
   });
 });

@@ -15,6 +15,10 @@ export interface LoadgenResult {
   ops: number;
   ops_per_s: number;
   errors: number;
+  /** The failed connections by cause (loadgen.c, fail_names) */
+  error_kinds?: ErrorKinds;
+  /** The last server line that failed a connection */
+  last_refusal?: string;
   bytes: number;
   bytes_per_s: number;
   samples: number;
@@ -33,11 +37,24 @@ export interface LoadgenResult {
   dropped?: number;
 }
 
+/** Connection failures by cause: local (socket, epoll), connect, tls, write, eof (closed or reset), refused (a NO/BAD/-ERR or unexpected line), timeout. */
+export type ErrorKinds = Record<string, number>;
+
 export interface IdleReady {
   sessions: number;
   wanted: number;
   seconds: number;
   errors: number;
+  error_kinds?: ErrorKinds;
+  last_refusal?: string;
+}
+
+/** "eof 3, refused 1 (last: a NO ...)", or "" when nothing failed. */
+export function describeErrors(r: { error_kinds?: ErrorKinds; last_refusal?: string }): string {
+  const kinds = Object.entries(r.error_kinds ?? {}).filter(([, n]) => n > 0);
+  if (kinds.length === 0) return '';
+  const refusal = r.last_refusal ? ` (last refusal: ${r.last_refusal})` : '';
+  return `${kinds.map(([k, n]) => `${k} ${n}`).join(', ')}${refusal}`;
 }
 
 /** CPU seconds used within one measurement window. */

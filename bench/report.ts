@@ -1,6 +1,7 @@
 // The figures table (with postern/Dovecot, postern/nginx, postern/direct ratios and the goals of
 // issue 6), the CPU table, and the profile summary, as Markdown.
 import type { FigureId, FigureRun } from './figures.js';
+import { describeErrors } from './loadgen.js';
 import type { Profiles } from './profile.js';
 import type { TargetId } from './targets/types.js';
 
@@ -160,13 +161,25 @@ export function cpuTable(results: readonly TargetResults[]): string {
   return lines.join('\n');
 }
 
+/** One line per figure whose load generator saw failed connections, with their causes; "" if none did. */
+export function failureDetails(results: readonly TargetResults[]): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    for (const [f, run] of r.figures) {
+      const why = describeErrors(run.result);
+      if (why !== '') lines.push(`- ${nameOf(r)} ${f}: ${run.result.errors} failed connections: ${why}`);
+    }
+  }
+  return lines.join('\n');
+}
+
 export function idleDetails(results: readonly TargetResults[]): string {
   return results
     .flatMap((r) => {
       const m = r.figures.get('idle')?.memory;
       if (!m) return [];
       const mib = (b: number) => (b / 2 ** 20).toFixed(1);
-      return [`- ${nameOf(r)}: ${m.ready.sessions}/${m.ready.wanted} sessions in ${m.ready.seconds.toFixed(1)} s (${m.ready.errors} errors, ${r.figures.get('idle')?.result.dropped ?? 0} dropped); ${m.before.processes}→${m.after.processes} processes; RSS ${mib(m.before.rssBytes)}→${mib(m.after.rssBytes)} MiB, PSS ${mib(m.before.pssBytes)}→${mib(m.after.pssBytes)} MiB`];
+      return [`- ${nameOf(r)}: ${m.ready.sessions}/${m.ready.wanted} sessions in ${m.ready.seconds.toFixed(1)} s (${m.ready.errors} errors${m.ready.errors > 0 ? `: ${describeErrors(m.ready)}` : ''}, ${r.figures.get('idle')?.result.dropped ?? 0} dropped); ${m.before.processes}→${m.after.processes} processes; RSS ${mib(m.before.rssBytes)}→${mib(m.after.rssBytes)} MiB, PSS ${mib(m.before.pssBytes)}→${mib(m.after.pssBytes)} MiB`];
     })
     .join('\n');
 }

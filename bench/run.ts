@@ -11,9 +11,10 @@ import { startBackend, startFakeBackend, type Backend, type FakeBackend } from '
 import { BENCH_SOURCE_DIR, buildCTools, type CTools } from './cbuild.js';
 import { describeEnvironment, environmentMarkdown, type Environment } from './environment.js';
 import { ALL_FIGURES, FULL, SHORT, backendOf, parseFigures, runFigure, warmUp, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
+import { describeErrors } from './loadgen.js';
 import { missingPackages } from './prereqs.js';
 import { profilePostern, type Profiles } from './profile.js';
-import { cpuTable, figuresTable, idleDetails, profileMarkdown, type TargetResults } from './report.js';
+import { cpuTable, failureDetails, figuresTable, idleDetails, profileMarkdown, type TargetResults } from './report.js';
 import { directTarget } from './targets/direct.js';
 import { dovecotMasterPid, dovecotProxyTarget } from './targets/dovecot-proxy.js';
 import { nginxTarget } from './targets/nginx.js';
@@ -81,18 +82,19 @@ function summary(run: FigureRun): string {
   const r = run.result;
   const c = run.cpu;
   const proxy = c.parties['proxy'];
+  const errors = r.errors > 0 ? `errors ${r.errors} (${describeErrors(r)})` : 'errors 0';
   const cpu = `loadgen ${((100 * c.loadgenS) / c.wallS).toFixed(0)}% of a core, backend ${(c.parties['backend'] ?? 0).toFixed(2)} s, proxy ${proxy?.toFixed(2) ?? '—'} s, other ${c.otherS.toFixed(2)} s`;
   switch (run.figure) {
     case 'idle': {
       const m = run.memory;
-      return `${m?.ready.sessions ?? 0} sessions, ${m ? (m.perSessionRss / 1024).toFixed(1) : '?'} KiB RSS / ${m ? (m.perSessionPss / 1024).toFixed(1) : '?'} KiB PSS each, dropped ${r.dropped ?? 0}; ${cpu}`;
+      return `${m?.ready.sessions ?? 0} sessions, ${m ? (m.perSessionRss / 1024).toFixed(1) : '?'} KiB RSS / ${m ? (m.perSessionPss / 1024).toFixed(1) : '?'} KiB PSS each, dropped ${r.dropped ?? 0}, ${m && m.ready.errors > 0 ? `${m.ready.errors} failed logins on the way (${describeErrors(m.ready)})` : 'no failed login on the way'}; ${cpu}`;
     }
     case 'fetch':
-      return `${(r.bytes_per_s / 2 ** 20).toFixed(1)} MiB/s (${r.ops} fetches, ${(r.bytes / Math.max(1, r.ops) / 1024).toFixed(0)} KiB each), errors ${r.errors}; ${cpu}`;
+      return `${(r.bytes_per_s / 2 ** 20).toFixed(1)} MiB/s (${r.ops} fetches, ${(r.bytes / Math.max(1, r.ops) / 1024).toFixed(0)} KiB each), ${errors}; ${cpu}`;
     case 'noop':
-      return `p50 ${r.p50_us} µs, p99 ${r.p99_us} µs (${r.ops} round trips), errors ${r.errors}; ${cpu}`;
+      return `p50 ${r.p50_us} µs, p99 ${r.p99_us} µs (${r.ops} round trips), ${errors}; ${cpu}`;
     default:
-      return `${r.ops_per_s.toFixed(0)} logins/s, p50 ${(r.p50_us / 1000).toFixed(2)} ms, p99 ${(r.p99_us / 1000).toFixed(2)} ms, errors ${r.errors}; ${cpu}`;
+      return `${r.ops_per_s.toFixed(0)} logins/s, p50 ${(r.p50_us / 1000).toFixed(2)} ms, p99 ${(r.p99_us / 1000).toFixed(2)} ms, ${errors}; ${cpu}`;
   }
 }
 
@@ -179,6 +181,7 @@ function loadNote(results: readonly TargetResults[]): string {
 function runSection(opts: Options, env: Environment, results: TargetResults[], profiles: Profiles | undefined, notes: string[], minutes: number): string {
   const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
   const args = process.argv.slice(2).join(' ');
+  const failures = failureDetails(results);
   const command = process.env['npm_lifecycle_event'] === 'bench' ? `npm run bench${args ? ` -- ${args}` : ''}` : `node dist/bench/run.js${args ? ` ${args}` : ''}`;
   return [
     `## Run ${when} UTC${opts.short ? ' (short mode: a quick look, not figures to quote)' : ' (full)'}`,
@@ -202,6 +205,7 @@ function runSection(opts: Options, env: Environment, results: TargetResults[], p
     '',
     cpuTable(results),
     '',
+    ...(failures !== '' ? ['Failed connections by cause (the load generator retries each after 10 ms):', '', failures, ''] : []),
     ...(profiles ? ['### Profile of postern', '', profileMarkdown(profiles), ''] : []),
   ].join('\n');
 }
