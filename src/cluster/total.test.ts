@@ -111,4 +111,64 @@ describe('limits.max_connections across workers', { timeout: 10_000 }, () => {
     const waited = Date.now() - t0;
     assert.ok(waited >= 400 && waited < 3000, `waited ${waited} ms`);
   });
+
+  test('places that come with a reclaim in the same read belong to the takes that asked for them', async () => {
+    const sent: ToPrimary[] = [];
+    const a = new Allotment({ send: (m) => sent.push(m), connected: () => true }, 2);
+    const takes = [a.take(100), a.take(100)];
+    await new Promise((r) => setImmediate(r));
+    const ask = sent.shift();
+    assert.equal(ask?.t, 'places');
+    // Node's IPC emits every message of one read in a row, with no microtask turn between them.
+    a.onMessage({ t: 'placed', id: (ask as { id: number }).id, places: 3 });
+    a.onMessage({ t: 'reclaim', id: 9 });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(sent, [{ t: 'return', places: 1, reclaim: 9 }], 'only the third place was spare; no second ask');
+    assert.deepEqual(await Promise.all(takes), [true, true]);
+    assert.deepEqual(a.counts, { used: 2, held: 2 });
+  });
+
+  test("an ask whose reclaimed places went to another worker's ask reclaims again, and is refused only when none come back", async () => {
+    const pool = new Pool();
+    const to: ToWorker[][] = [[], []];
+    const links: WorkerLink[] = to.map((box) => ({ send: (m: ToWorker) => box.push(m) }));
+    for (const l of links) pool.join(l);
+    const turn = () => new Promise((r) => setImmediate(r));
+    const [w0, w1] = links as [WorkerLink, WorkerLink];
+    const reclaimId = (box: ToWorker[]) => (box.find((m) => m.t === 'reclaim') as { id: number } | undefined)?.id;
+    // max 4 over two workers: places come one at a time; worker 0 takes all four.
+    for (let id = 1; id <= 4; id++) pool.onMessage(w0, { t: 'places', id, max: 4 });
+    await turn();
+    assert.equal(pool.counts.free, 0);
+    to[0]!.length = 0;
+    // Worker 1 asks: the pool is empty, so a reclaim. Worker 0 gives one place back, then asks
+    // again before worker 1 has answered the reclaim, and is served at once from the free place.
+    pool.onMessage(w1, { t: 'places', id: 1, max: 4 });
+    await turn();
+    const r1 = reclaimId(to[0]!);
+    assert.ok(r1 !== undefined);
+    pool.onMessage(w0, { t: 'return', places: 1, reclaim: r1 });
+    pool.onMessage(w0, { t: 'places', id: 5, max: 4 });
+    pool.onMessage(w1, { t: 'return', places: 0, reclaim: r1 });
+    await turn();
+    assert.equal(to[1]!.some((m) => m.t === 'placed'), false, 'worker 1 is not refused while the reclaim brought a place back');
+    const r2 = reclaimId(to[0]!.filter((m) => m.t !== 'reclaim' || m.id !== r1));
+    assert.ok(r2 !== undefined && r2 !== r1, 'a second reclaim');
+    // Worker 0's connection ended meanwhile: it has one place to spare this time.
+    pool.onMessage(w0, { t: 'return', places: 1, reclaim: r2 });
+    pool.onMessage(w1, { t: 'return', places: 0, reclaim: r2 });
+    await turn();
+    assert.deepEqual(to[1]!.filter((m) => m.t === 'placed'), [{ t: 'placed', id: 1, places: 1 }]);
+    // Full now: a reclaim brings nothing back, and the ask is refused after it.
+    to[0]!.length = 0;
+    to[1]!.length = 0;
+    pool.onMessage(w1, { t: 'places', id: 2, max: 4 });
+    await turn();
+    const r3 = reclaimId(to[0]!);
+    pool.onMessage(w0, { t: 'return', places: 0, reclaim: r3 });
+    pool.onMessage(w1, { t: 'return', places: 0, reclaim: r3 });
+    await turn();
+    assert.deepEqual(to[1]!.filter((m) => m.t === 'placed'), [{ t: 'placed', id: 2, places: 0 }]);
+    assert.equal(to[0]!.filter((m) => m.t === 'reclaim').length, 1, 'one reclaim only');
+  });
 });

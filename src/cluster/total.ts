@@ -26,6 +26,8 @@ export class Allotment {
   readonly #asked = new Map<number, (places: number) => void>();
   #used = 0;
   #held = 0;
+  /** Takes waiting for an answer to an ask: places that come in are theirs, not spare. */
+  #wanting = 0;
   #max = 0;
   #next = 0;
   /** The ask under way: waiters share it rather than each draining the pool. */
@@ -44,7 +46,9 @@ export class Allotment {
     // Each pass either gains places or ends: the pool is finite.
     while (this.#used >= this.#held) {
       if (!this.#link.connected()) break; // No primary (it is going away): counted here alone.
-      if ((await this.#more(max)) === 0 && this.#used >= this.#held && this.#link.connected()) return false;
+      this.#wanting++;
+      const got = await this.#more(max).finally(() => this.#wanting--);
+      if (got === 0 && this.#used >= this.#held && this.#link.connected()) return false;
     }
     this.#used++;
     return true;
@@ -63,7 +67,9 @@ export class Allotment {
     if (m.t === 'placed') {
       this.#asked.get(m.id)?.(m.places);
     } else if (m.t === 'reclaim') {
-      this.#return(Math.max(0, this.#held - this.#used), m.id);
+      // An answer and a reclaim may come in one read of the channel, before the takes the answer
+      // was for have run: the places they are about to use are not spare.
+      this.#return(Math.max(0, this.#held - this.#used - this.#wanting), m.id);
     }
   }
 
@@ -104,6 +110,8 @@ export interface WorkerLink {
 
 /** How long the primary waits for workers to give back unused places before it answers. */
 const RECLAIM_WAIT_MS = 500;
+/** Reclaims one ask may wait for, each bringing places back that asks before it took. */
+const RECLAIM_ROUNDS = 4;
 
 /** The primary's side: the pool, and how many places each worker holds. */
 export class Pool {
@@ -112,7 +120,7 @@ export class Pool {
   #free = 0;
   #next = 0;
   /** The reclaim under way, and the workers it still waits for. */
-  #reclaim: { id: number; waiting: Set<WorkerLink>; done: Promise<void>; end: () => void } | undefined;
+  #reclaim: { id: number; waiting: Set<WorkerLink>; done: Promise<number>; end: () => void; returned: number } | undefined;
 
   join(worker: WorkerLink): void {
     this.#held.set(worker, 0);
@@ -134,7 +142,12 @@ export class Pool {
   /** A worker asks for places under `max` (the limit its configuration says). */
   async #ask(worker: WorkerLink, id: number, max: number): Promise<void> {
     this.#limit(max);
-    if (this.#free <= 0) await this.#reclaimAll();
+    // A reclaim's places may go to asks served before this one (another worker's, answered while
+    // the reclaim waited): then one more, as long as reclaims bring places back. Refused only when
+    // the workers had none to spare, or after a bounded number of rounds.
+    for (let round = 0; this.#free <= 0 && round < RECLAIM_ROUNDS; round++) {
+      if ((await this.#reclaimAll()) === 0) break;
+    }
     const places = Math.max(0, Math.min(this.#free, placesPerAsk(this.#max, this.#held.size)));
     // A worker that left while the reclaim ran gets nothing: its places were counted back.
     if (!this.#held.has(worker)) return;
@@ -150,7 +163,11 @@ export class Pool {
     const n = Math.min(places, held);
     this.#held.set(worker, held - n);
     this.#free += n;
-    if (reclaim !== undefined && reclaim === this.#reclaim?.id) this.#answered(worker);
+    const under = this.#reclaim;
+    if (reclaim !== undefined && reclaim === under?.id) {
+      under.returned += n;
+      this.#answered(worker);
+    }
   }
 
   /** Free places and what each worker holds (tests). */
@@ -167,19 +184,21 @@ export class Pool {
     if (lower) void this.#reclaimAll();
   }
 
-  #reclaimAll(): Promise<void> {
+  /** Asks every worker for its unused places; resolves to how many came back. */
+  #reclaimAll(): Promise<number> {
     if (this.#reclaim) return this.#reclaim.done;
     const id = ++this.#next;
-    let end!: () => void;
-    const done = new Promise<void>((resolve) => (end = resolve));
+    let end!: (returned: number) => void;
+    const done = new Promise<number>((resolve) => (end = resolve));
     const waiting = new Set(this.#held.keys());
     const timer = setTimeout(() => finish(), RECLAIM_WAIT_MS);
+    const reclaim = { id, waiting, done, end: () => finish(), returned: 0 };
     const finish = () => {
       clearTimeout(timer);
       if (this.#reclaim?.id === id) this.#reclaim = undefined;
-      end();
+      end(reclaim.returned);
     };
-    this.#reclaim = { id, waiting, done, end: finish };
+    this.#reclaim = reclaim;
     for (const w of waiting) w.send({ t: 'reclaim', id });
     if (waiting.size === 0) finish();
     return done;
