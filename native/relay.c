@@ -1218,6 +1218,15 @@ static napi_value dial_local(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* dialResumed(handle) → whether the dial's TLS handshake resumed a session; undefined when it has no TLS in place. */
+static napi_value dial_resumed(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  dial_t *d = dial_arg(env, info, argv, 1);
+  if (d != NULL && d->tls == T_READY && d->ssl != NULL) CHECK(napi_get_boolean(env, tls_resumed(d->ssl), &out));
+  else CHECK(napi_get_undefined(env, &out));
+  return out;
+}
+
 /* dialPending(handle) → a copy of what the dial has not written yet, or undefined. */
 static napi_value dial_pending(napi_env env, napi_callback_info info) {
   napi_value argv[1], out;
@@ -1782,7 +1791,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_create_string_utf8(env, "postern.relay", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, resource, name, &async_ctx);
   }
-  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenClose", listen_close_js}, {"listenTls", listen_tls}, {"dialStartTls", dial_start_tls}, {"socketPair", socket_pair}, {"tlsContext", tls_context_js}, {"tlsClientContext", tls_client_context_js}};
+  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", adopt}, {"destroy", destroy}, {"farewell", farewell}, {"bytes", bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialResumed", dial_resumed}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenClose", listen_close_js}, {"listenTls", listen_tls}, {"dialStartTls", dial_start_tls}, {"socketPair", socket_pair}, {"tlsContext", tls_context_js}, {"tlsClientContext", tls_client_context_js}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
     napi_set_named_property(env, exports, fns[i].name, fn);

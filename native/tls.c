@@ -428,12 +428,16 @@ napi_value tls_client_context_js(napi_env env, napi_callback_info info) {
   if ((c->ctx = base_ctx(TLS_client_method(), &o)) == NULL) return fail_js(env, c, "client context");
   if (sessions_idx < 0) sessions_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sessions_free);
   if (key_idx < 0) key_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, key_free);
-  sessions_t *cache = sessions_idx >= 0 && key_idx >= 0 ? calloc(1, sizeof *cache) : NULL;
+  /* sessionReuse: false (proxy.ssl_session_reuse) keeps no session: a full handshake every login. */
+  napi_value reuse_v;
+  bool reuse = true;
+  if (prop(env, opts, "sessionReuse", &reuse_v) == 0 && napi_get_value_bool(env, reuse_v, &reuse) != napi_ok) reuse = true;
+  sessions_t *cache = reuse && sessions_idx >= 0 && key_idx >= 0 ? calloc(1, sizeof *cache) : NULL;
   if (cache != NULL && SSL_CTX_set_ex_data(c->ctx, sessions_idx, cache) != 1) {
     free(cache);
     cache = NULL;
   }
-  /* Without its cache (out of memory), each login is a full handshake, as with tls.connect given no session. */
+  /* Without its cache (turned off, or out of memory), each login is a full handshake, as with tls.connect given no session. */
   SSL_CTX_set_session_cache_mode(c->ctx, cache != NULL ? SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE : SSL_SESS_CACHE_OFF);
   if (cache != NULL) SSL_CTX_sess_set_new_cb(c->ctx, on_new_session);
   SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
@@ -583,3 +587,5 @@ void tls_free(SSL *ssl) {
 }
 
 const char *tls_servername(SSL *ssl) { return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name); }
+
+int tls_resumed(SSL *ssl) { return SSL_session_reused(ssl) == 1; }

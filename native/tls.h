@@ -59,5 +59,7 @@ void tls_free(SSL *ssl);
 
 /* The server name (SNI) the client asked for, or NULL. */
 const char *tls_servername(SSL *ssl);
+/* 1 when the handshake resumed a session, else 0. */
+int tls_resumed(SSL *ssl);
 
 #endif

@@ -1,7 +1,7 @@
 import { AuthPolicy, type AuthResult, type Authenticator } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
 import { DisconnectSpread, fieldSet, proxyConnect, resolveRoute, type DisconnectTicket, type ProxyConfig, type SourceIps } from '../proxy/index.js';
-import type { ConnectionLimits, Lease } from '../net/index.js';
+import { tlsResumed, type ConnectionLimits, type Lease } from '../net/index.js';
 import type { AuthRequest, LoginOutcome, ProtocolLogin } from './types.js';
 
 export interface LoginServiceOptions {
@@ -110,6 +110,7 @@ export class LoginService {
           isSelf: o.isSelf,
           // A client the relay can carry: the relay dials the backend (running its TLS where it can) and carries the session.
           nativeDial: o.proxy.relay === 'auto' && proto.relayableClient === true,
+          sessionReuse: o.proxy.ssl_session_reuse,
           ...(signal ? { signal } : {}),
           onRetry: (n, f) => log.info({ event: 'proxy_reconnect', user, backend, attempt: n, failure: f.kind, detail: f.detail }, 'reconnecting to backend'),
         });
@@ -126,7 +127,9 @@ export class LoginService {
         }
         attempt.succeeded();
         const source = outcome.socket.localAddress;
-        log.info({ event: 'proxy_started', user, backend, ms: outcome.elapsedMs, attempts: outcome.attempts, source }, 'started proxying');
+        // A backend in TLS: whether its handshake resumed a session (proxy.ssl_session_reuse).
+        const resumed = target.tls !== 'none' ? tlsResumed(outcome.socket) : undefined;
+        log.info({ event: 'proxy_started', user, backend, ms: outcome.elapsedMs, attempts: outcome.attempts, source, ...(resumed !== undefined ? { tls_resumed: resumed } : {}) }, 'started proxying');
         const ticket = this.#disconnects.connected(`${outcome.address}:${target.port}`);
         return {
           kind: 'proxied', user, fields: auth.fields, target, socket: outcome.socket, forwarded: outcome.forwarded, clientReply: outcome.clientReply, leftover: outcome.leftover, attempts: outcome.attempts, elapsedMs: outcome.elapsedMs,

@@ -29,13 +29,14 @@ function nodeDefaultCas(): Buffer | undefined {
   return Buffer.from(pem);
 }
 
-const byCa = new WeakMap<Buffer, object | null>();
-let byDefault: object | null | undefined;
+/** Contexts by CA bundle, and by whether they resume sessions: [reuse, no reuse]. */
+const byCa = new WeakMap<Buffer, [object | null | undefined, object | null | undefined]>();
+const byDefault: [object | null | undefined, object | null | undefined] = [undefined, undefined];
 
-function build(relay: NativeRelay, ca: Buffer | undefined): object | null {
+function build(relay: NativeRelay, ca: Buffer | undefined, sessionReuse: boolean): object | null {
   if (!ca) return null;
   try {
-    return relay.tlsClientContext({ ca, minVersion: DEFAULT_MIN_VERSION, ...NATIVE_CIPHERS });
+    return relay.tlsClientContext({ ca, minVersion: DEFAULT_MIN_VERSION, ...NATIVE_CIPHERS, sessionReuse });
   } catch {
     // A bundle OpenSSL refuses here: Node's TLS gets those backends, and says what is wrong per login.
     return null;
@@ -44,17 +45,19 @@ function build(relay: NativeRelay, ca: Buffer | undefined): object | null {
 
 /**
  * The relay's client context for backends trusted by `ca` (proxy.ca_file, read once per
- * configuration) or, without one, by the CAs Node trusts; built on first use. Undefined when the
- * relay cannot run it: no addon, Node on the system store, a bundle OpenSSL refuses.
+ * configuration) or, without one, by the CAs Node trusts; built on first use. With `sessionReuse`
+ * (proxy.ssl_session_reuse) it keeps each backend's last session and offers it at the next dial.
+ * Undefined when the relay cannot run it: no addon, Node on the system store, a bundle OpenSSL refuses.
  */
-export function backendTlsContext(ca: Buffer | undefined): object | undefined {
+export function backendTlsContext(ca: Buffer | undefined, sessionReuse = true): object | undefined {
   const relay = nativeAddon();
   if (!relay) return undefined;
+  const i = sessionReuse ? 0 : 1;
+  let slot = byDefault;
   if (ca) {
-    let ctx = byCa.get(ca);
-    if (ctx === undefined) byCa.set(ca, (ctx = build(relay, ca)));
-    return ctx ?? undefined;
+    slot = byCa.get(ca) ?? [undefined, undefined];
+    byCa.set(ca, slot);
   }
-  byDefault ??= build(relay, nodeDefaultCas());
-  return byDefault ?? undefined;
+  if (slot[i] === undefined) slot[i] = build(relay, ca ?? nodeDefaultCas(), sessionReuse);
+  return slot[i] ?? undefined;
 }

@@ -1,5 +1,6 @@
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { PosternError } from '../core/index.js';
 import type { DialTls } from './backend-tls.js';
 import { nativeAddon, type NativeRelay } from './native.js';
@@ -19,6 +20,12 @@ export type AnySocket = Socket | NativeSocket;
 /** The connection as a net.Socket: a native one is handed over to one (toSocket), a Node one is itself. */
 export function nodeSocket(s: AnySocket): Socket {
   return s instanceof NativeSocket ? s.toSocket() : s;
+}
+
+/** Whether the connection's TLS handshake resumed a session; undefined for a connection in the clear. */
+export function tlsResumed(s: AnySocket): boolean | undefined {
+  if (s instanceof NativeSocket) return s.tlsResumed;
+  return s instanceof TLSSocket ? s.isSessionReused() : undefined;
 }
 
 /** What a native connection tells the code that reads it. */
@@ -213,6 +220,11 @@ export class NativeSocket {
   /** The local address of the connection, once connected. */
   get localAddress(): string | undefined {
     return this.#handle ? this.#relay.dialLocal(this.#handle) : undefined;
+  }
+
+  /** Whether the TLS handshake the relay ran resumed a session; undefined without TLS in place. */
+  get tlsResumed(): boolean | undefined {
+    return this.#handle ? this.#relay.dialResumed(this.#handle) : undefined;
   }
 
   /** Events go to `events` from now on; what was read meanwhile comes first. */

@@ -12,6 +12,8 @@ export interface NativeRelay {
   dialSend(handle: object, data: string | Buffer): void;
   dialClose(handle: object): void;
   dialLocal(handle: object): string | undefined;
+  /** Whether the dial's TLS handshake resumed a session; undefined without TLS in place. */
+  dialResumed(handle: object): boolean | undefined;
   dialPending(handle: object): Buffer | undefined;
   dialDetach(handle: object): number;
   dialPause(handle: object): void;
@@ -34,7 +36,8 @@ export interface NativeRelay {
   /** Server TLS for connections the relay accepted (native/tls.c). Throws POSTERN_TLS_NATIVE with OpenSSL's words. */
   tlsContext(opts: { cert: Buffer; key: Buffer; minVersion: string; ticketKeys: Buffer; ciphers: string; ciphersuites: string; sni: { names: string[]; cert: Buffer; key: Buffer }[] }): object;
   /** Client TLS for backends (native/tls.c), verified against `ca` (PEM). Throws POSTERN_TLS_NATIVE with OpenSSL's words. */
-  tlsClientContext(opts: { ca: Buffer; minVersion: string; ciphers: string; ciphersuites: string }): object;
+  /** sessionReuse (default true): keep each backend's last session and offer it at the next dial. */
+  tlsClientContext(opts: { ca: Buffer; minVersion: string; ciphers: string; ciphersuites: string; sessionReuse?: boolean }): object;
   /**
    * STARTTLS: what waits leaves in the clear, then the handshake; false when the connection cannot (closed, TLS already).
    * With a client context, on a dial (connecting, for ssl=yes, or open): `servername` for SNI, the certificate checked

@@ -9,6 +9,10 @@ export const proxyConfigSchema = z
     reconnect_interval: duration.prefault('1s').describe('Wait between reconnect attempts.'),
     idle_timeout: duration.prefault('1h').describe('A proxied session with no traffic either way for this long is closed. Keep it above the 29-minute IMAP IDLE refresh.'),
     ca_file: z.string().optional().describe('PEM bundle of CAs trusted for backend certificates with ssl=yes / starttls=yes. Default: the CAs Node trusts (its bundled list, plus the file named by NODE_EXTRA_CA_CERTS).'),
+    ssl_session_reuse: z
+      .boolean()
+      .prefault(true)
+      .describe("Resume backends' TLS sessions (ssl=yes, starttls=yes, any-cert): where the relay runs a backend's TLS, it keeps the last session of each backend (by address, port, SNI name and checked name; 256 per CA bundle; a session made under any-cert never serves a verified connection) and offers it at the next login to that backend, sparing a full handshake. false: a full handshake every login, as Node's TLS (relay: js) always makes; for a backend that mishandles resumption (nginx proxy_ssl_session_reuse)."),
     source_ips: z
       .array(z.string().regex(/^\??[^\s?]+$/, 'expected an address or host name, optionally after ?'))
       .prefault([])

@@ -21,6 +21,8 @@ export interface ConnectOptions {
   sourceIp?: (family: 4 | 6) => string | undefined;
   /** The native relay dials the backend and will carry the session (NativeSocket), running its TLS too where it can. */
   nativeDial?: boolean;
+  /** The relay offers a backend's last TLS session at the next dial to it (proxy.ssl_session_reuse; default true). */
+  sessionReuse?: boolean;
 }
 
 export type ProxyOutcome =
@@ -73,7 +75,7 @@ export async function proxyConnect(target: BackendTarget, makeLogin: () => Backe
   for (;;) {
     attempts++;
     if (opts.signal?.aborted) return { kind: 'failed', failure: ABORTED, attempts, elapsedMs: now() - started };
-    const result = await attempt(target, address, makeLogin(), deadline - now(), opts.ca, opts.signal, opts.nativeDial === true);
+    const result = await attempt(target, address, makeLogin(), deadline - now(), opts);
     if (result.kind === 'ok') return { ...result, address, attempts, elapsedMs: now() - started };
     const left = deadline - now();
     if (!retryable(result.failure) || attempts > opts.maxReconnects || left < MIN_TIME_LEFT_FOR_RETRY_MS + opts.reconnectIntervalMs) {
@@ -86,14 +88,16 @@ export async function proxyConnect(target: BackendTarget, makeLogin: () => Backe
 
 type AttemptResult = { kind: 'ok'; socket: AnySocket; forwarded: Buffer[]; clientReply: Buffer | string; leftover: Buffer } | { kind: 'failed'; failure: ProxyFailure };
 
-function attempt(target: BackendTarget, address: string, login: BackendLogin, timeLeftMs: number, ca: Buffer | undefined, signal: AbortSignal | undefined, nativeDial: boolean): Promise<AttemptResult> {
+function attempt(target: BackendTarget, address: string, login: BackendLogin, timeLeftMs: number, opts: ConnectOptions): Promise<AttemptResult> {
+  const { ca, signal } = opts;
+  const nativeDial = opts.nativeDial === true;
   return new Promise((resolve) => {
     const where = `${target.host}:${target.port}`;
     const servername = isIP(target.host) ? undefined : target.host;
     // Node's TLS, for a backend the relay does not dial or cannot run TLS for.
     const nodeTlsOptions = () => ({ ca, rejectUnauthorized: target.verifyCert, ...(servername ? { servername } : {}), host: target.host });
     // The same checks as tls.connect's: SNI for a name, the certificate against the host as given (a name, or an IP address).
-    const context = nativeDial && target.tls !== 'none' ? backendTlsContext(ca) : undefined;
+    const context = nativeDial && target.tls !== 'none' ? backendTlsContext(ca, opts.sessionReuse !== false) : undefined;
     const nativeTls: DialTls | undefined = context ? { context, ...(servername ? { servername } : {}), ...(target.verifyCert ? { verifyHost: target.host } : {}) } : undefined;
     const forwarded: Buffer[] = [];
     let socket: AnySocket;

@@ -9,7 +9,9 @@ import { getTestCerts, runCommand, type ServerCert, type TestCerts } from '../..
 import { cleanupsAfterEach } from '../../test/support/cleanups.js';
 import { queuedListener } from '../../test/support/listener.js';
 import { readUntil } from '../../test/support/relay.js';
-import { createServerTls, nativeAddon, NativeSocket, nativeRelayMissing, replaceNativeRelayForTest } from '../net/index.js';
+import { readImap } from '../../test/support/imap-client.js';
+import { startPostern, type TestPostern } from '../../test/support/postern.js';
+import { createServerTls, nativeAddon, NativeSocket, nativeRelayMissing, replaceNativeRelayForTest, tlsResumed } from '../net/index.js';
 import { proxyConnect, type ProxyOutcome } from './connect.js';
 import { joinSockets } from './pipe.js';
 import type { BackendLogin, BackendTarget, BackendTls } from './types.js';
@@ -35,10 +37,12 @@ interface TlsBackend {
 
 /**
  * An IMAP-ish backend with `cert`: implicit TLS, or a greeting in the clear and STARTTLS. It accepts
- * any LOGIN and answers `<tag> NOOP`. Listens on the IPv6 and IPv4 loopbacks where it can, as
- * `localhost` may resolve to either.
+ * any LOGIN and answers `<tag> NOOP` (and ID and CAPABILITY: enough for postern's own backend login,
+ * which pipelines ID and LOGIN after a greeting with capabilities). Listens on the IPv6 and IPv4 loopbacks
+ * where it can, as `localhost` may resolve to either.
  */
-async function tlsBackend(cert: ServerCert, tls: Exclude<BackendTls, 'none'>, o: { wantsClientCert?: boolean } = {}): Promise<TlsBackend> {
+async function tlsBackend(cert: ServerCert, tls: Exclude<BackendTls, 'none'>, o: { wantsClientCert?: boolean; greeting?: string } = {}): Promise<TlsBackend> {
+  const greeting = o.greeting ?? '* OK ready';
   // A TLS 1.2 server that requires a client certificate refuses the handshake once it has sent its own.
   const secureContext = createSecureContext({ cert: cert.cert, key: cert.key, ...(o.wantsClientCert ? { maxVersion: 'TLSv1.2' as const, ca: certs.ca.cert } : {}) });
   const b: TlsBackend = { port: 0, servernames: [], resumed: [], conns: [] };
@@ -58,6 +62,8 @@ async function tlsBackend(cert: ServerCert, tls: Exclude<BackendTls, 'none'>, o:
         buf = buf.slice(i + 2);
         if (cmd === 'LOGIN') s.write(`${tag} OK in\r\n`);
         else if (cmd === 'NOOP') s.write(`${tag} OK noop\r\n`);
+        else if (cmd === 'ID') s.write(`* ID NIL\r\n${tag} OK id\r\n`);
+        else if (cmd === 'CAPABILITY') s.write(`* CAPABILITY IMAP4rev1 ID\r\n${tag} OK caps\r\n`);
       }
     });
     return s;
@@ -67,11 +73,11 @@ async function tlsBackend(cert: ServerCert, tls: Exclude<BackendTls, 'none'>, o:
     cleanups.push(() => void raw.destroy());
     if (tls === 'implicit') {
       secured(raw).once('secure', function (this: TLSSocket) {
-        this.write('* OK ready\r\n');
+        this.write(`${greeting}\r\n`);
       });
       return;
     }
-    raw.write('* OK ready\r\n');
+    raw.write(`${greeting}\r\n`);
     raw.once('data', (d: Buffer) => {
       if (!d.toString().startsWith('S STARTTLS')) return void raw.destroy();
       raw.write('S OK go\r\n', () => secured(raw));
@@ -120,8 +126,8 @@ function target(port: number, over: Partial<BackendTarget>): BackendTarget {
 }
 
 /** `trusted` null: no proxy.ca_file. */
-async function dialled(t: BackendTarget, nativeDial: boolean, trusted: Buffer | null = ca): Promise<ProxyOutcome> {
-  const r = await proxyConnect(t, login(t.tls as Exclude<BackendTls, 'none'>), { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial, ...(trusted ? { ca: trusted } : {}) });
+async function dialled(t: BackendTarget, nativeDial: boolean, trusted: Buffer | null = ca, sessionReuse?: boolean): Promise<ProxyOutcome> {
+  const r = await proxyConnect(t, login(t.tls as Exclude<BackendTls, 'none'>), { maxReconnects: 0, reconnectIntervalMs: 0, nativeDial, ...(trusted ? { ca: trusted } : {}), ...(sessionReuse !== undefined ? { sessionReuse } : {}) });
   if (r.kind === 'ok') cleanups.push(() => void r.socket.destroy());
   return r;
 }
@@ -192,12 +198,17 @@ test('without proxy.ca_file the relay trusts what Node trusts: its roots refuse 
 
 test('the relay resumes the TLS session of a backend at the next login to it; one made under any-cert never serves a verified connection', { skip }, async () => {
   const b = await tlsBackend(certs.server, 'implicit');
+  const told: (boolean | undefined)[] = [];
   for (let i = 0; i < 3; i++) {
     const r = await dialled(target(b.port, {}), true);
     assert.equal(r.kind, 'ok');
-    if (r.kind === 'ok') r.socket.destroy();
+    if (r.kind === 'ok') {
+      told.push(tlsResumed(r.socket));
+      r.socket.destroy();
+    }
   }
   assert.deepEqual(b.resumed, [false, true, true]);
+  assert.deepEqual(told, [false, true, true], 'the dial says what the backend saw');
   // Node's tls.connect makes a full handshake each time, as before.
   const viaNode = await dialled(target(b.port, {}), false);
   assert.equal(viaNode.kind, 'ok');
@@ -210,6 +221,43 @@ test('the relay resumes the TLS session of a backend at the next login to it; on
   assert.deepEqual(unsigned.resumed, [false, true]);
   const verified = await dialled(target(unsigned.port, {}), true);
   assert.equal(verified.kind === 'failed' && verified.failure.kind, 'config', 'the certificate is checked, not skipped by a resumed session');
+});
+
+test('proxy.ssl_session_reuse false: a full handshake every dial, to backends the same context already resumed with', { skip }, async () => {
+  const b = await tlsBackend(certs.server, 'implicit');
+  for (const reuse of [false, false, true, true, false]) {
+    const r = await dialled(target(b.port, {}), true, ca, reuse);
+    assert.ok(r.kind === 'ok' && r.socket instanceof NativeSocket);
+    r.socket.destroy();
+  }
+  // The contexts that resume and those that do not keep no session for each other.
+  assert.deepEqual(b.resumed, [false, false, false, true, false]);
+});
+
+test('proxy_started says whether the backend TLS resumed; postern with ssl_session_reuse: false never resumes', { skip }, async () => {
+  const b = await tlsBackend(certs.server, 'implicit', { greeting: '* OK [CAPABILITY IMAP4rev1 ID] ready' });
+  const started: TestPostern[] = [];
+  cleanups.push(async () => {
+    for (const p of started) await p.close();
+  });
+  const loginsThrough = async (reuse: boolean | undefined) => {
+    const p = await startPostern({
+      tls: { cert: certs.server.certPath, key: certs.server.keyPath },
+      listen: [{ protocol: 'imap', address: '127.0.0.1', port: 0 }],
+      login_trusted_networks: ['127.0.0.0/8'],
+      auth: { passdb: [{ driver: 'static', args: `proxy=y nopassword=y host=127.0.0.1 port=${b.port} ssl=yes` }] },
+      proxy: { ca_file: certs.ca.certPath, ...(reuse !== undefined ? { ssl_session_reuse: reuse } : {}) },
+    });
+    started.push(p);
+    for (let i = 0; i < 3; i++) {
+      const c = await readImap(p.port(0));
+      assert.match(await c.command('a LOGIN u p'), /^a OK/m);
+      c.close();
+    }
+    return p.logs.filter((l) => l.event === 'proxy_started').map((l) => l['tls_resumed']);
+  };
+  assert.deepEqual(await loginsThrough(undefined), [false, true, true], 'resumed by default');
+  assert.deepEqual(await loginsThrough(false), [false, false, false]);
 });
 
 test('a dial whose TLS the relay cannot set up is closed before a byte, not used in the clear', { skip }, async () => {

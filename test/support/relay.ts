@@ -30,6 +30,7 @@ export function refusingRelay(message: string): NativeRelay {
     dialSend: () => {},
     dialClose: () => {},
     dialLocal: () => undefined,
+    dialResumed: () => undefined,
     dialPending: () => undefined,
     dialDetach: () => -1,
     dialPause: () => {},
