@@ -28,8 +28,8 @@ export interface TestCerts {
   server: ServerCert;
   /** Same names, self-signed: verification against `ca` must fail. */
   selfSigned: ServerCert;
-  /** Another certificate signed by `ca` (cached per name list), e.g. for SNI tests. */
-  issue(names: string[]): Promise<ServerCert>;
+  /** Another certificate signed by `ca` (cached per name list), e.g. for SNI tests; `cn` for a subject CN that is not in the list. */
+  issue(names: string[], cn?: string): Promise<ServerCert>;
 }
 
 const DEFAULT_NAMES = ['localhost', '127.0.0.1', '::1'];
@@ -38,7 +38,7 @@ const VALID_DAYS = '2';
 interface Pki {
   dir: string;
   ca: CertFiles;
-  issue(names: string[]): Promise<ServerCert>;
+  issue(names: string[], cn?: string): Promise<ServerCert>;
   selfSigned(names: string[]): Promise<ServerCert>;
 }
 
@@ -66,14 +66,14 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   if (result.code !== 0) throw new Error(`openssl ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
 }
 
-function extensionsConfig(names: string[]): string {
+function extensionsConfig(names: string[], cn = names[0] ?? 'localhost'): string {
   const alt = names.map((n, i) => `${isIP(n) ? 'IP' : 'DNS'}.${i + 1} = ${n}`);
   return [
     '[req]',
     'distinguished_name = dn',
     'prompt = no',
     '[dn]',
-    `CN = ${names[0] ?? 'localhost'}`,
+    `CN = ${cn}`,
     '[ca_ext]',
     'basicConstraints = critical,CA:TRUE',
     'keyUsage = critical,keyCertSign,cRLSign',
@@ -111,14 +111,14 @@ async function createPki(): Promise<Pki> {
   const ca = await readPair(join(dir, 'ca.pem'), join(dir, 'ca.key'));
 
   const issued = new Map<string, Promise<ServerCert>>();
-  const issue = (names: string[]): Promise<ServerCert> => {
-    const cacheKey = names.join(',');
+  const issue = (names: string[], cn?: string): Promise<ServerCert> => {
+    const cacheKey = `${names.join(',')}${cn !== undefined ? ` cn=${cn}` : ''}`;
     let cert = issued.get(cacheKey);
     if (cert === undefined) {
       const base = `server-${++counter}`;
       cert = (async () => {
         const conf = join(dir, `${base}.cnf`);
-        await writeFile(conf, extensionsConfig(names));
+        await writeFile(conf, extensionsConfig(names, cn));
         await openssl(['req', '-new', ...NEW_EC_KEY, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-config', conf], dir);
         await openssl(
           ['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key',
