@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { Socket } from 'node:net';
 import {
   AuthError,
   expandVarsDetailed,
@@ -13,6 +12,7 @@ import {
   type PassdbResult,
   type PassdbSpec,
 } from '../auth/index.js';
+import { nodeSocket } from '../net/index.js';
 import { proxyConnect, type BackendTarget, type ProxyFailure } from '../proxy/index.js';
 import { ImapBackendLogin } from './backend-login.js';
 
@@ -162,8 +162,8 @@ export const imapPassdbDriver: PassdbDriver = {
           ...(ca ? { ca } : {}),
         });
         if (outcome.kind === 'ok') {
-          // Without nativeDial, proxyConnect's backend is a net.Socket.
-          const s = outcome.socket as Socket;
+          // Without nativeDial, proxyConnect's backend is a net.Socket already.
+          const s = nodeSocket(outcome.socket);
           s.on('error', () => {});
           s.setTimeout(5_000, () => s.destroy());
           s.end('Z LOGOUT\r\n');
