@@ -9,7 +9,7 @@ import { diffCensus, heapCensus, type HeapDiff } from './heapsnapshot.js';
 import type { Target } from './targets/types.js';
 
 export interface CpuProfileRun {
-  figure: 'login-imap' | 'login-imaps' | 'fetch';
+  figure: 'login-imap' | 'login-pop3' | 'login-imaps' | 'fetch';
   run: FigureRun;
   summary: ProfileSummary;
 }
@@ -46,17 +46,18 @@ async function takeHeapSnapshot(pid: number, dir: string): Promise<string> {
 export async function profilePostern(
   postern: Target,
   ctx: Omit<FigureContext, 'parties'>,
-  backend: { imapPort: number; pid: number },
+  backend: { imapPort: number; pop3Port: number; pid: number },
   fakeBackendPort: number,
   cert: CertFiles,
 ): Promise<Profiles> {
   const dir = makeTempDir('bench-profile');
   const out: Profiles = { cpu: [], notes: [] };
   try {
-    for (const figure of ['login-imap', 'login-imaps', 'fetch'] as const) {
+    for (const figure of ['login-imap', 'login-pop3', 'login-imaps', 'fetch'] as const) {
       const profDir = join(dir.path, figure);
       const spawnedAt = Date.now(); // the profile starts with the process, within a few ms
-      const target = await postern.start({ protocol: 'imap', backendPort: backend.imapPort, cert, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+      const pop3 = figure === 'login-pop3';
+      const target = await postern.start({ protocol: pop3 ? 'pop3' : 'imap', backendPort: pop3 ? backend.pop3Port : backend.imapPort, cert, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
       let run: FigureRun;
       try {
         const c = { ...ctx, parties: new Map([['backend', backend.pid], ['proxy', target.pid!]]) };

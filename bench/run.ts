@@ -281,7 +281,7 @@ async function main(): Promise<number> {
     if (opts.profile && opts.targets.includes('postern')) {
       log('--- profiling postern (--cpu-prof under the login load, heap snapshots around the idle sessions)');
       const { loadgen } = tools;
-      profiles = await profilePostern(posternTargets.at(-1)!, { loadgen, users: USERS, durations }, { imapPort: backend.dovecot.ports.imap, pid: w.backendPid }, fake.port, cert);
+      profiles = await profilePostern(posternTargets.at(-1)!, { loadgen, users: USERS, durations }, { imapPort: backend.dovecot.ports.imap, pop3Port: backend.dovecot.ports.pop3, pid: w.backendPid }, fake.port, cert);
     }
     notes.push(
       `Backend: Dovecot with ${USERS} users, login processes kept (service_count = 0), imap/pop3 processes reused 100 times; the idle figure uses the C fake backend (bench/fake-backend.c) so 10,000 sessions need no 10,000 Dovecot imap processes.`,
