@@ -1,9 +1,10 @@
 // TLS choices and loop protection of the IMAP proxy, against real Dovecot and openssl s_client.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dovecotSkipReason, getTestCerts, makeTempDir, requireBinary, runCommand, skipSuite, startDovecot, type DovecotInstance, type TestCerts } from './harness/index.js';
+import { dovecotSkipReason, getTestCerts, makeTempDir, pollUntil, requireBinary, runCommand, skipSuite, startDovecot, type DovecotInstance, type TestCerts } from './harness/index.js';
 import { startPostern, type TestPostern } from '../support/postern.js';
 import { readImap } from '../support/imap-client.js';
 
@@ -110,5 +111,33 @@ describe('IMAP proxy: TLS and loops', { skip, timeout: 120_000 }, () => {
     await ok.command('a ID ("x-proxy-ttl" "3")');
     assert.match(await ok.command('b LOGIN eve eve-pw'), /^b OK /m);
     ok.close();
+  });
+
+  test('a client that updates its TLS keys mid-session (openssl s_client K and k) goes on through the relay', async () => {
+    const args = ['s_client', '-connect', `127.0.0.1:${postern.port(1)}`, '-servername', 'localhost', '-CAfile', certs.ca.certPath, '-verify_return_error', '-tls1_3', '-crlf', '-brief'];
+    const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    child.stdin.on('error', () => {});
+    const seen = (re: RegExp, what: string) => pollUntil(() => (re.test(out) ? true : undefined), { timeoutMs: 10_000, intervalMs: 20, what });
+    try {
+      await seen(/^\* OK \[CAPABILITY /m, 'the greeting');
+      child.stdin.write('a LOGIN eve eve-pw\n');
+      await seen(/^a OK /m, 'the login');
+      // K: a KeyUpdate that asks the relay to update its own keys too; k: one that does not.
+      for (const [cmd, tag] of [['K', 'b'], ['k', 'c'], ['K', 'd']] as const) {
+        const before = (out.match(/KEYUPDATE/g) ?? []).length;
+        child.stdin.write(`${cmd}\n`);
+        await seen(new RegExp(`(KEYUPDATE[\\s\\S]*){${before + 1}}`), `s_client's KeyUpdate ${cmd}`);
+        child.stdin.write(`${tag} NOOP\n`);
+        await seen(new RegExp(`^${tag} OK `, 'm'), `the NOOP after KeyUpdate ${cmd}`);
+      }
+      child.stdin.write('e LOGOUT\n');
+      await seen(/^e OK /m, 'the logout');
+    } finally {
+      child.kill();
+    }
+    assert.doesNotMatch(out, /error|alert/i, out);
   });
 });
