@@ -55,8 +55,9 @@ export function backendTlsContext(ca: Buffer | undefined, sessionReuse = true): 
   const i = sessionReuse ? 0 : 1;
   let slot = byDefault;
   if (ca) {
-    slot = byCa.get(ca) ?? [undefined, undefined];
-    byCa.set(ca, slot);
+    const known = byCa.get(ca);
+    if (known) slot = known;
+    else byCa.set(ca, (slot = [undefined, undefined]));
   }
   if (slot[i] === undefined) slot[i] = build(relay, ca ?? nodeDefaultCas(), sessionReuse);
   return slot[i] ?? undefined;
