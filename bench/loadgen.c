@@ -189,7 +189,8 @@ static const char *fail_names[F_KINDS] = {"local", "connect", "tls", "write", "e
 static long fail_count[F_KINDS];
 static char last_refusal[128];  // the last server line that failed a connection (F_REFUSED)
 
-static void fail_kinds_json(char *out, size_t size) {
+// The failures as JSON members: "error_kinds":{...} is the caller's key, so this writes the object, then ,"last_refusal":"...".
+static void failures_json(char *out, size_t size) {
   size_t k = (size_t)snprintf(out, size, "{");
   for (int i = 0; i < F_KINDS && k < size; i++) k += (size_t)snprintf(out + k, size - k, "%s\"%s\":%ld", i ? "," : "", fail_names[i], fail_count[i]);
   if (k < size) k += (size_t)snprintf(out + k, size - k, "},\"last_refusal\":\"");
@@ -296,16 +297,17 @@ static int logged_in_now(struct conn *c, double t) {
   return -1;
 }
 
-static int refused_now;  // set when on_line fails a connection for the line it was given
+// What on_line and on_data return when they fail a connection: -1 is a write that failed (conn_send).
+enum { R_WRITE = -1, R_REFUSED = -2, R_LOCAL = -3 };
 
+// The server said something this client does not go on from: kept for the report.
 static int refuse(const char *l, size_t n) {
   snprintf(last_refusal, sizeof last_refusal, "%.*s", (int)(n < sizeof last_refusal ? n : sizeof last_refusal - 1), l);
-  refused_now = 1;
-  return -1;
+  return R_REFUSED;
 }
 
-// One complete response line (for IMAP: a logical line, literals skipped). Returns -1 to fail the
-// connection, 1 if the connection was closed or recycled here, 0 to go on.
+// One complete response line (for IMAP: a logical line, literals skipped). Returns R_* (< 0) to fail
+// the connection, 1 if the connection was closed or recycled here, 2 to start TLS, 0 to go on.
 static int on_line(struct conn *c, const char *l, size_t n, double t) {
   if (opt.pop3) {
     int ok = n >= 3 && memcmp(l, "+OK", 3) == 0;
@@ -336,7 +338,7 @@ static int on_line(struct conn *c, const char *l, size_t n, double t) {
     case S_STARTTLS:
       // conn_progress starts the handshake at once (r == 2); IMAP sends no new greeting.
       c->ssl = SSL_new(ssl_ctx);
-      if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) return -1;
+      if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) return R_LOCAL;
       if (last_session) SSL_set_session(c->ssl, last_session);
       SSL_set_connect_state(c->ssl);
       c->st = S_HANDSHAKE;
@@ -468,8 +470,7 @@ again:
     }
     int r = on_data(c, rbuf, (size_t)n, t);
     if (r < 0) {
-      conn_fail_as(c, t, refused_now ? F_REFUSED : F_WRITE);
-      refused_now = 0;
+      conn_fail_as(c, t, r == R_REFUSED ? F_REFUSED : r == R_LOCAL ? F_LOCAL : F_WRITE);
       return;
     }
     if (r == 2) goto again;  // STARTTLS accepted: the handshake
@@ -503,8 +504,8 @@ static int keep_session(SSL *ssl, SSL_SESSION *sess) {
 }
 
 static void report(double t, const char *extra) {
-  char kinds[512];
-  fail_kinds_json(kinds, sizeof kinds);
+  char failures[512];
+  failures_json(failures, sizeof failures);
   struct rusage ru1;
   getrusage(RUSAGE_SELF, &ru1);
   double wall = t - t_measure0;
@@ -517,7 +518,7 @@ static void report(double t, const char *extra) {
          "\"cpu_user_s\":%.4f,\"cpu_sys_s\":%.4f,\"cpu_s\":%.4f,\"resumed\":%ld,\"error_kinds\":%s%s}\n",
          names[opt.mode], opt.pop3 ? "pop3" : "imap", opt.tls ? "true" : "false", opt.conns, wall, ops,
          wall > 0 ? (double)ops / wall : 0, errors, bytes, wall > 0 ? (double)bytes / wall : 0, nsamples, pct(0.5),
-         pct(0.9), pct(0.99), pct(0.999), nsamples ? samples[nsamples - 1] : 0, cu, cs, cu + cs, resumed, kinds, extra ? extra : "");
+         pct(0.9), pct(0.99), pct(0.999), nsamples ? samples[nsamples - 1] : 0, cu, cs, cu + cs, resumed, failures, extra ? extra : "");
   fflush(stdout);
 }
 
@@ -571,10 +572,10 @@ static int run_idle(void) {
     poll_once(10);
   }
   double t = now_s();
-  char kinds[512];
-  fail_kinds_json(kinds, sizeof kinds);
+  char failures[512];
+  failures_json(failures, sizeof failures);
   printf("{\"event\":\"ready\",\"sessions\":%ld,\"wanted\":%d,\"seconds\":%.3f,\"errors\":%ld,\"error_kinds\":%s}\n", logged_in,
-         opt.sessions, t - t0, errors, kinds);
+         opt.sessions, t - t0, errors, failures);
   fflush(stdout);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
   epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);

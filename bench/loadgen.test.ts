@@ -2,7 +2,7 @@
 // the login mode through postern to a real Dovecot, and a few idle sessions through postern to the fake backend.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dovecotSkipReason, freePorts, getTestCerts, makeTempDir, skipSuite, startDovecot, type DovecotInstance } from '../test/interop/harness/index.js';
+import { dovecotSkipReason, freePort, getTestCerts, makeTempDir, skipSuite, startDovecot, type DovecotInstance } from '../test/interop/harness/index.js';
 import { startPostern, type TestPostern } from '../test/support/postern.js';
 import { benchUsers, loadgenUserArgs, startFakeBackend, type FakeBackend } from './backend.js';
 import { buildCTools, cbuildSkipReason, type CTools } from './cbuild.js';
@@ -42,7 +42,7 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
     fake = await startFakeBackend(tools.fakeBackend);
     toDovecot = await posternFor(dovecot.ports.imap);
     toFake = await posternFor(fake.port);
-    [closedPort] = (await freePorts(1)) as [number];
+    closedPort = await freePort();
     toNowhere = await posternFor(closedPort, { proxy: { max_reconnects: 0 } });
   });
 

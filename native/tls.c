@@ -430,8 +430,8 @@ napi_value tls_client_context_js(napi_env env, napi_callback_info info) {
   if (key_idx < 0) key_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, key_free);
   /* sessionReuse: false (proxy.ssl_session_reuse) keeps no session: a full handshake every login. */
   napi_value reuse_v;
-  bool reuse = true;
-  if (prop(env, opts, "sessionReuse", &reuse_v) == 0 && napi_get_value_bool(env, reuse_v, &reuse) != napi_ok) reuse = true;
+  bool reuse = true; /* left as it is when the option is absent or not a boolean */
+  if (prop(env, opts, "sessionReuse", &reuse_v) == 0) napi_get_value_bool(env, reuse_v, &reuse);
   sessions_t *cache = reuse && sessions_idx >= 0 && key_idx >= 0 ? calloc(1, sizeof *cache) : NULL;
   if (cache != NULL && SSL_CTX_set_ex_data(c->ctx, sessions_idx, cache) != 1) {
     free(cache);

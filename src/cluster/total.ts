@@ -113,14 +113,26 @@ const RECLAIM_WAIT_MS = 500;
 /** Reclaims one ask may wait for, each bringing places back that asks before it took. */
 const RECLAIM_ROUNDS = 4;
 
+/** One round of asking every worker for its unused places. */
+interface Reclaim {
+  id: number;
+  /** The workers that have not answered yet. */
+  waiting: Set<WorkerLink>;
+  /** Settles with `returned` once all have answered, or after RECLAIM_WAIT_MS. */
+  done: Promise<number>;
+  /** Places given back in answer to it. */
+  returned: number;
+  end: () => void;
+}
+
 /** The primary's side: the pool, and how many places each worker holds. */
 export class Pool {
   readonly #held = new Map<WorkerLink, number>();
   #max = 0;
   #free = 0;
   #next = 0;
-  /** The reclaim under way, and the workers it still waits for. */
-  #reclaim: { id: number; waiting: Set<WorkerLink>; done: Promise<number>; end: () => void; returned: number } | undefined;
+  /** The reclaim under way. */
+  #reclaim: Reclaim | undefined;
 
   join(worker: WorkerLink): void {
     this.#held.set(worker, 0);
@@ -187,21 +199,23 @@ export class Pool {
   /** Asks every worker for its unused places; resolves to how many came back. */
   #reclaimAll(): Promise<number> {
     if (this.#reclaim) return this.#reclaim.done;
-    const id = ++this.#next;
-    let end!: (returned: number) => void;
-    const done = new Promise<number>((resolve) => (end = resolve));
-    const waiting = new Set(this.#held.keys());
-    const timer = setTimeout(() => finish(), RECLAIM_WAIT_MS);
-    const reclaim = { id, waiting, done, end: () => finish(), returned: 0 };
-    const finish = () => {
-      clearTimeout(timer);
-      if (this.#reclaim?.id === id) this.#reclaim = undefined;
-      end(reclaim.returned);
+    let resolve!: (returned: number) => void;
+    const reclaim: Reclaim = {
+      id: ++this.#next,
+      waiting: new Set(this.#held.keys()),
+      done: new Promise<number>((r) => (resolve = r)),
+      returned: 0,
+      end: () => {
+        clearTimeout(timer);
+        if (this.#reclaim === reclaim) this.#reclaim = undefined;
+        resolve(reclaim.returned);
+      },
     };
+    const timer = setTimeout(reclaim.end, RECLAIM_WAIT_MS);
     this.#reclaim = reclaim;
-    for (const w of waiting) w.send({ t: 'reclaim', id });
-    if (waiting.size === 0) finish();
-    return done;
+    for (const w of reclaim.waiting) w.send({ t: 'reclaim', id: reclaim.id });
+    if (reclaim.waiting.size === 0) reclaim.end();
+    return reclaim.done;
   }
 
   #answered(worker: WorkerLink): void {

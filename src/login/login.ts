@@ -127,9 +127,9 @@ export class LoginService {
         }
         attempt.succeeded();
         const source = outcome.socket.localAddress;
-        // A backend in TLS: whether its handshake resumed a session (proxy.ssl_session_reuse).
+        // A backend in TLS: whether its handshake resumed a session (proxy.ssl_session_reuse). The log leaves it out when undefined.
         const resumed = target.tls !== 'none' ? tlsResumed(outcome.socket) : undefined;
-        log.info({ event: 'proxy_started', user, backend, ms: outcome.elapsedMs, attempts: outcome.attempts, source, ...(resumed !== undefined ? { tls_resumed: resumed } : {}) }, 'started proxying');
+        log.info({ event: 'proxy_started', user, backend, ms: outcome.elapsedMs, attempts: outcome.attempts, source, tls_resumed: resumed }, 'started proxying');
         const ticket = this.#disconnects.connected(`${outcome.address}:${target.port}`);
         return {
           kind: 'proxied', user, fields: auth.fields, target, socket: outcome.socket, forwarded: outcome.forwarded, clientReply: outcome.clientReply, leftover: outcome.leftover, attempts: outcome.attempts, elapsedMs: outcome.elapsedMs,

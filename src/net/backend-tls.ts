@@ -29,9 +29,10 @@ function nodeDefaultCas(): Buffer | undefined {
   return Buffer.from(pem);
 }
 
-/** Contexts by CA bundle, and by whether they resume sessions: [reuse, no reuse]. */
-const byCa = new WeakMap<Buffer, [object | null | undefined, object | null | undefined]>();
-const byDefault: [object | null | undefined, object | null | undefined] = [undefined, undefined];
+/** The contexts of one CA bundle, built on first use: [resuming sessions, not]. null: the relay cannot run it. */
+type Contexts = [object | null | undefined, object | null | undefined];
+const byCa = new WeakMap<Buffer, Contexts>();
+const byDefault: Contexts = [undefined, undefined];
 
 function build(relay: NativeRelay, ca: Buffer | undefined, sessionReuse: boolean): object | null {
   if (!ca) return null;

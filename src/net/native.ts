@@ -35,8 +35,10 @@ export interface NativeRelay {
   listenClose(handle: object): void;
   /** Server TLS for connections the relay accepted (native/tls.c). Throws POSTERN_TLS_NATIVE with OpenSSL's words. */
   tlsContext(opts: { cert: Buffer; key: Buffer; minVersion: string; ticketKeys: Buffer; ciphers: string; ciphersuites: string; sni: { names: string[]; cert: Buffer; key: Buffer }[] }): object;
-  /** Client TLS for backends (native/tls.c), verified against `ca` (PEM). Throws POSTERN_TLS_NATIVE with OpenSSL's words. */
-  /** sessionReuse (default true): keep each backend's last session and offer it at the next dial. */
+  /**
+   * Client TLS for backends (native/tls.c), verified against `ca` (PEM). With sessionReuse (default true) it keeps each
+   * backend's last session and offers it at the next dial. Throws POSTERN_TLS_NATIVE with OpenSSL's words.
+   */
   tlsClientContext(opts: { ca: Buffer; minVersion: string; ciphers: string; ciphersuites: string; sessionReuse?: boolean }): object;
   /**
    * STARTTLS: what waits leaves in the clear, then the handshake; false when the connection cannot (closed, TLS already).
