@@ -3,7 +3,7 @@
 // else the machine did meanwhile ("other": other users of these 2 cores).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { machineBusySeconds, treeCpuSeconds } from './procstat.js';
+import { machineBusySeconds, treeCpuSeconds, type TreeCpu } from './procstat.js';
 
 /** The load generator's result line (see loadgen.c). */
 export interface LoadgenResult {
@@ -63,6 +63,8 @@ export interface CpuUse {
   loadgenS: number;
   /** Per party name given in `parties` (e.g. backend, proxy). */
   parties: Record<string, number>;
+  /** The kernel's part of each party's CPU seconds (system calls; on loopback, most of TCP's work). */
+  partiesSys: Record<string, number>;
   /** Machine-wide busy time not explained by the parties, the load generator or this orchestrator. */
   otherS: number;
 }
@@ -71,7 +73,7 @@ interface Mark {
   t: number;
   busy: number;
   self: NodeJS.CpuUsage;
-  trees: Map<string, number>;
+  trees: Map<string, TreeCpu>;
 }
 
 function mark(parties: ReadonlyMap<string, number>): Mark {
@@ -80,15 +82,18 @@ function mark(parties: ReadonlyMap<string, number>): Mark {
 
 function between(a: Mark, b: Mark, loadgenS: number): CpuUse {
   const parties: Record<string, number> = {};
+  const partiesSys: Record<string, number> = {};
   let ours = loadgenS;
   for (const [name, end] of b.trees) {
-    const used = Math.max(0, end - (a.trees.get(name) ?? 0));
+    const before = a.trees.get(name);
+    const used = Math.max(0, end.total - (before?.total ?? 0));
     parties[name] = used;
+    partiesSys[name] = Math.max(0, end.sys - (before?.sys ?? 0));
     ours += used;
   }
   const self = process.cpuUsage(a.self);
   ours += (self.user + self.system) / 1e6;
-  return { wallS: (b.t - a.t) / 1000, loadgenS, parties, otherS: Math.max(0, b.busy - a.busy - ours) };
+  return { wallS: (b.t - a.t) / 1000, loadgenS, parties, partiesSys, otherS: Math.max(0, b.busy - a.busy - ours) };
 }
 
 export interface RunOptions {

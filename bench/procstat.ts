@@ -16,6 +16,8 @@ interface Stat {
   ppid: number;
   /** utime + stime + cutime + cstime, in clock ticks. */
   ticks: number;
+  /** stime + cstime: the part spent in the kernel on the process's behalf (system calls, loopback TCP). */
+  sysTicks: number;
 }
 
 function readStat(pid: number): Stat | undefined {
@@ -29,7 +31,7 @@ function readStat(pid: number): Stat | undefined {
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // f[0] is field 3 (state); utime..cstime are fields 14..17.
   const n = (i: number) => Number(f[i - 3]);
-  return { pid, ppid: n(4), ticks: n(14) + n(15) + n(16) + n(17) };
+  return { pid, ppid: n(4), ticks: n(14) + n(15) + n(16) + n(17), sysTicks: n(15) + n(17) };
 }
 
 function allStats(): Stat[] {
@@ -62,13 +64,21 @@ export function processTree(root: number, stats: Stat[] = allStats()): Stat[] {
   return out;
 }
 
+export interface TreeCpu {
+  /** All CPU seconds, user and kernel. */
+  total: number;
+  /** The kernel's part of them. */
+  sys: number;
+}
+
 /** CPU seconds used so far by each tree (a child's time moves to its parent's cutime when reaped). */
-export function treeCpuSeconds(roots: ReadonlyMap<string, number>): Map<string, number> {
+export function treeCpuSeconds(roots: ReadonlyMap<string, number>): Map<string, TreeCpu> {
   const stats = allStats();
-  const out = new Map<string, number>();
+  const out = new Map<string, TreeCpu>();
   for (const [name, pid] of roots) {
-    const ticks = processTree(pid, stats).reduce((sum, s) => sum + s.ticks, 0);
-    out.set(name, ticks / CLOCK_TICKS_PER_S);
+    const tree = processTree(pid, stats);
+    const sum = (get: (s: Stat) => number) => tree.reduce((n, s) => n + get(s), 0) / CLOCK_TICKS_PER_S;
+    out.set(name, { total: sum((s) => s.ticks), sys: sum((s) => s.sysTicks) });
   }
   return out;
 }

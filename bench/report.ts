@@ -141,8 +141,8 @@ export function figuresTable(results: readonly TargetResults[]): string {
 
 export function cpuTable(results: readonly TargetResults[]): string {
   const lines = [
-    row(['target', 'figure', 'wall s', 'ops', 'errors', 'loadgen CPU s', 'backend CPU s', 'proxy CPU s', 'other CPU s', 'proxy µs/op']),
-    row(Array(10).fill('---')),
+    row(['target', 'figure', 'wall s', 'ops', 'errors', 'loadgen CPU s', 'backend CPU s', 'proxy CPU s', 'other CPU s', 'proxy µs/op', 'of which in the kernel']),
+    row(Array(11).fill('---')),
   ];
   for (const r of results) {
     for (const [f, run] of r.figures) {
@@ -153,10 +153,11 @@ export function cpuTable(results: readonly TargetResults[]): string {
         row([
           nameOf(r), f, c.wallS.toFixed(1), f === 'login-imaps-resume' ? `${ops} (${run.result.resumed ?? 0} resumed)` : String(ops), String(run.result.errors), `${c.loadgenS.toFixed(2)} (${((100 * c.loadgenS) / c.wallS).toFixed(0)}%)`,
           fmt(c.parties['backend'], 2), fmt(proxy, 2), c.otherS.toFixed(2), proxy !== undefined && ops > 0 ? fmt((proxy / ops) * 1e6, 0) : '—',
+          proxy !== undefined && ops > 0 ? fmt(((c.partiesSys['proxy'] ?? 0) / ops) * 1e6, 0) : '—',
         ]),
       );
     }
-    for (const [f, why] of r.skipped) lines.push(row([nameOf(r), f, `skipped: ${why}`, '', '', '', '', '', '', '']));
+    for (const [f, why] of r.skipped) lines.push(row([nameOf(r), f, `skipped: ${why}`, '', '', '', '', '', '', '', '']));
   }
   return lines.join('\n');
 }
