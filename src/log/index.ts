@@ -26,15 +26,23 @@ export function createLogger(opts: LogOptions, destination: NodeJS.WritableStrea
   return pino(base, destination);
 }
 
-/** Standard output, synchronously and whole, for the last lines at exit; a descriptor that refuses them again and again loses them. */
+/** How long the last lines at exit wait for a full pipe's reader before they are given up. */
+const EXIT_WRITE_WAIT_MS = 2000;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Standard output, synchronously and whole, for the last lines at exit. A full pipe (EAGAIN) is
+ * retried every millisecond for up to EXIT_WRITE_WAIT_MS; a descriptor nobody reads (EPIPE) loses them.
+ */
 function writeAllSync(data: string): void {
   let buf = Buffer.from(data);
-  for (let tries = 0; buf.length > 0 && tries < 100; tries++) {
+  const deadline = Date.now() + EXIT_WRITE_WAIT_MS;
+  while (buf.length > 0) {
     try {
       buf = buf.subarray(writeSync(1, buf));
     } catch (err) {
-      // EAGAIN on a non-blocking pipe: the reader may catch up. Anything else (EPIPE): nobody reads.
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() >= deadline) return;
+      Atomics.wait(pause, 0, 0, 1);
     }
   }
 }

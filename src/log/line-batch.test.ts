@@ -95,3 +95,28 @@ ${ending}`;
     assert.deepEqual(lines.map((l) => `${l.event} ${l.n}`), ['line 0', 'line 1', 'line 2']);
   });
 }
+
+// At exit the pipe may be full and its reader a moment late (a log collector busy elsewhere): the last
+// lines wait for it, up to a bound, rather than being dropped after a burst of EAGAINs.
+test('lines pending at exit reach a pipe that is full until its reader comes back 300 ms later', () => {
+  const index = new URL('./index.js', import.meta.url).href;
+  const script = `import { writeSync } from 'node:fs';
+const { createLogger } = await import(${JSON.stringify(index)});
+const log = createLogger({ format: 'json', level: 'info' });
+// Fill the pipe (standard output is non-blocking once process.stdout exists).
+const filler = Buffer.alloc(4096, 46);
+let full = false;
+for (let i = 0; i < 1000 && !full; i++) {
+  try { writeSync(1, filler); } catch (err) { if (err.code !== 'EAGAIN') throw err; full = true; }
+}
+if (!full) throw new Error('the pipe never filled');
+for (let i = 0; i < 100; i++) log.info({ event: 'line', n: i }, 'a line');
+process.exit(0);`;
+  // The reader starts 300 ms after the writer.
+  const r = spawnSync('sh', ['-c', 'node --input-type=module -e "$SCRIPT" | (sleep 0.3; cat)'], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, SCRIPT: script }, maxBuffer: 64 * 2 ** 20 });
+  assert.equal(r.status, 0, r.stderr);
+  const text = r.stdout.replace(/^\.+/, '').trimEnd();
+  const lines = text === '' ? [] : text.split('\n').map((l) => JSON.parse(l) as { n: number });
+  assert.equal(lines.length, 100, 'every line pending at exit arrived');
+  assert.deepEqual(lines.map((l) => l.n), [...Array(100).keys()]);
+});
