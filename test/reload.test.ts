@@ -6,11 +6,11 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { validateConfig, type ConfigInput } from '../src/config/index.js';
+import { loadConfig, validateConfig, type ConfigInput } from '../src/config/index.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { captureLogs, type CapturedLogs } from './support/logs.js';
 import { readImap } from './support/imap-client.js';
-import { getTestCerts, type TestCerts } from './interop/harness/index.js';
+import { freePorts, getTestCerts, type TestCerts } from './interop/harness/index.js';
 
 /** A scripted IMAP backend: greets, answers CAPABILITY, says OK to every other tagged command. */
 async function fakeImapBackend(): Promise<{ port: number; server: Server; sockets: Set<Socket> }> {
@@ -203,5 +203,93 @@ describe('graceful stop', { timeout: 60_000 }, () => {
     c.close();
     await stopped;
     assert.equal(logs.records.some((r) => r['event'] === 'drain_deadline'), false);
+  });
+});
+
+describe('the admin API across reloads', { timeout: 60_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-admin-reload-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tokenFile = join(dir, 'token');
+  const [OLD, NEW] = ['first-admin-token-0123456789', 'second-admin-token-0123456789'];
+  const base = { listen: [{ protocol: 'imap' as const, address: '127.0.0.1', port: 0, tls: 'none' as const }], auth: { passdb: [{ driver: 'static' as const, args: 'password=pw' }] } };
+  const configFile = join(dir, 'postern.yaml');
+  /** The configuration, written to its file (a POST /reload reads it there). */
+  const configure = (config: ConfigInput) => {
+    writeFileSync(configFile, JSON.stringify(config));
+    return loadConfig(configFile);
+  };
+  const withAdmin = (port: number, extra: Record<string, unknown> = {}) => configure({ ...base, admin: { listen: `127.0.0.1:${port}`, token_file: tokenFile, ...extra } });
+  /** The status of a request to the admin API at `port`, or 'refused' when nothing listens there. */
+  const status = async (port: number, path: string, token?: string, method = 'GET'): Promise<number | 'refused'> => {
+    try {
+      return (await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} })).status;
+    } catch {
+      return 'refused';
+    }
+  };
+
+  test('a rotated token, a new metrics rule and a new address apply at reload; an address that cannot be bound or a removed section leave no API half-moved', async () => {
+    const [first, second, taken] = (await freePorts(3)) as [number, number, number];
+    writeFileSync(tokenFile, `${OLD}\n`);
+    const logs = captureLogs();
+    const server = await startServer(withAdmin(first), logs.log);
+    try {
+      assert.equal(await status(first, '/sessions', OLD), 200);
+      assert.equal(await status(first, '/sessions', NEW), 401);
+
+      // The token file is rewritten; the configuration itself does not change.
+      writeFileSync(tokenFile, `${NEW}\n`);
+      assert.equal((await server.reload(withAdmin(first))).ok, true);
+      assert.equal(await status(first, '/sessions', OLD), 401, 'the old token is refused after the reload');
+      assert.equal(await status(first, '/sessions', NEW), 200);
+      assert.equal(await status(first, '/metrics'), 401, 'metrics need the token by default');
+
+      // A new address and metrics open to scrapers: the API moves; nothing is left on the old port.
+      assert.equal((await server.reload(withAdmin(second, { metrics_token_required: false }))).ok, true);
+      assert.equal(server.admin?.port, second);
+      assert.equal(await status(second, '/sessions', NEW), 200);
+      assert.equal(await status(second, '/metrics'), 200, 'metrics without the token');
+      assert.equal(await status(first, '/sessions', NEW), 'refused');
+      const moved = await logs.waitFor((r) => r['event'] === 'admin_moved');
+      assert.equal(moved['to'], `127.0.0.1:${second}`);
+
+      // An address another process holds: the reload goes through, the API stays where it was.
+      const holder = createServer();
+      await new Promise<void>((r) => holder.listen(taken, '127.0.0.1', r));
+      try {
+        assert.equal((await server.reload(withAdmin(taken))).ok, true);
+      } finally {
+        await new Promise((r) => holder.close(r));
+      }
+      const failed = await logs.waitFor((r) => r['event'] === 'admin_reload_failed');
+      assert.match(String(failed['msg']), new RegExp(`keeps its previous token and address 127\\.0\\.0\\.1:${second}: .*EADDRINUSE`));
+      assert.equal(await status(second, '/sessions', NEW), 200);
+      assert.equal(server.admin?.port, second);
+
+      // The section removed, and the reload asked through the API itself: it answers, then closes.
+      configure(base);
+      assert.equal(await status(second, '/reload', NEW, 'POST'), 200);
+      assert.equal(await status(second, '/sessions', NEW), 'refused');
+      assert.equal(server.admin, undefined);
+      await logs.waitFor((r) => r['event'] === 'admin_closed');
+      assert.equal(logs.raw().includes(OLD) || logs.raw().includes(NEW), false, 'no token in the log');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('added by a reload, the admin API waits for a restart, and says so', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    writeFileSync(tokenFile, `${OLD}\n`);
+    const logs = captureLogs();
+    const server = await startServer(configure(base), logs.log);
+    try {
+      assert.equal((await server.reload(withAdmin(port))).ok, true);
+      const line = await logs.waitFor((r) => r['event'] === 'config_warning' && /admin: added/.test(String(r['msg'])));
+      assert.match(String(line['msg']), /takes effect when postern restarts/);
+      assert.equal(await status(port, '/sessions', OLD), 'refused');
+    } finally {
+      await server.close();
+    }
   });
 });

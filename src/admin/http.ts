@@ -18,22 +18,30 @@ const LABEL = 'admin';
 export class AdminServer {
   readonly #server: Server;
   readonly #where: AdminListen;
+  /** The token and the metrics rule; a reload may replace them. */
+  #auth: AdminAuth;
   #closed: Promise<void> | undefined;
 
   constructor(where: AdminListen, target: AdminTarget, auth: AdminAuth, log: Logger) {
     this.#where = where;
+    this.#auth = auth;
     const alog = log.child({ module: 'admin' });
-    this.#server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => void this.#serve(req, res, target, auth, alog));
+    this.#server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => void this.#serve(req, res, target, alog));
   }
 
-  async #serve(req: IncomingMessage, res: ServerResponse, target: AdminTarget, auth: AdminAuth, log: Logger): Promise<void> {
+  /** Requests from now on are checked against `auth` (a rotated token, a changed metrics_token_required). */
+  setAuth(auth: AdminAuth): void {
+    this.#auth = auth;
+  }
+
+  async #serve(req: IncomingMessage, res: ServerResponse, target: AdminTarget, log: Logger): Promise<void> {
     const t0 = performance.now();
     const path = (req.url ?? '/').split('?')[0];
     const body = await readBody(req);
     const answer =
       body === undefined
         ? { status: 413, headers: { 'content-type': 'application/json' }, body: `${JSON.stringify({ error: `the body is larger than ${MAX_BODY_BYTES} bytes` })}\n` }
-        : await handleAdminRequest({ method: req.method ?? 'GET', url: req.url ?? '/', authorization: req.headers.authorization, body }, target, auth);
+        : await handleAdminRequest({ method: req.method ?? 'GET', url: req.url ?? '/', authorization: req.headers.authorization, body }, target, this.#auth);
     res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body), ...(body === undefined ? { connection: 'close' } : {}) });
     res.end(answer.body);
     // Never the token, the headers or the body: method, path, status and time.

@@ -6,5 +6,5 @@ export { Observation, ObservedLoginService } from './observe.js';
 export { aggregateMetrics, filterMatcher, localAdminTarget, workerAdmin, type AdminSource, type AdminTarget, type ReloadResult, type WorkerAdmin } from './target.js';
 export { handleAdminRequest, parseFilter, type AdminAuth, type AdminRequest, type AdminResponse } from './handler.js';
 export { AdminServer } from './http.js';
-export { adminListen, startAdminServer } from './start.js';
+export { adminListen, reloadAdminServer, startAdminServer } from './start.js';
 export { adminCall, describeEndpoint, parseAdminUrl, type AdminEndpoint } from './client.js';

@@ -1,5 +1,6 @@
 import type { Logger } from '../log/index.js';
 import { parseAdminListen, type AdminConfig, type AdminListen } from './config.js';
+import type { AdminAuth } from './handler.js';
 import { AdminServer } from './http.js';
 import type { AdminTarget } from './target.js';
 import { adminToken } from './token.js';
@@ -12,11 +13,78 @@ export function adminListen(cfg: AdminConfig, resolvePath: (p: string) => string
   return w.kind === 'unix' ? { kind: 'unix', path: resolvePath(w.path) } : w;
 }
 
-/** Reads the token and starts the admin API in front of `target`. */
-export async function startAdminServer(cfg: AdminConfig, resolvePath: (p: string) => string, target: AdminTarget, log: Logger): Promise<AdminServer> {
-  const server = new AdminServer(adminListen(cfg, resolvePath), target, { token: adminToken(cfg, resolvePath), metricsTokenRequired: cfg.metrics_token_required }, log);
+function adminAuth(cfg: AdminConfig, resolvePath: (p: string) => string): AdminAuth {
+  return { token: adminToken(cfg, resolvePath), metricsTokenRequired: cfg.metrics_token_required };
+}
+
+function described(server: AdminServer): string {
+  const addr = server.address();
+  return addr.family === 'unix' ? addr.address : `${addr.address}:${addr.port}`;
+}
+
+async function listenAt(where: AdminListen, auth: AdminAuth, target: AdminTarget, log: Logger): Promise<AdminServer> {
+  const server = new AdminServer(where, target, auth, log);
   const addr = await server.listen();
-  const where = addr.family === 'unix' ? addr.address : `${addr.address}:${addr.port}`;
-  log.info({ event: 'listening', listener: 'admin', protocol: 'http', address: addr.address, port: addr.port }, `admin API listening on ${where}`);
+  log.info({ event: 'listening', listener: 'admin', protocol: 'http', address: addr.address, port: addr.port }, `admin API listening on ${described(server)}`);
   return server;
+}
+
+/** Reads the token and starts the admin API in front of `target`. */
+export function startAdminServer(cfg: AdminConfig, resolvePath: (p: string) => string, target: AdminTarget, log: Logger): Promise<AdminServer> {
+  return listenAt(adminListen(cfg, resolvePath), adminAuth(cfg, resolvePath), target, log);
+}
+
+/**
+ * The admin API after a reload, once the rest of the configuration is in force. The token is read
+ * again (from `token_file` or `token_env` too, so rotating it is a write and a reload) and, with
+ * `metrics_token_required`, applies from the next request. A new `listen` opens there first; then the
+ * old address closes, answering a request under way (a `POST /reload` gets its answer). A section
+ * removed closes the API; one added waits for a restart, since its counters start with the process.
+ * Nothing here refuses the reload: a token that cannot be read or an address that cannot be bound
+ * leaves the API as it was, said in an `admin_reload_failed` line.
+ */
+export async function reloadAdminServer(
+  server: AdminServer | undefined,
+  was: AdminConfig | undefined,
+  next: AdminConfig | undefined,
+  resolvePath: (p: string) => string,
+  target: AdminTarget,
+  log: Logger,
+): Promise<AdminServer | undefined> {
+  if (next === undefined) {
+    if (server === undefined) return undefined;
+    // Not awaited: close() waits for requests under way, and the POST /reload that got here may be one.
+    void server.close();
+    log.info({ event: 'admin_closed' }, 'admin: removed from the configuration: the admin API is closed');
+    return undefined;
+  }
+  if (server === undefined || was === undefined) {
+    log.warn({ event: 'config_warning' }, 'admin: added: it takes effect when postern restarts');
+    return server;
+  }
+  const failed = (err: unknown, keeps: string) => {
+    const why = (err as Error).message;
+    log.error({ event: 'admin_reload_failed', err: why }, `the admin API keeps ${keeps}: ${why}`);
+    return server;
+  };
+  let auth: AdminAuth;
+  try {
+    auth = adminAuth(next, resolvePath);
+  } catch (err) {
+    return failed(err, 'its previous token and address');
+  }
+  const where = adminListen(next, resolvePath);
+  if (JSON.stringify(where) === JSON.stringify(adminListen(was, resolvePath))) {
+    server.setAuth(auth);
+    return server;
+  }
+  let moved: AdminServer;
+  try {
+    moved = await listenAt(where, auth, target, log);
+  } catch (err) {
+    return failed(err, `its previous token and address ${described(server)}`);
+  }
+  log.info({ event: 'admin_moved', from: described(server), to: described(moved) }, `admin API moved from ${described(server)} to ${described(moved)}`);
+  void server.close();
+  return moved;
 }

@@ -4,7 +4,7 @@ import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { freeSocketPath, ticketKeys } from '../net/index.js';
 import { checkServer } from '../server/index.js';
-import { startAdminServer, type AdminServer } from '../admin/index.js';
+import { reloadAdminServer, startAdminServer, type AdminServer } from '../admin/index.js';
 import { workerCount } from './config.js';
 import { clusterAdminTarget } from './admin-target.js';
 import { CountKeeper } from './counter.js';
@@ -180,12 +180,11 @@ export class Primary {
       this.#log.error({ event: 'reload_failed', config: this.#loaded.file, err: error }, `reload refused, the running configuration stays: ${error}`);
       return { ok: false, error };
     }
-    // The primary serves the admin API: its warning, said once here rather than by every worker.
-    if (JSON.stringify(next.config.admin) !== JSON.stringify(this.#loaded.config.admin)) {
-      this.#log.warn({ event: 'config_warning' }, 'admin: changed: it takes effect when postern restarts');
-    }
     const was = workerCount(this.#loaded.config.process);
+    const adminWas = this.#loaded.config.admin;
     this.#loaded = next;
+    // The primary serves the admin API; a request under way on it (POST /reload) is answered.
+    this.#admin = await reloadAdminServer(this.#admin, adminWas, next.config.admin, (p) => configPath(next, p), clusterAdminTarget(this), this.#log);
     // Workers about to retire reload too: they serve their sessions to the end with the new configuration.
     const answers = await this.ask('reload');
     const failed = answers.filter((a) => !a.ok || (a.value as { ok?: boolean } | undefined)?.ok === false);

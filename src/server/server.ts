@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { localAdminTarget, Observation, startAdminServer, type AdminServer } from '../admin/index.js';
+import { localAdminTarget, Observation, reloadAdminServer, startAdminServer, type AdminServer } from '../admin/index.js';
 import { configPath, loadConfig, type Config, type LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { SessionRegistry } from '../login/index.js';
@@ -210,13 +210,18 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
           kept.push(l.label);
         }
       }
-      if (!opts.clustered && JSON.stringify(next.config.admin) !== JSON.stringify(current.config.admin)) log.warn({ event: 'config_warning' }, 'admin: changed: it takes effect when postern restarts');
       // A single process has no primary to start or stop workers (see cluster/Primary for the rest).
       if (!opts.clustered && next.config.process.workers !== current.config.process.workers) log.warn({ event: 'config_warning' }, 'process.workers changed: postern runs as one process, without a primary; it takes effect when postern restarts');
       const old = current;
       current = gen;
       retire(old);
       for (const w of gen.prepared.warnings) log.warn({ event: 'config_warning' }, w);
+      // A cluster's primary serves the admin API (cluster/Primary reloads it).
+      if (opts.adminApi !== false) {
+        admin = await reloadAdminServer(admin, old.config.admin, gen.config.admin, (p) => configPath(gen.loaded, p), localAdminTarget(server), log);
+        if (admin) server.admin = admin.address();
+        else delete server.admin;
+      }
       log.info({ event: 'reloaded', config: next.file, opened, closed, kept, sessions: sessions.size }, 'configuration reloaded');
       return { ok: true, listeners: { opened, closed, kept } };
     },

@@ -50,8 +50,8 @@ async function login(port: number, user: string, password: string): Promise<Scri
   return c;
 }
 
-async function api(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+async function api(port: number, method: string, path: string, body?: unknown, token = TOKEN): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
   return { status: res.status, json: await res.json().catch(() => undefined) };
 }
 
@@ -394,6 +394,23 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
     const c = await login(imapPort, 'alice', 'alice-pw');
     c.close();
     await settled(adminPort);
+  });
+
+  test('the admin token rotated in its file: the POST /reload that applies it is answered, and from then on only the new token is taken', async () => {
+    const rotated = 'process-model-rotated-token-0123456789';
+    const tokenFile = join(tmp.path, 'token');
+    writeFileSync(tokenFile, `${rotated}\n`);
+    try {
+      const reload = await api(adminPort, 'POST', '/reload');
+      assert.equal(reload.status, 200, JSON.stringify(reload.json));
+      assert.equal((await api(adminPort, 'GET', '/sessions')).status, 401, 'the old token is refused');
+      assert.equal((await api(adminPort, 'GET', '/sessions', undefined, rotated)).status, 200);
+    } finally {
+      // Back to the suite's token for the tests that follow.
+      writeFileSync(tokenFile, `${TOKEN}\n`);
+      assert.equal((await api(adminPort, 'POST', '/reload', undefined, rotated)).status, 200);
+    }
+    assert.equal((await api(adminPort, 'GET', '/sessions')).status, 200);
   });
 
   test('SIGTERM: no new connections, open sessions run until process.shutdown_timeout, then * BYE', async () => {
