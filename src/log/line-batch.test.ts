@@ -113,7 +113,7 @@ if (!full) throw new Error('the pipe never filled');
 for (let i = 0; i < 100; i++) log.info({ event: 'line', n: i }, 'a line');
 process.exit(0);`;
   // The reader starts 300 ms after the writer.
-  const r = spawnSync('sh', ['-c', 'node --input-type=module -e "$SCRIPT" | (sleep 0.3; cat)'], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, SCRIPT: script }, maxBuffer: 64 * 2 ** 20 });
+  const r = spawnSync('sh', ['-c', '"$NODE" --input-type=module -e "$SCRIPT" | (sleep 0.3; cat)'], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE: process.execPath, SCRIPT: script }, maxBuffer: 64 * 2 ** 20 });
   assert.equal(r.status, 0, r.stderr);
   const text = r.stdout.replace(/^\.+/, '').trimEnd();
   const lines = text === '' ? [] : text.split('\n').map((l) => JSON.parse(l) as { n: number });
