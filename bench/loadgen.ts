@@ -61,10 +61,8 @@ export function describeErrors(r: { error_kinds?: ErrorKinds; last_refusal?: str
 export interface CpuUse {
   wallS: number;
   loadgenS: number;
-  /** Per party name given in `parties` (e.g. backend, proxy). */
-  parties: Record<string, number>;
-  /** The kernel's part of each party's CPU seconds (system calls; on loopback, most of TCP's work). */
-  partiesSys: Record<string, number>;
+  /** Per party name given in `parties` (e.g. backend, proxy): CPU seconds, and the kernel's part (system calls; on loopback, most of TCP's work). */
+  parties: Record<string, TreeCpu>;
   /** Machine-wide busy time not explained by the parties, the load generator or this orchestrator. */
   otherS: number;
 }
@@ -81,19 +79,17 @@ function mark(parties: ReadonlyMap<string, number>): Mark {
 }
 
 function between(a: Mark, b: Mark, loadgenS: number): CpuUse {
-  const parties: Record<string, number> = {};
-  const partiesSys: Record<string, number> = {};
+  const parties: Record<string, TreeCpu> = {};
   let ours = loadgenS;
   for (const [name, end] of b.trees) {
     const before = a.trees.get(name);
-    const used = Math.max(0, end.total - (before?.total ?? 0));
+    const used = { total: Math.max(0, end.total - (before?.total ?? 0)), sys: Math.max(0, end.sys - (before?.sys ?? 0)) };
     parties[name] = used;
-    partiesSys[name] = Math.max(0, end.sys - (before?.sys ?? 0));
-    ours += used;
+    ours += used.total;
   }
   const self = process.cpuUsage(a.self);
   ours += (self.user + self.system) / 1e6;
-  return { wallS: (b.t - a.t) / 1000, loadgenS, parties, partiesSys, otherS: Math.max(0, b.busy - a.busy - ours) };
+  return { wallS: (b.t - a.t) / 1000, loadgenS, parties, otherS: Math.max(0, b.busy - a.busy - ours) };
 }
 
 export interface RunOptions {

@@ -2,6 +2,7 @@
 // issue 6), the CPU table, and the profile summary, as Markdown.
 import type { FigureId, FigureRun } from './figures.js';
 import { describeErrors } from './loadgen.js';
+import type { TreeCpu } from './procstat.js';
 import type { Profiles } from './profile.js';
 import type { TargetId } from './targets/types.js';
 
@@ -32,17 +33,15 @@ const latencyMs = (f: FigureId, p: 'p50_us' | 'p99_us'): Get => (r) => {
   const x = fig(r, f)?.result;
   return x && x.samples > 0 ? x[p] / 1000 : undefined;
 };
-/** The proxy's own CPU time per operation, in microseconds. */
-const proxyCpuPerOp = (f: FigureId): Get => (r) => {
+/** Microseconds per operation, or undefined without the seconds or any operation. */
+const perOpUs = (seconds: number | undefined, ops: number) => (seconds !== undefined && ops > 0 ? (seconds / ops) * 1e6 : undefined);
+/**
+ * The proxy's own CPU time per operation, in microseconds: all of it, or the kernel's part (system
+ * calls and, on loopback, TCP's work for both ends: the floor every proxy pays).
+ */
+const proxyCpuPerOp = (f: FigureId, part: keyof TreeCpu = 'total'): Get => (r) => {
   const x = fig(r, f);
-  const cpu = x?.cpu.parties['proxy'];
-  return x && cpu !== undefined && x.result.ops > 0 ? (cpu / x.result.ops) * 1e6 : undefined;
-};
-/** The kernel's part of it: system calls and, on loopback, TCP's work for both ends (the floor every proxy pays). */
-const proxyKernelPerOp = (f: FigureId): Get => (r) => {
-  const x = fig(r, f);
-  const sys = x?.cpu.partiesSys['proxy'];
-  return x && sys !== undefined && x.result.ops > 0 ? (sys / x.result.ops) * 1e6 : undefined;
+  return x && perOpUs(x.cpu.parties['proxy']?.[part], x.result.ops);
 };
 const of = (all: ReadonlyMap<TargetId, TargetResults>, id: TargetId, get: Get) => get(all.get(id), all);
 const atLeast = (p: Value, ref: Value, k: number) => (p === undefined || ref === undefined ? undefined : p >= k * ref);
@@ -60,7 +59,7 @@ function loginRows(f: FigureId, name: string, goal?: string, met?: Row['met']): 
       label: `proxy CPU per ${name} login (µs)`, better: 'lower', digits: 0, get: proxyCpuPerOp(f),
       ...(f === 'login-imap' || f === 'login-pop3' ? { goal: '≤ 0.5× Dovecot', met: (p: Value, all: ReadonlyMap<TargetId, TargetResults>) => atMost(p, of(all, 'dovecot', proxyCpuPerOp(f)), 0.5) } : {}),
     },
-    { label: `proxy CPU in the kernel per ${name} login (µs)`, better: 'lower', digits: 0, get: proxyKernelPerOp(f) },
+    { label: `proxy CPU in the kernel per ${name} login (µs)`, better: 'lower', digits: 0, get: proxyCpuPerOp(f, 'sys') },
   ];
 }
 
@@ -159,8 +158,7 @@ export function cpuTable(results: readonly TargetResults[]): string {
       lines.push(
         row([
           nameOf(r), f, c.wallS.toFixed(1), f === 'login-imaps-resume' ? `${ops} (${run.result.resumed ?? 0} resumed)` : String(ops), String(run.result.errors), `${c.loadgenS.toFixed(2)} (${((100 * c.loadgenS) / c.wallS).toFixed(0)}%)`,
-          fmt(c.parties['backend'], 2), fmt(proxy, 2), c.otherS.toFixed(2), proxy !== undefined && ops > 0 ? fmt((proxy / ops) * 1e6, 0) : '—',
-          proxy !== undefined && ops > 0 ? fmt(((c.partiesSys['proxy'] ?? 0) / ops) * 1e6, 0) : '—',
+          fmt(c.parties['backend']?.total, 2), fmt(proxy?.total, 2), c.otherS.toFixed(2), fmt(perOpUs(proxy?.total, ops), 0), fmt(perOpUs(proxy?.sys, ops), 0),
         ]),
       );
     }

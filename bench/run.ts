@@ -83,7 +83,7 @@ function summary(run: FigureRun): string {
   const c = run.cpu;
   const proxy = c.parties['proxy'];
   const errors = r.errors > 0 ? `errors ${r.errors} (${describeErrors(r)})` : 'errors 0';
-  const cpu = `loadgen ${((100 * c.loadgenS) / c.wallS).toFixed(0)}% of a core, backend ${(c.parties['backend'] ?? 0).toFixed(2)} s, proxy ${proxy?.toFixed(2) ?? '—'} s (kernel ${(c.partiesSys['proxy'] ?? 0).toFixed(2)}), other ${c.otherS.toFixed(2)} s`;
+  const cpu = `loadgen ${((100 * c.loadgenS) / c.wallS).toFixed(0)}% of a core, backend ${(c.parties['backend']?.total ?? 0).toFixed(2)} s, proxy ${proxy ? `${proxy.total.toFixed(2)} s (kernel ${proxy.sys.toFixed(2)})` : '—'}, other ${c.otherS.toFixed(2)} s`;
   switch (run.figure) {
     case 'idle': {
       const m = run.memory;

@@ -1,4 +1,5 @@
 import type { Logger } from '../log/index.js';
+import { listeningAt } from '../net/index.js';
 import { parseAdminListen, type AdminConfig, type AdminListen } from './config.js';
 import type { AdminAuth } from './handler.js';
 import { AdminServer } from './http.js';
@@ -17,15 +18,10 @@ function adminAuth(cfg: AdminConfig, resolvePath: (p: string) => string): AdminA
   return { token: adminToken(cfg, resolvePath), metricsTokenRequired: cfg.metrics_token_required };
 }
 
-function described(server: AdminServer): string {
-  const addr = server.address();
-  return addr.family === 'unix' ? addr.address : `${addr.address}:${addr.port}`;
-}
-
 async function listenAt(where: AdminListen, auth: AdminAuth, target: AdminTarget, log: Logger): Promise<AdminServer> {
   const server = new AdminServer(where, target, auth, log);
   const addr = await server.listen();
-  log.info({ event: 'listening', listener: 'admin', protocol: 'http', address: addr.address, port: addr.port }, `admin API listening on ${described(server)}`);
+  log.info({ event: 'listening', listener: 'admin', protocol: 'http', address: addr.address, port: addr.port }, `admin API listening on ${listeningAt(addr)}`);
   return server;
 }
 
@@ -73,18 +69,20 @@ export async function reloadAdminServer(
   } catch (err) {
     return failed(err, 'its previous token and address');
   }
-  const where = adminListen(next, resolvePath);
-  if (JSON.stringify(where) === JSON.stringify(adminListen(was, resolvePath))) {
+  // The same file, so a relative socket path names the same place in both.
+  if (next.listen === was.listen) {
     server.setAuth(auth);
     return server;
   }
+  const from = listeningAt(server.address());
   let moved: AdminServer;
   try {
-    moved = await listenAt(where, auth, target, log);
+    moved = await listenAt(adminListen(next, resolvePath), auth, target, log);
   } catch (err) {
-    return failed(err, `its previous token and address ${described(server)}`);
+    return failed(err, `its previous token and address ${from}`);
   }
-  log.info({ event: 'admin_moved', from: described(server), to: described(moved) }, `admin API moved from ${described(server)} to ${described(moved)}`);
+  const to = listeningAt(moved.address());
+  log.info({ event: 'admin_moved', from, to }, `admin API moved from ${from} to ${to}`);
   void server.close();
   return moved;
 }

@@ -1,4 +1,4 @@
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
 /** `::ffff:1.2.3.4` as `1.2.3.4`, so logs, ID fields and network checks agree. */
@@ -78,4 +78,9 @@ export function localAddresses(): Set<string> {
     for (const a of list ?? []) out.add(normalizeIp(a.address));
   }
   return out;
+}
+
+/** Where a server listens, for a log line: `host:port`, or the path of a unix socket. */
+export function listeningAt(addr: AddressInfo): string {
+  return addr.family === 'unix' ? addr.address : `${addr.address}:${addr.port}`;
 }

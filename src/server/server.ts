@@ -4,7 +4,7 @@ import { configPath, loadConfig, type Config, type LoadedConfig } from '../confi
 import type { Logger } from '../log/index.js';
 import { SessionRegistry } from '../login/index.js';
 import { registerPassdbDrivers } from '../drivers.js';
-import { InProcessCounter, Listener, localAddresses, type ConnectionCounter, type ListenConfig } from '../net/index.js';
+import { InProcessCounter, Listener, listeningAt, localAddresses, type ConnectionCounter, type ListenConfig } from '../net/index.js';
 import { DisconnectSpread } from '../proxy/index.js';
 import { Generation } from './generation.js';
 
@@ -103,8 +103,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
         opened.push(listener);
         const addr = await listener.listen();
         listeners.set(lc.path !== undefined ? key : listenerKey(lc, gen.loaded, addr.port), listener);
-        const where = addr.family === 'unix' ? addr.address : `${addr.address}:${addr.port}`;
-        log.info({ event: 'listening', listener: listener.label, protocol, address: addr.address, port: addr.port, tls: lc.tls }, `listening on ${where}`);
+        log.info({ event: 'listening', listener: listener.label, protocol, address: addr.address, port: addr.port, tls: lc.tls }, `listening on ${listeningAt(addr)}`);
       }
     } catch (err) {
       for (const l of opened) {
