@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
 import type PinoPretty from 'pino-pretty';
 import { LineBatch } from './line-batch.js';
+import { isoTimestamp } from './time.js';
 
 export type { Logger } from 'pino';
 
@@ -16,7 +17,7 @@ export interface LogOptions {
  * Secrets never reach here as strings: they travel as `Secret`, whose toJSON() is `***`.
  */
 export function createLogger(opts: LogOptions, destination: NodeJS.WritableStream = process.stdout): Logger {
-  const base = { level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  const base = { level: opts.level, base: undefined, timestamp: isoTimestamp() };
   if (opts.format === 'text') {
     // Loaded only for `log.format: text`.
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;

@@ -11,13 +11,25 @@ export type SaslStart = { kind: 'started'; sasl: SaslServer } | { kind: 'unsuppo
  * mechanisms a connection may use now, the request every login starts from, and the
  * SaslServer that runs an exchange against the chain. The fronts add only framing.
  */
+/** auth.mechanisms resolved once per configuration (the same array until a reload), not once per connection. */
+const resolved = new WeakMap<readonly string[], readonly SaslServerMechanism[]>();
+
+function resolveOffered(names: readonly string[]): readonly SaslServerMechanism[] {
+  let mechs = resolved.get(names);
+  if (mechs === undefined) {
+    mechs = names.map((n) => getMechanism(n)).filter((m): m is SaslServerMechanism => m !== undefined);
+    resolved.set(names, mechs);
+  }
+  return mechs;
+}
+
 export class FrontSasl {
   readonly #offered: readonly SaslServerMechanism[];
   readonly #policy: PlaintextPolicy;
 
   /** `offered`: auth.mechanisms that the configured passdbs can verify (see auth/sasl/offer.ts). */
   constructor(offered: readonly string[], policy: PlaintextPolicy) {
-    this.#offered = offered.map((n) => getMechanism(n)).filter((m): m is SaslServerMechanism => m !== undefined);
+    this.#offered = resolveOffered(offered);
     this.#policy = policy;
   }
 
