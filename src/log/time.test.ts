@@ -27,7 +27,7 @@ test('a clock that goes back, or jumps, is followed', () => {
   }
 });
 
-test('it is the same line as pino.stdTimeFunctions.isoTime gives', () => {
+test('pino writes it as the line\'s time, in the shape of its own isoTime', () => {
   const lines: string[] = [];
   const sink = { write: (s: string) => lines.push(s) };
   const ms = Date.UTC(2026, 10, 23, 8, 5, 9, 7);

@@ -6,11 +6,6 @@ import { connectionSecured, plaintextAllowed, type PlaintextPolicy } from './pla
 
 export type SaslStart = { kind: 'started'; sasl: SaslServer } | { kind: 'unsupported' } | { kind: 'plaintextDisallowed' };
 
-/**
- * The protocol-free half of IMAP AUTHENTICATE and POP3 AUTH: which of the offered
- * mechanisms a connection may use now, the request every login starts from, and the
- * SaslServer that runs an exchange against the chain. The fronts add only framing.
- */
 /** auth.mechanisms resolved once per configuration (the same array until a reload), not once per connection. */
 const resolved = new WeakMap<readonly string[], readonly SaslServerMechanism[]>();
 
@@ -23,6 +18,11 @@ function resolveOffered(names: readonly string[]): readonly SaslServerMechanism[
   return mechs;
 }
 
+/**
+ * The protocol-free half of IMAP AUTHENTICATE and POP3 AUTH: which of the offered
+ * mechanisms a connection may use now, the request every login starts from, and the
+ * SaslServer that runs an exchange against the chain. The fronts add only framing.
+ */
 export class FrontSasl {
   readonly #offered: readonly SaslServerMechanism[];
   readonly #policy: PlaintextPolicy;
