@@ -53,16 +53,8 @@ export class FrontConnection {
   #abort: AbortController | undefined;
 
   /** The options every protocol session passes the same way, from its deps and its own login timeout. */
-  static forSession(protocol: FrontConnectionOptions['protocol'], conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; relay?: RelayMode; onClose?: FrontConnectionOptions['onClose'] }, loginTimeoutMs: number): FrontConnection {
-    return new FrontConnection(conn, {
-      protocol,
-      log: deps.log,
-      loginTimeoutMs,
-      idleTimeoutMs: deps.idleTimeoutMs,
-      proxyTtl: deps.proxyTtl,
-      ...(deps.relay ? { relay: deps.relay } : {}),
-      ...(deps.onClose ? { onClose: deps.onClose } : {}),
-    });
+  static forSession(protocol: FrontConnectionOptions['protocol'], conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; relay?: RelayMode }, loginTimeoutMs: number, onClose?: FrontConnectionOptions['onClose']): FrontConnection {
+    return new FrontConnection(conn, { protocol, log: deps.log, loginTimeoutMs, idleTimeoutMs: deps.idleTimeoutMs, proxyTtl: deps.proxyTtl, relay: deps.relay, onClose });
   }
 
   constructor(conn: Connection, opts: FrontConnectionOptions) {

@@ -6,18 +6,6 @@ import { connectionSecured, plaintextAllowed, type PlaintextPolicy } from './pla
 
 export type SaslStart = { kind: 'started'; sasl: SaslServer } | { kind: 'unsupported' } | { kind: 'plaintextDisallowed' };
 
-/** auth.mechanisms resolved once per configuration (the same array until a reload), not once per connection. */
-const resolved = new WeakMap<readonly string[], readonly SaslServerMechanism[]>();
-
-function resolveOffered(names: readonly string[]): readonly SaslServerMechanism[] {
-  let mechs = resolved.get(names);
-  if (mechs === undefined) {
-    mechs = names.map((n) => getMechanism(n)).filter((m): m is SaslServerMechanism => m !== undefined);
-    resolved.set(names, mechs);
-  }
-  return mechs;
-}
-
 /**
  * The protocol-free half of IMAP AUTHENTICATE and POP3 AUTH: which of the offered
  * mechanisms a connection may use now, the request every login starts from, and the
@@ -29,7 +17,7 @@ export class FrontSasl {
 
   /** `offered`: auth.mechanisms that the configured passdbs can verify (see auth/sasl/offer.ts). */
   constructor(offered: readonly string[], policy: PlaintextPolicy) {
-    this.#offered = resolveOffered(offered);
+    this.#offered = offered.map((n) => getMechanism(n)).filter((m): m is SaslServerMechanism => m !== undefined);
     this.#policy = policy;
   }
 

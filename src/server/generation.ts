@@ -7,7 +7,7 @@ import type { Config, LoadedConfig } from '../config/index.js';
 import { ImapLoginSession } from '../imap/index.js';
 import { LmtpSession } from '../lmtp/index.js';
 import type { Logger } from '../log/index.js';
-import { admitted, LoginService, newSessionId, type SessionRegistry, type TrackedSession } from '../login/index.js';
+import { admitted, FrontSasl, LoginService, newSessionId, type SessionRegistry, type TrackedSession } from '../login/index.js';
 import { ConnectionLimits, NetworkList, nodeConnection, type Connection, type ConnectionCounter, type ConnectionHandler, type ListenConfig } from '../net/index.js';
 import { SourceIps, type DisconnectSpread } from '../proxy/index.js';
 import { Pop3LoginSession } from '../pop3/index.js';
@@ -76,26 +76,29 @@ export class Generation {
     this.haproxyTrusted = cfg.haproxy_trusted_networks.length > 0 ? new NetworkList(cfg.haproxy_trusted_networks) : undefined;
     // Postfix and Exim pass no client certificate identity: EXTERNAL is for IMAP and POP3 only.
     this.authService = new AuthService({ authenticator, mechanisms: mechanisms.filter((m) => m !== 'EXTERNAL'), policy: this.policy, trustedNetworks, log });
+    const plaintext = { disablePlaintextAuth: cfg.auth.disable_plaintext_auth, trustedNetworks };
+    // What every IMAP and POP3 session of this configuration shares, built once rather than per connection.
     const common = {
-      disablePlaintextAuth: cfg.auth.disable_plaintext_auth,
-      mechanisms,
-      trustedNetworks,
+      ...plaintext,
+      sasl: new FrontSasl(mechanisms, plaintext),
       login,
       idleTimeoutMs: cfg.proxy.idle_timeout,
       proxyTtl: cfg.proxy.ttl,
       relay: cfg.proxy.relay,
       log,
     };
+    const imapDeps = { ...common, imap: cfg.imap };
+    const pop3Deps = { ...common, pop3: cfg.pop3 };
     const lmtpHost = cfg.lmtp.hostname ?? hostname();
     const lmtpSourceIp = sourceIps ? (family: 4 | 6) => sourceIps.next(family) : undefined;
     // Each IMAP and POP3 connection first takes its place under limits: (see login/admission).
     const admission = { limits: () => limits, trustedNetworks, log };
     this.#handlers = {
       imap: admitted('imap', admission, ImapLoginSession.refuse, (conn, release) =>
-        this.#track((onClose) => new ImapLoginSession(conn, { ...common, imap: cfg.imap, onClose: (end) => (onClose(), release(), seen?.sessionClosed('imap', end)) })),
+        this.#track((onClose) => new ImapLoginSession(conn, imapDeps, (end) => (onClose(), release(), seen?.sessionClosed('imap', end)))),
       ),
       pop3: admitted('pop3', admission, Pop3LoginSession.refuse, (conn, release) =>
-        this.#track((onClose) => new Pop3LoginSession(conn, { ...common, pop3: cfg.pop3, onClose: (end) => (onClose(), release(), seen?.sessionClosed('pop3', end)) })),
+        this.#track((onClose) => new Pop3LoginSession(conn, pop3Deps, (end) => (onClose(), release(), seen?.sessionClosed('pop3', end)))),
       ),
       auth: this.authService.accept,
       lmtp: (conn) => {

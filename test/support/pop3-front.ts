@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { Writable } from 'node:stream';
 import { MemoryAuthenticator, type Authenticator, type MemoryUsers } from '../../src/auth/index.js';
 import { createLogger } from '../../src/log/index.js';
-import { LoginService } from '../../src/login/index.js';
+import { FrontSasl, LoginService } from '../../src/login/index.js';
 import { NetworkList, normalizeIp, type Connection } from '../../src/net/index.js';
 import { Pop3LoginSession, pop3ConfigSchema } from '../../src/pop3/index.js';
 import { proxyConfigSchema } from '../../src/proxy/index.js';
@@ -59,17 +59,9 @@ export async function startPop3Front(opts: FrontOptions): Promise<TestFront> {
       secured: false,
       listener: 'pop3-test',
     };
-    const session = new Pop3LoginSession(conn, {
-      pop3: pop3ConfigSchema.parse(opts.pop3 ?? {}),
-      disablePlaintextAuth: opts.disablePlaintextAuth ?? true,
-      mechanisms: opts.mechanisms ?? ['PLAIN', 'LOGIN'],
-      trustedNetworks: new NetworkList(opts.trustedNetworks ?? []),
-      login,
-      idleTimeoutMs: 60_000,
-      proxyTtl: opts.proxyTtl ?? 7,
-      log,
-      onClose: () => sessions.delete(session),
-    });
+    const plaintext = { disablePlaintextAuth: opts.disablePlaintextAuth ?? true, trustedNetworks: new NetworkList(opts.trustedNetworks ?? []) };
+    const deps = { pop3: pop3ConfigSchema.parse(opts.pop3 ?? {}), ...plaintext, sasl: new FrontSasl(opts.mechanisms ?? ['PLAIN', 'LOGIN'], plaintext), login, idleTimeoutMs: 60_000, proxyTtl: opts.proxyTtl ?? 7, log };
+    const session = new Pop3LoginSession(conn, deps, () => sessions.delete(session));
     sessions.add(session);
     session.start();
   });

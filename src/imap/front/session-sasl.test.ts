@@ -7,7 +7,7 @@ import { getTestCerts, type ServerCert, type TestCerts } from '../../../test/int
 import { readImap, type ScriptedClient } from '../../../test/support/imap-client.js';
 import type { Authenticator } from '../../auth/index.js';
 import { cramMd5Response, saslTestAuthenticator, scramClient } from '../../auth/sasl/test-clients.js';
-import { LoginService } from '../../login/index.js';
+import { FrontSasl, LoginService } from '../../login/index.js';
 import { connectionFromSocket } from '../../net/connection.js';
 import { createServerTls, NetworkList, type Connection } from '../../net/index.js';
 import { proxyConfigSchema } from '../../proxy/index.js';
@@ -59,17 +59,9 @@ async function startFront(o: { remoteIp?: string; tls?: boolean } = {}): Promise
     socket.on('error', () => {});
     const conn: Connection = connectionFromSocket(socket, 'test', serverTls);
     if (o.remoteIp) conn.remoteIp = o.remoteIp;
-    const s: ImapLoginSession = new ImapLoginSession(conn, {
-      imap: imapConfigSchema.parse({}),
-      disablePlaintextAuth: true,
-      mechanisms: MECHS,
-      trustedNetworks: new NetworkList([]),
-      login,
-      idleTimeoutMs: 60_000,
-      proxyTtl: 7,
-      log: logs.log,
-      onClose: () => sessions.delete(s),
-    });
+    const plaintext = { disablePlaintextAuth: true, trustedNetworks: new NetworkList([]) };
+    const deps = { imap: imapConfigSchema.parse({}), ...plaintext, sasl: new FrontSasl(MECHS, plaintext), login, idleTimeoutMs: 60_000, proxyTtl: 7, log: logs.log };
+    const s: ImapLoginSession = new ImapLoginSession(conn, deps, () => sessions.delete(s));
     sessions.add(s);
     s.start();
   };

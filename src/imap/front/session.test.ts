@@ -6,7 +6,7 @@ import { connect as tlsConnect, createSecureContext } from 'node:tls';
 import { cleanupsAfterEach } from '../../../test/support/cleanups.js';
 import { readImap, type ScriptedClient } from '../../../test/support/imap-client.js';
 import { MemoryAuthenticator, type Authenticator, type MemoryUser } from '../../auth/index.js';
-import { LoginService } from '../../login/index.js';
+import { FrontSasl, LoginService } from '../../login/index.js';
 import { connectionFromSocket } from '../../net/connection.js';
 import { NetworkList, type ServerTls } from '../../net/index.js';
 import { proxyConfigSchema } from '../../proxy/index.js';
@@ -84,17 +84,9 @@ async function startFront(o: FrontOptions = {}): Promise<number> {
     socket.on('error', () => {});
     const conn = connectionFromSocket(socket, 'test', o.tls ? serverTls : undefined);
     if (o.remoteIp) conn.remoteIp = o.remoteIp;
-    const session: ImapLoginSession = new ImapLoginSession(conn, {
-      imap: imapConfigSchema.parse(o.imap ?? {}),
-      disablePlaintextAuth: true,
-      mechanisms: ['PLAIN', 'LOGIN'],
-      trustedNetworks: new NetworkList(o.trusted ?? []),
-      login,
-      idleTimeoutMs: 60_000,
-      proxyTtl: 7,
-      log: logs.log,
-      onClose: () => sessions.delete(session),
-    });
+    const plaintext = { disablePlaintextAuth: true, trustedNetworks: new NetworkList(o.trusted ?? []) };
+    const deps = { imap: imapConfigSchema.parse(o.imap ?? {}), ...plaintext, sasl: new FrontSasl(['PLAIN', 'LOGIN'], plaintext), login, idleTimeoutMs: 60_000, proxyTtl: 7, log: logs.log };
+    const session: ImapLoginSession = new ImapLoginSession(conn, deps, () => sessions.delete(session));
     sessions.add(session);
     session.start();
   });

@@ -4,7 +4,7 @@ import type { Logger } from '../../log/index.js';
 import type { AuthRequest, AuthResult } from '../../auth/index.js';
 import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
 import { endSocket, type Connection, type NetworkList } from '../../net/index.js';
-import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type EndReason, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
+import { ClientIdentity, FrontConnection, loginRequestBase, plaintextAllowed, type EndReason, type FrontSasl, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
 import type { BackendTarget, RelayMode } from '../../proxy/index.js';
 import { ImapCommandReader, type ImapCommand } from '../wire/index.js';
 import type { ImapConfig } from '../config.js';
@@ -18,16 +18,14 @@ import { outcomeReply } from './outcome.js';
 export interface ImapFrontDeps {
   imap: ImapConfig;
   disablePlaintextAuth: boolean;
-  /** auth.mechanisms that the passdbs can verify; each connection offers those it may use now. */
-  mechanisms: readonly string[];
+  /** auth.mechanisms that the passdbs can verify, built once per configuration; each connection offers those it may use now. */
+  sasl: FrontSasl;
   trustedNetworks: NetworkList;
   login: LoginService;
   idleTimeoutMs: number;
   proxyTtl: number;
   relay?: RelayMode;
   log: Logger;
-  /** Told when the session is over, for the registry. */
-  onClose?: (end?: { bytesIn: number; bytesOut: number }) => void;
 }
 
 type Finished = Exclude<SaslOutcome, { kind: 'challenge' }>;
@@ -46,12 +44,11 @@ export class ImapLoginSession implements ImapFrontContext, TrackedSession {
   #badCommands = 0;
   #authFailures = 0;
   #capabilityAsked = false;
-  readonly #sasl: FrontSasl;
 
-  constructor(conn: Connection, deps: ImapFrontDeps) {
+  /** `deps` are the configuration's, shared by its sessions; `onClose` tells the registry this one is over. */
+  constructor(conn: Connection, deps: ImapFrontDeps, onClose?: (end?: { bytesIn: number; bytesOut: number }) => void) {
     this.#deps = deps;
-    this.#sasl = new FrontSasl(deps.mechanisms, deps);
-    this.#front = FrontConnection.forSession('imap', conn, deps, deps.imap.login_timeout);
+    this.#front = FrontConnection.forSession('imap', conn, deps, deps.imap.login_timeout, onClose);
     this.#reader = this.#newReader();
   }
 
@@ -101,7 +98,7 @@ export class ImapLoginSession implements ImapFrontContext, TrackedSession {
       override: this.#deps.imap.capability,
       starttls: this.tlsAvailable && !this.secured,
       plaintextAllowed: this.plaintextAllowed(),
-      mechanisms: this.#sasl.usable(this.#front),
+      mechanisms: this.#deps.sasl.usable(this.#front),
     });
   }
   untagged(text: string): void {
@@ -141,7 +138,7 @@ export class ImapLoginSession implements ImapFrontContext, TrackedSession {
     await this.#front.startTls();
   }
   async beginAuthenticate(tag: string, mechName: string, initialResponse: string | undefined): Promise<void> {
-    const started = this.#sasl.start(mechName, this.#front, this.#deps.login.authenticator, loginRequestBase(this.#front, 'imap', this.#deps.trustedNetworks));
+    const started = this.#deps.sasl.start(mechName, this.#front, this.#deps.login.authenticator, loginRequestBase(this.#front, 'imap', this.#deps.trustedNetworks));
     if (started.kind === 'unsupported') return this.tagged(tag, 'NO', REPLY.unsupportedMech);
     if (started.kind === 'plaintextDisallowed') return this.tagged(tag, 'NO', REPLY.plaintextDisallowed);
     let response: Buffer | null = null;

@@ -4,7 +4,7 @@ import type { Logger } from '../../log/index.js';
 import type { AuthRequest, AuthResult } from '../../auth/index.js';
 import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
 import { endSocket, type Connection, type NetworkList } from '../../net/index.js';
-import { ClientIdentity, FrontConnection, FrontSasl, loginRequestBase, plaintextAllowed, type EndReason, type ForwardedFields, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
+import { ClientIdentity, FrontConnection, loginRequestBase, plaintextAllowed, type EndReason, type FrontSasl, type ForwardedFields, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
 import type { BackendTarget, RelayMode } from '../../proxy/index.js';
 import { Pop3CommandReader, type Pop3Command } from '../wire/index.js';
 import type { Pop3Config } from '../config.js';
@@ -18,15 +18,14 @@ import { outcomeReply } from './outcome.js';
 export interface Pop3FrontDeps {
   pop3: Pop3Config;
   disablePlaintextAuth: boolean;
-  mechanisms: readonly string[];
+  /** auth.mechanisms that the passdbs can verify, built once per configuration; each connection offers those it may use now. */
+  sasl: FrontSasl;
   trustedNetworks: NetworkList;
   login: LoginService;
   idleTimeoutMs: number;
   proxyTtl: number;
   relay?: RelayMode;
   log: Logger;
-  /** Told when the session is over, for the registry. */
-  onClose?: (end?: { bytesIn: number; bytesOut: number }) => void;
 }
 
 /** The AUTHORIZATION state (RFC 1939 §4), split where an AUTH exchange reads raw lines. */
@@ -46,12 +45,11 @@ export class Pop3LoginSession implements Pop3FrontContext, TrackedSession {
   /** Unknown commands in a row (Dovecot resets the count on a known one). */
   #badCommands = 0;
   #authFailures = 0;
-  readonly #sasl: FrontSasl;
 
-  constructor(conn: Connection, deps: Pop3FrontDeps) {
+  /** `deps` are the configuration's, shared by its sessions; `onClose` tells the registry this one is over. */
+  constructor(conn: Connection, deps: Pop3FrontDeps, onClose?: (end?: { bytesIn: number; bytesOut: number }) => void) {
     this.#deps = deps;
-    this.#sasl = new FrontSasl(deps.mechanisms, deps);
-    this.#front = FrontConnection.forSession('pop3', conn, deps, deps.pop3.login_timeout);
+    this.#front = FrontConnection.forSession('pop3', conn, deps, deps.pop3.login_timeout, onClose);
     this.#reader = this.#newReader();
   }
 
@@ -100,7 +98,7 @@ export class Pop3LoginSession implements Pop3FrontContext, TrackedSession {
     return plaintextAllowed(this.#front.conn, this.#deps);
   }
   mechanisms(): string[] {
-    return this.#sasl.usable(this.#front);
+    return this.#deps.sasl.usable(this.#front);
   }
   capabilities(): string[] {
     return preLoginCapabilities({ stls: this.tlsAvailable && !this.secured, plaintextAllowed: this.plaintextAllowed(), mechanisms: this.mechanisms() });
@@ -128,7 +126,7 @@ export class Pop3LoginSession implements Pop3FrontContext, TrackedSession {
     await this.#front.startTls();
   }
   async beginAuth(mechName: string, initialResponse: string | undefined): Promise<void> {
-    const started = this.#sasl.start(mechName, this.#front, this.#deps.login.authenticator, loginRequestBase(this.#front, 'pop3', this.#deps.trustedNetworks));
+    const started = this.#deps.sasl.start(mechName, this.#front, this.#deps.login.authenticator, loginRequestBase(this.#front, 'pop3', this.#deps.trustedNetworks));
     if (started.kind === 'unsupported') return this.err(REPLY.unsupportedMech);
     if (started.kind === 'plaintextDisallowed') return this.err(REPLY.plaintextMechDisabled);
     let response: Buffer | null = null;
