@@ -18,7 +18,7 @@ import { cpuTable, failureDetails, figuresTable, idleDetails, profileMarkdown, t
 import { directTarget } from './targets/direct.js';
 import { dovecotMasterPid, dovecotProxyTarget } from './targets/dovecot-proxy.js';
 import { nginxTarget } from './targets/nginx.js';
-import { buildPosternAt, posternProtocolSupport, posternTarget, snapshotPostern } from './targets/postern.js';
+import { posternBuilds, posternTargetsOf } from './targets/postern.js';
 import type { Protocol, Target, TargetId } from './targets/types.js';
 
 const USERS = 1000;
@@ -243,12 +243,7 @@ async function main(): Promise<number> {
   }
   const tmp = makeTempDir('bench');
   const tools = await buildCTools(tmp.path);
-  const posterns = (opts.posternRevs ?? ['.']).map((rev, i) => {
-    const dir = join(tmp.path, `postern-${i}`);
-    if (rev === '.') return { bin: snapshotPostern(dir), name: env.postern, short: 'working tree' };
-    const built = buildPosternAt(rev, dir);
-    return { bin: built.bin, name: `${built.commit.slice(0, 7)} (committed tree, built from git archive)`, short: built.commit.slice(0, 7) };
-  });
+  const posterns = posternBuilds(opts.posternRevs ?? ['.'], tmp.path, env.postern);
   env.postern = posterns.map((p) => p.name).join(', then ');
   const pki = await getTestCerts();
   const cert = pki.server;
@@ -259,16 +254,7 @@ async function main(): Promise<number> {
     fake = await startFakeBackend(tools.fakeBackend);
     const w: World = { tools, backend, backendPid: dovecotMasterPid(backend.dovecot), fake, cert, caPath: pki.ca.certPath, durations };
     await primeBackend(w);
-    const posternTargets: Target[] = [];
-    for (const p of posterns) {
-      const unsupported = new Map<Protocol, string>();
-      const pop3 = await posternProtocolSupport(p.bin, 'pop3', cert);
-      if (pop3 !== undefined) {
-        unsupported.set('pop3', 'postern has no pop3 listener in this build');
-        notes.push(`POP3 figures of postern ${p.short} skipped: ${pop3}`);
-      }
-      posternTargets.push(posternTarget(p.bin, unsupported, posterns.length > 1 ? `postern ${p.short}` : 'postern'));
-    }
+    const posternTargets = await posternTargetsOf(posterns, cert, notes);
     if (posterns.length > 1) notes.push(`postern measured at ${posterns.length} revisions, each figure on each in turn; the figures table shows the last (${posterns.at(-1)!.short}), the CPU table each.`);
     const all: Target[] = [directTarget(backend.dovecot), dovecotProxyTarget(cores), nginxTarget(), ...posternTargets];
     const targets = all.filter((x) => opts.targets.includes(x.id));

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDovecot, type DovecotInstance } from '../../test/interop/harness/index.js';
+import { startTimeoutMs } from './started.js';
 import type { RunningTarget, Target } from './types.js';
 
 export function dovecotProxyConfig(backendPort: number, cores: number, backendCa?: string): string {
@@ -25,6 +26,17 @@ export function dovecotProxyConfig(backendPort: number, cores: number, backendCa
   ].join('\n');
 }
 
+/**
+ * No process chrooted, for valgrind (bench/instructions.ts): callgrind writes its counts at exit, to
+ * the path it was given at the start.
+ */
+const UNCHROOTED = [
+  'service imap-login {\n  chroot =\n}',
+  'service pop3-login {\n  chroot =\n}',
+  'service anvil {\n  chroot =\n}',
+  '',
+].join('\n');
+
 /** The master's pid, from base_dir/master.pid (the harness keeps base_dir at <dir>/run). */
 export function dovecotMasterPid(instance: DovecotInstance): number {
   return Number(readFileSync(join(instance.dir, 'run', 'master.pid'), 'utf8').trim());
@@ -39,8 +51,9 @@ export function dovecotProxyTarget(cores: number): Target {
         users: [], // the static passdb answers for everyone (after an empty passwd-file)
         trustedNetworks: '127.0.0.0/8',
         cert: spec.cert,
-        extraConfig: dovecotProxyConfig(spec.backendPort, cores, spec.backendCa),
-        startTimeoutMs: 30_000,
+        extraConfig: dovecotProxyConfig(spec.backendPort, cores, spec.backendCa) + (spec.wrap !== undefined ? UNCHROOTED : ''),
+        startTimeoutMs: startTimeoutMs(spec, 30_000),
+        wrap: spec.wrap,
       });
       const p = instance.ports;
       const imap = spec.protocol === 'imap';

@@ -5,7 +5,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync,
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts, makeTempDir, runCommand, spawnProcess } from '../../test/interop/harness/index.js';
-import { whenListening } from './started.js';
+import { startTimeoutMs, whenListening, wrapped } from './started.js';
 import type { Protocol, ProxySpec, RunningTarget, Target } from './types.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -126,17 +126,51 @@ export function posternTarget(bin: string, unsupported: ReadonlyMap<Protocol, st
         writeFileSync(conf, JSON.stringify({ ...posternConfig(spec, ports), ...single }, null, 2));
         // Logs go to a file, as Dovecot's do, so no pipe to this process costs CPU during a figure.
         const log = join(dir.path, 'postern.log');
-        const args = [...(spec.nodeFlags ?? []), bin, 'serve', '--config', conf];
-        const proc = spawnProcess('sh', ['-c', 'exec "$0" "$@" >"$POSTERN_BENCH_LOG" 2>&1', process.execPath, ...args], {
+        const args = wrapped(spec, process.execPath, [...(spec.nodeFlags ?? []), bin, 'serve', '--config', conf]).flat();
+        const proc = spawnProcess('sh', ['-c', 'exec "$0" "$@" >"$POSTERN_BENCH_LOG" 2>&1', ...args], {
           env: { POSTERN_BENCH_LOG: log },
           ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
-          stopTimeoutMs: 15_000, // --cpu-prof writes its profile on the way out
+          stopTimeoutMs: spec.wrap !== undefined ? 60_000 : 15_000, // --cpu-prof and callgrind write on the way out
         });
-        return await whenListening('postern', proc, dir, ports, 15_000);
+        return await whenListening('postern', proc, dir, ports, startTimeoutMs(spec, 15_000));
       } catch (error) {
         dir.remove();
         throw error;
       }
     },
   };
+}
+
+/** One postern to measure: a revision built, or the working tree's dist/ copied. */
+export interface PosternBuild {
+  bin: string;
+  /** For the environment line: the commit and how it was built. */
+  name: string;
+  /** For labels: the short commit, or `working tree`. */
+  short: string;
+}
+
+/** Each of `revs` (`.` is the working tree's dist/, named `workingName`) in a folder of its own under `dir`. */
+export function posternBuilds(revs: readonly string[], dir: string, workingName: string): PosternBuild[] {
+  return revs.map((rev, i) => {
+    const at = join(dir, `postern-${i}`);
+    if (rev === '.') return { bin: snapshotPostern(at), name: workingName, short: 'working tree' };
+    const built = buildPosternAt(rev, at);
+    return { bin: built.bin, name: `${built.commit.slice(0, 7)} (committed tree, built from git archive)`, short: built.commit.slice(0, 7) };
+  });
+}
+
+/** A target per build, labelled by revision when there are several; a build without POP3 says so in `notes`. */
+export async function posternTargetsOf(builds: readonly PosternBuild[], cert: ProxySpec['cert'], notes: string[]): Promise<Target[]> {
+  const targets: Target[] = [];
+  for (const p of builds) {
+    const unsupported = new Map<Protocol, string>();
+    const pop3 = await posternProtocolSupport(p.bin, 'pop3', cert);
+    if (pop3 !== undefined) {
+      unsupported.set('pop3', 'postern has no pop3 listener in this build');
+      notes.push(`POP3 figures of postern ${p.short} skipped: ${pop3}`);
+    }
+    targets.push(posternTarget(p.bin, unsupported, builds.length > 1 ? `postern ${p.short}` : 'postern'));
+  }
+  return targets;
 }

@@ -1,6 +1,15 @@
 // The end of every target's start(): wait for its ports, then hand out the running target.
 import { waitForListening, type ManagedProcess, type TempDir } from '../../test/interop/harness/index.js';
-import type { RunningTarget } from './types.js';
+import type { ProxySpec, RunningTarget } from './types.js';
+
+/** `command` and `args` under the spec's wrapper, if any: what to spawn. */
+export function wrapped(spec: ProxySpec, command: string, args: readonly string[]): [string, string[]] {
+  const [first, ...rest] = [...(spec.wrap ?? []), command, ...args];
+  return [first!, rest];
+}
+
+/** How long a target may take to start: a wrapped one (valgrind) starts tens of times slower. */
+export const startTimeoutMs = (spec: ProxySpec, ms: number): number => (spec.wrap !== undefined ? 300_000 : ms);
 
 /**
  * Resolves once `ports` (plain and TLS first) listen; a process that does not get there is stopped

@@ -19,6 +19,11 @@ export interface ProxySpec {
   cert: CertFiles;
   /** Extra node flags (postern only; --cpu-prof, --heapsnapshot-signal for the profile run). */
   nodeFlags?: string[];
+  /**
+   * A command the target's processes run under, its arguments before the target's own (valgrind for
+   * bench/instructions.ts); the target is given minutes rather than seconds to start, and a minute to stop.
+   */
+  wrap?: readonly string[];
   /** Working folder for files the node process writes (profiles, heap snapshots). */
   cwd?: string;
 }

@@ -63,6 +63,8 @@ export interface DovecotOptions {
   extraConfig?: string;
   /** Default 10000 ms. */
   startTimeoutMs?: number;
+  /** A command the master runs under, its arguments before Dovecot's (e.g. valgrind and its options); it is given a minute to stop. */
+  wrap?: readonly string[];
   /** Fixed ports (e.g. the ones an example configuration names); the rest are chosen free. */
   ports?: Partial<DovecotPorts>;
 }
@@ -219,7 +221,10 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotInstanc
       await writeFile(configPath, config);
       await writeFile(logPath, ''); // readiness is read from this attempt's log only
       const t0 = Date.now();
-      const candidate = spawnProcess(binary, ['-c', configPath, '-F'], { stopTimeoutMs: STOP_GRACE_MS });
+      const [command, ...args] = [...(opts.wrap ?? []), binary, '-c', configPath, '-F'];
+      // Wrapped (valgrind), its children are given a minute to write on the way out, after the master's exit too.
+      const slow = opts.wrap !== undefined ? { stopTimeoutMs: 60_000, stragglerGraceMs: 60_000 } : { stopTimeoutMs: STOP_GRACE_MS };
+      const candidate = spawnProcess(command!, args, slow);
       try {
         await waitUntilListening(candidate, Object.values(candidatePorts), timeoutMs, logPath);
         proc = candidate;

@@ -14,6 +14,11 @@ export interface SpawnOptions {
   stopSignal?: NodeJS.Signals;
   /** Grace period before SIGKILL (default 5000 ms). */
   stopTimeoutMs?: number;
+  /**
+   * How long the rest of the process group may outlive the leader's exit before SIGKILL (default 0):
+   * for children that still write on the way out (valgrind's counts).
+   */
+  stragglerGraceMs?: number;
   /** Per-stream cap on captured output (default 4 MiB); the tail is dropped. */
   maxOutputBytes?: number;
 }
@@ -47,6 +52,15 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
     process.kill(-pid, signal);
   } catch {
     // group already gone
+  }
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -139,6 +153,10 @@ export function spawnProcess(command: string, args: readonly string[], opts: Spa
         }
       }
       const result = await exited;
+      if (pid !== undefined) {
+        const until = Date.now() + (opts.stragglerGraceMs ?? 0);
+        while (Date.now() < until && groupAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+      }
       killGroup(pid, 'SIGKILL'); // stragglers the leader left behind
       return result;
     })();

@@ -1,0 +1,254 @@
+// `node dist/bench/instructions.js [--targets dovecot,nginx,postern] [--logins imap,pop3,imaps]
+//   [--postern-rev REV[,REV...]] [--warmup 3000] [--count 2000] [--rounds 1] [--no-write]`
+// Instructions a login costs each proxy, counted by valgrind's callgrind: user-space instructions
+// executed, summed over the proxy's processes, one client at a time, as the difference between two
+// starts of the proxy (warm-up logins only; warm-up and counted logins). Unlike CPU seconds on a shared
+// machine, the count repeats to within about 1 % from run to run, so it can tell apart changes that
+// timings cannot (bench/README.md, "Instructions per login").
+import { execFile } from 'node:child_process';
+import { appendFileSync, chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { getTestCerts, makeTempDir } from '../test/interop/harness/index.js';
+import { loadgenUserArgs, startBackend } from './backend.js';
+import { BENCH_SOURCE_DIR, buildCTools } from './cbuild.js';
+import { describeEnvironment, environmentMarkdown } from './environment.js';
+import { warmUp, type FigureContext, FULL } from './figures.js';
+import { describeErrors, runLoadgen } from './loadgen.js';
+import { missingPackages } from './prereqs.js';
+import { processTree } from './procstat.js';
+import { dovecotMasterPid, dovecotProxyTarget } from './targets/dovecot-proxy.js';
+import { nginxTarget } from './targets/nginx.js';
+import { posternBuilds, posternTargetsOf } from './targets/postern.js';
+import type { Target, TargetId } from './targets/types.js';
+
+const run = promisify(execFile);
+const USERS = 1000;
+const LOGINS = { imap: { protocol: 'imap', flags: [] }, pop3: { protocol: 'pop3', flags: ['--pop3'] }, imaps: { protocol: 'imap', flags: ['--tls'] } } as const;
+type Login = keyof typeof LOGINS;
+
+interface Options {
+  targets: TargetId[];
+  logins: Login[];
+  posternRevs: string[];
+  warmup: number;
+  count: number;
+  rounds: number;
+  write: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { targets: ['dovecot', 'nginx', 'postern'], logins: ['imap', 'pop3'], posternRevs: ['.'], warmup: 3000, count: 2000, rounds: 1, write: true };
+  const count = (v: string | undefined, name: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} takes a positive whole number`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--no-write') opts.write = false;
+    else if (a === '--targets' && argv[i + 1]) opts.targets = argv[++i]!.split(',') as TargetId[];
+    else if (a === '--logins' && argv[i + 1]) {
+      opts.logins = argv[++i]!.split(',') as Login[];
+      for (const l of opts.logins) if (!(l in LOGINS)) throw new Error(`--logins takes ${Object.keys(LOGINS).join(',')}; not ${l}`);
+    } else if (a === '--postern-rev' && argv[i + 1]) opts.posternRevs = argv[++i]!.split(',').filter((r) => r !== '');
+    else if (a === '--warmup') opts.warmup = count(argv[++i], a);
+    else if (a === '--count') opts.count = count(argv[++i], a);
+    else if (a === '--rounds') opts.rounds = count(argv[++i], a);
+    else throw new Error(`unknown argument ${a}; see bench/README.md`);
+  }
+  if (opts.targets.includes('direct')) throw new Error('the backend itself is not counted: --targets takes dovecot, nginx and postern');
+  return opts;
+}
+
+/** One process's count: its command and the instructions it ran from start to exit. */
+interface Count {
+  command: string;
+  instructions: number;
+}
+
+interface Measure {
+  target: string;
+  login: Login;
+  /** Instructions a login, summed over the processes. */
+  perLogin: number;
+  byProcess: Map<string, number>;
+}
+
+const log = (msg: string) => console.log(`[instructions] ${msg}`);
+
+/** The count callgrind wrote at the exit of each process, in `dir` (cg.<pid>.out). */
+function dumps(dir: string): Count[] {
+  return readdirSync(dir)
+    .filter((f) => /^cg\.\d+\.out$/.test(f))
+    .flatMap((f) => {
+      const text = readFileSync(join(dir, f), 'utf8');
+      const total = /^(?:summary|totals):\s*(\d+)/m.exec(text)?.[1];
+      // A process still starting when it was stopped leaves an empty file.
+      if (total === undefined) return [];
+      return [{ command: basename(/^cmd:\s*(\S+)/m.exec(text)?.[1] ?? f), instructions: Number(total) }];
+    });
+}
+
+/** Until none of `pids` is left (bounded): a process stopped under valgrind writes its counts on the way out. */
+async function gone(pids: readonly number[]): Promise<void> {
+  for (let i = 0; i < 600 && pids.some((pid) => existsSync(`/proc/${pid}`)); i++) await sleep(100);
+}
+
+/** The instructions, by process name, of one start of the target: `logins` logins, then a stop. */
+async function lifetime(t: Target, login: Login, ctx: FigureContext, ports: { imap: number; pop3: number }, logins: number): Promise<Map<string, number>> {
+  const dir = makeTempDir('bench-callgrind');
+  // Processes that switch users after their start (Dovecot's services, nginx's workers) write their
+  // counts at exit, into the file callgrind created as root when they started: both must let them.
+  chmodSync(dir.path, 0o777);
+  const opened = new Set<string>();
+  const letWrite = () => {
+    for (const f of readdirSync(dir.path)) {
+      if (opened.has(f)) continue;
+      chmodSync(join(dir.path, f), 0o666);
+      opened.add(f);
+    }
+  };
+  const watcher = setInterval(letWrite, 200);
+  const { protocol, flags } = LOGINS[login];
+  const wrap = ['valgrind', '--tool=callgrind', '--trace-children=yes', `--callgrind-out-file=${dir.path}/cg.%p.out`];
+  try {
+    // One thread for V8 (no concurrent compiler or GC helpers), so what it does repeats run to run.
+    const target = await t.start({ protocol, backendPort: ports[protocol], cert: (await getTestCerts()).server, wrap, ...(t.id === 'postern' ? { nodeFlags: ['--single-threaded'] } : {}) });
+    let pids: number[] = [];
+    try {
+      const port = login === 'imaps' ? target.tlsPort : target.port;
+      const args = ['--mode', 'login', '--conns', '1', '--warmup', '0', '--duration', '3600', '--max-logins', String(logins), '--port', String(port), ...flags, ...loadgenUserArgs(ctx.users)];
+      const { result } = await runLoadgen(ctx.loadgen, args, { parties: new Map(), timeoutMs: 3_600_000 });
+      if (result.errors > 0 || result.ops !== logins) throw new Error(`${t.label} ${login}: ${result.ops} of ${logins} logins, ${result.errors} errors (${describeErrors(result)})`);
+      pids = processTree(target.pid!).map((s) => s.pid);
+      letWrite();
+    } finally {
+      clearInterval(watcher);
+      await target.stop();
+    }
+    await gone(pids);
+    const byProcess = new Map<string, number>();
+    for (const c of dumps(dir.path)) byProcess.set(c.command, (byProcess.get(c.command) ?? 0) + c.instructions);
+    return byProcess;
+  } finally {
+    dir.remove();
+  }
+}
+
+/**
+ * Instructions a login: the target started twice, for the warm-up logins alone and for the warm-up
+ * and the counted ones; the difference is the counted logins', without start, warm-up and stop.
+ */
+async function measure(t: Target, login: Login, ctx: FigureContext, ports: { imap: number; pop3: number }, opts: Options): Promise<Measure> {
+  log(`${t.label} ${login}: ${opts.warmup} logins, then ${opts.warmup + opts.count}, under callgrind`);
+  const before = await lifetime(t, login, ctx, ports, opts.warmup);
+  const after = await lifetime(t, login, ctx, ports, opts.warmup + opts.count);
+  const byProcess = new Map<string, number>();
+  for (const name of new Set([...before.keys(), ...after.keys()])) byProcess.set(name, ((after.get(name) ?? 0) - (before.get(name) ?? 0)) / opts.count);
+  const perLogin = [...byProcess.values()].reduce((a, b) => a + b, 0);
+  log(`${t.label} ${login}: ${mega(perLogin)} instructions a login (${describe(byProcess)})`);
+  return { target: t.label, login, perLogin, byProcess };
+}
+
+const mega = (n: number) => `${(n / 1e6).toFixed(3)} M`;
+
+function describe(byProcess: ReadonlyMap<string, number>): string {
+  return [...byProcess.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .filter(([, n]) => Math.abs(n) >= 1000)
+    .map(([name, n]) => `${name} ${mega(n)}`)
+    .join(', ');
+}
+
+function table(measures: readonly Measure[], logins: readonly Login[]): string {
+  const targets = [...new Set(measures.map((m) => m.target))];
+  const cell = (target: string, login: Login) => {
+    const runs = measures.filter((m) => m.target === target && m.login === login).map((m) => m.perLogin);
+    if (runs.length === 0) return '—';
+    const lo = Math.min(...runs);
+    const hi = Math.max(...runs);
+    return runs.length === 1 ? mega(lo) : `${mega(lo)} – ${mega(hi)}`;
+  };
+  const rows = targets.map((t) => `| ${t} | ${logins.map((l) => cell(t, l)).join(' | ')} |`);
+  const detail = measures.map((m) => `| ${m.target} | ${m.login} | ${describe(m.byProcess)} |`);
+  return [
+    `| target | ${logins.map((l) => `${l.toUpperCase()} login`).join(' | ')} |`,
+    `| --- | ${logins.map(() => '---:').join(' | ')} |`,
+    ...rows,
+    '',
+    '| target | login | by process (instructions a login) |',
+    '| --- | --- | --- |',
+    ...detail,
+  ].join('\n');
+}
+
+async function main(): Promise<number> {
+  const opts = parseArgs(process.argv.slice(2));
+  const missing = missingPackages();
+  if (missing.length > 0) throw new Error(`missing packages: ${missing.map((m) => m.pkg).join(' ')}`);
+  try {
+    await run('valgrind', ['--version']);
+  } catch {
+    throw new Error('valgrind not found: apt-get install -y valgrind');
+  }
+  const t0 = Date.now();
+  const env = describeEnvironment();
+  const tmp = makeTempDir('bench-instructions');
+  const notes: string[] = [];
+  log(`starting the Dovecot backend with ${USERS} users`);
+  const backend = await startBackend(USERS);
+  try {
+    const tools = await buildCTools(tmp.path);
+    const builds = posternBuilds(opts.posternRevs, tmp.path, env.postern);
+    env.postern = builds.map((p) => p.name).join(', then ');
+    const cert = (await getTestCerts()).server;
+    const all: Target[] = [dovecotProxyTarget(availableParallelism()), nginxTarget(), ...(await posternTargetsOf(builds, cert, notes))];
+    const targets = all.filter((t) => opts.targets.includes(t.id));
+    const ctx: FigureContext = { loadgen: tools.loadgen, users: USERS, durations: FULL, parties: new Map([['backend', dovecotMasterPid(backend.dovecot)]]) };
+    const ports = { imap: backend.dovecot.ports.imap, pop3: backend.dovecot.ports.pop3 };
+    log('every user logs in once to the backend');
+    await warmUp(ctx, ports.imap, USERS, 'imap');
+    await warmUp(ctx, ports.pop3, USERS, 'pop3');
+    const measures: Measure[] = [];
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const login of opts.logins) {
+        for (const t of targets) {
+          if (t.unsupported?.(LOGINS[login].protocol, false) !== undefined) continue;
+          measures.push(await measure(t, login, ctx, ports, opts));
+        }
+      }
+    }
+    const args = process.argv.slice(2).join(' ');
+    const section = [
+      `## Instructions per login ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC`,
+      '',
+      `- Command: \`node dist/bench/instructions.js${args ? ` ${args}` : ''}\` (${((Date.now() - t0) / 60_000).toFixed(1)} minutes)`,
+      environmentMarkdown(env),
+      `- callgrind's count of user-space instructions, summed over the proxy's processes, for ${opts.count} logins after ${opts.warmup} of warm-up, one client at a time (the difference between a start with ${opts.warmup + opts.count} logins and one with ${opts.warmup})${opts.rounds > 1 ? `; ${opts.rounds} rounds (lowest – highest)` : ''}. The kernel's work is not in it. postern runs as one process with \`--single-threaded\`.`,
+      ...notes.map((n) => `- ${n}`),
+      '',
+      table(measures, opts.logins),
+      '',
+    ].join('\n');
+    console.log(`\n${section}`);
+    if (opts.write) {
+      appendFileSync(join(BENCH_SOURCE_DIR, 'RESULTS.md'), `\n${section}`);
+      log('appended to bench/RESULTS.md');
+    }
+    return 0;
+  } finally {
+    await backend.dovecot.stop();
+    tmp.remove();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`bench: ${(error as Error).message ?? String(error)}`);
+    process.exit(1);
+  },
+);
