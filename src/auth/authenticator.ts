@@ -102,7 +102,7 @@ export class ChainAuthenticator implements Authenticator {
     for (let i = 0; i < this.#entries.length; i++) {
       const entry = this.#entries[i]!;
       const name = entry.passdb.name;
-      const step = await this.#runOne(entry.passdb, { ...req, user }, skipPasswordCheck || entry.deny === true || mode.kind === 'lookup', mode);
+      const step = await this.#runOne(entry.passdb, user === req.user ? req : { ...req, user }, skipPasswordCheck || entry.deny === true || mode.kind === 'lookup', mode);
       if (step.kind === 'internalFailure') {
         this.#log.warn({ passdb: name, user: req.user, reason: step.reason }, 'passdb lookup failed');
         this.#onPassdbError?.(name);
@@ -129,7 +129,7 @@ export class ChainAuthenticator implements Authenticator {
       if (step.kind === 'ok') {
         // Keep what a successful passdb returned; a failed one's fields are dropped.
         user = step.user;
-        committed = { ...committed, ...step.fields };
+        Object.assign(committed, step.fields); // committed is this chain's own object
         if (step.verified) verified = true;
         if (step.credentials !== undefined) out.credentials = step.credentials;
         if (rule.startsWith('continue')) skipPasswordCheck = true;
@@ -180,7 +180,8 @@ export class ChainAuthenticator implements Authenticator {
         break;
     }
 
-    const { user, fields } = applyRenames(r.user ?? req.user, r.fields);
+    // nopassword is about this passdb only (Dovecot removes it after each lookup): read from the answer, not kept.
+    const { user, fields } = applyRenames(r.user ?? req.user, r.fields, 'nopassword');
     if (user === '') return this.#refuse(passdb, req, 'a field renamed the user to an empty name');
     // A self-checking driver's `ok` is a verified password; a skipped check verifies nothing.
     let credentials: string | undefined;
@@ -192,7 +193,7 @@ export class ChainAuthenticator implements Authenticator {
       credentials = c;
       check = 'unverified';
     } else {
-      check = r.kind === 'found' && !skipCheck ? await this.#checkPassword(passdb, req, r.password, fields) : r.kind === 'ok' && mode.kind === 'password' ? 'verified' : 'unverified';
+      check = r.kind === 'found' && !skipCheck ? await this.#checkPassword(passdb, req, r.password, r.fields) : r.kind === 'ok' && mode.kind === 'password' ? 'verified' : 'unverified';
     }
     if (typeof check !== 'string') return check;
 
@@ -204,8 +205,6 @@ export class ChainAuthenticator implements Authenticator {
       if (m.invalid) this.#log.error({ passdb: passdb.name, entry: m.invalid }, 'invalid allow_nets entry');
       if (!m.ok) return this.#refuse(passdb, req, `allow_nets check failed for ${req.remoteIp}`);
     }
-    // nopassword is about this passdb only (Dovecot removes it after each lookup).
-    delete fields.nopassword;
     this.#log.debug({ passdb: passdb.name, user, fields: maskedForLog(fields) }, 'passdb accepted');
     return { kind: 'ok', user, fields, verified: check === 'verified', ...(credentials !== undefined ? { credentials } : {}) };
   }

@@ -116,11 +116,13 @@ export function allowNetsMatch(spec: string, remoteIp: string): { ok: boolean; i
 /**
  * Folds the renaming fields of one passdb answer into the user name and drops them
  * from the fields (Dovecot keeps them hidden from clients). An empty result name is
- * returned as '' for the caller to refuse, as Dovecot fails such a lookup.
+ * returned as '' for the caller to refuse, as Dovecot fails such a lookup. `drop` is left out
+ * too (building the object without it is cheaper than deleting it after).
  */
-export function applyRenames(user: string, fields: Fields): { user: string; fields: Fields } {
+export function applyRenames(user: string, fields: Fields, drop?: string): { user: string; fields: Fields } {
   const rest: Fields = {};
   for (const [k, v] of Object.entries(fields)) {
+    if (k === drop) continue;
     const renamed = renamedUser(user, k, v);
     if (renamed === undefined) setField(rest, k, v);
     else user = renamed;

@@ -1,4 +1,4 @@
-import { AuthPolicy, type AuthResult, type Authenticator } from '../auth/index.js';
+import { AuthPolicy, type AuthResult, type Authenticator, type FailureInfo } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
 import { DisconnectSpread, fieldSet, proxyConnect, resolveRoute, type DisconnectTicket, type ProxyConfig, type SourceIps } from '../proxy/index.js';
 import { tlsResumed, type ConnectionLimits, type Lease } from '../net/index.js';
@@ -30,6 +30,8 @@ export class LoginService {
   readonly #opts: LoginServiceOptions;
   readonly #policy: AuthPolicy;
   readonly #disconnects: DisconnectSpread;
+  /** proxy.source_ips as proxyConnect asks for it, made once. */
+  readonly #sourceIp: ((family: 4 | 6) => string | undefined) | undefined;
   /** The chain logins are checked against, for SASL exchanges that need more than a password check. */
   get authenticator(): Authenticator {
     return this.#opts.authenticator;
@@ -39,6 +41,8 @@ export class LoginService {
     this.#opts = opts;
     this.#policy = opts.policy ?? new AuthPolicy({ failureDelayMs: opts.failureDelayMs ?? 0, penalty: false, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
     this.#disconnects = opts.disconnects ?? new DisconnectSpread();
+    const ips = opts.sourceIps;
+    this.#sourceIp = ips ? (family) => ips.next(family) : undefined;
   }
 
   /**
@@ -57,10 +61,11 @@ export class LoginService {
       log.warn({ event: 'auth_tempfail', user: req.user, reason: auth.reason }, 'temporary authentication failure');
       return { kind: 'authTempFail', reason: auth.reason };
     }
-    const failure = { user: req.user, ...(req.password ? { password: req.password } : {}), nodelay: fieldSet(auth.fields, 'nodelay') };
+    // What the penalty and the failure delay are told of a failed login (not built for one that succeeds).
+    const failure = (): FailureInfo => ({ user: req.user, password: req.password, nodelay: fieldSet(auth.fields, 'nodelay') });
     if (auth.kind === 'fail') {
       log.info({ event: 'auth_failed', user: req.user, reason: auth.reason }, 'authentication failed');
-      await attempt.failed(failure, signal);
+      await attempt.failed(failure(), signal);
       return { kind: 'authFailed', reason: auth.reason, ...(auth.message ? { message: auth.message } : {}) };
     }
     // The passdb said yes (Dovecot resets the penalty here), except where a backend still checks the password.
@@ -68,16 +73,16 @@ export class LoginService {
     const route = resolveRoute({
       user,
       fields: auth.fields,
-      ...(req.password ? { password: req.password } : {}),
+      password: req.password,
       defaultPort: proto.defaultPort,
-      ...(proto.defaultTlsPort ? { defaultTlsPort: proto.defaultTlsPort } : {}),
+      defaultTlsPort: proto.defaultTlsPort,
       defaultTimeoutMs: o.proxy.timeout,
       isSelf: o.isSelf,
     });
     switch (route.kind) {
       case 'nologin':
         attempt.succeeded();
-        await this.#policy.failureDelay(failure, signal);
+        await this.#policy.failureDelay(failure(), signal);
         return { kind: 'nologin', user, ...(route.reason ? { reason: route.reason } : {}) };
       case 'referral':
         attempt.succeeded();
@@ -103,15 +108,15 @@ export class LoginService {
           return { kind: 'limitReached', user, limit: 'userip', max: slot.max };
         }
         const outcome = await proxyConnect(target, () => proto.makeBackendLogin(target), {
-          ...(o.sourceIps ? { sourceIp: (family: 4 | 6) => o.sourceIps?.next(family) } : {}),
+          sourceIp: this.#sourceIp,
           maxReconnects: o.proxy.max_reconnects,
           reconnectIntervalMs: o.proxy.reconnect_interval,
-          ...(o.backendCa ? { ca: o.backendCa } : {}),
+          ca: o.backendCa,
           isSelf: o.isSelf,
           // A client the relay can carry: the relay dials the backend (running its TLS where it can) and carries the session.
           nativeDial: o.proxy.relay === 'auto' && proto.relayableClient === true,
           sessionReuse: o.proxy.ssl_session_reuse,
-          ...(signal ? { signal } : {}),
+          signal,
           onRetry: (n, f) => log.info({ event: 'proxy_reconnect', user, backend, attempt: n, failure: f.kind, detail: f.detail }, 'reconnecting to backend'),
         });
         if (outcome.kind === 'failed') slot?.lease.release();
@@ -122,7 +127,7 @@ export class LoginService {
         if (outcome.kind === 'failed') {
           const level = outcome.failure.kind === 'authRefused' ? 'info' : outcome.failure.kind === 'config' || outcome.failure.kind === 'internal' ? 'error' : 'warn';
           log[level]({ event: 'proxy_failed', user, backend, failure: outcome.failure.kind, detail: outcome.failure.detail, attempts: outcome.attempts }, 'proxy login failed');
-          if (outcome.failure.kind === 'authRefused') await attempt.failed(failure, signal);
+          if (outcome.failure.kind === 'authRefused') await attempt.failed(failure(), signal);
           return { kind: 'proxyFailed', user, target, failure: outcome.failure, attempts: outcome.attempts };
         }
         attempt.succeeded();
@@ -150,7 +155,7 @@ export class LoginService {
  */
 function sessionHooks(ticket: DisconnectTicket, lease: Lease | undefined, maxDelayMs: number): { clientCloseDelay?: () => number; release: () => void } {
   return {
-    ...(maxDelayMs > 0 ? { clientCloseDelay: () => ticket.backendGone(maxDelayMs) } : {}),
+    clientCloseDelay: maxDelayMs > 0 ? () => ticket.backendGone(maxDelayMs) : undefined,
     release: () => {
       ticket.closed();
       lease?.release();
