@@ -1,6 +1,9 @@
 // Self-test of the harness pieces that need no Dovecot.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { renderPasswdFile } from './dovecot-config.js';
 import {
@@ -62,6 +65,24 @@ describe('proc', () => {
     const proc = spawnProcess('sh', ['-c', 'trap "" TERM; echo armed; while :; do sleep 0.05; done'], { stopTimeoutMs: 200 });
     await proc.waitForOutput(/armed/, 2000);
     assert.equal((await proc.stop()).signal, 'SIGKILL');
+  });
+
+  it('stop() kills what the leader left behind, at once or after stragglerGraceMs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'harness-straggler-'));
+    try {
+      // The leader exits on SIGTERM; a child it started (in its group, ignoring SIGTERM) writes a file 0.4 s later.
+      const script = '(trap "" TERM; sleep 0.4; echo done > "$0") & echo started; trap "exit 0" TERM; while :; do sleep 0.05; done';
+      for (const [name, grace, written] of [['killed', undefined, false], ['waited', 5000, true]] as const) {
+        const file = join(dir, name);
+        const proc = spawnProcess('sh', ['-c', script, file], grace !== undefined ? { stragglerGraceMs: grace } : {});
+        await proc.waitForOutput(/started/, 2000);
+        await proc.stop();
+        await new Promise((r) => setTimeout(r, 600));
+        assert.equal(existsSync(file), written, name);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runPython returns exit code and output, and enforces its timeout', { skip: skipSuite('runPython', requireBinary('python3')) }, async () => {
