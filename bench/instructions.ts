@@ -1,10 +1,9 @@
 // `node dist/bench/instructions.js [--targets dovecot,nginx,postern] [--logins imap,pop3,imaps]
 //   [--postern-rev REV[,REV...]] [--warmup 3000] [--count 2000] [--rounds 1] [--users 1000] [--no-write]`
 // Instructions a login costs each proxy, counted by valgrind's callgrind: user-space instructions
-// executed, summed over the proxy's processes, one client at a time, as the difference between two
-// starts of the proxy (warm-up logins only; warm-up and counted logins). Unlike CPU seconds on a shared
-// machine, the count repeats to within about 1 % from run to run, so it can tell apart changes that
-// timings cannot (bench/README.md, "Instructions per login").
+// executed, summed over the proxy's processes, one client at a time: the difference between two
+// starts of the proxy or, for postern, between counters zeroed and dumped. Dovecot's count repeats to
+// within 0.5 %, nginx's 3 %, postern's about 10 % (bench/README.md, "Instructions per login").
 import { execFile } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -81,10 +80,13 @@ interface Measure {
 
 const log = (msg: string) => console.log(`[instructions] ${msg}`);
 
-/** The count callgrind wrote at the exit of each process, in `dir` (cg.<pid>.out). */
-function dumps(dir: string): Count[] {
+/**
+ * The counts callgrind wrote in `dir`: at each process's exit (cg.<pid>.out), or, with `dump`, the
+ * first dump asked of it (cg.<pid>.out.1).
+ */
+function dumps(dir: string, dump = false): Count[] {
   return readdirSync(dir)
-    .filter((f) => /^cg\.\d+\.out$/.test(f))
+    .filter((f) => (dump ? /^cg\.\d+\.out\.1$/ : /^cg\.\d+\.out$/).test(f))
     .flatMap((f) => {
       const text = readFileSync(join(dir, f), 'utf8');
       const total = /^(?:summary|totals):\s*(\d+)/m.exec(text)?.[1];
@@ -94,13 +96,29 @@ function dumps(dir: string): Count[] {
     });
 }
 
+const byName = (counts: readonly Count[]) => {
+  const m = new Map<string, number>();
+  for (const c of counts) m.set(c.command, (m.get(c.command) ?? 0) + c.instructions);
+  return m;
+};
+
 /** Until none of `pids` is left (bounded): a process stopped under valgrind writes its counts on the way out. */
 async function gone(pids: readonly number[]): Promise<void> {
   for (let i = 0; i < 600 && pids.some((pid) => existsSync(`/proc/${pid}`)); i++) await sleep(100);
 }
 
-/** The instructions, by process name, of one start of the target: `logins` logins, then a stop. */
-async function lifetime(t: Target, login: Login, ctx: FigureContext, ports: { imap: number; pop3: number }, logins: number): Promise<Map<string, number>> {
+/**
+ * One start of the target under callgrind: `drive` runs logins (and may ask callgrind for things by
+ * the target's pid); then the target is stopped and the counts in the folder are read.
+ */
+async function underCallgrind(
+  t: Target,
+  login: Login,
+  ctx: FigureContext,
+  ports: { imap: number; pop3: number },
+  drive: (logins: (n: number) => Promise<void>, pid: number) => Promise<void>,
+  dump: boolean,
+): Promise<Map<string, number>> {
   const dir = makeTempDir('bench-callgrind');
   // Processes that switch users after their start (Dovecot's services, nginx's workers) write their
   // counts at exit, into the file callgrind created as root when they started: both must let them.
@@ -122,9 +140,12 @@ async function lifetime(t: Target, login: Login, ctx: FigureContext, ports: { im
     let pids: number[] = [];
     try {
       const port = login === 'imaps' ? target.tlsPort : target.port;
-      const args = ['--mode', 'login', '--conns', '1', '--warmup', '0', '--duration', '3600', '--max-logins', String(logins), '--port', String(port), ...flags, ...loadgenUserArgs(ctx.users)];
-      const { result } = await runLoadgen(ctx.loadgen, args, { parties: new Map(), timeoutMs: 3_600_000 });
-      if (result.errors > 0 || result.ops !== logins) throw new Error(`${t.label} ${login}: ${result.ops} of ${logins} logins, ${result.errors} errors (${describeErrors(result)})`);
+      const logins = async (n: number) => {
+        const args = ['--mode', 'login', '--conns', '1', '--warmup', '0', '--duration', '3600', '--max-logins', String(n), '--port', String(port), ...flags, ...loadgenUserArgs(ctx.users)];
+        const { result } = await runLoadgen(ctx.loadgen, args, { parties: new Map(), timeoutMs: 3_600_000 });
+        if (result.errors > 0 || result.ops !== n) throw new Error(`${t.label} ${login}: ${result.ops} of ${n} logins, ${result.errors} errors (${describeErrors(result)})`);
+      };
+      await drive(logins, target.pid!);
       pids = processTree(target.pid!).map((s) => s.pid);
       letWrite();
     } finally {
@@ -132,24 +153,36 @@ async function lifetime(t: Target, login: Login, ctx: FigureContext, ports: { im
       await target.stop();
     }
     await gone(pids);
-    const byProcess = new Map<string, number>();
-    for (const c of dumps(dir.path)) byProcess.set(c.command, (byProcess.get(c.command) ?? 0) + c.instructions);
-    return byProcess;
+    return byName(dumps(dir.path, dump));
   } finally {
     dir.remove();
   }
 }
 
 /**
- * Instructions a login: the target started twice, for the warm-up logins alone and for the warm-up
- * and the counted ones; the difference is the counted logins', without start, warm-up and stop.
+ * Instructions a login. postern is one process that keeps its user: its counters are zeroed after the
+ * warm-up and dumped after the counted logins (callgrind_control). The others change user after
+ * valgrind starts them, which callgrind_control cannot reach (its FIFOs stay root's): each is started
+ * twice, for the warm-up logins alone and for the warm-up and the counted ones, and the difference of
+ * the counts at exit is the counted logins', without start, warm-up and stop.
  */
 async function measure(t: Target, login: Login, ctx: FigureContext, ports: { imap: number; pop3: number }, opts: Options): Promise<Measure> {
-  log(`${t.label} ${login}: ${opts.warmup} logins, then ${opts.warmup + opts.count}, under callgrind`);
-  const before = await lifetime(t, login, ctx, ports, opts.warmup);
-  const after = await lifetime(t, login, ctx, ports, opts.warmup + opts.count);
-  const byProcess = new Map<string, number>();
-  for (const name of new Set([...before.keys(), ...after.keys()])) byProcess.set(name, ((after.get(name) ?? 0) - (before.get(name) ?? 0)) / opts.count);
+  let total: Map<string, number>;
+  if (t.id === 'postern') {
+    log(`${t.label} ${login}: ${opts.warmup} logins, counters zeroed, ${opts.count} logins, under callgrind`);
+    total = await underCallgrind(t, login, ctx, ports, async (logins, pid) => {
+      await logins(opts.warmup);
+      await run('callgrind_control', ['-z', String(pid)], { timeout: 120_000 });
+      await logins(opts.count);
+      await run('callgrind_control', ['-d', String(pid)], { timeout: 120_000 });
+    }, true);
+  } else {
+    log(`${t.label} ${login}: ${opts.warmup} logins, then ${opts.warmup + opts.count}, under callgrind`);
+    const before = await underCallgrind(t, login, ctx, ports, (logins) => logins(opts.warmup), false);
+    const after = await underCallgrind(t, login, ctx, ports, (logins) => logins(opts.warmup + opts.count), false);
+    total = new Map([...after].map(([name, n]) => [name, n - (before.get(name) ?? 0)]));
+  }
+  const byProcess = new Map([...total].map(([name, n]) => [name, n / opts.count]));
   const perLogin = [...byProcess.values()].reduce((a, b) => a + b, 0);
   log(`${t.label} ${login}: ${mega(perLogin)} instructions a login (${describe(byProcess)})`);
   return { target: t.label, login, perLogin, byProcess };
@@ -194,8 +227,9 @@ async function main(): Promise<number> {
   if (missing.length > 0) throw new Error(`missing packages: ${missing.map((m) => m.pkg).join(' ')}`);
   try {
     await run('valgrind', ['--version']);
+    await run('callgrind_control', ['--version']);
   } catch {
-    throw new Error('valgrind not found: apt-get install -y valgrind');
+    throw new Error('valgrind or callgrind_control not found: apt-get install -y valgrind');
   }
   const t0 = Date.now();
   const env = describeEnvironment();
@@ -230,7 +264,7 @@ async function main(): Promise<number> {
       '',
       `- Command: \`node dist/bench/instructions.js${args ? ` ${args}` : ''}\` (${((Date.now() - t0) / 60_000).toFixed(1)} minutes)`,
       environmentMarkdown(env),
-      `- callgrind's count of user-space instructions, summed over the proxy's processes, for ${opts.count} logins after ${opts.warmup} of warm-up, one client at a time (the difference between a start with ${opts.warmup + opts.count} logins and one with ${opts.warmup})${opts.rounds > 1 ? `; ${opts.rounds} rounds (lowest – highest)` : ''}. The kernel's work is not in it. postern runs as one process with \`--single-threaded\`.`,
+      `- callgrind's count of user-space instructions, summed over the proxy's processes, for ${opts.count} logins after ${opts.warmup} of warm-up, one client at a time${opts.rounds > 1 ? `; ${opts.rounds} rounds (lowest – highest)` : ''}: postern's counters zeroed after the warm-up and dumped after the counted logins; Dovecot's and nginx's as the difference between a start with ${opts.warmup + opts.count} logins and one with ${opts.warmup}. The kernel's work is not in it. postern runs as one process with \`--single-threaded\`.`,
       ...notes.map((n) => `- ${n}`),
       '',
       table(measures, opts.logins),

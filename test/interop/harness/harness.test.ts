@@ -70,8 +70,9 @@ describe('proc', () => {
   it('stop() kills what the leader left behind, at once or after stragglerGraceMs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'harness-straggler-'));
     try {
-      // The leader exits on SIGTERM; a child it started (in its group, ignoring SIGTERM) writes a file 0.4 s later.
-      const script = '(trap "" TERM; sleep 0.4; echo done > "$0") & echo started; trap "exit 0" TERM; while :; do sleep 0.05; done';
+      // The leader exits on SIGTERM; a child it started (in its group, ignoring SIGTERM, not holding the
+      // leader's output open) writes a file 0.4 s later.
+      const script = '(trap "" TERM; sleep 0.4; echo done > "$0") >/dev/null 2>&1 & echo started; trap "exit 0" TERM; while :; do sleep 0.05; done';
       for (const [name, grace, written] of [['killed', undefined, false], ['waited', 5000, true]] as const) {
         const file = join(dir, name);
         const proc = spawnProcess('sh', ['-c', script, file], grace !== undefined ? { stragglerGraceMs: grace } : {});
