@@ -78,7 +78,7 @@ const common = (ctx: FigureContext) => loadgenUserArgs(ctx.users);
 export type LoginFigure = Extract<FigureId, `login-${string}`>;
 
 /** The load generator's flags for each login figure, and whether it uses the implicit-TLS port. */
-const LOGIN_FLAGS: Record<LoginFigure, { flags: string[]; tlsPort?: true }> = {
+export const LOGIN_FLAGS: Record<LoginFigure, { flags: string[]; tlsPort?: true }> = {
   'login-imap': { flags: [] },
   'login-pop3': { flags: ['--pop3'] },
   'login-imaps': { flags: ['--tls'], tlsPort: true },
@@ -117,6 +117,12 @@ export async function warmUp(ctx: FigureContext, port: number, logins: number, p
   const args = ['--mode', 'login', '--conns', '20', '--warmup', '0', '--duration', '120', '--max-logins', String(logins), '--port', String(port), ...common(ctx)];
   if (protocol === 'pop3') args.push('--pop3');
   await runLoadgen(ctx.loadgen, args, { parties: new Map(), timeoutMs: 150_000 });
+}
+
+/** Logs every user in once over IMAP and POP3 so Dovecot's per-user index files exist before any figure. */
+export async function primeBackend(ctx: FigureContext, ports: { imap: number; pop3: number }): Promise<void> {
+  await warmUp(ctx, ports.imap, ctx.users, 'imap');
+  await warmUp(ctx, ports.pop3, ctx.users, 'pop3');
 }
 
 /** Memory per idle logged-in session: the proxy's process tree before and with the sessions held. */

@@ -5,27 +5,29 @@
 // starts of the proxy or, for postern, between counters zeroed and dumped. Dovecot's count repeats to
 // within 0.5 %, nginx's 3 %, postern's about 10 % (bench/README.md, "Instructions per login").
 import { execFile } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { getTestCerts, makeTempDir } from '../test/interop/harness/index.js';
+import { getTestCerts, makeTempDir, type CertFiles } from '../test/interop/harness/index.js';
 import { loadgenUserArgs, startBackend } from './backend.js';
-import { BENCH_SOURCE_DIR, buildCTools } from './cbuild.js';
+import { buildCTools } from './cbuild.js';
 import { describeEnvironment, environmentMarkdown } from './environment.js';
-import { warmUp, type FigureContext, FULL } from './figures.js';
+import { FULL, LOGIN_FLAGS, primeBackend, type FigureContext } from './figures.js';
+import { appendResults, commandLine, utcMinute } from './results.js';
 import { describeErrors, runLoadgen } from './loadgen.js';
 import { missingPackages } from './prereqs.js';
 import { processTree } from './procstat.js';
-import { dovecotMasterPid, dovecotProxyTarget } from './targets/dovecot-proxy.js';
+import { dovecotProxyTarget } from './targets/dovecot-proxy.js';
 import { nginxTarget } from './targets/nginx.js';
 import { posternBuilds, posternTargetsOf } from './targets/postern.js';
 import type { Target, TargetId } from './targets/types.js';
 
 const run = promisify(execFile);
-const LOGINS = { imap: { protocol: 'imap', flags: [] }, pop3: { protocol: 'pop3', flags: ['--pop3'] }, imaps: { protocol: 'imap', flags: ['--tls'] } } as const;
-type Login = keyof typeof LOGINS;
+/** The logins counted, each the bench's login figure of that name (its load generator flags and port). */
+const PROTOCOL = { imap: 'imap', pop3: 'pop3', imaps: 'imap' } as const;
+type Login = keyof typeof PROTOCOL;
 
 interface Options {
   targets: TargetId[];
@@ -52,7 +54,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--targets' && argv[i + 1]) opts.targets = argv[++i]!.split(',') as TargetId[];
     else if (a === '--logins' && argv[i + 1]) {
       opts.logins = argv[++i]!.split(',') as Login[];
-      for (const l of opts.logins) if (!(l in LOGINS)) throw new Error(`--logins takes ${Object.keys(LOGINS).join(',')}; not ${l}`);
+      for (const l of opts.logins) if (!(l in PROTOCOL)) throw new Error(`--logins takes ${Object.keys(PROTOCOL).join(',')}; not ${l}`);
     } else if (a === '--postern-rev' && argv[i + 1]) opts.posternRevs = argv[++i]!.split(',').filter((r) => r !== '');
     else if (a === '--warmup') opts.warmup = count(argv[++i], a);
     else if (a === '--count') opts.count = count(argv[++i], a);
@@ -62,6 +64,13 @@ function parseArgs(argv: string[]): Options {
   }
   if (opts.targets.includes('direct')) throw new Error('the backend itself is not counted: --targets takes dovecot, nginx and postern');
   return opts;
+}
+
+/** What every count of a run shares: the load generator and users, the backend's ports, the certificate. */
+interface Bench {
+  ctx: FigureContext;
+  ports: { imap: number; pop3: number };
+  cert: CertFiles;
 }
 
 /** One process's count: its command and the instructions it ran from start to exit. */
@@ -111,14 +120,7 @@ async function gone(pids: readonly number[]): Promise<void> {
  * One start of the target under callgrind: `drive` runs logins (and may ask callgrind for things by
  * the target's pid); then the target is stopped and the counts in the folder are read.
  */
-async function underCallgrind(
-  t: Target,
-  login: Login,
-  ctx: FigureContext,
-  ports: { imap: number; pop3: number },
-  drive: (logins: (n: number) => Promise<void>, pid: number) => Promise<void>,
-  dump: boolean,
-): Promise<Map<string, number>> {
+async function underCallgrind(t: Target, login: Login, bench: Bench, drive: (logins: (n: number) => Promise<void>, pid: number) => Promise<void>, dump: boolean): Promise<Map<string, number>> {
   const dir = makeTempDir('bench-callgrind');
   // Processes that switch users after their start (Dovecot's services, nginx's workers) write their
   // counts at exit, into the file callgrind created as root when they started: both must let them.
@@ -132,17 +134,18 @@ async function underCallgrind(
     }
   };
   const watcher = setInterval(letWrite, 200);
-  const { protocol, flags } = LOGINS[login];
+  const protocol = PROTOCOL[login];
+  const { flags, tlsPort } = LOGIN_FLAGS[`login-${login}`];
   const wrap = ['valgrind', '--tool=callgrind', '--trace-children=yes', `--callgrind-out-file=${dir.path}/cg.%p.out`];
   try {
     // One thread for V8 (no concurrent compiler or GC helpers), so what it does repeats run to run.
-    const target = await t.start({ protocol, backendPort: ports[protocol], cert: (await getTestCerts()).server, wrap, ...(t.id === 'postern' ? { nodeFlags: ['--single-threaded'] } : {}) });
+    const target = await t.start({ protocol, backendPort: bench.ports[protocol], cert: bench.cert, wrap, ...(t.id === 'postern' ? { nodeFlags: ['--single-threaded'] } : {}) });
     let pids: number[] = [];
     try {
-      const port = login === 'imaps' ? target.tlsPort : target.port;
+      const port = tlsPort ? target.tlsPort : target.port;
       const logins = async (n: number) => {
-        const args = ['--mode', 'login', '--conns', '1', '--warmup', '0', '--duration', '3600', '--max-logins', String(n), '--port', String(port), ...flags, ...loadgenUserArgs(ctx.users)];
-        const { result } = await runLoadgen(ctx.loadgen, args, { parties: new Map(), timeoutMs: 3_600_000 });
+        const args = ['--mode', 'login', '--conns', '1', '--warmup', '0', '--duration', '3600', '--max-logins', String(n), '--port', String(port), ...flags, ...loadgenUserArgs(bench.ctx.users)];
+        const { result } = await runLoadgen(bench.ctx.loadgen, args, { parties: new Map(), timeoutMs: 3_600_000 });
         if (result.errors > 0 || result.ops !== n) throw new Error(`${t.label} ${login}: ${result.ops} of ${n} logins, ${result.errors} errors (${describeErrors(result)})`);
       };
       await drive(logins, target.pid!);
@@ -166,11 +169,11 @@ async function underCallgrind(
  * twice, for the warm-up logins alone and for the warm-up and the counted ones, and the difference of
  * the counts at exit is the counted logins', without start, warm-up and stop.
  */
-async function measure(t: Target, login: Login, ctx: FigureContext, ports: { imap: number; pop3: number }, opts: Options): Promise<Measure> {
+async function measure(t: Target, login: Login, bench: Bench, opts: Options): Promise<Measure> {
   let total: Map<string, number>;
   if (t.id === 'postern') {
     log(`${t.label} ${login}: ${opts.warmup} logins, counters zeroed, ${opts.count} logins, under callgrind`);
-    total = await underCallgrind(t, login, ctx, ports, async (logins, pid) => {
+    total = await underCallgrind(t, login, bench, async (logins, pid) => {
       await logins(opts.warmup);
       await run('callgrind_control', ['-z', String(pid)], { timeout: 120_000 });
       await logins(opts.count);
@@ -178,8 +181,8 @@ async function measure(t: Target, login: Login, ctx: FigureContext, ports: { ima
     }, true);
   } else {
     log(`${t.label} ${login}: ${opts.warmup} logins, then ${opts.warmup + opts.count}, under callgrind`);
-    const before = await underCallgrind(t, login, ctx, ports, (logins) => logins(opts.warmup), false);
-    const after = await underCallgrind(t, login, ctx, ports, (logins) => logins(opts.warmup + opts.count), false);
+    const before = await underCallgrind(t, login, bench, (logins) => logins(opts.warmup), false);
+    const after = await underCallgrind(t, login, bench, (logins) => logins(opts.warmup + opts.count), false);
     total = new Map([...after].map(([name, n]) => [name, n - (before.get(name) ?? 0)]));
   }
   const byProcess = new Map([...total].map(([name, n]) => [name, n / opts.count]));
@@ -244,25 +247,22 @@ async function main(): Promise<number> {
     const cert = (await getTestCerts()).server;
     const all: Target[] = [dovecotProxyTarget(availableParallelism()), nginxTarget(), ...(await posternTargetsOf(builds, cert, notes))];
     const targets = all.filter((t) => opts.targets.includes(t.id));
-    const ctx: FigureContext = { loadgen: tools.loadgen, users: opts.users, durations: FULL, parties: new Map([['backend', dovecotMasterPid(backend.dovecot)]]) };
-    const ports = { imap: backend.dovecot.ports.imap, pop3: backend.dovecot.ports.pop3 };
+    const bench: Bench = { ctx: { loadgen: tools.loadgen, users: opts.users, durations: FULL, parties: new Map() }, ports: backend.dovecot.ports, cert };
     log('every user logs in once to the backend');
-    await warmUp(ctx, ports.imap, opts.users, 'imap');
-    await warmUp(ctx, ports.pop3, opts.users, 'pop3');
+    await primeBackend(bench.ctx, bench.ports);
     const measures: Measure[] = [];
     for (let round = 1; round <= opts.rounds; round++) {
       for (const login of opts.logins) {
         for (const t of targets) {
-          if (t.unsupported?.(LOGINS[login].protocol, false) !== undefined) continue;
-          measures.push(await measure(t, login, ctx, ports, opts));
+          if (t.unsupported?.(PROTOCOL[login], false) !== undefined) continue;
+          measures.push(await measure(t, login, bench, opts));
         }
       }
     }
-    const args = process.argv.slice(2).join(' ');
     const section = [
-      `## Instructions per login ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC`,
+      `## Instructions per login ${utcMinute()} UTC`,
       '',
-      `- Command: \`node dist/bench/instructions.js${args ? ` ${args}` : ''}\` (${((Date.now() - t0) / 60_000).toFixed(1)} minutes)`,
+      `- Command: \`${commandLine('instructions.js')}\` (${((Date.now() - t0) / 60_000).toFixed(1)} minutes)`,
       environmentMarkdown(env),
       `- callgrind's count of user-space instructions, summed over the proxy's processes, for ${opts.count} logins after ${opts.warmup} of warm-up, one client at a time${opts.rounds > 1 ? `; ${opts.rounds} rounds (lowest – highest)` : ''}: postern's counters zeroed after the warm-up and dumped after the counted logins; Dovecot's and nginx's as the difference between a start with ${opts.warmup + opts.count} logins and one with ${opts.warmup}. The kernel's work is not in it. postern runs as one process with \`--single-threaded\`.`,
       ...notes.map((n) => `- ${n}`),
@@ -272,7 +272,7 @@ async function main(): Promise<number> {
     ].join('\n');
     console.log(`\n${section}`);
     if (opts.write) {
-      appendFileSync(join(BENCH_SOURCE_DIR, 'RESULTS.md'), `\n${section}`);
+      appendResults(section);
       log('appended to bench/RESULTS.md');
     }
     return 0;

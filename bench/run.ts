@@ -3,17 +3,17 @@
 // Starts a Dovecot backend, then the backend itself, Dovecot's proxy, nginx's mail proxy and postern one
 // at a time, drives each with the C load generator, prints the table and appends it to bench/RESULTS.md.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { getTestCerts, makeTempDir, type CertFiles } from '../test/interop/harness/index.js';
 import { startBackend, startFakeBackend, type Backend, type FakeBackend } from './backend.js';
-import { BENCH_SOURCE_DIR, buildCTools, type CTools } from './cbuild.js';
+import { buildCTools, type CTools } from './cbuild.js';
 import { describeEnvironment, environmentMarkdown, type Environment } from './environment.js';
-import { ALL_FIGURES, FULL, SHORT, backendOf, parseFigures, runFigure, warmUp, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
+import { ALL_FIGURES, FULL, SHORT, backendOf, parseFigures, primeBackend, runFigure, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
 import { describeErrors } from './loadgen.js';
 import { missingPackages } from './prereqs.js';
 import { profilePostern, type Profiles } from './profile.js';
+import { appendResults, commandLine, RESULTS_FILE, utcMinute } from './results.js';
 import { cpuTable, failureDetails, figuresTable, idleDetails, profileMarkdown, type TargetResults } from './report.js';
 import { directTarget } from './targets/direct.js';
 import { dovecotMasterPid, dovecotProxyTarget } from './targets/dovecot-proxy.js';
@@ -23,7 +23,6 @@ import type { Protocol, Target, TargetId } from './targets/types.js';
 
 const USERS = 1000;
 const FD_LIMIT = 262_144;
-const RESULTS_FILE = join(BENCH_SOURCE_DIR, 'RESULTS.md');
 
 interface Options {
   short: boolean;
@@ -153,13 +152,6 @@ async function measureFigure(t: Target, w: World, f: FigureId, results: TargetRe
   }
 }
 
-/** Logs every user in once over IMAP and POP3 so Dovecot's per-user index files exist before any figure. */
-async function primeBackend(w: World): Promise<void> {
-  const c: FigureContext = { loadgen: w.tools.loadgen, users: USERS, durations: w.durations, parties: new Map() };
-  await warmUp(c, w.backend.dovecot.ports.imap, USERS, 'imap');
-  await warmUp(c, w.backend.dovecot.ports.pop3, USERS, 'pop3');
-}
-
 function loadNote(results: readonly TargetResults[]): string {
   let worst = 0;
   let sum = 0;
@@ -179,10 +171,10 @@ function loadNote(results: readonly TargetResults[]): string {
 }
 
 function runSection(opts: Options, env: Environment, results: TargetResults[], profiles: Profiles | undefined, notes: string[], minutes: number): string {
-  const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
+  const when = utcMinute();
   const args = process.argv.slice(2).join(' ');
   const failures = failureDetails(results);
-  const command = process.env['npm_lifecycle_event'] === 'bench' ? `npm run bench${args ? ` -- ${args}` : ''}` : `node dist/bench/run.js${args ? ` ${args}` : ''}`;
+  const command = process.env['npm_lifecycle_event'] === 'bench' ? `npm run bench${args ? ` -- ${args}` : ''}` : commandLine('run.js');
   return [
     `## Run ${when} UTC${opts.short ? ' (short mode: a quick look, not figures to quote)' : ' (full)'}`,
     '',
@@ -209,12 +201,6 @@ function runSection(opts: Options, env: Environment, results: TargetResults[], p
     ...(profiles ? ['### Profile of postern', '', profileMarkdown(profiles), ''] : []),
   ].join('\n');
 }
-
-const RESULTS_HEADER = `# Benchmark results
-
-Written by \`npm run bench\` (see [README.md](README.md) for what it starts, what it measures and what it
-needs). Each run appends a dated section; short-mode runs are marked and are for a quick look only.
-`;
 
 async function main(): Promise<number> {
   let opts: Options;
@@ -253,7 +239,7 @@ async function main(): Promise<number> {
   try {
     fake = await startFakeBackend(tools.fakeBackend);
     const w: World = { tools, backend, backendPid: dovecotMasterPid(backend.dovecot), fake, cert, caPath: pki.ca.certPath, durations };
-    await primeBackend(w);
+    await primeBackend({ loadgen: tools.loadgen, users: USERS, durations, parties: new Map() }, backend.dovecot.ports);
     const posternTargets = await posternTargetsOf(posterns, cert, notes);
     if (posterns.length > 1) notes.push(`postern measured at ${posterns.length} revisions, each figure on each in turn; the figures table shows the last (${posterns.at(-1)!.short}), the CPU table each.`);
     const all: Target[] = [directTarget(backend.dovecot), dovecotProxyTarget(cores), nginxTarget(), ...posternTargets];
@@ -275,8 +261,7 @@ async function main(): Promise<number> {
     const section = runSection(opts, env, results, profiles, notes, (Date.now() - t0) / 60_000);
     console.log(`\n${section}`);
     if (opts.write) {
-      if (!existsSync(RESULTS_FILE)) writeFileSync(RESULTS_FILE, RESULTS_HEADER);
-      appendFileSync(RESULTS_FILE, `\n${section}`);
+      appendResults(section);
       log(`appended to ${RESULTS_FILE}`);
     }
     return 0;

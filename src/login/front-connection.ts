@@ -173,7 +173,7 @@ export class FrontConnection {
       reply,
       beforeBackend: pipelined,
       beforeClient: outcome.leftover,
-      ...(outcome.clientCloseDelay ? { clientCloseDelay: outcome.clientCloseDelay } : {}),
+      clientCloseDelay: outcome.clientCloseDelay,
     });
     const user = outcome.user;
     this.#phase = { kind: 'proxying', pipe, user, backend };

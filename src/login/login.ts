@@ -1,4 +1,4 @@
-import { AuthPolicy, type AuthResult, type Authenticator, type FailureInfo } from '../auth/index.js';
+import { AuthPolicy, type AuthResult, type Authenticator, type FailureInfo, type Fields } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
 import { DisconnectSpread, fieldSet, proxyConnect, resolveRoute, type DisconnectTicket, type ProxyConfig, type SourceIps } from '../proxy/index.js';
 import { tlsResumed, type ConnectionLimits, type Lease } from '../net/index.js';
@@ -61,11 +61,9 @@ export class LoginService {
       log.warn({ event: 'auth_tempfail', user: req.user, reason: auth.reason }, 'temporary authentication failure');
       return { kind: 'authTempFail', reason: auth.reason };
     }
-    // What the penalty and the failure delay are told of a failed login (not built for one that succeeds).
-    const failure = (): FailureInfo => ({ user: req.user, password: req.password, nodelay: fieldSet(auth.fields, 'nodelay') });
     if (auth.kind === 'fail') {
       log.info({ event: 'auth_failed', user: req.user, reason: auth.reason }, 'authentication failed');
-      await attempt.failed(failure(), signal);
+      await attempt.failed(failureOf(req, auth.fields), signal);
       return { kind: 'authFailed', reason: auth.reason, ...(auth.message ? { message: auth.message } : {}) };
     }
     // The passdb said yes (Dovecot resets the penalty here), except where a backend still checks the password.
@@ -82,7 +80,7 @@ export class LoginService {
     switch (route.kind) {
       case 'nologin':
         attempt.succeeded();
-        await this.#policy.failureDelay(failure(), signal);
+        await this.#policy.failureDelay(failureOf(req, auth.fields), signal);
         return { kind: 'nologin', user, ...(route.reason ? { reason: route.reason } : {}) };
       case 'referral':
         attempt.succeeded();
@@ -127,7 +125,7 @@ export class LoginService {
         if (outcome.kind === 'failed') {
           const level = outcome.failure.kind === 'authRefused' ? 'info' : outcome.failure.kind === 'config' || outcome.failure.kind === 'internal' ? 'error' : 'warn';
           log[level]({ event: 'proxy_failed', user, backend, failure: outcome.failure.kind, detail: outcome.failure.detail, attempts: outcome.attempts }, 'proxy login failed');
-          if (outcome.failure.kind === 'authRefused') await attempt.failed(failure(), signal);
+          if (outcome.failure.kind === 'authRefused') await attempt.failed(failureOf(req, auth.fields), signal);
           return { kind: 'proxyFailed', user, target, failure: outcome.failure, attempts: outcome.attempts };
         }
         attempt.succeeded();
@@ -147,6 +145,11 @@ export class LoginService {
       }
     }
   }
+}
+
+/** What the penalty and the failure delay are told of a failed login; built only for one. */
+function failureOf(req: AuthRequest, fields: Fields): FailureInfo {
+  return { user: req.user, password: req.password, nodelay: fieldSet(fields, 'nodelay') };
 }
 
 /**
