@@ -158,6 +158,7 @@ async function underCallgrind(t: Target, login: Login, bench: Bench, drive: (log
     await gone(pids);
     return byName(dumps(dir.path, dump));
   } finally {
+    clearInterval(watcher); // a target that failed to start never reached the inner finally
     dir.remove();
   }
 }

@@ -16,7 +16,7 @@ import { profilePostern, type Profiles } from './profile.js';
 import { appendResults, commandLine, RESULTS_FILE, utcMinute } from './results.js';
 import { cpuTable, failureDetails, figuresTable, idleDetails, profileMarkdown, type TargetResults } from './report.js';
 import { directTarget } from './targets/direct.js';
-import { dovecotMasterPid, dovecotProxyTarget } from './targets/dovecot-proxy.js';
+import { dovecotProxyTarget } from './targets/dovecot-proxy.js';
 import { nginxTarget } from './targets/nginx.js';
 import { posternBuilds, posternTargetsOf } from './targets/postern.js';
 import type { Protocol, Target, TargetId } from './targets/types.js';
@@ -238,7 +238,7 @@ async function main(): Promise<number> {
   let fake: FakeBackend | undefined;
   try {
     fake = await startFakeBackend(tools.fakeBackend);
-    const w: World = { tools, backend, backendPid: dovecotMasterPid(backend.dovecot), fake, cert, caPath: pki.ca.certPath, durations };
+    const w: World = { tools, backend, backendPid: backend.dovecot.masterPid, fake, cert, caPath: pki.ca.certPath, durations };
     await primeBackend({ loadgen: tools.loadgen, users: USERS, durations, parties: new Map() }, backend.dovecot.ports);
     const posternTargets = await posternTargetsOf(posterns, cert, notes);
     if (posterns.length > 1) notes.push(`postern measured at ${posterns.length} revisions, each figure on each in turn; the figures table shows the last (${posterns.at(-1)!.short}), the CPU table each.`);

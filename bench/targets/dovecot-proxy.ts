@@ -1,8 +1,6 @@
 // Dovecot 2.3 as a login proxy in its documented high-performance mode: long-lived login processes
 // (service_count = 0), one per core kept ready, a static passdb that sends every user to the backend.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { startDovecot, type DovecotInstance } from '../../test/interop/harness/index.js';
+import { startDovecot } from '../../test/interop/harness/index.js';
 import { startTimeoutMs } from './started.js';
 import type { RunningTarget, Target } from './types.js';
 
@@ -37,11 +35,6 @@ const UNCHROOTED = [
   '',
 ].join('\n');
 
-/** The master's pid, from base_dir/master.pid (the harness keeps base_dir at <dir>/run). */
-export function dovecotMasterPid(instance: DovecotInstance): number {
-  return Number(readFileSync(join(instance.dir, 'run', 'master.pid'), 'utf8').trim());
-}
-
 export function dovecotProxyTarget(cores: number): Target {
   return {
     id: 'dovecot',
@@ -57,7 +50,7 @@ export function dovecotProxyTarget(cores: number): Target {
       });
       const p = instance.ports;
       const imap = spec.protocol === 'imap';
-      return { port: imap ? p.imap : p.pop3, tlsPort: imap ? p.imaps : p.pop3s, pid: dovecotMasterPid(instance), stop: () => instance.stop() };
+      return { port: imap ? p.imap : p.pop3, tlsPort: imap ? p.imaps : p.pop3s, pid: instance.masterPid, stop: () => instance.stop() };
     },
   };
 }

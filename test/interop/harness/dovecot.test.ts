@@ -1,6 +1,6 @@
 // Self-test of the interop harness against a real Dovecot.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -59,6 +59,8 @@ describe('dovecot harness', { skip }, () => {
     for (const port of ports) assert.ok(await canConnect(port));
     await dovecot.waitForLog(/master: Info: Dovecot v2\.3\.\S+ .*starting up/, 2000);
     assert.ok(dovecot.startupMs < 5000, `startup took ${dovecot.startupMs} ms`);
+    // Ready only once master.pid is written: the pid is the running master's.
+    assert.match(readFileSync(`/proc/${dovecot.masterPid}/cmdline`, 'utf8'), /dovecot\0-c\0/);
   });
 
   it('deliver() writes into Maildir new/ and IMAP returns the same bytes', async () => {

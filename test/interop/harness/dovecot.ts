@@ -22,7 +22,7 @@
 // - Passwords are stored `{PLAIN.b64}` so any character survives the passwd-file format.
 // - SIGTERM: ports close at once but the master exits only after ~1 s (it waits for its children); stop() waits.
 import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { makeTempDir } from './cleanup.js';
@@ -81,6 +81,8 @@ export interface DovecotInstance {
   readonly cert: CertFiles;
   /** Time from spawn to all ports listening. */
   readonly startupMs: number;
+  /** The master's pid (written to base_dir/master.pid once its signal handlers are set). */
+  readonly masterPid: number;
   logText(): Promise<string>;
   /** Byte offset of the log's end, to pass as `since` to waitForLog. */
   logMark(): Promise<number>;
@@ -195,6 +197,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotInstanc
     }
     const configPath = join(dir, 'dovecot.conf');
     const logPath = join(dir, 'dovecot.log');
+    const pidPath = join(dir, 'run', 'master.pid'); // base_dir is <dir>/run (dovecot-config.ts)
     const timeoutMs = opts.startTimeoutMs ?? 10_000;
 
     let proc: ManagedProcess | undefined;
@@ -220,13 +223,14 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotInstanc
       });
       await writeFile(configPath, config);
       await writeFile(logPath, ''); // readiness is read from this attempt's log only
+      rmSync(pidPath, { force: true }); // and from this attempt's master.pid
       const t0 = Date.now();
       const [command, ...args] = [...(opts.wrap ?? []), binary, '-c', configPath, '-F'];
       // Wrapped (valgrind), its children are given a minute to write on the way out, after the master's exit too.
       const slow = opts.wrap !== undefined ? { stopTimeoutMs: 60_000, stragglerGraceMs: 60_000 } : { stopTimeoutMs: STOP_GRACE_MS };
       const candidate = spawnProcess(command!, args, slow);
       try {
-        await waitUntilListening(candidate, Object.values(candidatePorts), timeoutMs, logPath);
+        await waitUntilListening(candidate, Object.values(candidatePorts), timeoutMs, logPath, pidPath);
         proc = candidate;
         ports = candidatePorts;
         startupMs = Date.now() - t0;
@@ -241,7 +245,8 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotInstanc
     // A certificate the test CA did not sign is its own trust anchor (self-signed).
     const signedByTestCa = new X509Certificate(cert.cert).verify(new X509Certificate(certs.ca.cert).publicKey);
     const ca = signedByTestCa ? certs.ca.cert : cert.cert;
-    return makeInstance({ proc, ports, dir, configPath, logPath, owner, opts, cert, ca, startupMs, removeDir: tmp.remove });
+    const masterPid = Number(readFileSync(pidPath, 'utf8').trim());
+    return makeInstance({ proc, ports, dir, configPath, logPath, owner, opts, cert, ca, startupMs, masterPid, removeDir: tmp.remove });
   } catch (error) {
     tmp.remove();
     throw error;
@@ -259,8 +264,10 @@ async function readText(path: string): Promise<string> {
 const STARTED_LINE = /master: Info: Dovecot v\S+ .*starting up/;
 
 /** Ready = the master logged "starting up" (it does so only once every listener is bound: a port lost to
- * another process fails the start instead) and the ports are in LISTEN state. */
-async function waitUntilListening(proc: ManagedProcess, ports: number[], timeoutMs: number, logPath: string): Promise<void> {
+ * another process fails the start instead), the ports are in LISTEN state, and master.pid is written
+ * (the master writes it after the log line, once its signal handlers are set: a slow start, under
+ * valgrind say, shows the gap). */
+async function waitUntilListening(proc: ManagedProcess, ports: number[], timeoutMs: number, logPath: string, pidPath: string): Promise<void> {
   const exitedEarly = async (): Promise<never> => {
     throw new Error(`dovecot exited during startup (${JSON.stringify(proc.exitInfo())}):\n${proc.output()}${await readText(logPath)}`);
   };
@@ -268,6 +275,7 @@ async function waitUntilListening(proc: ManagedProcess, ports: number[], timeout
     async () => {
       if (proc.exitInfo() !== undefined) return exitedEarly();
       if (!STARTED_LINE.test(await readText(logPath))) return undefined;
+      if (!existsSync(pidPath)) return undefined;
       return (await allListening(ports)) ? true : undefined;
     },
     { timeoutMs, intervalMs: 10, what: 'Dovecot to listen' },
@@ -285,6 +293,7 @@ interface InstanceParts {
   cert: CertFiles;
   ca: string;
   startupMs: number;
+  masterPid: number;
   removeDir: () => void;
 }
 
@@ -359,6 +368,7 @@ function makeInstance(p: InstanceParts): DovecotInstance {
     ca: p.ca,
     cert: p.cert,
     startupMs: p.startupMs,
+    masterPid: p.masterPid,
     logText: () => readLog(),
     logMark: async () => {
       try {
