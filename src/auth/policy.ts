@@ -1,6 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
-import type { Secret } from '../core/index.js';
+import { sleep, type AbortLike, type Secret } from '../core/index.js';
 import { PenaltyTable, penaltyDelayMs, penaltyIdent } from './penalty.js';
 
 /*
@@ -11,7 +10,7 @@ import { PenaltyTable, penaltyDelayMs, penaltyIdent } from './penalty.js';
  * by the IMAP and POP3 logins and the auth service.
  */
 
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+export type Sleep = (ms: number, signal?: AbortLike) => Promise<void>;
 
 export interface AuthPolicyOptions {
   /** auth.failure_delay. 0 turns off the delay and, as in Dovecot, the penalty counting. */
@@ -42,10 +41,6 @@ export interface FailureInfo {
   nodelay?: boolean;
 }
 
-const defaultSleep: Sleep = (ms, signal) =>
-  delay(ms, undefined, signal ? { signal } : {}).catch((err: unknown) => {
-    if ((err as Error).name !== 'AbortError') throw err;
-  });
 
 /** Per process: the checksums of tried passwords are useless to anyone reading memory later. */
 const CHECKSUM_KEY = randomBytes(32);
@@ -64,7 +59,7 @@ export class AuthPolicy {
   constructor(opts: AuthPolicyOptions) {
     this.#failureDelayMs = opts.failureDelayMs;
     this.#penalty = opts.penalty === false ? undefined : new PenaltyTable({ ...(opts.now ? { now: opts.now } : {}), ...(opts.maxAddresses ? { maxAddresses: opts.maxAddresses } : {}) });
-    this.#sleep = opts.sleep ?? defaultSleep;
+    this.#sleep = opts.sleep ?? sleep;
   }
 
   /** The penalty level an address has now (0 when exempt or off), for logs and tests. */
@@ -77,7 +72,7 @@ export class AuthPolicy {
    * Before a password check: waits out the address's penalty, then hands back the
    * attempt to report the outcome on. `signal` (the client left) ends the wait early.
    */
-  async begin(subject: PenaltySubject, signal?: AbortSignal): Promise<AuthAttempt> {
+  async begin(subject: PenaltySubject, signal?: AbortLike): Promise<AuthAttempt> {
     const ident = this.#ident(subject);
     const level = ident === undefined ? 0 : this.#penalty!.level(ident);
     const waitMs = penaltyDelayMs(level);
@@ -86,7 +81,7 @@ export class AuthPolicy {
   }
 
   /** auth.failure_delay alone, unless `nodelay` (for nologin replies). */
-  async failureDelay(opts: { nodelay?: boolean }, signal?: AbortSignal): Promise<void> {
+  async failureDelay(opts: { nodelay?: boolean }, signal?: AbortLike): Promise<void> {
     if (opts.nodelay || this.#failureDelayMs <= 0 || signal?.aborted) return;
     await this.#sleep(this.#failureDelayMs, signal);
   }
@@ -131,7 +126,7 @@ export class AuthAttempt {
   }
 
   /** The login failed: counted (unless repeated or nodelay), then auth.failure_delay is waited. */
-  async failed(info: FailureInfo, signal?: AbortSignal): Promise<void> {
+  async failed(info: FailureInfo, signal?: AbortLike): Promise<void> {
     if (!this.#done) {
       this.#done = true;
       this.policy.countFailure(this.ident, this.penaltyLevel, info);

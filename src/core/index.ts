@@ -1,5 +1,6 @@
 export { PosternError } from './errors.js';
 export { Secret } from './secret.js';
 export { duration, size, parseDurationMs, parseSizeBytes } from './config-types.js';
+export { Aborter, sleep, type AbortLike } from './abort.js';
 export { ByteQueue } from './byte-queue.js';
 export { LineSplitter, type SplitResult } from './line-splitter.js';

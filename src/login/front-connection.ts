@@ -1,3 +1,4 @@
+import { Aborter, type AbortLike } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { endSocket, NativeSocket, startServerTls, type AnySocket, type Connection, type NativeSocketEvents } from '../net/index.js';
 import { joinSockets, type Pipe, type PipeEnd, type RelayMode } from '../proxy/index.js';
@@ -50,7 +51,7 @@ export class FrontConnection {
   #endReason = 'client disconnected';
   #loginTimer: NodeJS.Timeout | undefined;
   /** Abandons a backend login under way when the client leaves or postern stops; made when a login asks. */
-  #abort: AbortController | undefined;
+  #abort: Aborter | undefined;
 
   /** The options every protocol session passes the same way, from its deps and its own login timeout. */
   static forSession(protocol: FrontConnectionOptions['protocol'], conn: Connection, deps: { log: Logger; idleTimeoutMs: number; proxyTtl: number; relay?: RelayMode }, loginTimeoutMs: number, onClose?: FrontConnectionOptions['onClose']): FrontConnection {
@@ -71,9 +72,8 @@ export class FrontConnection {
   get log(): Logger {
     return this.#log;
   }
-  get signal(): AbortSignal {
-    this.#abort ??= new AbortController();
-    return this.#abort.signal;
+  get signal(): AbortLike {
+    return (this.#abort ??= new Aborter());
   }
   /** Before login and not closed: commands may be read. */
   get open(): boolean {

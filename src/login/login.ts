@@ -1,4 +1,5 @@
 import { AuthPolicy, type AuthResult, type Authenticator, type FailureInfo, type Fields } from '../auth/index.js';
+import type { AbortLike } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { DisconnectSpread, fieldSet, proxyConnect, resolveRoute, type DisconnectTicket, type ProxyConfig, type SourceIps } from '../proxy/index.js';
 import { tlsResumed, type ConnectionLimits, type Lease } from '../net/index.js';
@@ -50,7 +51,7 @@ export class LoginService {
    * (unless `nodelay`); a login that gets through resets it. A backend refusing a forwarded
    * password counts as a failure too (Dovecot's auth process had already said yes).
    */
-  async login(req: AuthRequest, proto: ProtocolLogin, log: Logger, signal?: AbortSignal, authenticate?: () => Promise<AuthResult>): Promise<LoginOutcome> {
+  async login(req: AuthRequest, proto: ProtocolLogin, log: Logger, signal?: AbortLike, authenticate?: () => Promise<AuthResult>): Promise<LoginOutcome> {
     const o = this.#opts;
     const attempt = await this.#policy.begin(req, signal);
     if (attempt.penaltyWaitMs > 0) log.info({ event: 'auth_penalty', user: req.user, level: attempt.penaltyLevel, ms: attempt.penaltyWaitMs }, 'login held by the failure penalty of its address');
