@@ -1,4 +1,5 @@
-import type { Authenticator } from '../auth/index.js';
+import type { AuthRequest, Authenticator } from '../auth/index.js';
+import type { Secret } from '../core/index.js';
 import { getMechanism, isPlaintextMechanism, SaslServer, usableMechanisms, type SaslRequestBase, type SaslServerMechanism } from '../auth/sasl/index.js';
 import type { NetworkList } from '../net/index.js';
 import type { FrontConnection } from './front-connection.js';
@@ -37,9 +38,20 @@ export class FrontSasl {
 
 /** Who the client is and how it came: the AuthRequest of a login before the mechanism fills it in. */
 export function loginRequestBase(front: FrontConnection, service: string, trustedNetworks: NetworkList): SaslRequestBase {
+  return loginRequest(front, service, trustedNetworks, '', '', undefined);
+}
+
+/**
+ * The AuthRequest of a LOGIN or USER/PASS: one literal of one shape (a spread of the base and the
+ * credentials made a new shape at every login, each a miss of V8's property caches).
+ */
+export function loginRequest(front: FrontConnection, service: string, trustedNetworks: NetworkList, mech: string, user: string, password: Secret | undefined): AuthRequest {
   const conn = front.conn;
   return {
     service,
+    mech,
+    user,
+    password,
     remoteIp: front.identity.ip,
     remotePort: front.identity.port,
     localIp: conn.localIp,

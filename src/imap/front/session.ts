@@ -4,7 +4,7 @@ import type { Logger } from '../../log/index.js';
 import type { AuthRequest, AuthResult } from '../../auth/index.js';
 import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
 import { endSocket, type Connection, type NetworkList } from '../../net/index.js';
-import { ClientIdentity, FrontConnection, loginRequestBase, plaintextAllowed, type EndReason, type FrontSasl, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
+import { ClientIdentity, FrontConnection, loginRequest, loginRequestBase, plaintextAllowed, type EndReason, type FrontSasl, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
 import type { BackendTarget, RelayMode } from '../../proxy/index.js';
 import { ImapCommandReader, type ImapCommand } from '../wire/index.js';
 import type { ImapConfig } from '../config.js';
@@ -150,8 +150,7 @@ export class ImapLoginSession implements ImapFrontContext, TrackedSession {
     await this.#saslStep(response);
   }
   login(tag: string, mech: string, user: string, password: Secret): Promise<void> {
-    const request = { ...loginRequestBase(this.#front, 'imap', this.#deps.trustedNetworks), mech, user, password };
-    return this.#login(tag, request);
+    return this.#login(tag, loginRequest(this.#front, 'imap', this.#deps.trustedNetworks, mech, user, password));
   }
   logout(tag: string): void {
     this.untagged(`BYE ${REPLY.logoutBye}`);

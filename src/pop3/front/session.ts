@@ -4,7 +4,7 @@ import type { Logger } from '../../log/index.js';
 import type { AuthRequest, AuthResult } from '../../auth/index.js';
 import { decodeSaslResponse, type SaslOutcome, type SaslServer } from '../../auth/sasl/index.js';
 import { endSocket, type Connection, type NetworkList } from '../../net/index.js';
-import { ClientIdentity, FrontConnection, loginRequestBase, plaintextAllowed, type EndReason, type FrontSasl, type ForwardedFields, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
+import { ClientIdentity, FrontConnection, loginRequest, loginRequestBase, plaintextAllowed, type EndReason, type FrontSasl, type ForwardedFields, type LoginService, type SessionInfo, type TrackedSession } from '../../login/index.js';
 import type { BackendTarget, RelayMode } from '../../proxy/index.js';
 import { Pop3CommandReader, type Pop3Command } from '../wire/index.js';
 import type { Pop3Config } from '../config.js';
@@ -138,7 +138,7 @@ export class Pop3LoginSession implements Pop3FrontContext, TrackedSession {
     await this.#saslStep(response);
   }
   login(mech: string, user: string, password: Secret): Promise<void> {
-    return this.#login({ ...loginRequestBase(this.#front, 'pop3', this.#deps.trustedNetworks), mech, user, password });
+    return this.#login(loginRequest(this.#front, 'pop3', this.#deps.trustedNetworks, mech, user, password));
   }
   xclient(fields: ForwardedFields): boolean {
     const { values, invalid } = ClientIdentity.parse(fields);
