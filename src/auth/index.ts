@@ -8,6 +8,7 @@ export type {
   PassdbResult,
   PasswordScheme,
   CredentialsResult,
+  WholeAuthRequest,
 } from './types.js';
 export { AuthError, AuthErrorCode } from './errors.js';
 export { silentLogger, type AuthDeps, type AuthLogger, type LogFn } from './deps.js';

@@ -32,6 +32,12 @@ export interface AuthRequest {
 }
 
 /**
+ * An AuthRequest written out whole, each optional field present (maybe undefined): the request of a
+ * login is built as one literal of one shape, and a field added to AuthRequest must be added there too.
+ */
+export type WholeAuthRequest = { [K in keyof Required<AuthRequest>]: AuthRequest[K] | undefined };
+
+/**
  * One passdb's answer, Dovecot's `passdb_result` as a value.
  * `found` leaves the password check to the authenticator (scheme-aware);
  * `ok` and `passwordMismatch` come from drivers that check themselves (imap, ldap auth_bind).

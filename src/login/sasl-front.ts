@@ -1,4 +1,4 @@
-import type { AuthRequest, Authenticator } from '../auth/index.js';
+import type { AuthRequest, Authenticator, WholeAuthRequest } from '../auth/index.js';
 import type { Secret } from '../core/index.js';
 import { getMechanism, isPlaintextMechanism, SaslServer, usableMechanisms, type SaslRequestBase, type SaslServerMechanism } from '../auth/sasl/index.js';
 import type { NetworkList } from '../net/index.js';
@@ -42,8 +42,9 @@ export function loginRequestBase(front: FrontConnection, service: string, truste
 }
 
 /**
- * The AuthRequest of a LOGIN or USER/PASS: one literal of one shape (a spread of the base and the
- * credentials made a new shape at every login, each a miss of V8's property caches).
+ * The AuthRequest of a LOGIN or USER/PASS: one literal of one shape, the fields in SaslServer's order
+ * (a spread of the base and the credentials made a new shape at every login, each a miss of V8's
+ * property caches).
  */
 export function loginRequest(front: FrontConnection, service: string, trustedNetworks: NetworkList, mech: string, user: string, password: Secret | undefined): AuthRequest {
   const conn = front.conn;
@@ -52,13 +53,14 @@ export function loginRequest(front: FrontConnection, service: string, trustedNet
     mech,
     user,
     password,
+    authzid: undefined,
     remoteIp: front.identity.ip,
     remotePort: front.identity.port,
     localIp: conn.localIp,
     localPort: conn.localPort,
     secured: connectionSecured(conn, trustedNetworks),
+    session: front.id,
     // Dovecot's no-penalty: a trusted peer (webmail) is never held by the failure penalty.
     noPenalty: trustedNetworks.has(conn.remoteIp),
-    session: front.id,
-  };
+  } satisfies WholeAuthRequest;
 }

@@ -1,5 +1,5 @@
 import { fakeCredentials } from '../credentials.js';
-import type { AuthRequest, AuthResult, Authenticator, CredentialsResult } from '../types.js';
+import type { AuthRequest, AuthResult, Authenticator, CredentialsResult, WholeAuthRequest } from '../types.js';
 import type { SaslIdentity, SaslServerExchange, SaslServerMechanism, SaslStartContext, SaslStep } from './types.js';
 
 /** An AuthRequest without what the exchange supplies (mechanism, user, secret, authzid). */
@@ -108,13 +108,22 @@ export class SaslServer {
     }
   }
 
+  /** One literal of one shape at every login: spreads with optional parts made new shapes, each a miss of V8's caches. */
   #request(identity: SaslIdentity, secret?: AuthRequest['password']): AuthRequest {
+    const b = this.#base;
     return {
-      ...this.#base,
+      service: b.service,
       mech: this.mech.name,
       user: identity.authcid,
-      ...(identity.authzid !== undefined ? { authzid: identity.authzid } : {}),
-      ...(secret !== undefined ? { password: secret } : {}),
-    };
+      password: secret,
+      authzid: identity.authzid,
+      remoteIp: b.remoteIp,
+      remotePort: b.remotePort,
+      localIp: b.localIp,
+      localPort: b.localPort,
+      secured: b.secured,
+      session: b.session,
+      noPenalty: b.noPenalty,
+    } satisfies WholeAuthRequest;
   }
 }
