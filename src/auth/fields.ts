@@ -121,8 +121,10 @@ export function allowNetsMatch(spec: string, remoteIp: string): { ok: boolean; i
  */
 export function applyRenames(user: string, fields: Fields, drop?: string): { user: string; fields: Fields } {
   const rest: Fields = {};
-  for (const [k, v] of Object.entries(fields)) {
+  // for-in, not Object.entries: no array of pairs per login (Fields are plain objects, set by setField).
+  for (const k in fields) {
     if (k === drop) continue;
+    const v = fields[k]!;
     const renamed = renamedUser(user, k, v);
     if (renamed === undefined) setField(rest, k, v);
     else user = renamed;

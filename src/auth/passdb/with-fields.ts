@@ -52,7 +52,7 @@ function merge(r: Found, req: AuthRequest, defaults: FieldTemplate, overrides: F
   if ('error' in dflt) return { kind: 'tempFail', reason: `default_fields: ${dflt.error}` };
   for (const [k, v] of dflt.list) set(k, v, true);
   if (r.user !== undefined) user = r.user;
-  for (const [k, v] of Object.entries(r.fields)) set(k, v, false);
+  for (const k in r.fields) set(k, r.fields[k]!, false);
   const over = expandTemplate(overrides, req, user, fields);
   if ('error' in over) return { kind: 'tempFail', reason: `override_fields: ${over.error}` };
   for (const [k, v] of over.list) set(k, v, false);
