@@ -3,7 +3,8 @@
 // Instructions a login costs each proxy, counted by valgrind's callgrind: user-space instructions
 // executed, summed over the proxy's processes, one client at a time: the difference between two
 // starts of the proxy or, for postern, between counters zeroed and dumped. Dovecot's count repeats to
-// within 0.5 %, nginx's 3 %, postern's about 10 % (bench/README.md, "Instructions per login").
+// within 0.5 %, nginx's 3 %, postern's about 10 % after a short warm-up (bench/README.md, "Instructions
+// per login").
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
