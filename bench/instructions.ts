@@ -153,13 +153,12 @@ async function underCallgrind(t: Target, login: Login, bench: Bench, drive: (log
       pids = processTree(target.pid!).map((s) => s.pid);
       letWrite();
     } finally {
-      clearInterval(watcher);
       await target.stop();
     }
     await gone(pids);
     return byName(dumps(dir.path, dump));
   } finally {
-    clearInterval(watcher); // a target that failed to start never reached the inner finally
+    clearInterval(watcher);
     dir.remove();
   }
 }

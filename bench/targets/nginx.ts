@@ -2,8 +2,8 @@
 // nginx that sends every login to the backend: Auth-Status, Auth-Server and Auth-Port headers.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findBinary, freePorts, makeTempDir, spawnProcess } from '../../test/interop/harness/index.js';
-import { startTimeoutMs, whenListening, wrapped } from './started.js';
+import { findBinary, freePorts, makeTempDir, spawnProcess, wrapped } from '../../test/interop/harness/index.js';
+import { startTimeoutMs, whenListening } from './started.js';
 import { NGINX_MAIL_MODULE } from '../prereqs.js';
 import type { ProxySpec, RunningTarget, Target } from './types.js';
 
@@ -73,7 +73,8 @@ export function nginxTarget(): Target {
         const ports = { plain: plain!, tls: tls!, auth: auth! };
         const conf = join(dir.path, 'nginx.conf');
         writeFileSync(conf, nginxConfig(dir.path, spec, ports, process.getuid?.() === 0));
-        const proc = spawnProcess(...wrapped(spec, findBinary('nginx') ?? 'nginx', ['-p', dir.path, '-c', conf, '-e', join(dir.path, 'error.log')]), spec.wrap !== undefined ? { stopTimeoutMs: 60_000, stragglerGraceMs: 60_000 } : { stopTimeoutMs: 5000 });
+        const w = wrapped(spec.wrap, findBinary('nginx') ?? 'nginx', ['-p', dir.path, '-c', conf, '-e', join(dir.path, 'error.log')], 5000);
+        const proc = spawnProcess(w.command, w.args, w.stop);
         return await whenListening('nginx', proc, dir, { plain: ports.plain, tls: ports.tls, others: [ports.auth] }, startTimeoutMs(spec, 10_000));
       } catch (error) {
         dir.remove();

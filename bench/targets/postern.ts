@@ -4,8 +4,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePorts, makeTempDir, runCommand, spawnProcess } from '../../test/interop/harness/index.js';
-import { startTimeoutMs, whenListening, wrapped } from './started.js';
+import { freePorts, makeTempDir, runCommand, spawnProcess, wrapped } from '../../test/interop/harness/index.js';
+import { startTimeoutMs, whenListening } from './started.js';
 import type { Protocol, ProxySpec, RunningTarget, Target } from './types.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -126,11 +126,12 @@ export function posternTarget(bin: string, unsupported: ReadonlyMap<Protocol, st
         writeFileSync(conf, JSON.stringify({ ...posternConfig(spec, ports), ...single }, null, 2));
         // Logs go to a file, as Dovecot's do, so no pipe to this process costs CPU during a figure.
         const log = join(dir.path, 'postern.log');
-        const args = wrapped(spec, process.execPath, [...(spec.nodeFlags ?? []), bin, 'serve', '--config', conf]).flat();
-        const proc = spawnProcess('sh', ['-c', 'exec "$0" "$@" >"$POSTERN_BENCH_LOG" 2>&1', ...args], {
+        // --cpu-prof writes its profile on the way out (15 s); callgrind its counts (a minute, under `wrap`).
+        const w = wrapped(spec.wrap, process.execPath, [...(spec.nodeFlags ?? []), bin, 'serve', '--config', conf], 15_000);
+        const proc = spawnProcess('sh', ['-c', 'exec "$0" "$@" >"$POSTERN_BENCH_LOG" 2>&1', w.command, ...w.args], {
           env: { POSTERN_BENCH_LOG: log },
           ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
-          stopTimeoutMs: spec.wrap !== undefined ? 60_000 : 15_000, // --cpu-prof and callgrind write on the way out
+          ...w.stop,
         });
         return await whenListening('postern', proc, dir, ports, startTimeoutMs(spec, 15_000));
       } catch (error) {

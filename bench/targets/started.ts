@@ -2,12 +2,6 @@
 import { waitForListening, type ManagedProcess, type TempDir } from '../../test/interop/harness/index.js';
 import type { ProxySpec, RunningTarget } from './types.js';
 
-/** `command` and `args` under the spec's wrapper, if any: what to spawn. */
-export function wrapped(spec: ProxySpec, command: string, args: readonly string[]): [string, string[]] {
-  const [first, ...rest] = [...(spec.wrap ?? []), command, ...args];
-  return [first!, rest];
-}
-
 /** How long a target may take to start: a wrapped one (valgrind) starts tens of times slower. */
 export const startTimeoutMs = (spec: ProxySpec, ms: number): number => (spec.wrap !== undefined ? 300_000 : ms);
 

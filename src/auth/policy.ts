@@ -41,7 +41,6 @@ export interface FailureInfo {
   nodelay?: boolean;
 }
 
-
 /** Per process: the checksums of tried passwords are useless to anyone reading memory later. */
 const CHECKSUM_KEY = randomBytes(32);
 

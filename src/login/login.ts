@@ -31,8 +31,6 @@ export class LoginService {
   readonly #opts: LoginServiceOptions;
   readonly #policy: AuthPolicy;
   readonly #disconnects: DisconnectSpread;
-  /** proxy.source_ips as proxyConnect asks for it, made once. */
-  readonly #sourceIp: ((family: 4 | 6) => string | undefined) | undefined;
   /** The chain logins are checked against, for SASL exchanges that need more than a password check. */
   get authenticator(): Authenticator {
     return this.#opts.authenticator;
@@ -42,8 +40,6 @@ export class LoginService {
     this.#opts = opts;
     this.#policy = opts.policy ?? new AuthPolicy({ failureDelayMs: opts.failureDelayMs ?? 0, penalty: false, ...(opts.sleep ? { sleep: opts.sleep } : {}) });
     this.#disconnects = opts.disconnects ?? new DisconnectSpread();
-    const ips = opts.sourceIps;
-    this.#sourceIp = ips ? (family) => ips.next(family) : undefined;
   }
 
   /**
@@ -107,7 +103,7 @@ export class LoginService {
           return { kind: 'limitReached', user, limit: 'userip', max: slot.max };
         }
         const outcome = await proxyConnect(target, () => proto.makeBackendLogin(target), {
-          sourceIp: this.#sourceIp,
+          sourceIp: o.sourceIps?.next,
           maxReconnects: o.proxy.max_reconnects,
           reconnectIntervalMs: o.proxy.reconnect_interval,
           ca: o.backendCa,

@@ -76,8 +76,8 @@ export class SourceIps {
     return new SourceIps([...new Set(out)]);
   }
 
-  /** The next source address for a backend of this family; undefined lets the system choose. */
-  next(family: 4 | 6): string | undefined {
+  /** The next source address for a backend of this family; undefined lets the system choose. Bound: pass it as it is. */
+  readonly next = (family: 4 | 6): string | undefined => {
     const list = family === 4 ? this.#v4 : this.#v6;
     if (list.length === 0) return undefined;
     if (family === 4) {
@@ -86,7 +86,7 @@ export class SourceIps {
     }
     this.#i6 = (this.#i6 + 1) % list.length;
     return list[(this.#i6 + list.length - 1) % list.length];
-  }
+  };
 
   get addresses(): string[] {
     return [...this.#v4, ...this.#v6];

@@ -90,7 +90,7 @@ export class Generation {
     const imapDeps = { ...common, imap: cfg.imap };
     const pop3Deps = { ...common, pop3: cfg.pop3 };
     const lmtpHost = cfg.lmtp.hostname ?? hostname();
-    const lmtpSourceIp = sourceIps ? (family: 4 | 6) => sourceIps.next(family) : undefined;
+    const lmtpSourceIp = sourceIps?.next;
     // Each IMAP and POP3 connection first takes its place under limits: (see login/admission).
     const admission = { limits: () => limits, trustedNetworks, log };
     this.#handlers = {

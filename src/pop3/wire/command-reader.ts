@@ -22,13 +22,13 @@ export type Pop3ReadResult = { kind: 'command'; command: Pop3Command } | { kind:
 const NEED_MORE: Pop3ReadResult = Object.freeze({ kind: 'needMore' });
 const SP = 0x20;
 
+/** A keyword of 7-bit characters only: toUpperCase() folds a-z and nothing else. */
+const ASCII = /^[\x00-\x7f]*$/;
+
 /**
  * Reads POP3 commands from a client (RFC 1939 §3, RFC 2449 §4). Fed bytes, then pulled until
  * `needMore`; no I/O, no timers. Pipelined commands (RFC 2449 §6.6) come out one by one.
  */
-/** A keyword of 7-bit characters only: toUpperCase() folds a-z and nothing else. */
-const ASCII = /^[\x00-\x7f]*$/;
-
 export class Pop3CommandReader {
   readonly limits: Pop3WireLimits;
   readonly #lines: LineSplitter;

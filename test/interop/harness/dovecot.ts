@@ -35,7 +35,7 @@ import {
   type MailOwner,
 } from './dovecot-config.js';
 import { allListening, freePorts } from './ports.js';
-import { spawnProcess, type ManagedProcess } from './proc.js';
+import { spawnProcess, wrapped, type ManagedProcess } from './proc.js';
 import { findBinary, requireBinary } from './skip.js';
 import { pollUntil } from './wait.js';
 
@@ -225,10 +225,8 @@ export async function startDovecot(opts: DovecotOptions): Promise<DovecotInstanc
       await writeFile(logPath, ''); // readiness is read from this attempt's log only
       rmSync(pidPath, { force: true }); // and from this attempt's master.pid
       const t0 = Date.now();
-      const [command, ...args] = [...(opts.wrap ?? []), binary, '-c', configPath, '-F'];
-      // Wrapped (valgrind), its children are given a minute to write on the way out, after the master's exit too.
-      const slow = opts.wrap !== undefined ? { stopTimeoutMs: 60_000, stragglerGraceMs: 60_000 } : { stopTimeoutMs: STOP_GRACE_MS };
-      const candidate = spawnProcess(command!, args, slow);
+      const w = wrapped(opts.wrap, binary, ['-c', configPath, '-F'], STOP_GRACE_MS);
+      const candidate = spawnProcess(w.command, w.args, w.stop);
       try {
         await waitUntilListening(candidate, Object.values(candidatePorts), timeoutMs, logPath, pidPath);
         proc = candidate;

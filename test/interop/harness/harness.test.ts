@@ -16,6 +16,7 @@ import {
   runPython,
   skipSuite,
   spawnProcess,
+  wrapped,
 } from './index.js';
 
 describe('ports', () => {
@@ -91,6 +92,15 @@ describe('proc', () => {
     assert.deepEqual([ok.code, ok.stdout.trim(), ok.timedOut], [4, "['a', 'b c']", false]);
     const slow = await runPython('import time; time.sleep(30)', [], { timeoutMs: 200 });
     assert.equal(slow.timedOut, true);
+  });
+
+  it('wrapped() runs a command under its wrapper, whose process tree gets a minute to stop', async () => {
+    assert.deepEqual(wrapped(undefined, 'dovecot', ['-F'], 5000), { command: 'dovecot', args: ['-F'], stop: { stopTimeoutMs: 5000 } });
+    const w = wrapped(['env', 'WRAPPED=yes'], 'sh', ['-c', 'echo "$WRAPPED $0"', 'arg'], 5000);
+    assert.deepEqual(w, { command: 'env', args: ['WRAPPED=yes', 'sh', '-c', 'echo "$WRAPPED $0"', 'arg'], stop: { stopTimeoutMs: 60_000, stragglerGraceMs: 60_000 } });
+    const proc = spawnProcess(w.command, w.args, w.stop);
+    await proc.exited;
+    assert.equal(proc.stdout().trim(), 'yes arg');
   });
 });
 

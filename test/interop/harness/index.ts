@@ -23,11 +23,13 @@ export {
   runCommand,
   runPython,
   spawnProcess,
+  wrapped,
   type ExitInfo,
   type ManagedProcess,
   type RunOptions,
   type RunResult,
   type SpawnOptions,
+  type Wrapped,
 } from './proc.js';
 export { findBinary, requireBinary, skipSuite } from './skip.js';
 export { HarnessTimeoutError, pollUntil, withTimeout, type PollOptions } from './wait.js';

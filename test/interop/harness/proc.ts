@@ -64,6 +64,23 @@ function groupAlive(pid: number): boolean {
   }
 }
 
+/** What to spawn: a command, under a wrapper or not, and how long its stop may take. */
+export interface Wrapped {
+  command: string;
+  args: string[];
+  stop: Pick<SpawnOptions, 'stopTimeoutMs' | 'stragglerGraceMs'>;
+}
+
+/**
+ * `command` under `wrap` (valgrind and its options, say), if any. A wrapped process tree is given a
+ * minute to stop, its children a minute after the leader: they write their counts on the way out.
+ */
+export function wrapped(wrap: readonly string[] | undefined, command: string, args: readonly string[], stopTimeoutMs: number): Wrapped {
+  if (wrap === undefined) return { command, args: [...args], stop: { stopTimeoutMs } };
+  const [first, ...rest] = [...wrap, command, ...args];
+  return { command: first!, args: rest, stop: { stopTimeoutMs: 60_000, stragglerGraceMs: 60_000 } };
+}
+
 /** Spawns `command` as the leader of a new process group (so its children can be killed with it). */
 export function spawnProcess(command: string, args: readonly string[], opts: SpawnOptions = {}): ManagedProcess {
   const maxBytes = opts.maxOutputBytes ?? 4 * 1024 * 1024;
