@@ -1,6 +1,6 @@
 import { oauthbearerClientResponse, oauthErrorAcknowledgement, plainClientResponse, xoauth2ClientResponse } from '../auth/sasl/index.js';
 import { drainResponses, failureStep, type BackendLogin, type BackendTarget, type LoginStep, type ProxyFailure } from '../proxy/index.js';
-import { formatCommand, formatCommandParts, formatIdList, hasCapability, ImapResponseReader, parseCapabilities, type ImapResponse } from './wire/index.js';
+import { encodeAString, encodeString, formatCommand, formatCommandParts, formatIdList, hasCapability, ImapResponseReader, inlineLine, parseCapabilities, type ImapResponse, type LiteralMode } from './wire/index.js';
 
 /** The client identity forwarded in ID (Dovecot 2.3's keys). */
 export interface ImapForwardInfo {
@@ -138,21 +138,8 @@ export class ImapBackendLogin implements BackendLogin {
     const steps: LoginStep[] = [];
     const t = this.#o.target;
     if (!t.notTrusted && hasCapability(this.#caps, 'ID')) {
-      const f = this.#o.forward;
-      const id = formatIdList([
-        ['x-session-id', f.session],
-        ['x-originating-ip', f.clientIp],
-        ['x-originating-port', String(f.clientPort)],
-        ['x-connected-ip', f.localIp],
-        ['x-connected-port', String(f.localPort)],
-        ['x-proxy-ttl', String(f.ttl)],
-      ]);
-      let idCommand: Buffer;
-      try {
-        idCommand = formatCommand('I', 'ID', [id], { literalPlus: hasCapability(this.#caps, 'LITERAL+') });
-      } catch {
-        return [this.#fail('internal', 'the forwarded client identity cannot be sent in an IMAP ID')];
-      }
+      const idCommand = this.#idCommand({ literalPlus: hasCapability(this.#caps, 'LITERAL+') });
+      if (idCommand === undefined) return [this.#fail('internal', 'the forwarded client identity cannot be sent in an IMAP ID')];
       steps.push({ kind: 'write', data: idCommand });
       if (t.nopipelining) {
         this.#phase = 'id';
@@ -178,16 +165,38 @@ export class ImapBackendLogin implements BackendLogin {
       return this.#authenticate(mech, ir, caps);
     }
     if (hasCapability(caps, 'LOGINDISABLED') && !this.#tls) return [this.#fail('config', 'LOGINDISABLED advertised, but SSL/TLS not enabled')];
-    const literalPlus = hasCapability(caps, 'LITERAL+') || hasCapability(caps, 'LITERAL-');
+    const mode = { literalPlus: hasCapability(caps, 'LITERAL+') || hasCapability(caps, 'LITERAL-') };
+    const line = inlineLine('L LOGIN', [t.user, password], encodeAString, mode);
+    if (line !== undefined) return [{ kind: 'write', data: line }];
     let parts: Buffer[];
     try {
-      parts = formatCommandParts('L', 'LOGIN', [{ kind: 'astring', value: t.user }, { kind: 'astring', value: password }], { literalPlus });
+      parts = formatCommandParts('L', 'LOGIN', [{ kind: 'astring', value: t.user }, { kind: 'astring', value: password }], mode);
     } catch {
       return [this.#fail('internal', 'the user name or password cannot be sent in an IMAP LOGIN')];
     }
     // A synchronizing literal would cost a round trip per value; AUTHENTICATE PLAIN carries any bytes in one line.
     if (parts.length > 1) return this.#authenticate('PLAIN', plainClientResponse(t.user, password), caps);
     return [{ kind: 'write', data: parts[0]! }];
+  }
+
+  /** ID with the client's identity, Dovecot 2.3's keys in its order; undefined if it cannot be sent. */
+  #idCommand(mode: LiteralMode): string | Buffer | undefined {
+    const f = this.#o.forward;
+    const pairs: [string, string][] = [
+      ['x-session-id', f.session],
+      ['x-originating-ip', f.clientIp],
+      ['x-originating-port', String(f.clientPort)],
+      ['x-connected-ip', f.localIp],
+      ['x-connected-port', String(f.localPort)],
+      ['x-proxy-ttl', String(f.ttl)],
+    ];
+    const line = inlineLine('I ID', [pairs.flat()], encodeString, mode);
+    if (line !== undefined) return line;
+    try {
+      return formatCommand('I', 'ID', [formatIdList(pairs)], mode);
+    } catch {
+      return undefined;
+    }
   }
 
   #authenticate(mech: string, ir: Buffer, caps: string[]): LoginStep[] {

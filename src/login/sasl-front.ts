@@ -1,5 +1,5 @@
 import type { AuthRequest, Authenticator, WholeAuthRequest } from '../auth/index.js';
-import type { Secret } from '../core/index.js';
+import { upperCase, type Secret } from '../core/index.js';
 import { getMechanism, isPlaintextMechanism, SaslServer, usableMechanisms, type SaslRequestBase, type SaslServerMechanism } from '../auth/sasl/index.js';
 import type { NetworkList } from '../net/index.js';
 import type { FrontConnection } from './front-connection.js';
@@ -28,7 +28,8 @@ export class FrontSasl {
   }
 
   start(name: string, front: FrontConnection, authenticator: Authenticator, base: SaslRequestBase): SaslStart {
-    const mech = this.#offered.find((m) => m.name === name.toUpperCase());
+    const upper = upperCase(name);
+    const mech = this.#offered.find((m) => m.name === upper);
     if (!mech) return { kind: 'unsupported' };
     if (isPlaintextMechanism(mech) && !plaintextAllowed(front.conn, this.#policy)) return { kind: 'plaintextDisallowed' };
     const certUsername = front.conn.certUsername;

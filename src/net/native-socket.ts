@@ -253,7 +253,9 @@ export class NativeSocket {
     const parts = this.#corked;
     this.#corked = undefined;
     if (!parts || parts.length === 0) return;
-    this.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
+    if (parts.length === 1) this.write(parts[0]!);
+    else if (parts.every((p) => typeof p === 'string')) this.write(parts.join(''));
+    else this.write(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
   }
 
   /** No data events until resume(). */

@@ -1,3 +1,4 @@
+import { upperCase } from '../../core/index.js';
 import type { ImapResponse } from './response-reader.js';
 
 /**
@@ -5,17 +6,22 @@ import type { ImapResponse } from './response-reader.js';
  * either with its brackets, "*" and "CAPABILITY" still on. Names keep their case.
  */
 export function parseCapabilities(s: string): string[] {
-  const words = s.trim().replace(/^\[/, '').replace(/\]$/, '').split(/\s+/).filter((w) => w.length > 0);
+  let text = s.trim();
+  if (text.startsWith('[')) text = text.slice(1);
+  if (text.endsWith(']')) text = text.slice(0, -1);
+  // A string separator splits without the regular-expression engine; tabs are rare and read as spaces.
+  if (text.includes('\t')) text = text.replaceAll('\t', ' ');
+  const words = text.split(' ').filter((w) => w.length > 0);
   let i = 0;
   if (words[i] === '*') i++;
-  if (words[i]?.toUpperCase() === 'CAPABILITY') i++;
-  return words.slice(i);
+  if (words[i] !== undefined && upperCase(words[i]!) === 'CAPABILITY') i++;
+  return i === 0 ? words : words.slice(i);
 }
 
 /** Capability names compare case-insensitively (RFC 3501 §7.2.1: atoms). */
 export function hasCapability(list: readonly string[], name: string): boolean {
-  const want = name.toUpperCase();
-  return list.some((c) => c.length === want.length && c.toUpperCase() === want);
+  const want = upperCase(name);
+  return list.some((c) => c.length === want.length && upperCase(c) === want);
 }
 
 /** The capabilities a response carries, in a resp-code or as `* CAPABILITY`; undefined if none. */

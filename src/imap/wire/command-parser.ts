@@ -1,6 +1,7 @@
 import {
   ARG_ATOM_CHAR, BACKSLASH, CR, DQUOTE, LBRACE, LPAREN, MAX_SIZE_DIGITS, PLUS, RBRACE, RPAREN, SP, TAG_CHAR, TILDE, allIn,
 } from './grammar.js';
+import { upperCase } from '../../core/index.js';
 import type { ImapWireLimits } from './limits.js';
 import type { ImapCommand, ImapValue } from './values.js';
 
@@ -91,7 +92,7 @@ export class CommandParser {
     // command names are atoms of letters, digits and "-" ("X-..." extensions); anything
     // else (a "(" glued to the name, an empty name) is refused here
     if (p === nameStart || !isCommandName(line, nameStart, p)) return syntax('Invalid command name');
-    this.name = line.toString('latin1', nameStart, p).toUpperCase();
+    this.name = upperCase(line.toString('latin1', nameStart, p));
     this.needSeparator = true;
     return p;
   }

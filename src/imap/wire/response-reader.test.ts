@@ -84,6 +84,7 @@ describe('capabilities', () => {
     ['* CAPABILITY IMAP4rev1 ID', ['IMAP4rev1', 'ID']],
     ['[CAPABILITY IMAP4rev1  LITERAL+]', ['IMAP4rev1', 'LITERAL+']],
     ['  ', []],
+    ['\tcapability\tIMAP4rev1 \t ID ', ['IMAP4rev1', 'ID']],
   ];
   for (const [input, expected] of cases) {
     it(`parseCapabilities(${JSON.stringify(input)})`, () => assert.deepStrictEqual(parseCapabilities(input), expected));
@@ -91,6 +92,8 @@ describe('capabilities', () => {
   it('hasCapability ignores case', () => {
     assert.equal(hasCapability(['IMAP4rev1', 'auth=PLAIN'], 'AUTH=plain'), true);
     assert.equal(hasCapability(['IMAP4rev1'], 'IMAP4'), false);
+    assert.equal(hasCapability(['IMAP4rev1', 'id'], 'ID'), true);
+    assert.equal(hasCapability(['IMAP4rev1', 'IDLE'], 'ID'), false);
   });
   it('capabilitiesOf reads a resp-code or an untagged line', () => {
     assert.deepStrictEqual(capabilitiesOf(one('* OK [CAPABILITY IMAP4rev1 ID] hi\r\n')), ['IMAP4rev1', 'ID']);

@@ -1,4 +1,4 @@
-import { ByteQueue } from '../../core/index.js';
+import { ByteQueue, upperCase } from '../../core/index.js';
 import { CR, LF, trailingLiteral } from './grammar.js';
 import { DEFAULT_IMAP_RESPONSE_LIMITS, type ImapResponseLimits } from './limits.js';
 
@@ -119,9 +119,9 @@ function isTextLine(line: Buffer): boolean {
   const sp = line.indexOf(0x20);
   if (sp < 0) return false;
   const sp2 = line.indexOf(0x20, sp + 1);
-  const word = line.toString('latin1', sp + 1, sp2 < 0 ? line.length : sp2).toUpperCase();
-  return STATUSES.has(word);
+  return STATUSES.has(upperCase(line.toString('latin1', sp + 1, sp2 < 0 ? line.length : sp2)));
 }
+
 
 /**
  * Splits a response unit into its parts:
@@ -136,12 +136,12 @@ export function parseResponse(raw: Buffer): ImapResponse {
   const [tag, rest] = splitWord(line);
   if (tag === '+') return { raw, tag, text: rest };
   const [word, after] = splitWord(rest);
-  const upper = word.toUpperCase();
+  const upper = upperCase(word);
   if (STATUSES.has(upper)) return { raw, tag, status: upper as ImapStatus, ...parseRespText(after) };
   if (tag === '*') {
     if (/^\d+$/.test(word)) {
       const [name, text] = splitWord(after);
-      return { raw, tag, untaggedName: name.toUpperCase(), text };
+      return { raw, tag, untaggedName: upperCase(name), text };
     }
     return { raw, tag, untaggedName: upper, text: after };
   }
@@ -154,7 +154,7 @@ function parseRespText(s: string): { code?: string; codeText?: string; text: str
   if (close < 0) return { text: s };
   const inner = s.slice(1, close);
   const sp = inner.indexOf(' ');
-  const code = (sp < 0 ? inner : inner.slice(0, sp)).toUpperCase();
+  const code = upperCase(sp < 0 ? inner : inner.slice(0, sp));
   const text = s.slice(close + 1).replace(/^ /, '');
   return sp < 0 ? { code, text } : { code, codeText: inner.slice(sp + 1), text };
 }

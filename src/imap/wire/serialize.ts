@@ -31,8 +31,14 @@ const ARG_ATOM_TEXT = textOf(ARG_ATOM_CHAR);
 const ASTRING_TEXT = textOf(ASTRING_CHAR);
 /** What `isQuotable` accepts, as a string: 7-bit, no NUL, CR or LF. */
 const QUOTABLE_TEXT = /^[^\x00\r\n\x80-\uffff]*$/;
-/** Most values have nothing to escape: they skip `replace` with "$&", V8's slow path through its runtime. */
-const quoteText = (s: string): string => (s.includes('"') || s.includes('\\') ? `"${s.replace(/["\\]/g, '\\$&')}"` : `"${s}"`);
+/** Quotable with nothing to escape: most values (names, addresses, numbers), quoted as they are. */
+const PLAIN_TEXT = /^[^\x00\r\n"\\\x80-\uffff]*$/;
+
+/** The quoted form of a string, or undefined when it cannot be quoted (8-bit, NUL, CR or LF). */
+function quoteString(s: string): string | undefined {
+  if (PLAIN_TEXT.test(s)) return `"${s}"`;
+  return QUOTABLE_TEXT.test(s) ? `"${s.replace(/["\\]/g, '\\$&')}"` : undefined;
+}
 
 /** quoted = DQUOTE *QUOTED-CHAR DQUOTE (RFC 3501 §9): 7-bit, no CR, LF or NUL. */
 function isQuotable(b: Buffer): boolean {
@@ -46,7 +52,8 @@ function assertNoNul(b: Buffer): void {
 
 /** The quoted form of a string; throws for one that can't be quoted (see `encodeAString`). */
 export function quoted(value: string | Buffer): string {
-  if (typeof value === 'string' && QUOTABLE_TEXT.test(value)) return quoteText(value);
+  const q = typeof value === 'string' ? quoteString(value) : undefined;
+  if (q !== undefined) return q;
   const b = toBytes(value);
   if (!isQuotable(b)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Value cannot be a quoted string');
   let out = '"';
@@ -67,7 +74,7 @@ function literal(b: Buffer, mode: LiteralMode): AStringEncoding {
  * 8-bit values go as literals: quoted strings are 7-bit in IMAP4rev1.
  */
 export function encodeAString(value: string | Buffer, mode: LiteralMode): AStringEncoding {
-  if (typeof value === 'string' && ASTRING_TEXT.test(value)) return { kind: 'inline', text: value.toUpperCase() === 'NIL' ? quoteText(value) : value };
+  if (typeof value === 'string' && ASTRING_TEXT.test(value)) return { kind: 'inline', text: value.length === 3 && value.toUpperCase() === 'NIL' ? `"${value}"` : value };
   const b = toBytes(value);
   if (b.length > 0 && allIn(ASTRING_CHAR, b) && b.toString('latin1').toUpperCase() !== 'NIL') {
     return { kind: 'inline', text: b.toString('latin1') };
@@ -75,9 +82,48 @@ export function encodeAString(value: string | Buffer, mode: LiteralMode): AStrin
   return encodeString(b, mode);
 }
 
+/**
+ * `head` and the values as one line of text when each goes inline (the usual case), else undefined:
+ * then `formatCommandParts` writes the literals. A list of values is written in parentheses. Text,
+ * not a Buffer: the socket copies it once.
+ */
+export function inlineLine(
+  head: string,
+  args: readonly (string | readonly string[])[],
+  encode: (value: string, mode: LiteralMode) => AStringEncoding,
+  mode: LiteralMode,
+): string | undefined {
+  const inline = (v: string): string | undefined => {
+    try {
+      const enc = encode(v, mode);
+      return enc.kind === 'inline' ? enc.text : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  let line = head;
+  for (const arg of args) {
+    if (typeof arg === 'string') {
+      const text = inline(arg);
+      if (text === undefined) return undefined;
+      line += ` ${text}`;
+      continue;
+    }
+    line += ' (';
+    for (let i = 0; i < arg.length; i++) {
+      const text = inline(arg[i]!);
+      if (text === undefined) return undefined;
+      line += i === 0 ? text : ` ${text}`;
+    }
+    line += ')';
+  }
+  return `${line}\r\n`;
+}
+
 /** string = quoted / literal. */
 export function encodeString(value: string | Buffer, mode: LiteralMode): AStringEncoding {
-  if (typeof value === 'string' && QUOTABLE_TEXT.test(value)) return { kind: 'inline', text: quoteText(value) };
+  const q = typeof value === 'string' ? quoteString(value) : undefined;
+  if (q !== undefined) return { kind: 'inline', text: q };
   const b = toBytes(value);
   return isQuotable(b) ? { kind: 'inline', text: quoted(b) } : literal(b, mode);
 }

@@ -1,5 +1,5 @@
 import { DEFAULT_POP3_WIRE_LIMITS, type Pop3WireLimits } from './limits.js';
-import { LineSplitter } from '../../core/index.js';
+import { LineSplitter, upperCase } from '../../core/index.js';
 
 /** One client command: the keyword upper-cased, and the rest of the line after one space. */
 export interface Pop3Command {
@@ -62,7 +62,7 @@ export class Pop3CommandReader {
     const keyword = line.toString('latin1', 0, sp < 0 ? line.length : sp);
     // Keywords are ASCII and case-insensitive (RFC 1939 §3); only a-z are folded. An ASCII keyword (every
     // real one) is folded whole; a `replace` with a function is V8's slow path, paid at every command.
-    const name = ASCII.test(keyword) ? keyword.toUpperCase() : keyword.replace(/[a-z]+/g, (s) => s.toUpperCase());
+    const name = ASCII.test(keyword) ? upperCase(keyword) : keyword.replace(/[a-z]+/g, (s) => s.toUpperCase());
     return { kind: 'command', command: { name, args: sp < 0 ? '' : line.toString('utf8', sp + 1) } };
   }
 
