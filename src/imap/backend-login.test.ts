@@ -110,6 +110,14 @@ describe('ImapBackendLogin: the pipelined success path', () => {
       write: `I ID ("x-session-id" "${FORWARD.session}" "x-originating-ip" "2001:db8::7" "x-originating-port" "1" "x-connected-ip" "::1" "x-connected-port" "993" "x-proxy-ttl" "4")\r\n`,
     });
   });
+
+  it('sends a forwarded session id that cannot be quoted as a literal, or fails the login if it cannot be sent', () => {
+    const s = steps({}, [BANNER], { forward: { ...FORWARD, session: 'sé"1' } });
+    assert.deepStrictEqual(s[0], {
+      write: `I ID ("x-session-id" {5+}\r\ns\xc3\xa9"1 "x-originating-ip" "192.0.2.10" "x-originating-port" "50123" "x-connected-ip" "198.51.100.1" "x-connected-port" "143" "x-proxy-ttl" "6")\r\n`,
+    });
+    assert.deepStrictEqual(steps({}, [BANNER], { forward: { ...FORWARD, session: 'a\0b' } })[0], { failure: 'internal' });
+  });
 });
 
 describe('ImapBackendLogin: what is written before login', () => {

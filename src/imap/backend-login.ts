@@ -1,6 +1,6 @@
 import { oauthbearerClientResponse, oauthErrorAcknowledgement, plainClientResponse, xoauth2ClientResponse } from '../auth/sasl/index.js';
 import { drainResponses, failureStep, type BackendLogin, type BackendTarget, type LoginStep, type ProxyFailure } from '../proxy/index.js';
-import { encodeAString, encodeString, formatCommand, formatCommandParts, formatIdList, hasCapability, ImapResponseReader, inlineLine, parseCapabilities, type ImapResponse, type LiteralMode } from './wire/index.js';
+import { encodeAString, encodeString, formatCommand, formatCommandParts, hasCapability, ImapResponseReader, inlineLine, parseCapabilities, type ImapResponse, type LiteralMode } from './wire/index.js';
 
 /** The client identity forwarded in ID (Dovecot 2.3's keys). */
 export interface ImapForwardInfo {
@@ -182,18 +182,18 @@ export class ImapBackendLogin implements BackendLogin {
   /** ID with the client's identity, Dovecot 2.3's keys in its order; undefined if it cannot be sent. */
   #idCommand(mode: LiteralMode): string | Buffer | undefined {
     const f = this.#o.forward;
-    const pairs: [string, string][] = [
-      ['x-session-id', f.session],
-      ['x-originating-ip', f.clientIp],
-      ['x-originating-port', String(f.clientPort)],
-      ['x-connected-ip', f.localIp],
-      ['x-connected-port', String(f.localPort)],
-      ['x-proxy-ttl', String(f.ttl)],
+    const items = [
+      'x-session-id', f.session,
+      'x-originating-ip', f.clientIp,
+      'x-originating-port', String(f.clientPort),
+      'x-connected-ip', f.localIp,
+      'x-connected-port', String(f.localPort),
+      'x-proxy-ttl', String(f.ttl),
     ];
-    const line = inlineLine('I ID', [pairs.flat()], encodeString, mode);
+    const line = inlineLine('I ID', [items], encodeString, mode);
     if (line !== undefined) return line;
     try {
-      return formatCommand('I', 'ID', [formatIdList(pairs)], mode);
+      return formatCommand('I', 'ID', [{ kind: 'list', items: items.map((value) => ({ kind: 'string', value })) }], mode);
     } catch {
       return undefined;
     }

@@ -155,7 +155,7 @@ function parseRespText(s: string): { code?: string; codeText?: string; text: str
   const inner = s.slice(1, close);
   const sp = inner.indexOf(' ');
   const code = upperCase(sp < 0 ? inner : inner.slice(0, sp));
-  const text = s.slice(close + 1).replace(/^ /, '');
+  const text = s.startsWith(' ', close + 1) ? s.slice(close + 2) : s.slice(close + 1);
   return sp < 0 ? { code, text } : { code, codeText: inner.slice(sp + 1), text };
 }
 

@@ -1,5 +1,5 @@
 import { DEFAULT_POP3_RESPONSE_LIMITS, type Pop3ResponseLimits } from './limits.js';
-import { LineSplitter } from '../../core/index.js';
+import { LineSplitter, upperCase } from '../../core/index.js';
 
 /** `ok` "+OK", `err` "-ERR", `continue` a SASL challenge "+ <base64>" (RFC 5034 §4), `other` anything else. */
 export type Pop3Status = 'ok' | 'err' | 'continue' | 'other';
@@ -93,9 +93,9 @@ export function parsePop3Response(raw: Buffer, lineBytes?: Buffer): Pop3Response
   if (status === 'other') return { raw, line, status, text: line };
   const rest = line.slice(status === 'ok' ? 4 : status === 'err' ? 5 : 2);
   if (status === 'continue') return { raw, line, status, text: rest };
-  const m = /^\[([^\]]*)\] ?/.exec(rest);
+  const m = rest.startsWith('[') ? /^\[([^\]]*)\] ?/.exec(rest) : null;
   if (!m) return { raw, line, status, text: rest };
-  return { raw, line, status, code: m[1]!.toUpperCase(), text: rest.slice(m[0].length) };
+  return { raw, line, status, code: upperCase(m[1]!), text: rest.slice(m[0].length) };
 }
 
 function statusOf(line: string): Pop3Status {
