@@ -150,11 +150,15 @@ export function expandVarsDetailed(
     return n;
   };
   while (i < t.length) {
-    const ch = t[i++]!;
-    if (ch !== '%') {
-      out += ch;
+    // Text up to the next "%" is copied in one piece.
+    const pct = t.indexOf('%', i);
+    if (pct !== i) {
+      const end = pct < 0 ? t.length : pct;
+      out += t.slice(i, end);
+      i = end;
       continue;
     }
+    i++;
     const s: Slice = { offset: 0, width: 0, zeroPad: false };
     let sign = 1;
     if (t[i] === '-') { sign = -1; i++; }
