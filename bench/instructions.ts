@@ -1,5 +1,5 @@
 // `node dist/bench/instructions.js [--targets dovecot,nginx,postern] [--logins imap,pop3,imaps]
-//   [--postern-rev REV[,REV...]] [--warmup 10000] [--count 2000] [--rounds 1] [--users 1000] [--no-write]`
+//   [--postern-rev REV[,REV...]] [--warmup 10000] [--count 2000] [--rounds 1] [--users 1000] [--cache-sim] [--no-write]`
 // Instructions a login costs each proxy, counted by valgrind's callgrind: user-space instructions
 // executed, summed over the proxy's processes, one client at a time: the difference between two
 // starts of the proxy or, for postern, between counters zeroed and dumped. Dovecot's count repeats to
@@ -39,11 +39,13 @@ interface Options {
   rounds: number;
   /** Backend users (the logins go round them). */
   users: number;
+  /** callgrind's cache simulation: L1 and last-level misses beside the instructions. */
+  cacheSim: boolean;
   write: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { targets: ['dovecot', 'nginx', 'postern'], logins: ['imap', 'pop3'], posternRevs: ['.'], warmup: 10_000, count: 2000, rounds: 1, users: 1000, write: true };
+  const opts: Options = { targets: ['dovecot', 'nginx', 'postern'], logins: ['imap', 'pop3'], posternRevs: ['.'], warmup: 10_000, count: 2000, rounds: 1, users: 1000, cacheSim: false, write: true };
   const count = (v: string | undefined, name: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${name} takes a positive whole number`);
@@ -52,6 +54,7 @@ function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--no-write') opts.write = false;
+    else if (a === '--cache-sim') opts.cacheSim = true;
     else if (a === '--targets' && argv[i + 1]) opts.targets = argv[++i]!.split(',') as TargetId[];
     else if (a === '--logins' && argv[i + 1]) {
       opts.logins = argv[++i]!.split(',') as Login[];
@@ -74,10 +77,13 @@ interface Bench {
   cert: CertFiles;
 }
 
-/** One process's count: its command and the instructions it ran from start to exit. */
+/** callgrind's counts by event name: `Ir` (instructions), and with the cache simulation `Dr`, `I1mr`, `D1mr`, ... */
+type Events = Record<string, number>;
+
+/** One process's counts: its command and what it did from start to exit. */
 interface Count {
   command: string;
-  instructions: number;
+  events: Events;
 }
 
 interface Measure {
@@ -86,6 +92,8 @@ interface Measure {
   /** Instructions a login, summed over the processes. */
   perLogin: number;
   byProcess: Map<string, number>;
+  /** Each event a login, summed over the processes. */
+  events: Events;
 }
 
 const log = (msg: string) => console.log(`[instructions] ${msg}`);
@@ -99,16 +107,26 @@ function dumps(dir: string, dump = false): Count[] {
     .filter((f) => (dump ? /^cg\.\d+\.out\.1$/ : /^cg\.\d+\.out$/).test(f))
     .flatMap((f) => {
       const text = readFileSync(join(dir, f), 'utf8');
-      const total = /^(?:summary|totals):\s*(\d+)/m.exec(text)?.[1];
+      const names = /^events:(.*)$/m.exec(text)?.[1]?.trim().split(/\s+/);
+      const totals = /^(?:summary|totals):(.*)$/m.exec(text)?.[1]?.trim().split(/\s+/).map(Number);
       // A process still starting when it was stopped leaves an empty file.
-      if (total === undefined) return [];
-      return [{ command: basename(/^cmd:\s*(\S+)/m.exec(text)?.[1] ?? f), instructions: Number(total) }];
+      if (names === undefined || totals === undefined || totals.length === 0) return [];
+      const events: Events = {};
+      names.forEach((name, i) => (events[name] = totals[i] ?? 0));
+      return [{ command: basename(/^cmd:\s*(\S+)/m.exec(text)?.[1] ?? f), events }];
     });
 }
 
+/** `a` plus `sign` times `b`, event by event. */
+function addEvents(a: Events, b: Events, sign = 1): Events {
+  const out: Events = { ...a };
+  for (const [name, n] of Object.entries(b)) out[name] = (out[name] ?? 0) + sign * n;
+  return out;
+}
+
 const byName = (counts: readonly Count[]) => {
-  const m = new Map<string, number>();
-  for (const c of counts) m.set(c.command, (m.get(c.command) ?? 0) + c.instructions);
+  const m = new Map<string, Events>();
+  for (const c of counts) m.set(c.command, addEvents(m.get(c.command) ?? {}, c.events));
   return m;
 };
 
@@ -121,7 +139,7 @@ async function gone(pids: readonly number[]): Promise<void> {
  * One start of the target under callgrind: `drive` runs logins (and may ask callgrind for things by
  * the target's pid); then the target is stopped and the counts in the folder are read.
  */
-async function underCallgrind(t: Target, login: Login, bench: Bench, drive: (logins: (n: number) => Promise<void>, pid: number) => Promise<void>, dump: boolean): Promise<Map<string, number>> {
+async function underCallgrind(t: Target, login: Login, bench: Bench, opts: Options, drive: (logins: (n: number) => Promise<void>, pid: number) => Promise<void>, dump: boolean): Promise<Map<string, Events>> {
   const dir = makeTempDir('bench-callgrind');
   // Processes that switch users after their start (Dovecot's services, nginx's workers) write their
   // counts at exit, into the file callgrind created as root when they started: both must let them.
@@ -137,7 +155,7 @@ async function underCallgrind(t: Target, login: Login, bench: Bench, drive: (log
   const watcher = setInterval(letWrite, 200);
   const protocol = PROTOCOL[login];
   const { flags, tlsPort } = LOGIN_FLAGS[`login-${login}`];
-  const wrap = ['valgrind', '--tool=callgrind', '--trace-children=yes', `--callgrind-out-file=${dir.path}/cg.%p.out`];
+  const wrap = ['valgrind', '--tool=callgrind', ...(opts.cacheSim ? ['--cache-sim=yes'] : []), '--trace-children=yes', `--callgrind-out-file=${dir.path}/cg.%p.out`];
   try {
     // One thread for V8 (no concurrent compiler or GC helpers), so what it does repeats run to run.
     const target = await t.start({ protocol, backendPort: bench.ports[protocol], cert: bench.cert, wrap, ...(t.id === 'postern' ? { nodeFlags: ['--single-threaded'] } : {}) });
@@ -171,10 +189,10 @@ async function underCallgrind(t: Target, login: Login, bench: Bench, drive: (log
  * the counts at exit is the counted logins', without start, warm-up and stop.
  */
 async function measure(t: Target, login: Login, bench: Bench, opts: Options): Promise<Measure> {
-  let total: Map<string, number>;
+  let total: Map<string, Events>;
   if (t.id === 'postern') {
     log(`${t.label} ${login}: ${opts.warmup} logins, counters zeroed, ${opts.count} logins, under callgrind`);
-    total = await underCallgrind(t, login, bench, async (logins, pid) => {
+    total = await underCallgrind(t, login, bench, opts, async (logins, pid) => {
       await logins(opts.warmup);
       await run('callgrind_control', ['-z', String(pid)], { timeout: 120_000 });
       await logins(opts.count);
@@ -183,15 +201,22 @@ async function measure(t: Target, login: Login, bench: Bench, opts: Options): Pr
   } else {
     const warmup = compiledWarmup(opts);
     log(`${t.label} ${login}: ${warmup} logins, then ${warmup + opts.count}, under callgrind`);
-    const before = await underCallgrind(t, login, bench, (logins) => logins(warmup), false);
-    const after = await underCallgrind(t, login, bench, (logins) => logins(warmup + opts.count), false);
-    total = new Map([...after].map(([name, n]) => [name, n - (before.get(name) ?? 0)]));
+    const before = await underCallgrind(t, login, bench, opts, (logins) => logins(warmup), false);
+    const after = await underCallgrind(t, login, bench, opts, (logins) => logins(warmup + opts.count), false);
+    total = new Map([...after].map(([name, e]) => [name, addEvents(e, before.get(name) ?? {}, -1)]));
   }
-  const byProcess = new Map([...total].map(([name, n]) => [name, n / opts.count]));
+  const byProcess = new Map([...total].map(([name, e]) => [name, (e['Ir'] ?? 0) / opts.count]));
   const perLogin = [...byProcess.values()].reduce((a, b) => a + b, 0);
-  log(`${t.label} ${login}: ${mega(perLogin)} instructions a login (${describe(byProcess)})`);
-  return { target: t.label, login, perLogin, byProcess };
+  const events: Events = {};
+  for (const [name, n] of Object.entries([...total.values()].reduce((a, b) => addEvents(a, b), {}))) events[name] = n / opts.count;
+  log(`${t.label} ${login}: ${mega(perLogin)} instructions a login (${describe(byProcess)})${opts.cacheSim ? `; ${misses(events)}` : ''}`);
+  return { target: t.label, login, perLogin, byProcess, events };
 }
+
+/** The cache simulation's misses a login (callgrind's event names). */
+const MISSES = ['I1mr', 'D1mr', 'D1mw', 'ILmr', 'DLmr', 'DLmw'] as const;
+const kilo = (n: number) => `${(n / 1e3).toFixed(1)} k`;
+const misses = (e: Events) => `L1 misses: instruction ${kilo(e['I1mr'] ?? 0)}, data read ${kilo(e['D1mr'] ?? 0)}, data write ${kilo(e['D1mw'] ?? 0)}; last level ${kilo((e['ILmr'] ?? 0) + (e['DLmr'] ?? 0) + (e['DLmw'] ?? 0))}`;
 
 /**
  * Dovecot and nginx are compiled C: their warm-up only fills caches and pools, and a thousand logins do
@@ -211,7 +236,7 @@ function describe(byProcess: ReadonlyMap<string, number>): string {
     .join(', ');
 }
 
-function table(measures: readonly Measure[], logins: readonly Login[]): string {
+function table(measures: readonly Measure[], logins: readonly Login[], cacheSim: boolean): string {
   const targets = [...new Set(measures.map((m) => m.target))];
   const cell = (target: string, login: Login) => {
     const runs = measures.filter((m) => m.target === target && m.login === login).map((m) => m.perLogin);
@@ -230,6 +255,14 @@ function table(measures: readonly Measure[], logins: readonly Login[]): string {
     '| target | login | by process (instructions a login) |',
     '| --- | --- | --- |',
     ...detail,
+    ...(cacheSim
+      ? [
+          '',
+          `| target | login | instructions | data reads | ${MISSES.join(' | ')} |`,
+          `| --- | --- | ---: | ---: | ${MISSES.map(() => '---:').join(' | ')} |`,
+          ...measures.map((m) => `| ${m.target} | ${m.login} | ${kilo(m.events['Ir'] ?? 0)} | ${kilo(m.events['Dr'] ?? 0)} | ${MISSES.map((e) => kilo(m.events[e] ?? 0)).join(' | ')} |`),
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -274,10 +307,10 @@ async function main(): Promise<number> {
       '',
       `- Command: \`${commandLine('instructions.js')}\` (${((Date.now() - t0) / 60_000).toFixed(1)} minutes)`,
       environmentMarkdown(env),
-      `- callgrind's count of user-space instructions, summed over the proxy's processes, for ${opts.count} logins after ${opts.warmup} of warm-up (${compiledWarmup(opts)} for Dovecot and nginx), one client at a time${opts.rounds > 1 ? `; ${opts.rounds} rounds (lowest – highest)` : ''}: postern's counters zeroed after the warm-up and dumped after the counted logins; Dovecot's and nginx's as the difference between a start with ${compiledWarmup(opts) + opts.count} logins and one with ${compiledWarmup(opts)}. The kernel's work is not in it. postern runs as one process with \`--single-threaded\`.`,
+      `- callgrind's count of user-space instructions, summed over the proxy's processes, for ${opts.count} logins after ${opts.warmup} of warm-up (${compiledWarmup(opts)} for Dovecot and nginx), one client at a time${opts.cacheSim ? ', with callgrind\'s cache simulation (this machine\'s L1 and last-level caches, no prefetching; a login\'s events in thousands)' : ''}${opts.rounds > 1 ? `; ${opts.rounds} rounds (lowest – highest)` : ''}: postern's counters zeroed after the warm-up and dumped after the counted logins; Dovecot's and nginx's as the difference between a start with ${compiledWarmup(opts) + opts.count} logins and one with ${compiledWarmup(opts)}. The kernel's work is not in it. postern runs as one process with \`--single-threaded\`.`,
       ...notes.map((n) => `- ${n}`),
       '',
-      table(measures, opts.logins),
+      table(measures, opts.logins, opts.cacheSim),
       '',
     ].join('\n');
     console.log(`\n${section}`);
