@@ -215,7 +215,8 @@ async function measure(t: Target, login: Login, bench: Bench, opts: Options): Pr
 
 /** The cache simulation's misses a login (callgrind's event names). */
 const MISSES = ['I1mr', 'D1mr', 'D1mw', 'ILmr', 'DLmr', 'DLmw'] as const;
-const kilo = (n: number) => `${(n / 1e3).toFixed(1)} k`;
+/** Thousands; a difference of two counts a hair below zero (noise) reads as 0. */
+const kilo = (n: number) => `${(Math.max(0, n) / 1e3).toFixed(1)} k`;
 const misses = (e: Events) => `L1 misses: instruction ${kilo(e['I1mr'] ?? 0)}, data read ${kilo(e['D1mr'] ?? 0)}, data write ${kilo(e['D1mw'] ?? 0)}; last level ${kilo((e['ILmr'] ?? 0) + (e['DLmr'] ?? 0) + (e['DLmw'] ?? 0))}`;
 
 /**
