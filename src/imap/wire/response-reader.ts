@@ -122,7 +122,6 @@ function isTextLine(line: Buffer): boolean {
   return STATUSES.has(upperCase(line.toString('latin1', sp + 1, sp2 < 0 ? line.length : sp2)));
 }
 
-
 /**
  * Splits a response unit into its parts:
  *   response-tagged = tag SP resp-cond-state CRLF;  resp-cond-state = ("OK" / "NO" / "BAD") SP resp-text
