@@ -1,6 +1,6 @@
 import { oauthbearerClientResponse, oauthErrorAcknowledgement, plainClientResponse, xoauth2ClientResponse } from '../auth/sasl/index.js';
 import { drainResponses, failureStep, type BackendLogin, type BackendTarget, type LoginStep, type ProxyFailure } from '../proxy/index.js';
-import { encodeAString, encodeString, formatCommand, formatCommandParts, hasCapability, ImapResponseReader, inlineLine, parseCapabilities, type ImapResponse, type LiteralMode } from './wire/index.js';
+import { formatCommand, formatCommandParts, formatIdList, hasCapability, ImapResponseReader, parseCapabilities, type ImapResponse, type LiteralMode } from './wire/index.js';
 
 /** The client identity forwarded in ID (Dovecot 2.3's keys). */
 export interface ImapForwardInfo {
@@ -166,9 +166,7 @@ export class ImapBackendLogin implements BackendLogin {
     }
     if (hasCapability(caps, 'LOGINDISABLED') && !this.#tls) return [this.#fail('config', 'LOGINDISABLED advertised, but SSL/TLS not enabled')];
     const mode = { literalPlus: hasCapability(caps, 'LITERAL+') || hasCapability(caps, 'LITERAL-') };
-    const line = inlineLine('L LOGIN', [t.user, password], encodeAString, mode);
-    if (line !== undefined) return [{ kind: 'write', data: line }];
-    let parts: Buffer[];
+    let parts: (string | Buffer)[];
     try {
       parts = formatCommandParts('L', 'LOGIN', [{ kind: 'astring', value: t.user }, { kind: 'astring', value: password }], mode);
     } catch {
@@ -182,18 +180,16 @@ export class ImapBackendLogin implements BackendLogin {
   /** ID with the client's identity, Dovecot 2.3's keys in its order; undefined if it cannot be sent. */
   #idCommand(mode: LiteralMode): string | Buffer | undefined {
     const f = this.#o.forward;
-    const items = [
-      'x-session-id', f.session,
-      'x-originating-ip', f.clientIp,
-      'x-originating-port', String(f.clientPort),
-      'x-connected-ip', f.localIp,
-      'x-connected-port', String(f.localPort),
-      'x-proxy-ttl', String(f.ttl),
-    ];
-    const line = inlineLine('I ID', [items], encodeString, mode);
-    if (line !== undefined) return line;
+    const id = formatIdList([
+      ['x-session-id', f.session],
+      ['x-originating-ip', f.clientIp],
+      ['x-originating-port', String(f.clientPort)],
+      ['x-connected-ip', f.localIp],
+      ['x-connected-port', String(f.localPort)],
+      ['x-proxy-ttl', String(f.ttl)],
+    ]);
     try {
-      return formatCommand('I', 'ID', [{ kind: 'list', items: items.map((value) => ({ kind: 'string', value })) }], mode);
+      return formatCommand('I', 'ID', [id], mode);
     } catch {
       return undefined;
     }

@@ -1,7 +1,7 @@
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { PosternError } from '../core/index.js';
+import { joinChunks, PosternError } from '../core/index.js';
 import type { DialTls } from './backend-tls.js';
 import { nativeAddon, type NativeRelay } from './native.js';
 
@@ -253,9 +253,7 @@ export class NativeSocket {
     const parts = this.#corked;
     this.#corked = undefined;
     if (!parts || parts.length === 0) return;
-    if (parts.length === 1) this.write(parts[0]!);
-    else if (parts.every((p) => typeof p === 'string')) this.write(parts.join(''));
-    else this.write(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
+    this.write(joinChunks(parts));
   }
 
   /** No data events until resume(). */

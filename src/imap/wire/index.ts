@@ -9,7 +9,7 @@ export {
 } from './response-reader.js';
 export { capabilitiesOf, hasCapability, parseCapabilities } from './capability.js';
 export {
-  encodeAString, encodeString, formatCommand, formatCommandParts, formatIdList, inlineLine, quoted,
+  encodeAString, encodeString, formatCommand, formatCommandParts, formatIdList, quoted,
   type AStringEncoding, type LiteralMode, type WireArg,
 } from './serialize.js';
 export { ImapWireError } from './errors.js';

@@ -67,7 +67,7 @@ describe('serializer → command reader', () => {
   it('reads back what formatCommand writes with LITERAL+, however the bytes are cut', () => {
     fc.assert(
       fc.property(tagArb, nameArb, argsArb, (tag, name, args) => {
-        const bytes = formatCommand(tag, name, args, { literalPlus: true });
+        const bytes = Buffer.from(formatCommand(tag, name, args, { literalPlus: true }));
         const results = assertSameAtEverySplit(() => new ImapCommandReader(), bytes, { maxPoints: 64 });
         assert.equal(results.length, 1);
         expectCommand(results, tag, name, args);
@@ -83,7 +83,7 @@ describe('serializer → command reader', () => {
         const r = new ImapCommandReader();
         const results: ReadResult[] = [];
         parts.forEach((part, i) => {
-          const got = collect(r, [part]);
+          const got = collect(r, [Buffer.from(part)]);
           results.push(...got);
           // after each part but the last, the reader waits for the client, which waits for "+"
           if (i < parts.length - 1) assert.deepStrictEqual(got, [{ kind: 'continue' }]);
@@ -98,7 +98,7 @@ describe('serializer → command reader', () => {
   it('reads a pipelined run of commands', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(tagArb, nameArb, argsArb), { minLength: 1, maxLength: 5 }), (cmds) => {
-        const bytes = Buffer.concat(cmds.map(([t, n, a]) => formatCommand(t, n, a)));
+        const bytes = Buffer.concat(cmds.map(([t, n, a]) => Buffer.from(formatCommand(t, n, a))));
         const results = assertSameAtEverySplit(() => new ImapCommandReader(), bytes, { maxPoints: 32 });
         assert.equal(results.length, cmds.length);
         cmds.forEach(([t, n, a], i) => expectCommand([results[i]!], t, n, a));

@@ -1,3 +1,4 @@
+import { joinChunks } from '../../core/index.js';
 import { ImapWireError } from './errors.js';
 import { ARG_ATOM_CHAR, ASTRING_CHAR, ATOM_CHAR, BACKSLASH, CR, DQUOTE, LF, TAG_CHAR, allIn, textOf } from './grammar.js';
 
@@ -82,44 +83,6 @@ export function encodeAString(value: string | Buffer, mode: LiteralMode): AStrin
   return encodeString(b, mode);
 }
 
-/**
- * `head` and the values as one line of text when each goes inline (the usual case), else undefined:
- * then `formatCommandParts` writes the literals. A list of values is written in parentheses. Text,
- * not a Buffer: the socket copies it once.
- */
-export function inlineLine(
-  head: string,
-  args: readonly (string | readonly string[])[],
-  encode: (value: string, mode: LiteralMode) => AStringEncoding,
-  mode: LiteralMode,
-): string | undefined {
-  const inline = (v: string): string | undefined => {
-    try {
-      const enc = encode(v, mode);
-      return enc.kind === 'inline' ? enc.text : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  let line = head;
-  for (const arg of args) {
-    if (typeof arg === 'string') {
-      const text = inline(arg);
-      if (text === undefined) return undefined;
-      line += ` ${text}`;
-      continue;
-    }
-    line += ' (';
-    for (let i = 0; i < arg.length; i++) {
-      const text = inline(arg[i]!);
-      if (text === undefined) return undefined;
-      line += i === 0 ? text : ` ${text}`;
-    }
-    line += ')';
-  }
-  return `${line}\r\n`;
-}
-
 /** string = quoted / literal. */
 export function encodeString(value: string | Buffer, mode: LiteralMode): AStringEncoding {
   const q = typeof value === 'string' ? quoteString(value) : undefined;
@@ -139,14 +102,17 @@ export function formatIdList(pairs: readonly (readonly [string, string | null])[
 }
 
 /**
- * The command's bytes, split where a synchronizing literal's "+" must be awaited: send
- * part 0, then each next part after the server's continuation. With LITERAL+ there is one part.
+ * The command, split where a synchronizing literal's "+" must be awaited: send part 0, then each
+ * next part after the server's continuation. With LITERAL+ there is one part. A part that carries
+ * no literal bytes (every part of the usual command) is its text, 7-bit: a socket copies it once,
+ * and no Buffer is made for it.
  */
-export function formatCommandParts(tag: string, name: string, args: readonly WireArg[], mode: LiteralMode): Buffer[] {
+export function formatCommandParts(tag: string, name: string, args: readonly WireArg[], mode: LiteralMode): (string | Buffer)[] {
   if (!TAG_TEXT.test(tag)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid tag');
   if (!ATOM_TEXT.test(name)) throw new ImapWireError('IMAP_WIRE_UNENCODABLE', 'Invalid command name');
-  const parts: Buffer[] = [];
-  let pending: Buffer[] = [];
+  const parts: (string | Buffer)[] = [];
+  /** The part being written, up to `text`. */
+  let pending: (string | Buffer)[] = [];
   let text = `${tag} ${name}`;
   const writeArg = (arg: WireArg): void => {
     switch (arg.kind) {
@@ -161,9 +127,9 @@ export function formatCommandParts(tag: string, name: string, args: readonly Wir
           text += enc.text;
           return;
         }
-        pending.push(Buffer.from(`${text}${enc.header}\r\n`, 'latin1'));
+        pending.push(`${text}${enc.header}\r\n`);
         if (!mode.literalPlus) {
-          parts.push(Buffer.concat(pending));
+          parts.push(joinChunks(pending));
           pending = [];
         }
         pending.push(enc.bytes);
@@ -191,13 +157,13 @@ export function formatCommandParts(tag: string, name: string, args: readonly Wir
     text += ' ';
     writeArg(arg);
   }
-  pending.push(Buffer.from(`${text}\r\n`, 'latin1'));
-  parts.push(Buffer.concat(pending));
+  pending.push(`${text}\r\n`);
+  parts.push(joinChunks(pending));
   return parts;
 }
 
-/** The command's bytes when no synchronizing literal is needed (always so with LITERAL+). */
-export function formatCommand(tag: string, name: string, args: readonly WireArg[], mode: LiteralMode = { literalPlus: true }): Buffer {
+/** The command when no synchronizing literal is needed (always so with LITERAL+): text, or bytes when it carries a literal. */
+export function formatCommand(tag: string, name: string, args: readonly WireArg[], mode: LiteralMode = { literalPlus: true }): string | Buffer {
   const parts = formatCommandParts(tag, name, args, mode);
   if (parts.length !== 1) throw new ImapWireError('IMAP_WIRE_SYNC_LITERAL', 'Command needs a synchronizing literal; use formatCommandParts');
   return parts[0]!;
