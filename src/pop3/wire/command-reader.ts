@@ -60,9 +60,11 @@ export class Pop3CommandReader {
     if (!Buffer.isBuffer(line)) return line;
     const sp = line.indexOf(SP);
     const keyword = line.toString('latin1', 0, sp < 0 ? line.length : sp);
-    // Keywords are ASCII and case-insensitive (RFC 1939 §3); only a-z are folded. An ASCII keyword (every
-    // real one) is folded whole; a `replace` with a function is V8's slow path, paid at every command.
-    const name = ASCII.test(keyword) ? upperCase(keyword) : keyword.replace(/[a-z]+/g, (s) => s.toUpperCase());
+    // Keywords are ASCII and case-insensitive (RFC 1939 §3); only a-z are folded. upperCase() does that for
+    // an ASCII keyword (every real one) and costs nothing for one already upper-case; a keyword with other
+    // characters, which it would fold too, takes the `replace` (V8's slow path).
+    const upper = upperCase(keyword);
+    const name = upper === keyword || ASCII.test(keyword) ? upper : keyword.replace(/[a-z]+/g, (s) => s.toUpperCase());
     return { kind: 'command', command: { name, args: sp < 0 ? '' : line.toString('utf8', sp + 1) } };
   }
 
