@@ -80,12 +80,8 @@ export class SourceIps {
   readonly next = (family: 4 | 6): string | undefined => {
     const list = family === 4 ? this.#v4 : this.#v6;
     if (list.length === 0) return undefined;
-    if (family === 4) {
-      this.#i4 = (this.#i4 + 1) % list.length;
-      return list[(this.#i4 + list.length - 1) % list.length];
-    }
-    this.#i6 = (this.#i6 + 1) % list.length;
-    return list[(this.#i6 + list.length - 1) % list.length];
+    const turn = family === 4 ? this.#i4++ : this.#i6++;
+    return list[turn % list.length];
   };
 
   get addresses(): string[] {
