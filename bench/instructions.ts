@@ -206,9 +206,9 @@ async function measure(t: Target, login: Login, bench: Bench, opts: Options): Pr
     total = new Map([...after].map(([name, e]) => [name, addEvents(e, before.get(name) ?? {}, -1)]));
   }
   const byProcess = new Map([...total].map(([name, e]) => [name, (e['Ir'] ?? 0) / opts.count]));
-  const perLogin = [...byProcess.values()].reduce((a, b) => a + b, 0);
   const events: Events = {};
   for (const [name, n] of Object.entries([...total.values()].reduce((a, b) => addEvents(a, b), {}))) events[name] = n / opts.count;
+  const perLogin = events['Ir'] ?? 0;
   log(`${t.label} ${login}: ${mega(perLogin)} instructions a login (${describe(byProcess)})${opts.cacheSim ? `; ${misses(events)}` : ''}`);
   return { target: t.label, login, perLogin, byProcess, events };
 }
