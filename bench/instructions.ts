@@ -97,6 +97,8 @@ interface Measure {
 }
 
 const log = (msg: string) => console.log(`[instructions] ${msg}`);
+/** How long one step of a login (connect, greeting, a reply) may take under valgrind. */
+const STEP_TIMEOUT_S = 120;
 
 /**
  * The counts callgrind wrote in `dir`: at each process's exit (cg.<pid>.out), or, with `dump`, the
@@ -163,7 +165,8 @@ async function underCallgrind(t: Target, login: Login, bench: Bench, opts: Optio
     try {
       const port = tlsPort ? target.tlsPort : target.port;
       const logins = async (n: number) => {
-        const args = ['--mode', 'login', '--conns', '1', '--warmup', '0', '--duration', '3600', '--max-logins', String(n), '--port', String(port), ...flags, ...loadgenUserArgs(bench.ctx.users)];
+        // A process that starts under valgrind (a login process of Dovecot's, say) may take longer than the 10 s a step waits by default.
+        const args = ['--mode', 'login', '--conns', '1', '--warmup', '0', '--duration', '3600', '--step-timeout', String(STEP_TIMEOUT_S), '--max-logins', String(n), '--port', String(port), ...flags, ...loadgenUserArgs(bench.ctx.users)];
         const { result } = await runLoadgen(bench.ctx.loadgen, args, { parties: new Map(), timeoutMs: 3_600_000 });
         if (result.errors > 0 || result.ops !== n) throw new Error(`${t.label} ${login}: ${result.ops} of ${n} logins, ${result.errors} errors (${describeErrors(result)})`);
       };

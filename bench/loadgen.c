@@ -116,7 +116,7 @@ static uint32_t pct(double p) {
 static void usage(void) {
   fprintf(stderr,
     "usage: loadgen --mode login|idle|fetch|noop --port N [--host 127.0.0.1] [--pop3] [--tls | --starttls] [--resume]\n"
-    "  [--conns 50] [--sessions 10000] [--duration 10] [--warmup 2] [--timeout 120] [--max-logins N]\n"
+    "  [--conns 50] [--sessions 10000] [--duration 10] [--warmup 2] [--timeout 120] [--step-timeout 10] [--max-logins N]\n"
     "  [--users 1000] [--user-prefix user] [--pass-prefix pw] [--msg 1]\n"
     "  user i logs in as <user-prefix><i as 4 digits> with password <pass-prefix><same digits>\n");
   exit(2);
@@ -145,6 +145,7 @@ static void parse_args(int argc, char **argv) {
     else if (ARG("--duration")) opt.duration = atof(v);
     else if (ARG("--warmup")) opt.warmup = atof(v);
     else if (ARG("--timeout")) opt.timeout = atof(v);
+    else if (ARG("--step-timeout")) opt.step_timeout = atof(v);
     else if (ARG("--max-logins")) opt.max_logins = atol(v);
     else if (ARG("--users")) opt.users = atoi(v);
     else if (ARG("--user-prefix")) opt.user_prefix = v;

@@ -2,6 +2,7 @@
 // the login mode through postern to a real Dovecot, and a few idle sessions through postern to the fake backend.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { dovecotSkipReason, freePort, getTestCerts, makeTempDir, skipSuite, startDovecot, type DovecotInstance } from '../test/interop/harness/index.js';
 import { startPostern, type TestPostern } from '../test/support/postern.js';
 import { benchUsers, loadgenUserArgs, startFakeBackend, type FakeBackend } from './backend.js';
@@ -111,5 +112,19 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
     assert.ok(unreachable.errors > 0);
     assert.equal(unreachable.error_kinds?.['connect'], unreachable.errors, JSON.stringify(unreachable.error_kinds));
     assert.equal(unreachable.last_refusal, '');
+  });
+
+  test('a server that never greets: each step gives up after --step-timeout', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const args = ['--mode', 'login', '--conns', '2', '--warmup', '0', '--duration', '2', '--step-timeout', '0.3', '--port', String(port), ...users];
+      const { result } = await runLoadgen(tools.loadgen, args, { parties: new Map(), timeoutMs: 30_000 });
+      assert.equal(result.ops, 0);
+      assert.ok((result.error_kinds?.['timeout'] ?? 0) >= 2, JSON.stringify(result.error_kinds));
+    } finally {
+      silent.close();
+    }
   });
 });
