@@ -82,7 +82,7 @@ export async function startBackend(users: number): Promise<Backend> {
 /** Writes each message once and hard-links it into every user's cur/. Names carry S= and W= (CRLF files:
  * the virtual size is the size) so POP3 never reads a message to size it; ascending timestamps keep
  * the large message first. */
-function populateMaildirs(dovecot: DovecotInstance, users: number): number {
+export function populateMaildirs(dovecot: DovecotInstance, users: number): number {
   const owner = statSync(dovecot.maildir(userName(0)));
   const sources = MESSAGES.map((m, i) => {
     const raw = message(m.subject, m.bytes);

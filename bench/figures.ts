@@ -2,7 +2,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadgenUserArgs } from './backend.js';
 import { runLoadgen, type IdleReady, type LoadgenRun } from './loadgen.js';
-import { treeMemory, type TreeMemory } from './procstat.js';
+import { availableParallelism } from 'node:os';
+import { pinTree, treeMemory, type TreeMemory } from './procstat.js';
 import type { RunningTarget } from './targets/types.js';
 
 /**
@@ -17,6 +18,7 @@ const FIGURES = {
   'login-starttls': 'imap',
   'login-imaps-backend-tls': 'imaps',
   fetch: 'imap',
+  'fetch-pinned': 'imap',
   noop: 'imap',
   'login-pop3': 'pop3',
   idle: 'fake',
@@ -98,17 +100,43 @@ export async function runLogin(ctx: FigureContext, target: RunningTarget, figure
   return { figure, ...run };
 }
 
-export async function runStream(ctx: FigureContext, target: RunningTarget, figure: 'fetch' | 'noop'): Promise<FigureRun> {
+export async function runStream(ctx: FigureContext, target: RunningTarget, figure: 'fetch' | 'noop', cpus?: string): Promise<FigureRun> {
   const d = ctx.durations;
   const args = ['--mode', figure, '--port', String(target.port), '--warmup', String(d.streamWarmupS), '--duration', String(d.streamS), '--msg', '1', ...common(ctx)];
-  const run = await runLoadgen(ctx.loadgen, args, { parties: ctx.parties, timeoutMs: (d.streamWarmupS + d.streamS + 30) * 1000 });
+  const run = await runLoadgen(ctx.loadgen, args, { parties: ctx.parties, timeoutMs: (d.streamWarmupS + d.streamS + 30) * 1000, ...(cpus !== undefined ? { cpus } : {}) });
   return { figure, ...run };
+}
+
+/** Where `fetch-pinned` puts each party: the backend alone on one core, the proxy and the client on another. */
+export const PINNED = { backend: '1', proxyAndClient: '0' } as const;
+
+/**
+ * The FETCH figure with the scheduler's placement taken out: one session keeps three processes busy
+ * (backend, proxy, client) on the machine's cores, and which of them the scheduler puts together
+ * decides the rate more than the proxy does (bench/RESULTS.md item 47). Here the backend has a core
+ * of its own, as a backend on its own machine would; the proxy and the client share another. The
+ * backend's processes are given back every core afterwards.
+ */
+export async function runFetchPinned(ctx: FigureContext, target: RunningTarget): Promise<FigureRun> {
+  const cores = availableParallelism();
+  if (cores < 2) throw new Error(`fetch-pinned needs two cores, this machine has ${cores}`);
+  const backend = ctx.parties.get('backend')!;
+  const proxy = ctx.parties.get('proxy');
+  pinTree(backend, PINNED.backend);
+  if (proxy !== undefined) pinTree(proxy, PINNED.proxyAndClient);
+  try {
+    const run = await runStream(ctx, target, 'fetch', PINNED.proxyAndClient);
+    return { ...run, figure: 'fetch-pinned' };
+  } finally {
+    pinTree(backend, `0-${cores - 1}`);
+  }
 }
 
 /** One figure against a started target. */
 export function runFigure(ctx: FigureContext, target: RunningTarget, figure: FigureId): Promise<FigureRun> {
   if (figure === 'idle') return runIdle(ctx, target);
   if (figure === 'fetch' || figure === 'noop') return runStream(ctx, target, figure);
+  if (figure === 'fetch-pinned') return runFetchPinned(ctx, target);
   return runLogin(ctx, target, figure);
 }
 

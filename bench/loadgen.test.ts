@@ -3,11 +3,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dovecotSkipReason, freePort, getTestCerts, makeTempDir, skipSuite, startDovecot, type DovecotInstance } from '../test/interop/harness/index.js';
 import { startPostern, type TestPostern } from '../test/support/postern.js';
-import { benchUsers, loadgenUserArgs, startFakeBackend, type FakeBackend } from './backend.js';
+import { benchUsers, loadgenUserArgs, populateMaildirs, startFakeBackend, type FakeBackend } from './backend.js';
 import { buildCTools, cbuildSkipReason, type CTools } from './cbuild.js';
+import { runFetchPinned, SHORT } from './figures.js';
 import { runLoadgen } from './loadgen.js';
+import { processTree } from './procstat.js';
 
 const skip = skipSuite('bench loadgen', cbuildSkipReason(), dovecotSkipReason());
 const USERS = 3;
@@ -40,6 +45,7 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
     tmp = makeTempDir('bench-test');
     tools = await buildCTools(tmp.path);
     dovecot = await startDovecot({ users: benchUsers(USERS), trustedNetworks: '127.0.0.0/8' });
+    populateMaildirs(dovecot, USERS);
     fake = await startFakeBackend(tools.fakeBackend);
     toDovecot = await posternFor(dovecot.ports.imap);
     toFake = await posternFor(fake.port);
@@ -126,5 +132,42 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
     } finally {
       silent.close();
     }
+  });
+  /** `comm cpus` of a process, e.g. `imap 1`; undefined once it has exited. */
+  const placement = (pid: number) => {
+    try {
+      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      const cpus = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      return `${comm} ${cpus}`;
+    } catch {
+      return undefined;
+    }
+  };
+
+  test('fetch-pinned: the backend on a core of its own, the client on another, every core given back after', { skip: availableParallelism() < 2 ? 'needs two cores' : false }, async () => {
+    const backend = dovecot.masterPid;
+    const all = `0-${availableParallelism() - 1}`;
+    const ctx = { loadgen: tools.loadgen, users: USERS, durations: { ...SHORT, streamWarmupS: 0.2, streamS: 1 }, parties: new Map([['backend', backend]]) };
+    // The backend is pinned before the call returns its promise; the session's imap process, forked later, inherits it.
+    const running = runFetchPinned(ctx, { port: dovecot.ports.imap, tlsPort: dovecot.ports.imaps, pid: undefined, stop: async () => undefined });
+    const seen = new Set<string>();
+    let polling = true;
+    const poll = (async () => {
+      for (let i = 0; polling && i < 1000; i++) {
+        for (const s of processTree(backend)) seen.add(`backend ${placement(s.pid)}`);
+        for (const s of processTree(process.pid)) if (placement(s.pid)?.startsWith('loadgen ')) seen.add(`client ${placement(s.pid)}`);
+        await sleep(20);
+      }
+    })();
+    const run = await running.finally(() => (polling = false));
+    await poll;
+    assert.equal(run.figure, 'fetch-pinned');
+    assert.equal(run.result.errors, 0);
+    assert.ok(run.result.ops > 0 && run.result.bytes >= run.result.ops * 1_000_000, `${run.result.ops} fetches of ${run.result.bytes} bytes`);
+    const backendSeen = [...seen].filter((p) => p.startsWith('backend ') && !p.endsWith(' undefined'));
+    assert.ok(backendSeen.includes('backend imap 1'), [...seen].join(', '));
+    assert.deepEqual(backendSeen.filter((p) => !p.endsWith(' 1')), [], 'every backend process on core 1 while it ran');
+    assert.ok(seen.has('client loadgen 0'), [...seen].join(', '));
+    for (const s of processTree(backend)) assert.match(placement(s.pid) ?? `gone ${all}`, new RegExp(` ${all}$`));
   });
 });

@@ -99,6 +99,8 @@ export interface RunOptions {
   timeoutMs: number;
   /** idle mode: called once every session is in; the sessions are held until it resolves. */
   onReady?: (ready: IdleReady) => Promise<void>;
+  /** Run the load generator on these CPUs only (taskset's list). */
+  cpus?: string;
 }
 
 export interface LoadgenRun {
@@ -111,7 +113,8 @@ export interface LoadgenRun {
 
 export function runLoadgen(binary: string, args: readonly string[], opts: RunOptions): Promise<LoadgenRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const [file, argv] = opts.cpus === undefined ? [binary, args] : ['taskset', ['--cpu-list', opts.cpus, binary, ...args]];
+    const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdin.on('error', () => undefined);

@@ -20,6 +20,7 @@ const REQUIREMENTS: Requirement[] = [
   { pkg: 'libssl-dev', file: '/usr/include/openssl/ssl.h', present: file('/usr/include/openssl/ssl.h') },
   { pkg: 'gcc', file: 'cc on PATH', present: binary('cc') },
   { pkg: 'openssl', file: 'openssl on PATH', present: binary('openssl') },
+  { pkg: 'util-linux', file: 'taskset on PATH', present: binary('taskset') },
 ];
 
 export const NGINX_MAIL_MODULE = '/usr/lib/nginx/modules/ngx_mail_module.so';

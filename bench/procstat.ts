@@ -133,3 +133,17 @@ export function treeCommands(root: number): string[] {
   }
   return [...counts].sort().map(([name, n]) => (n > 1 ? `${name} ×${n}` : name));
 }
+
+/**
+ * Binds every thread of a process tree to `cpus` (taskset's list, e.g. `1` or `0-3`); children forked
+ * later inherit it from their parent. A process that exits meanwhile is passed over.
+ */
+export function pinTree(root: number, cpus: string): void {
+  for (const s of processTree(root)) {
+    try {
+      execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(s.pid)], { stdio: 'ignore' });
+    } catch {
+      // gone, or a thread that exited between the listing and the call
+    }
+  }
+}

@@ -89,6 +89,7 @@ function summary(run: FigureRun): string {
       return `${m?.ready.sessions ?? 0} sessions, ${m ? (m.perSessionRss / 1024).toFixed(1) : '?'} KiB RSS / ${m ? (m.perSessionPss / 1024).toFixed(1) : '?'} KiB PSS each, dropped ${r.dropped ?? 0}, ${m && m.ready.errors > 0 ? `${m.ready.errors} failed logins on the way (${describeErrors(m.ready)})` : 'no failed login on the way'}; ${cpu}`;
     }
     case 'fetch':
+    case 'fetch-pinned':
       return `${(r.bytes_per_s / 2 ** 20).toFixed(1)} MiB/s (${r.ops} fetches, ${(r.bytes / Math.max(1, r.ops) / 1024).toFixed(0)} KiB each), ${errors}; ${cpu}`;
     case 'noop':
       return `p50 ${r.p50_us} µs, p99 ${r.p99_us} µs (${r.ops} round trips), ${errors}; ${cpu}`;
