@@ -65,6 +65,77 @@ export interface IdleMemory {
 export interface FigureRun extends LoadgenRun {
   figure: FigureId;
   memory?: IdleMemory;
+  /** A figure taken in interleaved rounds (ROUNDS): each round's rate, ops or bytes a second. */
+  rounds?: number[];
+}
+
+/**
+ * How many rounds a figure is taken in, the targets taking turns: the FETCH figures move by up to 1.6×
+ * between two runs of the same target a few seconds apart, pinned or not (RESULTS.md item 47), so each
+ * target takes them in turn several times and the rounds are summed. The measured time is the same in all.
+ */
+export const ROUNDS: Partial<Record<FigureId, number>> = { fetch: 3, 'fetch-pinned': 3 };
+
+/** Durations of one of `rounds` rounds: the measured time divided, the warm-up kept. */
+export const roundDurations = (d: Durations, rounds: number): Durations => ({ ...d, streamS: d.streamS / rounds });
+
+const sumOf = <T>(items: readonly T[], get: (x: T) => number) => items.reduce((n, x) => n + get(x), 0);
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Rounds of one figure on one target as one run: operations, bytes, errors and every CPU figure summed
+ * (so rates are totals over the rounds' measured time), latency percentiles the median of the rounds'.
+ */
+export function mergeRounds(runs: readonly FigureRun[]): FigureRun {
+  const first = runs[0];
+  if (first === undefined) throw new Error('no round to merge');
+  if (runs.length === 1) return first;
+  const results = runs.map((r) => r.result);
+  const seconds = sumOf(results, (r) => r.seconds);
+  const ops = sumOf(results, (r) => r.ops);
+  const bytes = sumOf(results, (r) => r.bytes);
+  const errorKinds: Record<string, number> = {};
+  for (const r of results) for (const [k, n] of Object.entries(r.error_kinds ?? {})) errorKinds[k] = (errorKinds[k] ?? 0) + n;
+  const lastRefusal = results.map((r) => r.last_refusal).filter((x) => x).at(-1);
+  const parties: Record<string, { total: number; sys: number }> = {};
+  for (const run of runs) {
+    for (const [name, use] of Object.entries(run.cpu.parties)) {
+      const p = (parties[name] ??= { total: 0, sys: 0 });
+      p.total += use.total;
+      p.sys += use.sys;
+    }
+  }
+  return {
+    figure: first.figure,
+    result: {
+      ...first.result,
+      seconds,
+      ops,
+      ops_per_s: ops / seconds,
+      bytes,
+      bytes_per_s: bytes / seconds,
+      errors: sumOf(results, (r) => r.errors),
+      error_kinds: errorKinds,
+      ...(lastRefusal !== undefined ? { last_refusal: lastRefusal } : {}),
+      samples: sumOf(results, (r) => r.samples),
+      p50_us: median(results.map((r) => r.p50_us)),
+      p90_us: median(results.map((r) => r.p90_us)),
+      p99_us: median(results.map((r) => r.p99_us)),
+      p999_us: median(results.map((r) => r.p999_us)),
+      max_us: Math.max(...results.map((r) => r.max_us)),
+      cpu_user_s: sumOf(results, (r) => r.cpu_user_s),
+      cpu_sys_s: sumOf(results, (r) => r.cpu_sys_s),
+      cpu_s: sumOf(results, (r) => r.cpu_s),
+    },
+    cpu: {
+      wallS: sumOf(runs, (r) => r.cpu.wallS),
+      loadgenS: sumOf(runs, (r) => r.cpu.loadgenS),
+      parties,
+      otherS: sumOf(runs, (r) => r.cpu.otherS),
+    },
+    window: { startMs: first.window.startMs, endMs: runs.at(-1)!.window.endMs },
+    rounds: results.map((r) => (r.bytes > 0 ? r.bytes_per_s : r.ops_per_s)),
+  };
 }
 
 export interface FigureContext {

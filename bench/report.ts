@@ -184,6 +184,19 @@ export function failureDetails(results: readonly TargetResults[]): string {
   return lines.join('\n');
 }
 
+/** Each round of the figures taken in rounds (figures.ts, ROUNDS), by target: the spread behind the sums. */
+export function roundDetails(results: readonly TargetResults[]): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    for (const [f, run] of r.figures) {
+      if (run.rounds === undefined) continue;
+      const each = run.rounds.map((x) => (run.result.bytes > 0 ? (x / 2 ** 20).toFixed(1) : x.toFixed(0))).join(', ');
+      lines.push(`- ${nameOf(r)} ${f}: ${each} ${run.result.bytes > 0 ? 'MiB/s' : 'a second'} (rounds in turn with the other targets; the tables give their sum)`);
+    }
+  }
+  return lines.join('\n');
+}
+
 export function idleDetails(results: readonly TargetResults[]): string {
   return results
     .flatMap((r) => {

@@ -9,12 +9,12 @@ import { getTestCerts, makeTempDir, type CertFiles } from '../test/interop/harne
 import { startBackend, startFakeBackend, type Backend, type FakeBackend } from './backend.js';
 import { buildCTools, type CTools } from './cbuild.js';
 import { describeEnvironment, environmentMarkdown, type Environment } from './environment.js';
-import { ALL_FIGURES, FULL, SHORT, backendOf, parseFigures, primeBackend, runFigure, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
+import { ALL_FIGURES, FULL, ROUNDS, SHORT, backendOf, mergeRounds, parseFigures, primeBackend, roundDurations, runFigure, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
 import { describeErrors } from './loadgen.js';
 import { missingPackages } from './prereqs.js';
 import { profilePostern, type Profiles } from './profile.js';
 import { appendResults, commandLine, RESULTS_FILE, utcMinute } from './results.js';
-import { cpuTable, failureDetails, figuresTable, idleDetails, profileMarkdown, type TargetResults } from './report.js';
+import { cpuTable, failureDetails, figuresTable, idleDetails, profileMarkdown, roundDetails, type TargetResults } from './report.js';
 import { directTarget } from './targets/direct.js';
 import { dovecotProxyTarget } from './targets/dovecot-proxy.js';
 import { nginxTarget } from './targets/nginx.js';
@@ -114,10 +114,10 @@ interface World {
  * against) and stopped after. Every target takes a figure before the next figure starts, so that
  * the machine's drift over a run (other tenants, caches, clocks) falls on all of them alike.
  */
-async function measureFigure(t: Target, w: World, f: FigureId, results: TargetResults): Promise<void> {
+async function measureFigure(t: Target, w: World, f: FigureId, results: TargetResults, round?: { n: number; of: number }): Promise<FigureRun | undefined> {
   const against = backendOf(f);
   // Memory per session is a proxy's: the backend has no idle figure of its own.
-  if (against === 'fake' && t.id === 'direct') return;
+  if (against === 'fake' && t.id === 'direct') return undefined;
   const protocol: Protocol = against === 'pop3' ? 'pop3' : 'imap';
   const d = w.backend.dovecot.ports;
   const backendCa = against === 'imaps' ? w.caPath : undefined;
@@ -125,7 +125,7 @@ async function measureFigure(t: Target, w: World, f: FigureId, results: TargetRe
   const unsupported = t.unsupported?.(protocol, backendCa !== undefined);
   if (unsupported !== undefined) {
     results.skipped.set(f, unsupported);
-    return;
+    return undefined;
   }
   let target: Awaited<ReturnType<Target['start']>>;
   try {
@@ -133,21 +133,22 @@ async function measureFigure(t: Target, w: World, f: FigureId, results: TargetRe
   } catch (error) {
     results.skipped.set(f, `did not start: ${(error as Error).message.split('\n')[0]}`);
     log(`${t.id}: ${protocol} did not start: ${(error as Error).message}`);
-    return;
+    return undefined;
   }
   try {
     const ctx: FigureContext = {
       loadgen: w.tools.loadgen,
       users: USERS,
-      durations: w.durations,
+      durations: round ? roundDurations(w.durations, round.of) : w.durations,
       parties: new Map([['backend', backendPid], ...(target.pid !== undefined ? [['proxy', target.pid] as [string, number]] : [])]),
     };
     const r = await runFigure(ctx, target, f);
-    results.figures.set(f, r);
-    log(`${t.label} ${f}: ${summary(r)}`);
+    log(`${t.label} ${f}${round ? ` (round ${round.n} of ${round.of})` : ''}: ${summary(r)}`);
+    return r;
   } catch (error) {
     results.skipped.set(f, `failed: ${(error as Error).message.split('\n')[0]}`);
     log(`${t.label} ${f} failed: ${(error as Error).message}`);
+    return undefined;
   } finally {
     await target.stop();
   }
@@ -175,6 +176,7 @@ function runSection(opts: Options, env: Environment, results: TargetResults[], p
   const when = utcMinute();
   const args = process.argv.slice(2).join(' ');
   const failures = failureDetails(results);
+  const rounds = roundDetails(results);
   const command = process.env['npm_lifecycle_event'] === 'bench' ? `npm run bench${args ? ` -- ${args}` : ''}` : commandLine('run.js');
   return [
     `## Run ${when} UTC${opts.short ? ' (short mode: a quick look, not figures to quote)' : ' (full)'}`,
@@ -190,6 +192,7 @@ function runSection(opts: Options, env: Environment, results: TargetResults[], p
     '',
     'Ratios are postern ÷ the other; for latency, CPU and memory lower is better. "met" checks the goal of issue 6 against this run.',
     '',
+    ...(rounds !== '' ? ['Figures taken in rounds, each round:', '', rounds, ''] : []),
     '### Idle sessions',
     '',
     idleDetails(results),
@@ -248,7 +251,17 @@ async function main(): Promise<number> {
     const results: TargetResults[] = targets.map((t) => ({ id: t.id, label: t.label, figures: new Map(), skipped: new Map() }));
     for (const f of ALL_FIGURES.filter((x) => opts.figures.includes(x))) {
       log(`--- ${f}`);
-      for (const [i, t] of targets.entries()) await measureFigure(t, w, f, results[i]!);
+      // The targets take turns, round after round; a target that fails a round has the figure skipped.
+      const of = ROUNDS[f] ?? 1;
+      const runs: FigureRun[][] = targets.map(() => []);
+      for (let n = 1; n <= of; n++) {
+        for (const [i, t] of targets.entries()) {
+          if (results[i]!.skipped.has(f)) continue;
+          const r = await measureFigure(t, w, f, results[i]!, of > 1 ? { n, of } : undefined);
+          if (r !== undefined) runs[i]!.push(r);
+        }
+      }
+      for (const [i, r] of results.entries()) if (!r.skipped.has(f) && runs[i]!.length === of) r.figures.set(f, mergeRounds(runs[i]!));
     }
     let profiles: Profiles | undefined;
     if (opts.profile && opts.targets.includes('postern')) {
