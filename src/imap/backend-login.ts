@@ -1,6 +1,6 @@
 import { oauthbearerClientResponse, oauthErrorAcknowledgement, plainClientResponse, xoauth2ClientResponse } from '../auth/sasl/index.js';
 import { drainResponses, failureStep, type BackendLogin, type BackendTarget, type LoginStep, type ProxyFailure } from '../proxy/index.js';
-import { formatCommand, formatCommandParts, formatIdList, hasCapability, ImapResponseReader, parseCapabilities, type ImapResponse, type LiteralMode } from './wire/index.js';
+import { capabilityText, formatCommand, formatCommandParts, formatIdList, hasCapability, ImapResponseReader, parseCapabilities, type ImapResponse, type LiteralMode } from './wire/index.js';
 
 /** The client identity forwarded in ID (Dovecot 2.3's keys). */
 export interface ImapForwardInfo {
@@ -206,10 +206,8 @@ export class ImapBackendLogin implements BackendLogin {
   #onLoginReply(resp: ImapResponse): LoginStep[] {
     if (resp.status === 'OK') {
       this.#loginText = resp.text || 'Logged in';
-      if (resp.code === 'CAPABILITY') {
-        this.#caps = parseCapabilities(resp.codeText ?? '');
-        return [this.#success()];
-      }
+      // The post-login list only goes on to the client: as text, not split into names and joined again.
+      if (resp.code === 'CAPABILITY') return [this.#success(capabilityText(resp.codeText ?? ''))];
       // The backend did not say its post-login capabilities: ask, so the client sees them.
       this.#phase = 'postCapability';
       return [{ kind: 'write', data: 'C CAPABILITY\r\n' }];
@@ -222,9 +220,8 @@ export class ImapBackendLogin implements BackendLogin {
     return [this.#fail('remoteCode', `backend refused the login: ${line}`, line)];
   }
 
-  #success(): LoginStep {
+  #success(caps = (this.#caps ?? []).join(' ')): LoginStep {
     this.#phase = 'done';
-    const caps = (this.#caps ?? []).join(' ');
     const tag = this.#o.clientTag;
     const reply = this.#o.clientAskedCapability ? `* CAPABILITY ${caps}\r\n${tag} OK ${this.#loginText}\r\n` : `${tag} OK [CAPABILITY ${caps}] ${this.#loginText}\r\n`;
     return { kind: 'success', clientReply: reply, leftover: this.#reader.takeBuffered() };

@@ -18,6 +18,17 @@ export function parseCapabilities(s: string): string[] {
   return i === 0 ? words : words.slice(i);
 }
 
+/**
+ * The names of `parseCapabilities(s)` joined by single spaces, as a capability line carries them on to
+ * the client. A backend's list is usually that already (no brackets, no `CAPABILITY`, one space
+ * between names): then it is the text itself, not split and joined again.
+ */
+export function capabilityText(s: string): string {
+  if (s.trim() !== s || s.startsWith('[') || s.startsWith('*') || s.endsWith(']') || s.includes('  ') || s.includes('\t')) return parseCapabilities(s).join(' ');
+  const space = s.indexOf(' ');
+  return upperCase(space < 0 ? s : s.slice(0, space)) === 'CAPABILITY' ? parseCapabilities(s).join(' ') : s;
+}
+
 /** Capability names compare case-insensitively (RFC 3501 §7.2.1: atoms). */
 export function hasCapability(list: readonly string[], name: string): boolean {
   const want = upperCase(name);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { capabilitiesOf, hasCapability, parseCapabilities } from './capability.js';
+import { capabilitiesOf, capabilityText, hasCapability, parseCapabilities } from './capability.js';
 import { assertSameAtEverySplit } from '../../../test/support/feed-harness.js';
 import { ImapResponseReader, type ImapResponse, type ResponseReadResult } from './response-reader.js';
 
@@ -89,6 +89,19 @@ describe('capabilities', () => {
   for (const [input, expected] of cases) {
     it(`parseCapabilities(${JSON.stringify(input)})`, () => assert.deepStrictEqual(parseCapabilities(input), expected));
   }
+  it('capabilityText is the parsed names joined by one space, and the text itself when it is that already', () => {
+    const dovecot = 'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES LITERAL+ NOTIFY SPECIAL-USE';
+    assert.equal(capabilityText(dovecot), dovecot);
+    for (const [input] of cases) assert.equal(capabilityText(input), parseCapabilities(input).join(' '));
+    const pieces = ['IMAP4rev1', 'ID', 'CAPABILITY', 'capability', '*', '[', ']', '[ID', 'ID]', ' ', '  ', '\t', '\r', '\u00a0', 'ı', 'capabılıty', ''];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 8 }), fc.constantFrom(' ', '', '\t'), (words, sep) => {
+        const s = words.join(sep);
+        assert.equal(capabilityText(s), parseCapabilities(s).join(' '));
+      }),
+      { numRuns: 2000 },
+    );
+  });
   it('hasCapability ignores case', () => {
     assert.equal(hasCapability(['IMAP4rev1', 'auth=PLAIN'], 'AUTH=plain'), true);
     assert.equal(hasCapability(['IMAP4rev1'], 'IMAP4'), false);
