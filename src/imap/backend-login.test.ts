@@ -151,6 +151,17 @@ describe('ImapBackendLogin: what is written before login', () => {
       expected: [[], [{ write: 'S STARTTLS\r\n' }], [{ starttls: true }], [{ write: 'C CAPABILITY\r\n' }], [{ write: ID_LINE }, { write: 'L LOGIN alice pw\r\n' }]],
     },
     {
+      title: 'an empty capability list is a list: no CAPABILITY asked, LOGIN straight away',
+      events: ['* OK [CAPABILITY] hi\r\n'],
+      expected: [[], [{ write: 'L LOGIN alice pw\r\n' }]],
+    },
+    {
+      title: 'starttls to a backend whose list is empty: not offered, the login fails',
+      t: { tls: 'starttls' },
+      events: ['* OK [CAPABILITY] hi\r\n'],
+      expected: [[], [{ failure: 'config' }]],
+    },
+    {
       title: 'starttls with an unknown capability list: tries STARTTLS anyway',
       t: { tls: 'starttls' },
       events: ['* OK hi\r\n'],

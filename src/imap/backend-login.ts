@@ -1,6 +1,6 @@
 import { oauthbearerClientResponse, oauthErrorAcknowledgement, plainClientResponse, xoauth2ClientResponse } from '../auth/sasl/index.js';
 import { drainResponses, failureStep, type BackendLogin, type BackendTarget, type LoginStep, type ProxyFailure } from '../proxy/index.js';
-import { capabilityText, formatCommand, formatCommandParts, formatIdList, hasCapability, ImapResponseReader, parseCapabilities, type ImapResponse, type LiteralMode } from './wire/index.js';
+import { capabilityText, formatCommand, formatCommandParts, formatIdList, hasCapability, ImapResponseReader, type ImapResponse, type LiteralMode } from './wire/index.js';
 
 /** The client identity forwarded in ID (Dovecot 2.3's keys). */
 export interface ImapForwardInfo {
@@ -31,7 +31,8 @@ export class ImapBackendLogin implements BackendLogin {
   readonly #o: ImapBackendLoginOptions;
   readonly #reader = new ImapResponseReader();
   #phase: Phase = 'banner';
-  #caps: string[] | undefined;
+  /** The backend's capabilities, as text (names separated by single spaces). */
+  #caps: string | undefined;
   #tls = false;
   /** Base64 response to send when the backend answers AUTHENTICATE with `+` (no SASL-IR). */
   #pendingSasl: string | undefined;
@@ -95,7 +96,7 @@ export class ImapBackendLogin implements BackendLogin {
         if (resp.status !== 'OK') return [this.#fail('protocol', `STARTTLS failed: ${resp.raw.toString('utf8').trim()}`)];
         return [{ kind: 'starttls' }];
       case 'C':
-        if (resp.status !== 'OK' || !this.#caps) return [this.#fail('protocol', 'CAPABILITY failed')];
+        if (resp.status !== 'OK' || this.#caps === undefined) return [this.#fail('protocol', 'CAPABILITY failed')];
         return this.#phase === 'postCapability' ? [this.#success()] : this.#afterCapabilities();
       case 'L':
         return this.#onLoginReply(resp);
@@ -107,9 +108,9 @@ export class ImapBackendLogin implements BackendLogin {
 
   #onBanner(resp: ImapResponse): LoginStep[] {
     if (resp.tag !== '*' || resp.status !== 'OK') return [this.#fail('protocol', 'Invalid banner')];
-    if (resp.code === 'CAPABILITY') this.#caps = parseCapabilities(resp.codeText ?? '');
+    if (resp.code === 'CAPABILITY') this.#caps = capabilityText(resp.codeText ?? '');
     if (this.#o.target.tls === 'starttls' && !this.#tls) {
-      if (this.#caps && !hasCapability(this.#caps, 'STARTTLS')) return [this.#fail('config', 'STARTTLS not supported by the backend')];
+      if (this.#caps !== undefined && !hasCapability(this.#caps, 'STARTTLS')) return [this.#fail('config', 'STARTTLS not supported by the backend')];
       this.#phase = 'starttls';
       return [{ kind: 'write', data: 'S STARTTLS\r\n' }];
     }
@@ -121,7 +122,7 @@ export class ImapBackendLogin implements BackendLogin {
     if (resp.status === 'BYE') return [];
     switch (resp.untaggedName) {
       case 'CAPABILITY':
-        this.#caps = parseCapabilities(resp.text);
+        this.#caps = capabilityText(resp.text);
         return [];
       case 'ID':
         return [];
@@ -131,7 +132,7 @@ export class ImapBackendLogin implements BackendLogin {
   }
 
   #afterCapabilities(): LoginStep[] {
-    if (!this.#caps) {
+    if (this.#caps === undefined) {
       this.#phase = 'capability';
       return [{ kind: 'write', data: 'C CAPABILITY\r\n' }];
     }
@@ -151,7 +152,7 @@ export class ImapBackendLogin implements BackendLogin {
 
   #writeLogin(): LoginStep[] {
     const t = this.#o.target;
-    const caps = this.#caps ?? [];
+    const caps = this.#caps ?? '';
     this.#phase = 'login';
     const password = t.password?.reveal() ?? '';
     if (t.master !== undefined || t.mech !== undefined) {
@@ -195,7 +196,7 @@ export class ImapBackendLogin implements BackendLogin {
     }
   }
 
-  #authenticate(mech: string, ir: Buffer, caps: string[]): LoginStep[] {
+  #authenticate(mech: string, ir: Buffer, caps: string): LoginStep[] {
     this.#saslMech = mech;
     const b64 = ir.length === 0 ? '=' : ir.toString('base64');
     if (hasCapability(caps, 'SASL-IR')) return [{ kind: 'write', data: `L AUTHENTICATE ${mech} ${b64}\r\n` }];
@@ -206,8 +207,10 @@ export class ImapBackendLogin implements BackendLogin {
   #onLoginReply(resp: ImapResponse): LoginStep[] {
     if (resp.status === 'OK') {
       this.#loginText = resp.text || 'Logged in';
-      // The post-login list only goes on to the client: as text, not split into names and joined again.
-      if (resp.code === 'CAPABILITY') return [this.#success(capabilityText(resp.codeText ?? ''))];
+      if (resp.code === 'CAPABILITY') {
+        this.#caps = capabilityText(resp.codeText ?? '');
+        return [this.#success()];
+      }
       // The backend did not say its post-login capabilities: ask, so the client sees them.
       this.#phase = 'postCapability';
       return [{ kind: 'write', data: 'C CAPABILITY\r\n' }];
@@ -220,8 +223,9 @@ export class ImapBackendLogin implements BackendLogin {
     return [this.#fail('remoteCode', `backend refused the login: ${line}`, line)];
   }
 
-  #success(caps = (this.#caps ?? []).join(' ')): LoginStep {
+  #success(): LoginStep {
     this.#phase = 'done';
+    const caps = this.#caps ?? '';
     const tag = this.#o.clientTag;
     const reply = this.#o.clientAskedCapability ? `* CAPABILITY ${caps}\r\n${tag} OK ${this.#loginText}\r\n` : `${tag} OK [CAPABILITY ${caps}] ${this.#loginText}\r\n`;
     return { kind: 'success', clientReply: reply, leftover: this.#reader.takeBuffered() };

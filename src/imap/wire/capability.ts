@@ -1,5 +1,4 @@
 import { upperCase } from '../../core/index.js';
-import type { ImapResponse } from './response-reader.js';
 
 /**
  * The capability names in a `[CAPABILITY ...]` code's text, a `* CAPABILITY ...` line, or
@@ -29,15 +28,17 @@ export function capabilityText(s: string): string {
   return upperCase(space < 0 ? s : s.slice(0, space)) === 'CAPABILITY' ? parseCapabilities(s).join(' ') : s;
 }
 
-/** Capability names compare case-insensitively (RFC 3501 §7.2.1: atoms). */
-export function hasCapability(list: readonly string[], name: string): boolean {
+/**
+ * Whether a capability text (names separated by single spaces, as `capabilityText` gives it) names
+ * `name`; names compare case-insensitively (RFC 3501 §7.2.1: atoms). Reads the text in place.
+ */
+export function hasCapability(caps: string, name: string): boolean {
   const want = upperCase(name);
-  return list.some((c) => c.length === want.length && upperCase(c) === want);
-}
-
-/** The capabilities a response carries, in a resp-code or as `* CAPABILITY`; undefined if none. */
-export function capabilitiesOf(r: ImapResponse): string[] | undefined {
-  if (r.code === 'CAPABILITY') return parseCapabilities(r.codeText ?? '');
-  if (r.untaggedName === 'CAPABILITY') return parseCapabilities(r.text);
-  return undefined;
+  for (let start = 0; start < caps.length; ) {
+    let end = caps.indexOf(' ', start);
+    if (end < 0) end = caps.length;
+    if (end - start === want.length && upperCase(caps.slice(start, end)) === want) return true;
+    start = end + 1;
+  }
+  return false;
 }

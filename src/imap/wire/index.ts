@@ -7,7 +7,7 @@ export {
   ImapResponseReader, parseResponse,
   type ImapResponse, type ImapStatus, type ResponseReadError, type ResponseReadResult,
 } from './response-reader.js';
-export { capabilitiesOf, capabilityText, hasCapability, parseCapabilities } from './capability.js';
+export { capabilityText, hasCapability, parseCapabilities } from './capability.js';
 export {
   encodeAString, encodeString, formatCommand, formatCommandParts, formatIdList, quoted,
   type AStringEncoding, type LiteralMode, type WireArg,
