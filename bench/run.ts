@@ -251,11 +251,14 @@ async function main(): Promise<number> {
     const results: TargetResults[] = targets.map((t) => ({ id: t.id, label: t.label, figures: new Map(), skipped: new Map() }));
     for (const f of ALL_FIGURES.filter((x) => opts.figures.includes(x))) {
       log(`--- ${f}`);
-      // The targets take turns, round after round; a target that fails a round has the figure skipped.
+      // The targets take turns, round after round, in the opposite order every other round, so that no
+      // target always runs first or last; a target that fails a round has the figure skipped.
       const of = ROUNDS[f] ?? 1;
       const runs: FigureRun[][] = targets.map(() => []);
       for (let n = 1; n <= of; n++) {
-        for (const [i, t] of targets.entries()) {
+        const turn = [...targets.entries()];
+        if (n % 2 === 0) turn.reverse();
+        for (const [i, t] of turn) {
           if (results[i]!.skipped.has(f)) continue;
           const r = await measureFigure(t, w, f, results[i]!, of > 1 ? { n, of } : undefined);
           if (r !== undefined) runs[i]!.push(r);
