@@ -38,6 +38,11 @@ describe('figures taken in rounds', () => {
     assert.deepEqual(m.rounds, [1000 * 2 ** 20, 500 * 2 ** 20, 1000 * 2 ** 20]);
   });
 
+  test('a FETCH round that moved nothing is 0 bytes a second, not a rate in another unit', () => {
+    const m = mergeRounds([round(2, 2000, 2000, 700, 0.8), round(2, 0, 0, 0, 0.1)]);
+    assert.deepEqual(m.rounds, [1000 * 2 ** 20, 0]);
+  });
+
   test('one round is the run itself', () => {
     const r = round(8, 8000, 8000, 700, 3);
     assert.equal(mergeRounds([r]), r);

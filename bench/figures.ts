@@ -1,8 +1,8 @@
 // The figures of issue 6, each one run of the load generator against one started target.
+import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadgenUserArgs } from './backend.js';
-import { runLoadgen, type IdleReady, type LoadgenRun } from './loadgen.js';
-import { availableParallelism } from 'node:os';
+import { runLoadgen, type IdleReady, type LoadgenResult, type LoadgenRun } from './loadgen.js';
 import { pinTree, treeMemory, type TreeMemory } from './procstat.js';
 import type { RunningTarget } from './targets/types.js';
 
@@ -76,6 +76,11 @@ export interface FigureRun extends LoadgenRun {
  */
 export const ROUNDS: Partial<Record<FigureId, number>> = { fetch: 3, 'fetch-pinned': 3 };
 
+/** Whether a run's rate is in bytes (a FETCH figure) rather than operations a second. */
+export const ratesBytes = (r: LoadgenResult): boolean => r.mode === 'fetch';
+/** A round's rate, in the unit `ratesBytes` says. */
+const roundRate = (r: LoadgenResult): number => (ratesBytes(r) ? r.bytes_per_s : r.ops_per_s);
+
 /** Durations of one of `rounds` rounds: the measured time divided, the warm-up kept. */
 export const roundDurations = (d: Durations, rounds: number): Durations => ({ ...d, streamS: d.streamS / rounds });
 
@@ -134,7 +139,7 @@ export function mergeRounds(runs: readonly FigureRun[]): FigureRun {
       otherS: sumOf(runs, (r) => r.cpu.otherS),
     },
     window: { startMs: first.window.startMs, endMs: runs.at(-1)!.window.endMs },
-    rounds: results.map((r) => (r.bytes > 0 ? r.bytes_per_s : r.ops_per_s)),
+    rounds: results.map(roundRate),
   };
 }
 

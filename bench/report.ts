@@ -1,6 +1,6 @@
 // The figures table (with postern/Dovecot, postern/nginx, postern/direct ratios and the goals of
 // issue 6), the CPU table, and the profile summary, as Markdown.
-import type { FigureId, FigureRun } from './figures.js';
+import { ratesBytes, type FigureId, type FigureRun } from './figures.js';
 import { describeErrors } from './loadgen.js';
 import type { TreeCpu } from './procstat.js';
 import type { Profiles } from './profile.js';
@@ -70,9 +70,9 @@ const loginGoal = (f: FigureId): Row['met'] => (p, all) => {
 };
 
 const mibPerS = (f: FigureId): Get => (r) => { const x = fig(r, f)?.result; return x ? x.bytes_per_s / 2 ** 20 : undefined; };
-const fetchRows = (f: FigureId, label: string): Row[] => [
+const fetchRows = (f: FigureId, label: string, cpuLabel: string): Row[] => [
   { label, better: 'higher', digits: 1, get: mibPerS(f), goal: '≥ 0.9× direct', met: (p, all) => atLeast(p, of(all, 'direct', mibPerS(f)), 0.9) },
-  { label: `proxy CPU per ${f === 'fetch' ? 'FETCH' : 'pinned FETCH'} (µs)`, better: 'lower', digits: 0, get: proxyCpuPerOp(f) },
+  { label: cpuLabel, better: 'lower', digits: 0, get: proxyCpuPerOp(f) },
 ];
 
 const noopP50: Get = (r) => { const x = fig(r, 'noop')?.result; return x && x.samples > 0 ? x.p50_us : undefined; };
@@ -92,9 +92,9 @@ export const ROWS: Row[] = [
     goal: '≤ 16 KiB', met: (p) => (p === undefined ? undefined : p <= 16),
   },
   { label: 'memory per idle session (KiB, PSS)', better: 'lower', digits: 1, get: (r) => { const m = fig(r, 'idle')?.memory; return m ? m.perSessionPss / 1024 : undefined; } },
-  ...fetchRows('fetch', 'FETCH 1 MB BODY[] (MiB/s)'),
+  ...fetchRows('fetch', 'FETCH 1 MB BODY[] (MiB/s)', 'proxy CPU per FETCH (µs)'),
   // The same with the backend on a core of its own (figures.ts, runFetchPinned): the proxy's rate without the scheduler's placement.
-  ...fetchRows('fetch-pinned', 'FETCH 1 MB BODY[], backend on its own core (MiB/s)'),
+  ...fetchRows('fetch-pinned', 'FETCH 1 MB BODY[], backend on its own core (MiB/s)', 'proxy CPU per pinned FETCH (µs)'),
   { label: 'NOOP round trip p50 (µs)', better: 'lower', digits: 0, get: noopP50 },
   { label: 'NOOP round trip p99 (µs)', better: 'lower', digits: 0, get: noopP99 },
   {
@@ -190,8 +190,9 @@ export function roundDetails(results: readonly TargetResults[]): string {
   for (const r of results) {
     for (const [f, run] of r.figures) {
       if (run.rounds === undefined) continue;
-      const each = run.rounds.map((x) => (run.result.bytes > 0 ? (x / 2 ** 20).toFixed(1) : x.toFixed(0))).join(', ');
-      lines.push(`- ${nameOf(r)} ${f}: ${each} ${run.result.bytes > 0 ? 'MiB/s' : 'a second'} (rounds in turn with the other targets; the tables give their sum)`);
+      const bytes = ratesBytes(run.result);
+      const each = run.rounds.map((x) => (bytes ? (x / 2 ** 20).toFixed(1) : x.toFixed(0))).join(', ');
+      lines.push(`- ${nameOf(r)} ${f}: ${each} ${bytes ? 'MiB/s' : 'a second'} (rounds in turn with the other targets; the tables give their sum)`);
     }
   }
   return lines.join('\n');
