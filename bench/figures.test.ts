@@ -39,7 +39,7 @@ describe('figures taken in rounds', () => {
   });
 
   test('a FETCH round that moved nothing is 0 bytes a second, not a rate in another unit', () => {
-    const m = mergeRounds([round(2, 2000, 2000, 700, 0.8), round(2, 0, 0, 0, 0.1)]);
+    const m = mergeRounds([round(2, 2000, 2000, 700, 0.8), round(2, 5, 0, 0, 0.1)]);
     assert.deepEqual(m.rounds, [1000 * 2 ** 20, 0]);
   });
 
