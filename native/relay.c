@@ -1,8 +1,11 @@
 /*
- * The relay of a proxied session after login, in native code, on Node's own event loop: no
- * JavaScript runs per chunk. Every relayed descriptor sits in one edge-triggered epoll set of the
- * process, which Node's loop watches as a single descriptor: a session costs two epoll_ctl calls in
- * all, where a uv_poll per descriptor would add and remove it at every change of interest. Small reads (commands, replies) are copied through one static
+ * The relay of a proxied session after login, in native code: no JavaScript runs per chunk. Every
+ * relayed descriptor sits in one edge-triggered epoll set, on which a thread of its own blocks (one
+ * relay thread a process): a command and its reply cost that thread an epoll_wait, a read and a
+ * write each way, as in nginx, with no turn of Node's loop and no nested epoll set in between. The
+ * connections before the join (dials, listeners, below) stay on Node's loop in a second set, watched
+ * by it as a single descriptor; a session costs an epoll_ctl or two per side in all, where a uv_poll
+ * per descriptor would add and remove it at every change of interest. Small reads (commands, replies) are copied through one static
  * buffer; bulk transfers (a large FETCH) move with splice(2) through a kernel pipe, no byte copied
  * through user space. A client side in TLS (native/tls.c) is read and written through OpenSSL, and
  * copied, never spliced; see src/proxy/relay.ts.
@@ -34,6 +37,10 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -66,7 +73,7 @@ typedef struct {
 struct relay;
 
 /* One descriptor of a session, as the epoll set knows it; readiness is kept until EAGAIN says otherwise. */
-enum { K_SIDE = 1, K_DIAL = 2, K_LISTEN = 3 };
+enum { K_SIDE = 1, K_DIAL = 2, K_LISTEN = 3, K_WAKE = 4 };
 
 /* What the epoll set said of a connection, kept until a system call says otherwise (edges do not repeat). */
 typedef struct {
@@ -125,38 +132,74 @@ static ssize_t io_write(int fd, SSL *ssl, ready_t *io, const void *buf, size_t n
   return put;
 }
 
+/* What the relay thread has for the main thread's JavaScript. */
+enum { N_END = 1, N_DELAY = 2 };
+
 typedef struct relay {
-  napi_env env;
+  napi_env env;   /* env and cb: the main thread's alone */
   napi_ref cb;
-  uv_loop_t *loop;
   int fd[2];
   SSL *ssl[2];    /* a side in TLS, or NULL */
   side_t side[2];
   dir_t d[2];
   double bytes_in, bytes_out;
   uint64_t idle_ms, last_active, deadline;
+  uint64_t due;   /* when its timer fires, while on the heap */
+  size_t heap_i;  /* its place on the timer heap, + 1; 0 when off it */
   int rearm;      /* the deadline changed: the timer is set again */
-  uv_timer_t timer;
   int state;
-  int handles;
+  int asking;     /* the backend left: JavaScript is asked how long the client is held */
   int js_alive;
+  int told;       /* JavaScript has had its end */
+  int notes;      /* N_*: on the note list */
+  struct relay *next_note;
   int again;                /* on the again list */
   struct relay *next_again;
+  uint64_t end_gen;         /* the relay thread's wait under which it ended */
+  int dead;                 /* on the dead list */
+  struct relay *next_dead;
   int has_delay;
   char reason[128];
 } relay_t;
 
-static int pool[POOL_MAX][2];
-static int pool_n;
+/* The main thread's: dials and listeners, on Node's loop. */
 static char scratch[CHUNK];
 static napi_async_context async_ctx;
-static int epfd = -1;      /* every relayed descriptor of the process */
+static int epfd = -1;      /* every dial and listener of the process */
 static uv_poll_t ep_poll;  /* Node's loop watching epfd */
-static int live;           /* sessions holding the loop open */
-static relay_t *again_head; /* sessions that stopped at ROUNDS with more to read */
+static int live;           /* dials and listeners holding the loop open */
 static uv_idle_t again_idle;
 
+/*
+ * The relay thread's, and anyone's under `mu`: the sessions after the join. The thread blocks in
+ * epoll_wait on `rfd` and runs the sessions' reads, writes and timers; JavaScript's calls (adopt,
+ * destroy, farewell, bytes) take `mu` on the main thread; what JavaScript must hear (an end, the
+ * question of a disconnect delay) waits on the note list, and `notify` wakes Node's loop for it.
+ */
+static pthread_mutex_t mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP; /* recursive: a finalizer may run under a call that holds it */
+static int rfd = -1;           /* every relayed descriptor */
+static int wake_fd = -1;       /* an eventfd in rfd: the main thread moved a timer or the again list */
+static int wake_kind = K_WAKE;
+static int woken;              /* wake_fd written and not read yet */
+static uint64_t sleep_until;   /* when the thread's wait ends by itself (UINT64_MAX: never) */
+static uint64_t gen;           /* the thread's waits, counted: a relay that ended under an earlier one is in no event it holds */
+static uint64_t now;           /* ms on the monotonic clock, as read last under mu */
+static relay_t **heap;         /* the relays' timers, soonest first */
+static size_t heap_n, heap_cap;
+static size_t running;         /* relays not ended: the heap has room for each */
+static relay_t *again_head;    /* sessions that stopped at ROUNDS with more to read */
+static relay_t *note_head, **note_tail = &note_head;
+static int news;               /* notes made under the thread's batch: notify at its end */
+static relay_t *dead;          /* freed by the thread before its next wait */
+static char relay_buf[CHUNK];  /* small reads, copied through */
+static int pool[POOL_MAX][2];  /* empty pipes */
+static int pool_n;
+static uv_async_t notify;      /* on Node's loop */
+static int relays_live;        /* relays JavaScript has not had the end of: hold the loop open (main thread) */
+static __thread int on_relay_thread;
+
 static void settle(relay_t *r);
+static void end(relay_t *r);
 static void dial_ready(void *item, uint32_t events);
 static void listen_ready(void *item);
 static void dial_free_done(void);
@@ -243,14 +286,109 @@ static void call_ref(napi_env env, napi_ref ref, int argc, napi_value *argv, nap
 
 static void call_js(relay_t *r, int argc, napi_value *argv, napi_value *result) { call_ref(r->env, r->cb, argc, argv, result); }
 
-static void maybe_free(relay_t *r) {
-  if (r->handles == 0 && !r->js_alive && !r->again) free(r);
+static void tick(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void on_handle_closed(uv_handle_t *h) {
-  relay_t *r = h->data;
-  r->handles--;
-  maybe_free(r);
+/* The main thread changed what the relay thread waits for (a timer due at `due`, or the again list): it wakes if it would sleep past it. */
+static void wake(uint64_t due) {
+  if (on_relay_thread || woken || due >= sleep_until) return;
+  uint64_t one = 1;
+  if (write(wake_fd, &one, sizeof one) == sizeof one) woken = 1;
+}
+
+/* ---- The timer heap: one entry a relay, the soonest of its idle timeout and its deadline ---- */
+
+static void heap_swap(size_t a, size_t b) {
+  relay_t *t = heap[a];
+  heap[a] = heap[b];
+  heap[b] = t;
+  heap[a]->heap_i = a + 1;
+  heap[b]->heap_i = b + 1;
+}
+
+static void heap_up(size_t i) {
+  while (i > 0 && heap[i]->due < heap[(i - 1) / 2]->due) {
+    heap_swap(i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+}
+
+static void heap_down(size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, m = i;
+    if (l < heap_n && heap[l]->due < heap[m]->due) m = l;
+    if (l + 1 < heap_n && heap[l + 1]->due < heap[m]->due) m = l + 1;
+    if (m == i) return;
+    heap_swap(i, m);
+    i = m;
+  }
+}
+
+static void heap_fix(size_t i) {
+  if (i > 0 && heap[i]->due < heap[(i - 1) / 2]->due) heap_up(i);
+  else heap_down(i);
+}
+
+static void heap_remove(relay_t *r) {
+  if (r->heap_i == 0) return;
+  size_t i = r->heap_i - 1;
+  r->heap_i = 0;
+  if (i == --heap_n) return;
+  heap[i] = heap[heap_n];
+  heap[i]->heap_i = i + 1;
+  heap_fix(i);
+}
+
+/* (adopt made room for every running relay.) */
+static void heap_set(relay_t *r, uint64_t due) {
+  r->due = due;
+  if (r->heap_i == 0) {
+    heap[heap_n] = r;
+    r->heap_i = ++heap_n;
+  }
+  heap_fix(r->heap_i - 1);
+}
+
+/* Room on the heap for one more relay: 0, or -1 out of memory. */
+static int heap_reserve(void) {
+  if (running + 1 <= heap_cap) return 0;
+  size_t cap = heap_cap ? heap_cap * 2 : 256;
+  relay_t **h = realloc(heap, cap * sizeof *h);
+  if (h == NULL) return -1;
+  heap = h;
+  heap_cap = cap;
+  return 0;
+}
+
+/* ---- What JavaScript hears ---- */
+
+static void note(relay_t *r, int what) {
+  if (r->notes == 0) {
+    r->next_note = NULL;
+    *note_tail = r;
+    note_tail = &r->next_note;
+  }
+  r->notes |= what;
+  if (on_relay_thread) news = 1;
+}
+
+/*
+ * An ended relay is freed once JavaScript has had its end and let go of its handle, and no list holds
+ * it; while the thread may still hold an event of it (it ended under the thread's current wait), the
+ * thread frees it before it waits again.
+ */
+static void maybe_free(relay_t *r) {
+  if (r->state != ENDED || !r->told || r->js_alive || r->again || r->dead) return;
+  if (!on_relay_thread && gen > r->end_gen) {
+    free(r);
+    return;
+  }
+  r->dead = 1;
+  r->next_dead = dead;
+  dead = r;
 }
 
 static void end(relay_t *r) {
@@ -260,21 +398,10 @@ static void end(relay_t *r) {
   close_side(r, B);
   discard(&r->d[UP]);
   discard(&r->d[DOWN]);
-  uv_close((uv_handle_t *)&r->timer, on_handle_closed);
-  if (--live == 0) uv_unref((uv_handle_t *)&ep_poll);
-  napi_env env = r->env;
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  napi_value argv[4];
-  napi_create_int32(env, EV_END, &argv[0]);
-  if (r->reason[0]) napi_create_string_utf8(env, r->reason, NAPI_AUTO_LENGTH, &argv[1]);
-  else napi_get_undefined(env, &argv[1]);
-  napi_create_double(env, r->bytes_in, &argv[2]);
-  napi_create_double(env, r->bytes_out, &argv[3]);
-  call_js(r, 4, argv, NULL);
-  napi_delete_reference(env, r->cb);
-  r->cb = NULL;
-  napi_close_handle_scope(env, scope);
+  heap_remove(r);
+  running--;
+  r->end_gen = gen;
+  note(r, N_END);
 }
 
 /*
@@ -295,7 +422,7 @@ static void fail(relay_t *r, int side, const char *op, int err) {
   end(r);
 }
 
-static void active(relay_t *r) { r->last_active = uv_now(r->loop); }
+static void active(relay_t *r) { r->last_active = now; }
 
 static ssize_t side_read(relay_t *r, int s, void *buf, size_t n) { return io_read(r->fd[s], r->ssl[s], &r->side[s].io, buf, n); }
 
@@ -376,11 +503,11 @@ static int reading(const relay_t *r, int dir) {
  */
 static ssize_t copy_through(relay_t *r, int dir, int from, int to) {
   dir_t *d = &r->d[dir];
-  ssize_t n = side_read(r, from, scratch, sizeof scratch);
+  ssize_t n = side_read(r, from, relay_buf, sizeof relay_buf);
   if (n <= 0) return n;
   size_t off = 0;
   while (off < (size_t)n && r->side[to].io.writable) {
-    ssize_t w = side_write(r, to, scratch + off, (size_t)n - off);
+    ssize_t w = side_write(r, to, relay_buf + off, (size_t)n - off);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -398,22 +525,20 @@ static ssize_t copy_through(relay_t *r, int dir, int from, int to) {
   if (off < (size_t)n) {
     d->pre.data = malloc((size_t)n - off);
     if (d->pre.data == NULL) return -2 - ENOMEM;
-    memcpy(d->pre.data, scratch + off, (size_t)n - off);
+    memcpy(d->pre.data, relay_buf + off, (size_t)n - off);
     d->pre.len = (size_t)n - off;
     d->pre.off = 0;
   }
   return n;
 }
 
-static void again_cb(uv_idle_t *h);
-
-/* Edges do not repeat: a session that stopped at ROUNDS with more to read goes on at the next turn of the loop. */
+/* Edges do not repeat: a session that stopped at ROUNDS with more to read goes on after the thread's other events. */
 static void schedule_again(relay_t *r) {
   if (r->again) return;
   r->again = 1;
   r->next_again = again_head;
   again_head = r;
-  uv_idle_start(&again_idle, again_cb);
+  wake(0);
 }
 
 static void pump(relay_t *r, int dir) {
@@ -429,7 +554,7 @@ static void pump(relay_t *r, int dir) {
     if (d->eof || r->fd[from] < 0 || !reading(r, dir) || !r->side[from].io.readable) return;
     ssize_t n;
     if (d->drop) {
-      n = side_read(r, from, scratch, sizeof scratch);
+      n = side_read(r, from, relay_buf, sizeof relay_buf);
     } else if (!d->bulk) {
       n = copy_through(r, dir, from, to);
       if (n < -1) {
@@ -478,39 +603,23 @@ static void pump(relay_t *r, int dir) {
   }
 }
 
-static void timer_cb(uv_timer_t *t);
-
 static void rearm(relay_t *r) {
   if (r->state == ENDED) return;
-  uint64_t now = uv_now(r->loop), next = UINT64_MAX;
-  if (r->deadline) next = r->deadline > now ? r->deadline - now : 0;
-  if (r->idle_ms) {
-    uint64_t at = r->last_active + r->idle_ms;
-    uint64_t in = at > now ? at - now : 0;
-    if (in < next) next = in;
+  uint64_t due = r->deadline ? r->deadline : UINT64_MAX;
+  if (r->idle_ms && r->last_active + r->idle_ms < due) due = r->last_active + r->idle_ms;
+  if (due == UINT64_MAX) {
+    heap_remove(r);
+    return;
   }
-  if (next == UINT64_MAX) uv_timer_stop(&r->timer);
-  else uv_timer_start(&r->timer, timer_cb, next, 0);
+  heap_set(r, due);
+  wake(due);
 }
 
 /* No more reading; the client is closed once what it is owed is written (or at `cap_ms`). */
 static void part(relay_t *r, uint64_t cap_ms) {
   r->state = PARTING;
-  r->deadline = cap_ms ? uv_now(r->loop) + cap_ms : 0;
+  r->deadline = cap_ms ? now + cap_ms : 0;
   r->rearm = 1;
-}
-
-static uint64_t ask_delay(relay_t *r) {
-  napi_env env = r->env;
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  napi_value argv[1], result = NULL;
-  napi_create_int32(env, EV_DELAY, &argv[0]);
-  call_js(r, 1, argv, &result);
-  double ms = 0;
-  if (result != NULL && napi_get_value_double(env, result, &ms) != napi_ok) ms = 0;
-  napi_close_handle_scope(env, scope);
-  return ms > 0 ? (uint64_t)ms : 0;
 }
 
 /* What the state of both directions means for the session. */
@@ -531,14 +640,14 @@ static void settle(relay_t *r) {
     set_reason(r, "backend disconnected");
     close_side(r, B);
     discard(up);
-    uint64_t delay = r->has_delay ? ask_delay(r) : 0;
     if (r->state != RUNNING) {
-      /* ended or already parting meanwhile */
-    } else if (delay > 0) {
+      /* already parting */
+    } else if (r->has_delay) {
+      /* JavaScript says how long the client is held (deliver()); its input is dropped meanwhile. */
       r->state = HOLDING;
       up->drop = 1;
-      r->deadline = uv_now(r->loop) + delay;
-      r->rearm = 1;
+      r->asking = 1;
+      note(r, N_DELAY);
     } else {
       part(r, 0);
     }
@@ -568,17 +677,9 @@ static void run(relay_t *r) {
   after(r);
 }
 
+/* The main thread's idle turn: the dials that stopped at ROUNDS. */
 static void again_cb(uv_idle_t *h) {
-  relay_t *list = again_head;
-  again_head = NULL;
   uv_idle_stop(&again_idle);
-  while (list != NULL) {
-    relay_t *r = list;
-    list = r->next_again;
-    r->again = 0;
-    if (r->state != ENDED) run(r);
-    else maybe_free(r);
-  }
   dial_again_run();
 }
 
@@ -591,29 +692,16 @@ static void ep_cb(uv_poll_t *h, int status, int events) {
     n = epoll_wait(epfd, ev, 64, 0);
     for (int i = 0; i < n; i++) {
       int kind = *(int *)ev[i].data.ptr;
-      if (kind == K_DIAL) {
-        dial_ready(ev[i].data.ptr, ev[i].events);
-        continue;
-      }
-      if (kind == K_LISTEN) {
-        listen_ready(ev[i].data.ptr);
-        continue;
-      }
-      side_t *sd = ev[i].data.ptr;
-      relay_t *r = sd->r;
-      if (r->state == ENDED) continue;
-      ready_note(&sd->io, ev[i].events);
-      run(r);
+      if (kind == K_DIAL) dial_ready(ev[i].data.ptr, ev[i].events);
+      else if (kind == K_LISTEN) listen_ready(ev[i].data.ptr);
     }
   } while (n == 64);
   batch--;
   dial_free_done();
 }
 
-static void timer_cb(uv_timer_t *t) {
-  relay_t *r = t->data;
-  if (r->state == ENDED) return;
-  uint64_t now = uv_now(r->loop);
+/* A relay's timer is due: its deadline (the end of a hold, of a farewell) or its idle timeout. */
+static void timer_fire(relay_t *r) {
   if (r->deadline && now >= r->deadline) {
     r->deadline = 0;
     if (r->state == HOLDING) {
@@ -632,6 +720,137 @@ static void timer_cb(uv_timer_t *t) {
   run(r);
 }
 
+/* The relay thread: waits on rfd, runs the sessions its events name, the again list, the timers due. */
+static void *relay_main(void *arg) {
+  (void)arg;
+  on_relay_thread = 1;
+  struct epoll_event ev[64];
+  pthread_mutex_lock(&mu);
+  for (;;) {
+    while (dead != NULL) {
+      relay_t *r = dead;
+      dead = r->next_dead;
+      free(r);
+    }
+    tick();
+    int timeout = -1;
+    if (again_head != NULL) {
+      timeout = 0;
+    } else if (heap_n > 0) {
+      uint64_t in = heap[0]->due > now ? heap[0]->due - now : 0;
+      timeout = in > INT32_MAX ? INT32_MAX : (int)in;
+    }
+    sleep_until = timeout < 0 ? UINT64_MAX : now + (uint64_t)timeout;
+    gen++;
+    pthread_mutex_unlock(&mu);
+    int n = epoll_wait(rfd, ev, 64, timeout);
+    pthread_mutex_lock(&mu);
+    sleep_until = 0;
+    tick();
+    for (int i = 0; i < n; i++) {
+      if (ev[i].data.ptr == &wake_kind) {
+        uint64_t v;
+        if (read(wake_fd, &v, sizeof v) < 0 && errno != EAGAIN) perror("postern relay: eventfd");
+        woken = 0;
+        continue;
+      }
+      side_t *sd = ev[i].data.ptr;
+      relay_t *r = sd->r;
+      if (r->state == ENDED) continue;
+      ready_note(&sd->io, ev[i].events);
+      run(r);
+    }
+    relay_t *list = again_head;
+    again_head = NULL;
+    while (list != NULL) {
+      relay_t *r = list;
+      list = r->next_again;
+      r->again = 0;
+      if (r->state != ENDED) run(r);
+      else maybe_free(r);
+    }
+    while (heap_n > 0 && heap[0]->due <= now) {
+      relay_t *r = heap[0];
+      heap_remove(r);
+      timer_fire(r);
+    }
+    if (news) {
+      news = 0;
+      uv_async_send(&notify);
+    }
+  }
+  return NULL;
+}
+
+/* Tells JavaScript what the relay thread noted (and what a call noted): ends, questions of delay. Main thread, without mu. */
+static void deliver(void) {
+  for (;;) {
+    pthread_mutex_lock(&mu);
+    relay_t *r = note_head;
+    if (r == NULL) {
+      pthread_mutex_unlock(&mu);
+      return;
+    }
+    note_head = r->next_note;
+    if (note_head == NULL) note_tail = &note_head;
+    int notes = r->notes;
+    r->notes = 0;
+    napi_env env = r->env;
+    napi_handle_scope scope;
+    if (notes & N_END) {
+      char reason[sizeof r->reason];
+      memcpy(reason, r->reason, sizeof reason);
+      double in = r->bytes_in, out = r->bytes_out;
+      pthread_mutex_unlock(&mu);
+      napi_open_handle_scope(env, &scope);
+      napi_value argv[4];
+      napi_create_int32(env, EV_END, &argv[0]);
+      if (reason[0]) napi_create_string_utf8(env, reason, NAPI_AUTO_LENGTH, &argv[1]);
+      else napi_get_undefined(env, &argv[1]);
+      napi_create_double(env, in, &argv[2]);
+      napi_create_double(env, out, &argv[3]);
+      call_js(r, 4, argv, NULL);
+      napi_delete_reference(env, r->cb);
+      r->cb = NULL;
+      napi_close_handle_scope(env, scope);
+      if (--relays_live == 0) uv_unref((uv_handle_t *)&notify);
+      pthread_mutex_lock(&mu);
+      r->told = 1;
+      maybe_free(r);
+      pthread_mutex_unlock(&mu);
+      continue;
+    }
+    if (r->state != HOLDING || !r->asking) {
+      pthread_mutex_unlock(&mu);
+      continue;
+    }
+    pthread_mutex_unlock(&mu);
+    napi_open_handle_scope(env, &scope);
+    napi_value argv[1], result = NULL;
+    napi_create_int32(env, EV_DELAY, &argv[0]);
+    call_js(r, 1, argv, &result);
+    double ms = 0;
+    if (result == NULL || napi_get_value_double(env, result, &ms) != napi_ok) ms = 0;
+    napi_close_handle_scope(env, scope);
+    pthread_mutex_lock(&mu);
+    /* The session may have ended meanwhile (the client left): its end is on the list. */
+    if (r->state == HOLDING && r->asking) {
+      tick();
+      r->asking = 0;
+      if (ms > 0) {
+        r->deadline = now + (uint64_t)ms;
+        r->rearm = 1;
+      } else {
+        part(r, 0);
+      }
+      run(r);
+    }
+    pthread_mutex_unlock(&mu);
+  }
+}
+
+static void notify_cb(uv_async_t *h) { deliver(); }
+
 /* ---- JavaScript ---- */
 
 #define CHECK(call)                                                        \
@@ -646,8 +865,10 @@ static void finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   relay_t *r = data;
+  pthread_mutex_lock(&mu);
   r->js_alive = 0;
   maybe_free(r);
+  pthread_mutex_unlock(&mu);
 }
 
 static int copy_buffer(napi_env env, napi_value v, bytes_t *out) {
@@ -698,10 +919,46 @@ static uv_loop_t *relay_loop(napi_env env) {
   return ensure_epoll(env, loop) < 0 ? NULL : loop;
 }
 
+/* The relay thread and its epoll set, started at the first join: 0, or -1 with an exception pending. */
+static int ensure_thread(napi_env env, uv_loop_t *loop) {
+  if (rfd >= 0) return 0;
+  int set = epoll_create1(EPOLL_CLOEXEC);
+  int ev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = &wake_kind};
+  int ok = set >= 0 && ev_fd >= 0 && epoll_ctl(set, EPOLL_CTL_ADD, ev_fd, &ev) == 0 && uv_async_init(loop, &notify, notify_cb) == 0;
+  if (ok) {
+    uv_unref((uv_handle_t *)&notify);
+    rfd = set;
+    wake_fd = ev_fd;
+    /* Signals stay the main thread's; a small stack, as the thread only reads, writes and splices. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 512 * 1024);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int err = pthread_create(&t, &attr, relay_main, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err == 0) return 0;
+    uv_close((uv_handle_t *)&notify, NULL);
+    rfd = wake_fd = -1;
+    errno = err;
+  }
+  char msg[128];
+  snprintf(msg, sizeof msg, "relay: cannot start its thread: %s", strerror(errno));
+  if (set >= 0) close(set);
+  if (ev_fd >= 0) close(ev_fd);
+  napi_throw_error(env, "POSTERN_RELAY", msg);
+  return -1;
+}
+
 /*
  * A dial is a plain TCP connection to a backend that postern logs in on before the join: JavaScript
  * runs the protocol's login (it gets each chunk read, and writes), and the relay then takes the
- * descriptor as it is, with no dup and no second epoll registration. It saves a net.Socket per
+ * descriptor as it is, with no dup (its registration moves to the relay thread's set). It saves a net.Socket per
  * proxied login: its construction, its stream machinery and its destruction.
  */
 enum { D_CONNECTING, D_OPEN, D_DONE };
@@ -1618,7 +1875,7 @@ static int prepend(bytes_t *pre, const bytes_t *out) {
 /*
  * adopt(client, backend, idleMs, hasDelay, preUp, preDown, onEvent) → handle. Each side is a
  * descriptor (duplicated: its net.Socket is destroyed afterwards) or a dial's handle (taken as it is,
- * with no dup and no second epoll registration).
+ * with no dup: its registration moves from Node's set to the relay thread's).
  */
 static napi_value adopt(napi_env env, napi_callback_info info) {
   size_t argc = 7;
@@ -1648,14 +1905,13 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_double(env, argv[2], &idle));
   CHECK(napi_get_value_bool(env, argv[3], &has_delay));
   uv_loop_t *loop = relay_loop(env);
-  if (loop == NULL) return NULL;
+  if (loop == NULL || ensure_thread(env, loop) < 0) return NULL;
   relay_t *r = calloc(1, sizeof *r);
   if (r == NULL) {
     napi_throw_error(env, "POSTERN_RELAY", "relay: out of memory");
     return NULL;
   }
   r->env = env;
-  r->loop = loop;
   r->d[UP].rd = r->d[UP].wr = r->d[DOWN].rd = r->d[DOWN].wr = -1;
   /* Every step that can fail comes before anything is written: on failure the caller keeps the sockets. */
   const char *failed = NULL;
@@ -1677,6 +1933,14 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     failed = "copy";
     err = ENOMEM;
   }
+  if (failed == NULL && napi_create_reference(env, argv[6], 1, &r->cb) != napi_ok) failed = "napi_create_reference";
+  /* From the first epoll_ctl on rfd the thread may see the session: it waits for mu until all is set. */
+  pthread_mutex_lock(&mu);
+  if (failed == NULL && heap_reserve() < 0) {
+    failed = "heap";
+    err = ENOMEM;
+  }
+  int moved[2] = {0, 0};
   for (int s = C; s <= B && failed == NULL; s++) {
     r->side[s].kind = K_SIDE;
     r->side[s].r = r;
@@ -1684,25 +1948,32 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     r->side[s].io.readable = r->side[s].io.writable = 1;
     struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = &r->side[s]};
     int fd = dl[s] != NULL ? dl[s]->fd : r->fd[s];
-    if (epoll_ctl(epfd, dl[s] != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (dl[s] != NULL && epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) != 0) {
+      failed = "epoll_ctl";
+      err = errno;
+      break;
+    }
+    moved[s] = dl[s] != NULL;
+    if (epoll_ctl(rfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
       failed = "epoll_ctl";
       err = errno;
     } else {
       added[s] = 1;
     }
   }
-  if (failed == NULL && napi_create_reference(env, argv[6], 1, &r->cb) != napi_ok) failed = "napi_create_reference";
   if (failed != NULL) {
-    if (r->cb != NULL) napi_delete_reference(env, r->cb);
     for (int s = C; s <= B; s++) {
-      if (dl[s] != NULL && added[s]) {
+      if (dl[s] != NULL && added[s]) epoll_ctl(rfd, EPOLL_CTL_DEL, dl[s]->fd, NULL);
+      if (moved[s]) {
         /* The dial keeps its descriptor: its events go to it again. */
         struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = dl[s]};
-        epoll_ctl(epfd, EPOLL_CTL_MOD, dl[s]->fd, &ev);
+        epoll_ctl(epfd, EPOLL_CTL_ADD, dl[s]->fd, &ev);
       }
       /* Closing a duplicate also takes it out of the epoll set. */
       if (dl[s] == NULL && r->fd[s] >= 0) close(r->fd[s]);
     }
+    pthread_mutex_unlock(&mu);
+    if (r->cb != NULL) napi_delete_reference(env, r->cb);
     bytes_free(&r->d[UP].pre);
     bytes_free(&r->d[DOWN].pre);
     free(r);
@@ -1719,10 +1990,8 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     dl[s]->ssl = NULL;
     dial_release(dl[s], 0);
   }
-  if (live++ == 0) uv_ref((uv_handle_t *)&ep_poll);
-  uv_timer_init(r->loop, &r->timer);
-  r->timer.data = r;
-  r->handles = 1;
+  tick();
+  running++;
   r->js_alive = 1;
   r->idle_ms = idle > 0 ? (uint64_t)idle : 0;
   r->has_delay = has_delay;
@@ -1731,24 +2000,44 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   /* The login reply leaves now, as a JavaScript write would (an error ends the relay here, and says so). */
   write_bytes(r, &r->d[DOWN].pre, C);
   rearm(r);
+  pthread_mutex_unlock(&mu);
+  if (relays_live++ == 0) uv_ref((uv_handle_t *)&notify);
   napi_value handle;
-  CHECK(napi_create_external(env, r, finalize, NULL, &handle));
+  napi_status st = napi_create_external(env, r, finalize, NULL, &handle);
+  deliver();
+  if (st != napi_ok) {
+    napi_throw_error(env, "POSTERN_RELAY", "relay: napi_create_external failed");
+    return NULL;
+  }
   return handle;
 }
 
-/* The live relay a call names in its first argument, or NULL. (Why it ends is the JavaScript side's to say.) */
+/*
+ * The live relay a call names in its first argument, with mu held (and the clock read), or NULL
+ * without. (Why it ends is the JavaScript side's to say.)
+ */
 static relay_t *live_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want) {
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return NULL;
   relay_t *r = unwrap(env, argv[0]);
-  return r != NULL && r->state != ENDED ? r : NULL;
+  if (r == NULL) return NULL;
+  pthread_mutex_lock(&mu);
+  if (r->state != ENDED) {
+    tick();
+    return r;
+  }
+  pthread_mutex_unlock(&mu);
+  return NULL;
 }
 
 /* destroy(handle): both sides close now. */
 static napi_value destroy(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   relay_t *r = live_arg(env, info, argv, 1);
-  if (r != NULL) end(r);
+  if (r == NULL) return NULL;
+  end(r);
+  pthread_mutex_unlock(&mu);
+  deliver();
   return NULL;
 }
 
@@ -1762,10 +2051,12 @@ static napi_value farewell(napi_env env, napi_callback_info info) {
   bytes_free(&r->d[DOWN].post);
   if (r->fd[C] < 0 || copy_buffer(env, argv[1], &r->d[DOWN].post) < 0) {
     end(r);
-    return NULL;
+  } else {
+    part(r, FAREWELL_MS);
+    run(r);
   }
-  part(r, FAREWELL_MS);
-  run(r);
+  pthread_mutex_unlock(&mu);
+  deliver();
   return NULL;
 }
 
@@ -1775,9 +2066,16 @@ static napi_value bytes(napi_env env, napi_callback_info info) {
   napi_value argv[1], out, a, b;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   relay_t *r = argc > 0 ? unwrap(env, argv[0]) : NULL;
+  double in = 0, sent = 0;
+  if (r != NULL) {
+    pthread_mutex_lock(&mu);
+    in = r->bytes_in;
+    sent = r->bytes_out;
+    pthread_mutex_unlock(&mu);
+  }
   CHECK(napi_create_array_with_length(env, 2, &out));
-  CHECK(napi_create_double(env, r ? r->bytes_in : 0, &a));
-  CHECK(napi_create_double(env, r ? r->bytes_out : 0, &b));
+  CHECK(napi_create_double(env, in, &a));
+  CHECK(napi_create_double(env, sent, &b));
   napi_set_element(env, out, 0, a);
   napi_set_element(env, out, 1, b);
   return out;

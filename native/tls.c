@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -42,7 +43,8 @@ struct tls_ctx {
   size_t sni_count;
 };
 
-static char failure[200];
+/* Per thread: the relay thread's connections fail beside the main thread's handshakes. */
+static __thread char failure[200];
 
 const char *tls_failure(void) { return failure; }
 
@@ -320,6 +322,8 @@ typedef struct {
 } sessions_t;
 
 static int sessions_idx = -1, key_idx = -1;
+/* A cache is read by the main thread's dials and written by whichever thread reads a session ticket (the relay's, after the join). */
+static pthread_mutex_t sessions_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void sessions_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
   (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
@@ -358,10 +362,12 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
     ERR_clear_error();
     return 0;
   }
+  pthread_mutex_lock(&sessions_mu);
   cached_t *e = sessions_find(s, key);
   if (e == NULL) {
     char *k = strdup(key);
     if (k == NULL) {
+      pthread_mutex_unlock(&sessions_mu);
       SSL_SESSION_free(copy);
       return 0;
     }
@@ -379,6 +385,7 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
     SSL_SESSION_free(e->sess);
   }
   e->sess = copy;
+  pthread_mutex_unlock(&sessions_mu);
   return 0;
 }
 
@@ -488,9 +495,11 @@ SSL *tls_client(tls_ctx_t *c, int fd, const char *peer, const char *servername, 
   char key[INET6_ADDRSTRLEN + 600], *kept;
   if (cache != NULL && session_key(peer, servername, verify_host, key, sizeof key) == 0 && (kept = strdup(key)) != NULL) {
     if (SSL_set_ex_data(ssl, key_idx, kept) != 1) free(kept);
+    pthread_mutex_lock(&sessions_mu);
     cached_t *e = sessions_find(cache, key);
     /* A copy again: a connection that ends without a close_notify marks its session not resumable. */
     SSL_SESSION *copy = e != NULL && SSL_SESSION_is_resumable(e->sess) ? SSL_SESSION_dup(e->sess) : NULL;
+    pthread_mutex_unlock(&sessions_mu);
     if (copy != NULL) {
       SSL_set_session(ssl, copy);
       SSL_SESSION_free(copy);

@@ -220,6 +220,28 @@ for (const relay of ['js', 'auto'] as RelayMode[]) {
       assert.ok(Date.now() - started >= 700, `ended after ${Date.now() - started} ms`);
     });
 
+    test('a short idle timeout ends its session on time beside a session with a long one', async () => {
+      // The native relay keeps its sessions' timers soonest first: the later session's comes before.
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      const long = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      const [client2, clientSide2] = await socketPair();
+      const [backend2, backendSide2] = await socketPair();
+      await sleep(50);
+      const started = Date.now();
+      const short = joinSockets(clientSide2, backendSide2, { relay, idleTimeoutMs: 200 });
+      const end = await Promise.race([short.done, sleep(5_000).then(() => undefined)]);
+      assert.equal(end?.reason, 'idle timeout', 'the 200 ms session was still open after 5 s');
+      assert.ok(Date.now() - started >= 190, `ended after ${Date.now() - started} ms`);
+      // The long one is untouched: it still carries bytes.
+      const echoed = readN(backend, 9);
+      client.write('A1 NOOP\r\n');
+      assert.equal((await echoed).toString(), 'A1 NOOP\r\n');
+      long.destroy('shutdown');
+      assert.equal((await long.done).reason, 'shutdown');
+      for (const s of [client, backend, client2, backend2]) s.destroy();
+    });
+
     test('a reset from the client ends both sides with the error', async () => {
       const [client, clientSide] = await socketPair();
       const [backend, backendSide] = await socketPair();
@@ -252,6 +274,22 @@ for (const relay of ['js', 'auto'] as RelayMode[]) {
       const end = await pipe.done;
       assert.equal(end.reason, 'backend disconnected');
       assert.equal(end.bytesIn, 'A1 NOOP\r\n'.length);
+    });
+
+    test('with a disconnect delay and a silent client, the client is closed at its turn', async () => {
+      // The delay is JavaScript's answer, given after the native relay's thread went back to its
+      // wait (due then at the idle timeout, a minute away): the answer must wake it.
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000, clientCloseDelay: () => 300 });
+      const atClient = readAll(client);
+      const t0 = Date.now();
+      backend.end('* BYE going away\r\n');
+      const got = await Promise.race([atClient, sleep(5_000).then(() => undefined)]);
+      assert.equal(got?.toString(), '* BYE going away\r\n', 'the client was still open after 5 s');
+      const held = Date.now() - t0;
+      assert.ok(held >= 250, `client closed after ${held} ms`);
+      assert.equal((await pipe.done).reason, 'backend disconnected');
     });
   });
 }
