@@ -1,11 +1,13 @@
 /*
- * The relay of a proxied session after login, in native code: no JavaScript runs per chunk. Every
- * relayed descriptor sits in one edge-triggered epoll set, on which a thread of its own blocks (one
- * relay thread a process): a command and its reply cost that thread an epoll_wait, a read and a
- * write each way, as in nginx, with no turn of Node's loop and no nested epoll set in between. The
- * connections before the join (dials, listeners, below) stay on Node's loop in a second set, watched
- * by it as a single descriptor; a session costs an epoll_ctl or two per side in all, where a uv_poll
- * per descriptor would add and remove it at every change of interest. Small reads (commands, replies) are copied through one static
+ * The relay of a proxied session after login, in native code: no JavaScript runs per chunk. A
+ * session starts in the edge-triggered epoll set of the connections before the join (dials,
+ * listeners, below), which Node's loop watches as a single descriptor: a login that ends at once
+ * (LOGOUT, QUIT) costs no more than that. After its first few commands it moves to a second set, on
+ * which a thread of its own blocks (one relay thread a process): there a command and its reply cost
+ * an epoll_wait, a read and a write each way, as in nginx, with no turn of Node's loop and no nested
+ * epoll set in between. A uv_poll per descriptor would add and remove it at every change of
+ * interest; here a session costs an epoll_ctl or three per side in all. Its state is taken under
+ * one mutex by whichever thread runs it. Small reads (commands, replies) are copied through one static
  * buffer; bulk transfers (a large FETCH) move with splice(2) through a kernel pipe, no byte copied
  * through user space. A client side in TLS (native/tls.c) is read and written through OpenSSL, and
  * copied, never spliced; see src/proxy/relay.ts.
@@ -87,7 +89,17 @@ typedef struct {
   int kind; /* K_SIDE: first, as in dial_t, for the epoll dispatch */
   struct relay *r;
   ready_t io;
+  int out; /* its registration asks for EPOLLOUT too (a write found it full once) */
 } side_t;
+
+/* A connection's registration, edge-triggered: reads, writes and the peer's FIN. */
+#define CONN_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+/*
+ * A relayed side's at first: without EPOLLOUT, which a fresh socket always has, so that joining wakes
+ * the relay thread only when there is something to read. EPOLLOUT is asked for once a write finds
+ * the socket full (after()).
+ */
+#define SIDE_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
 
 /* An epoll event's news of a connection; an edge of either kind lets a TLS call that waited on it go on. */
 static void ready_note(ready_t *io, uint32_t events) {
@@ -153,9 +165,15 @@ typedef struct relay {
   int told;       /* JavaScript has had its end */
   int notes;      /* N_*: on the note list */
   struct relay *next_note;
+  int ending_now, asking_now; /* deliver()'s, taken from notes */
+  int busy;                   /* on a list deliver() is going through: not freed */
+  struct relay *next_deliver;
   int again;                /* on the again list */
   struct relay *next_again;
-  uint64_t end_gen;         /* the relay thread's wait under which it ended */
+  int home;                 /* its descriptors are in rfd (the thread's), not epfd (Node's loop's) */
+  unsigned reads;           /* reads from the client: a session that goes on moves to the thread */
+  uint64_t end_gen;         /* the thread's waits that must have begun before it is freed (0: none) */
+  uint64_t end_mb;          /* the main thread's epoll batches that must be over (0: none) */
   int dead;                 /* on the dead list */
   struct relay *next_dead;
   int has_delay;
@@ -165,24 +183,27 @@ typedef struct relay {
 /* The main thread's: dials and listeners, on Node's loop. */
 static char scratch[CHUNK];
 static napi_async_context async_ctx;
-static int epfd = -1;      /* every dial and listener of the process */
+static int epfd = -1;      /* every dial and listener of the process, and the sessions' first commands */
 static uv_poll_t ep_poll;  /* Node's loop watching epfd */
 static int live;           /* dials and listeners holding the loop open */
 static uv_idle_t again_idle;
 
 /*
- * The relay thread's, and anyone's under `mu`: the sessions after the join. The thread blocks in
- * epoll_wait on `rfd` and runs the sessions' reads, writes and timers; JavaScript's calls (adopt,
- * destroy, farewell, bytes) take `mu` on the main thread; what JavaScript must hear (an end, the
- * question of a disconnect delay) waits on the note list, and `notify` wakes Node's loop for it.
+ * Under `mu`, whichever thread holds it: the sessions after the join. The relay thread blocks in
+ * epoll_wait on `rfd` and runs the reads and writes of the sessions there, and every session's
+ * timers; the main thread runs a session's first commands (ep_cb) and JavaScript's calls (adopt,
+ * destroy, farewell, bytes). What JavaScript must hear (an end, the question of a disconnect delay)
+ * waits on the note list; `notify` wakes Node's loop for what the thread noted.
  */
 static pthread_mutex_t mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP; /* recursive: a finalizer may run under a call that holds it */
-static int rfd = -1;           /* every relayed descriptor */
+static int rfd = -1;           /* the descriptors of the sessions that moved to the thread */
 static int wake_fd = -1;       /* an eventfd in rfd: the main thread moved a timer or the again list */
 static int wake_kind = K_WAKE;
 static int woken;              /* wake_fd written and not read yet */
 static uint64_t sleep_until;   /* when the thread's wait ends by itself (UINT64_MAX: never) */
-static uint64_t gen;           /* the thread's waits, counted: a relay that ended under an earlier one is in no event it holds */
+static uint64_t gen;           /* the thread's waits, counted: one begun after a relay's end holds no event of it */
+static int in_batch;           /* ep_cb holds events of Node's set */
+static uint64_t mdone;         /* ep_cb's batches, counted as they end */
 static uint64_t now;           /* ms on the monotonic clock, as read last under mu */
 static relay_t **heap;         /* the relays' timers, soonest first */
 static size_t heap_n, heap_cap;
@@ -190,7 +211,7 @@ static size_t running;         /* relays not ended: the heap has room for each *
 static relay_t *again_head;    /* sessions that stopped at ROUNDS with more to read */
 static relay_t *note_head, **note_tail = &note_head;
 static int news;               /* notes made under the thread's batch: notify at its end */
-static relay_t *dead;          /* freed by the thread before its next wait */
+static relay_t *dead;          /* ended, told, collected: freed once no event held names them */
 static char relay_buf[CHUNK];  /* small reads, copied through */
 static int pool[POOL_MAX][2];  /* empty pipes */
 static int pool_n;
@@ -200,6 +221,7 @@ static __thread int on_relay_thread;
 
 static void settle(relay_t *r);
 static void end(relay_t *r);
+static void deliver(void);
 static void dial_ready(void *item, uint32_t events);
 static void listen_ready(void *item);
 static void dial_free_done(void);
@@ -375,20 +397,36 @@ static void note(relay_t *r, int what) {
   if (on_relay_thread) news = 1;
 }
 
+/* No event the thread or ep_cb holds names the relay (it ended before their epoll_wait). */
+static int unheld(const relay_t *r) { return gen >= r->end_gen && mdone >= r->end_mb; }
+
 /*
  * An ended relay is freed once JavaScript has had its end and let go of its handle, and no list holds
- * it; while the thread may still hold an event of it (it ended under the thread's current wait), the
- * thread frees it before it waits again.
+ * it; while the thread or ep_cb may still hold an event of it, it waits on the dead list, which both
+ * sweep once their events are handled.
  */
 static void maybe_free(relay_t *r) {
-  if (r->state != ENDED || !r->told || r->js_alive || r->again || r->dead) return;
-  if (!on_relay_thread && gen > r->end_gen) {
+  if (r->state != ENDED || !r->told || r->js_alive || r->again || r->busy || r->dead) return;
+  if (unheld(r)) {
     free(r);
     return;
   }
   r->dead = 1;
   r->next_dead = dead;
   dead = r;
+}
+
+static void sweep_dead(void) {
+  relay_t **p = &dead;
+  while (*p != NULL) {
+    relay_t *r = *p;
+    if (!unheld(r)) {
+      p = &r->next_dead;
+      continue;
+    }
+    *p = r->next_dead;
+    free(r);
+  }
 }
 
 static void end(relay_t *r) {
@@ -400,7 +438,8 @@ static void end(relay_t *r) {
   discard(&r->d[DOWN]);
   heap_remove(r);
   running--;
-  r->end_gen = gen;
+  r->end_gen = r->home ? gen + 1 : 0;
+  r->end_mb = in_batch ? mdone + 1 : 0;
   note(r, N_END);
 }
 
@@ -572,6 +611,7 @@ static void pump(relay_t *r, int dir) {
     if (n > 0) {
       if (from == C) {
         r->bytes_in += (double)n;
+        r->reads++;
         active(r);
       }
       if ((d->drop || !d->bulk) && r->ssl[from] == NULL) {
@@ -669,6 +709,17 @@ static void after(relay_t *r) {
     r->rearm = 0;
     rearm(r);
   }
+  /* A side that cannot take writes (or whose TLS read waits to write) says so by EPOLLOUT from now on. */
+  for (int s = C; s <= B && r->state != ENDED; s++) {
+    side_t *sd = &r->side[s];
+    if (r->fd[s] < 0 || sd->io.writable || sd->out) continue;
+    struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = sd};
+    if (epoll_ctl(r->home ? rfd : epfd, EPOLL_CTL_MOD, r->fd[s], &ev) != 0) {
+      fail(r, s, "epoll_ctl", -errno);
+      return;
+    }
+    sd->out = 1;
+  }
 }
 
 static void run(relay_t *r) {
@@ -684,19 +735,67 @@ static void again_cb(uv_idle_t *h) {
 }
 
 /* Node's loop saw the epoll set ready: take its events (none waits) and move what they allow. */
+/*
+ * A session starts on Node's loop: a login that ends at once (LOGOUT, QUIT) costs no hand-over to the
+ * thread and no wake-up of it. After this many reads from the client it moves to the thread, for
+ * the rest of its commands.
+ */
+#define MOVE_AFTER 3
+
+/* The session's descriptors go from Node's set to the thread's (an ADD reports what is ready now). */
+static void move(relay_t *r) {
+  r->home = 1;
+  for (int s = C; s <= B; s++) {
+    if (r->fd[s] < 0) continue;
+    struct epoll_event ev = {.events = r->side[s].out ? CONN_EVENTS : SIDE_EVENTS, .data.ptr = &r->side[s]};
+    if (epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd[s], NULL) != 0 || epoll_ctl(rfd, EPOLL_CTL_ADD, r->fd[s], &ev) != 0) {
+      fail(r, s, "epoll_ctl", -errno);
+      return;
+    }
+  }
+}
+
+static void side_ready(side_t *sd, uint32_t events) {
+  relay_t *r = sd->r;
+  pthread_mutex_lock(&mu);
+  if (r->state != ENDED) {
+    tick();
+    ready_note(&sd->io, events);
+    run(r);
+    if (!r->home && r->reads >= MOVE_AFTER && r->state != ENDED) move(r);
+  }
+  pthread_mutex_unlock(&mu);
+}
+
+/* Node's loop saw the epoll set ready: take its events (none waits) and move what they allow. */
 static void ep_cb(uv_poll_t *h, int status, int events) {
   struct epoll_event ev[64];
-  int n;
+  int n, sides = 0;
   batch++;
+  pthread_mutex_lock(&mu);
+  in_batch = 1;
+  pthread_mutex_unlock(&mu);
   do {
     n = epoll_wait(epfd, ev, 64, 0);
     for (int i = 0; i < n; i++) {
       int kind = *(int *)ev[i].data.ptr;
-      if (kind == K_DIAL) dial_ready(ev[i].data.ptr, ev[i].events);
-      else if (kind == K_LISTEN) listen_ready(ev[i].data.ptr);
+      if (kind == K_DIAL) {
+        dial_ready(ev[i].data.ptr, ev[i].events);
+      } else if (kind == K_LISTEN) {
+        listen_ready(ev[i].data.ptr);
+      } else {
+        side_ready(ev[i].data.ptr, ev[i].events);
+        sides = 1;
+      }
     }
   } while (n == 64);
+  pthread_mutex_lock(&mu);
+  in_batch = 0;
+  mdone++;
+  sweep_dead();
+  pthread_mutex_unlock(&mu);
   batch--;
+  if (sides) deliver();
   dial_free_done();
 }
 
@@ -727,11 +826,7 @@ static void *relay_main(void *arg) {
   struct epoll_event ev[64];
   pthread_mutex_lock(&mu);
   for (;;) {
-    while (dead != NULL) {
-      relay_t *r = dead;
-      dead = r->next_dead;
-      free(r);
-    }
+    sweep_dead();
     tick();
     int timeout = -1;
     if (again_head != NULL) {
@@ -742,7 +837,11 @@ static void *relay_main(void *arg) {
     }
     sleep_until = timeout < 0 ? UINT64_MAX : now + (uint64_t)timeout;
     gen++;
+    int tell = news;
+    news = 0;
     pthread_mutex_unlock(&mu);
+    /* Node's loop hears of the notes once mu is free for deliver(). */
+    if (tell) uv_async_send(&notify);
     int n = epoll_wait(rfd, ev, 64, timeout);
     pthread_mutex_lock(&mu);
     sleep_until = 0;
@@ -774,76 +873,86 @@ static void *relay_main(void *arg) {
       heap_remove(r);
       timer_fire(r);
     }
-    if (news) {
-      news = 0;
-      uv_async_send(&notify);
-    }
   }
   return NULL;
 }
 
-/* Tells JavaScript what the relay thread noted (and what a call noted): ends, questions of delay. Main thread, without mu. */
+/* JavaScript's answer to N_DELAY: how long the client is held (ms), asked without mu. */
+static void answer_delay(relay_t *r) {
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[1], result = NULL;
+  napi_create_int32(env, EV_DELAY, &argv[0]);
+  call_js(r, 1, argv, &result);
+  double ms = 0;
+  if (result == NULL || napi_get_value_double(env, result, &ms) != napi_ok) ms = 0;
+  napi_close_handle_scope(env, scope);
+  pthread_mutex_lock(&mu);
+  /* The session may have ended meanwhile (the client left): its end is noted. */
+  if (r->state == HOLDING && r->asking) {
+    tick();
+    r->asking = 0;
+    if (ms > 0) {
+      r->deadline = now + (uint64_t)ms;
+      r->rearm = 1;
+    } else {
+      part(r, 0);
+    }
+    run(r);
+  }
+  pthread_mutex_unlock(&mu);
+}
+
+static void tell_end(relay_t *r) {
+  if (r->cb == NULL) return; /* told already, by a deliver() nested in a callback */
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[4];
+  napi_create_int32(env, EV_END, &argv[0]);
+  if (r->reason[0]) napi_create_string_utf8(env, r->reason, NAPI_AUTO_LENGTH, &argv[1]);
+  else napi_get_undefined(env, &argv[1]);
+  napi_create_double(env, r->bytes_in, &argv[2]);
+  napi_create_double(env, r->bytes_out, &argv[3]);
+  call_js(r, 4, argv, NULL);
+  napi_delete_reference(env, r->cb);
+  r->cb = NULL;
+  napi_close_handle_scope(env, scope);
+  if (--relays_live == 0) uv_unref((uv_handle_t *)&notify);
+}
+
+/*
+ * Tells JavaScript what the relay thread noted (and what a call noted): ends, questions of delay.
+ * Main thread, without mu: the list is taken whole under it; an ended relay's reason and counts no
+ * longer change, and it is not freed before `told`.
+ */
 static void deliver(void) {
   for (;;) {
     pthread_mutex_lock(&mu);
-    relay_t *r = note_head;
-    if (r == NULL) {
-      pthread_mutex_unlock(&mu);
-      return;
-    }
-    note_head = r->next_note;
-    if (note_head == NULL) note_tail = &note_head;
-    int notes = r->notes;
-    r->notes = 0;
-    napi_env env = r->env;
-    napi_handle_scope scope;
-    if (notes & N_END) {
-      char reason[sizeof r->reason];
-      memcpy(reason, r->reason, sizeof reason);
-      double in = r->bytes_in, out = r->bytes_out;
-      pthread_mutex_unlock(&mu);
-      napi_open_handle_scope(env, &scope);
-      napi_value argv[4];
-      napi_create_int32(env, EV_END, &argv[0]);
-      if (reason[0]) napi_create_string_utf8(env, reason, NAPI_AUTO_LENGTH, &argv[1]);
-      else napi_get_undefined(env, &argv[1]);
-      napi_create_double(env, in, &argv[2]);
-      napi_create_double(env, out, &argv[3]);
-      call_js(r, 4, argv, NULL);
-      napi_delete_reference(env, r->cb);
-      r->cb = NULL;
-      napi_close_handle_scope(env, scope);
-      if (--relays_live == 0) uv_unref((uv_handle_t *)&notify);
-      pthread_mutex_lock(&mu);
-      r->told = 1;
-      maybe_free(r);
-      pthread_mutex_unlock(&mu);
-      continue;
-    }
-    if (r->state != HOLDING || !r->asking) {
-      pthread_mutex_unlock(&mu);
-      continue;
+    relay_t *list = note_head;
+    note_head = NULL;
+    note_tail = &note_head;
+    /* (A relay asked for its delay may be noted again meanwhile: next_note is the note list's.) */
+    for (relay_t *r = list; r != NULL; r = r->next_deliver) {
+      r->next_deliver = r->next_note;
+      r->asking_now = (r->notes & N_DELAY) && !(r->notes & N_END) && r->state == HOLDING && r->asking;
+      r->ending_now = (r->notes & N_END) != 0;
+      r->notes = 0;
+      r->busy++;
     }
     pthread_mutex_unlock(&mu);
-    napi_open_handle_scope(env, &scope);
-    napi_value argv[1], result = NULL;
-    napi_create_int32(env, EV_DELAY, &argv[0]);
-    call_js(r, 1, argv, &result);
-    double ms = 0;
-    if (result == NULL || napi_get_value_double(env, result, &ms) != napi_ok) ms = 0;
-    napi_close_handle_scope(env, scope);
+    if (list == NULL) return;
+    for (relay_t *r = list; r != NULL; r = r->next_deliver) {
+      if (r->ending_now) tell_end(r);
+      else if (r->asking_now) answer_delay(r);
+    }
     pthread_mutex_lock(&mu);
-    /* The session may have ended meanwhile (the client left): its end is on the list. */
-    if (r->state == HOLDING && r->asking) {
-      tick();
-      r->asking = 0;
-      if (ms > 0) {
-        r->deadline = now + (uint64_t)ms;
-        r->rearm = 1;
-      } else {
-        part(r, 0);
-      }
-      run(r);
+    for (relay_t *r = list, *next; r != NULL; r = next) {
+      next = r->next_deliver;
+      r->busy--;
+      if (r->ending_now) r->told = 1;
+      maybe_free(r);
     }
     pthread_mutex_unlock(&mu);
   }
@@ -941,6 +1050,7 @@ static int ensure_thread(napi_env env, uv_loop_t *loop) {
     pthread_t t;
     int err = pthread_create(&t, &attr, relay_main, NULL);
     pthread_attr_destroy(&attr);
+    if (err == 0) pthread_setname_np(t, "postern-relay"); /* as top -H and /proc/<pid>/task name it */
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err == 0) return 0;
     uv_close((uv_handle_t *)&notify, NULL);
@@ -962,8 +1072,6 @@ static int ensure_thread(napi_env env, uv_loop_t *loop) {
  * proxied login: its construction, its stream machinery and its destruction.
  */
 enum { D_CONNECTING, D_OPEN, D_DONE };
-/* A connection's registration, edge-triggered: reads, writes and the peer's FIN. */
-#define CONN_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 enum { DE_CONNECTED = 1, DE_DATA = 2, DE_END = 3, DE_ERROR = 4, DE_SECURE = 5 };
 /* TLS on a dial: none, asked for (STARTTLS: once what is written before it has left), under way, in place. */
 enum { T_NONE, T_PENDING, T_HANDSHAKE, T_READY };
@@ -1934,27 +2042,22 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     err = ENOMEM;
   }
   if (failed == NULL && napi_create_reference(env, argv[6], 1, &r->cb) != napi_ok) failed = "napi_create_reference";
-  /* From the first epoll_ctl on rfd the thread may see the session: it waits for mu until all is set. */
+  /* The thread may see the session from its heap on: it waits for mu until all is set. */
   pthread_mutex_lock(&mu);
   if (failed == NULL && heap_reserve() < 0) {
     failed = "heap";
     err = ENOMEM;
   }
-  int moved[2] = {0, 0};
   for (int s = C; s <= B && failed == NULL; s++) {
     r->side[s].kind = K_SIDE;
     r->side[s].r = r;
-    /* Data may already wait in the socket, and it can take writes: the first edges may never come. */
-    r->side[s].io.readable = r->side[s].io.writable = 1;
-    struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = &r->side[s]};
+    /* It can take writes; what waits to be read, the registration reports (an ADD or a MOD says what
+       is ready now), but not what OpenSSL read ahead: a side in TLS is read once at the join. */
+    r->side[s].io.writable = 1;
+    r->side[s].io.readable = dl[s] != NULL && dl[s]->ssl != NULL;
+    struct epoll_event ev = {.events = SIDE_EVENTS, .data.ptr = &r->side[s]};
     int fd = dl[s] != NULL ? dl[s]->fd : r->fd[s];
-    if (dl[s] != NULL && epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) != 0) {
-      failed = "epoll_ctl";
-      err = errno;
-      break;
-    }
-    moved[s] = dl[s] != NULL;
-    if (epoll_ctl(rfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (epoll_ctl(epfd, dl[s] != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
       failed = "epoll_ctl";
       err = errno;
     } else {
@@ -1962,18 +2065,17 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
     }
   }
   if (failed != NULL) {
+    pthread_mutex_unlock(&mu);
+    if (r->cb != NULL) napi_delete_reference(env, r->cb);
     for (int s = C; s <= B; s++) {
-      if (dl[s] != NULL && added[s]) epoll_ctl(rfd, EPOLL_CTL_DEL, dl[s]->fd, NULL);
-      if (moved[s]) {
+      if (dl[s] != NULL && added[s]) {
         /* The dial keeps its descriptor: its events go to it again. */
         struct epoll_event ev = {.events = CONN_EVENTS, .data.ptr = dl[s]};
-        epoll_ctl(epfd, EPOLL_CTL_ADD, dl[s]->fd, &ev);
+        epoll_ctl(epfd, EPOLL_CTL_MOD, dl[s]->fd, &ev);
       }
       /* Closing a duplicate also takes it out of the epoll set. */
       if (dl[s] == NULL && r->fd[s] >= 0) close(r->fd[s]);
     }
-    pthread_mutex_unlock(&mu);
-    if (r->cb != NULL) napi_delete_reference(env, r->cb);
     bytes_free(&r->d[UP].pre);
     bytes_free(&r->d[DOWN].pre);
     free(r);
@@ -1997,9 +2099,10 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
   r->has_delay = has_delay;
   r->state = RUNNING;
   active(r);
-  /* The login reply leaves now, as a JavaScript write would (an error ends the relay here, and says so). */
-  write_bytes(r, &r->d[DOWN].pre, C);
-  rearm(r);
+  /* The login reply leaves now, as a JavaScript write would, and what the backend is owed (an error
+     ends the relay here, and says so). */
+  r->rearm = 1;
+  run(r);
   pthread_mutex_unlock(&mu);
   if (relays_live++ == 0) uv_ref((uv_handle_t *)&notify);
   napi_value handle;

@@ -152,6 +152,25 @@ for (const relay of ['js', 'auto'] as RelayMode[]) {
       assert.equal(end.bytesIn, up.length);
     });
 
+    test('a dialogue of commands and replies goes on, one at a time, past the move to the relay thread', async () => {
+      // The native relay serves a session's first commands on Node's loop, the rest on its thread.
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      backend.on('data', (d: Buffer) => backend.write(d.toString().replace('NOOP', 'OK NOOP done')));
+      for (let i = 1; i <= 12; i++) {
+        const reply = readN(client, `A${i} OK NOOP done\r\n`.length);
+        client.write(`A${i} NOOP\r\n`);
+        assert.equal((await reply).toString(), `A${i} OK NOOP done\r\n`);
+      }
+      const backendEnded = once(backend, 'end');
+      client.end();
+      await backendEnded;
+      const end = await pipe.done;
+      assert.equal(end.reason, 'client disconnected');
+      assert.equal(end.bytesIn, [...Array(12).keys()].reduce((n, i) => n + `A${i + 1} NOOP\r\n`.length, 0));
+    });
+
     test('a slow reader holds back the other side, then gets every byte', async () => {
       const [client, clientSide] = await socketPair();
       const [backend, backendSide] = await socketPair();
