@@ -1,4 +1,4 @@
-// Builds the native relay (native/relay.c, native/tls.c) at `npm ci`. Without a C compiler, or off Linux,
+// Builds the native relay (native/relay.c, session.c, tls.c) at `npm ci`. Without a C compiler, or off Linux,
 // postern still runs: sessions then go through the JavaScript pipe and Node's TLS, and `postern serve` says so.
 import { spawnSync } from 'node:child_process';
 

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 
-/** The addon built from native/relay.c and native/tls.c at `npm ci`: the relay, its backend dials, its listeners and their TLS. */
+/** The addon built from native/ (relay.c, session.c, tls.c) at `npm ci`: the relay, its backend dials, its listeners and their TLS. */
 export interface NativeRelay {
   /** Each side: a descriptor (duplicated), or a native connection's handle (taken as it is). */
   adopt(client: number | object, backend: number | object, idleMs: number, hasDelay: boolean, toBackend: Buffer | undefined, toClient: Buffer | undefined, onEvent: (kind: number, reason?: string, bytesIn?: number, bytesOut?: number) => number | undefined): object;

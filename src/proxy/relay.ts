@@ -52,7 +52,7 @@ export interface JoinOptions {
 }
 
 /**
- * Hands both sockets to the native relay (native/relay.c), or returns undefined when it cannot:
+ * Hands both sockets to the native relay (native/session.c), or returns undefined when it cannot:
  * no addon, Node's TLS on either side, or a write still pending. The JavaScript sockets are destroyed;
  * the relay holds duplicates of their descriptors, so the connections stay open. A connection the
  * relay opened or accepted itself (NativeSocket) is taken as it is.
