@@ -671,7 +671,6 @@ static void *relay_main(void *arg) {
   struct epoll_event ev[64];
   pthread_mutex_lock(&mu);
   for (;;) {
-    sweep_dead();
     tick();
     int timeout = -1;
     if (again_head != NULL) {
@@ -682,6 +681,8 @@ static void *relay_main(void *arg) {
     }
     sleep_until = timeout < 0 ? UINT64_MAX : now + (uint64_t)timeout;
     gen++;
+    /* No event of the last wait is held any more. */
+    sweep_dead();
     int tell = news;
     news = 0;
     pthread_mutex_unlock(&mu);
@@ -841,6 +842,12 @@ static relay_t *unwrap(napi_env env, napi_value v) {
   return p;
 }
 
+/*
+ * At exit the thread stops where it stands (it waits for mu, held from here on): it makes no OpenSSL call
+ * after OpenSSL's own exit handler, registered before this one and so run after it.
+ */
+static void stop_at_exit(void) { pthread_mutex_lock(&mu); }
+
 /* The relay thread and its epoll set, started at the first join: 0, or -1 with an exception pending. */
 static int ensure_thread(napi_env env, uv_loop_t *loop) {
   if (rfd >= 0) return 0;
@@ -864,6 +871,7 @@ static int ensure_thread(napi_env env, uv_loop_t *loop) {
     int err = pthread_create(&t, &attr, relay_main, NULL);
     pthread_attr_destroy(&attr);
     if (err == 0) pthread_setname_np(t, "postern-relay"); /* as top -H and /proc/<pid>/task name it */
+    if (err == 0) atexit(stop_at_exit);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err == 0) return 0;
     uv_close((uv_handle_t *)&notify, NULL);
