@@ -230,6 +230,7 @@ static int dial_handshake(dial_t *d) {
 /* Writes what waits: 1 when all is written, 0 while it waits (for the socket, or for the TLS handshake), -1 when the dial is gone. */
 static int dial_flush(dial_t *d) {
   if (d->tls == T_HANDSHAKE) return 0;
+  int wrote = bytes_pending(&d->out);
   while (bytes_pending(&d->out)) {
     if (!d->io.writable) return 0;
     ssize_t w = io_write(d->fd, d->ssl, &d->io, d->out.data + d->out.off, d->out.len - d->out.off);
@@ -245,6 +246,16 @@ static int dial_flush(dial_t *d) {
     d->out.off += (size_t)w;
   }
   bytes_free(&d->out);
+  /*
+   * A backend's replies to what was just sent are acknowledged at once, not after Linux's delayed-ACK
+   * timer (up to 40 ms): a backend whose next reply comes from another writer with Nagle's algorithm
+   * on waits for that ACK. Dovecot's pop3 process writes `+OK Logged in.` after pop3-login's replies to
+   * a pipelined XCLIENT and USER, and a POP3 login took 40 ms more (bench/RESULTS.md item 51).
+   */
+  if (wrote && d->to.sa.sa_family != AF_UNSPEC) {
+    int one = 1;
+    setsockopt(d->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+  }
   if (d->tls == T_PENDING) {
     /*
      * STARTTLS: the reply (or the command) that says so has left in the clear; what comes next is
