@@ -75,8 +75,8 @@ typedef struct relay {
   int told;       /* JavaScript has had its end */
   int notes;      /* N_*: on the note list */
   struct relay *next_note;
-  int ending_now, asking_now; /* deliver()'s, taken from notes */
-  int busy;                   /* on a list deliver() is going through: not freed */
+  int ending_now, asking_now; /* session_deliver()'s, taken from notes */
+  int busy;                   /* on a list session_deliver() is going through: not freed */
   struct relay *next_deliver;
   int again;                /* on the again list */
   struct relay *next_again;
@@ -124,7 +124,6 @@ static __thread int on_relay_thread;
 
 static void settle(relay_t *r);
 static void end(relay_t *r);
-static void deliver(void);
 
 static void set_reason(relay_t *r, const char *why) {
   if (r->reason[0] == 0) snprintf(r->reason, sizeof r->reason, "%s", why);
@@ -342,25 +341,36 @@ static void side_shutdown(relay_t *r, int s) {
   shutdown(r->fd[s], SHUT_WR);
 }
 
+/* `w` bytes went to side `to`: what the client got is counted, and is activity. */
+static void sent(relay_t *r, int to, ssize_t w) {
+  if (to != C) return;
+  r->bytes_out += (double)w;
+  active(r);
+}
+
+/* A write to `to` that failed (errno): 1 to try again, 0 when the socket is full, -1 when the session ended. */
+static int write_failed(relay_t *r, int to) {
+  if (errno == EINTR) return 1;
+  if (errno == EAGAIN) {
+    r->side[to].io.writable = 0;
+    return 0;
+  }
+  fail(r, to, "write", -errno);
+  return -1;
+}
+
 /* Writes what `b` still holds: 1 when all is written, 0 when the socket is full, -1 on error. */
 static int write_bytes(relay_t *r, bytes_t *b, int to) {
   while (bytes_pending(b)) {
     if (!r->side[to].io.writable) return 0;
     ssize_t w = side_write(r, to, b->data + b->off, b->len - b->off);
     if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        r->side[to].io.writable = 0;
-        return 0;
-      }
-      fail(r, to, "write", -errno);
-      return -1;
+      int again = write_failed(r, to);
+      if (again > 0) continue;
+      return again;
     }
     b->off += (size_t)w;
-    if (to == C) {
-      r->bytes_out += (double)w;
-      active(r);
-    }
+    sent(r, to, w);
   }
   bytes_free(b);
   return 1;
@@ -380,19 +390,12 @@ static int flush(relay_t *r, int dir) {
     if (!r->side[to].io.writable) return 0;
     ssize_t w = splice(d->rd, NULL, r->fd[to], NULL, d->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        r->side[to].io.writable = 0;
-        return 0;
-      }
-      fail(r, to, "write", -errno);
-      return -1;
+      int again = write_failed(r, to);
+      if (again > 0) continue;
+      return again;
     }
     d->queued -= (size_t)w;
-    if (to == C) {
-      r->bytes_out += (double)w;
-      active(r);
-    }
+    sent(r, to, w);
   }
   pipe_put(d);
   return write_bytes(r, &d->post, to);
@@ -425,10 +428,7 @@ static ssize_t copy_through(relay_t *r, int dir, int from, int to) {
       return -2 - errno;
     }
     off += (size_t)w;
-    if (to == C) {
-      r->bytes_out += (double)w;
-      active(r);
-    }
+    sent(r, to, w);
   }
   if (off < (size_t)n) {
     d->pre.data = malloc((size_t)n - off);
@@ -552,7 +552,7 @@ static void settle(relay_t *r) {
     if (r->state != RUNNING) {
       /* already parting */
     } else if (r->has_delay) {
-      /* JavaScript says how long the client is held (deliver()); its input is dropped meanwhile. */
+      /* JavaScript says how long the client is held (session_deliver()); its input is dropped meanwhile. */
       r->state = HOLDING;
       up->drop = 1;
       r->asking = 1;
@@ -670,8 +670,9 @@ static void *relay_main(void *arg) {
   on_relay_thread = 1;
   struct epoll_event ev[64];
   pthread_mutex_lock(&mu);
+  tick();
   for (;;) {
-    tick();
+    /* (`now` as read for the batch just handled: a timer may fire that much late.) */
     int timeout = -1;
     if (again_head != NULL) {
       timeout = 0;
@@ -686,7 +687,7 @@ static void *relay_main(void *arg) {
     int tell = news;
     news = 0;
     pthread_mutex_unlock(&mu);
-    /* Node's loop hears of the notes once mu is free for deliver(). */
+    /* Node's loop hears of the notes once mu is free for session_deliver(). */
     if (tell) uv_async_send(&notify);
     int n = epoll_wait(rfd, ev, 64, timeout);
     pthread_mutex_lock(&mu);
@@ -751,7 +752,7 @@ static void answer_delay(relay_t *r) {
 }
 
 static void tell_end(relay_t *r) {
-  if (r->cb == NULL) return; /* told already, by a deliver() nested in a callback */
+  if (r->cb == NULL) return; /* told already, by a session_deliver() nested in a callback */
   napi_env env = r->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -773,7 +774,7 @@ static void tell_end(relay_t *r) {
  * Main thread, without mu: the list is taken whole under it; an ended relay's reason and counts no
  * longer change, and it is not freed before `told`.
  */
-static void deliver(void) {
+void session_deliver(void) {
   for (;;) {
     pthread_mutex_lock(&mu);
     relay_t *list = note_head;
@@ -804,10 +805,8 @@ static void deliver(void) {
   }
 }
 
-static void notify_cb(uv_async_t *h) { deliver(); }
+static void notify_cb(uv_async_t *h) { session_deliver(); }
 
-
-void session_deliver(void) { deliver(); }
 
 /* ---- JavaScript ---- */
 
@@ -1027,7 +1026,7 @@ napi_value session_adopt(napi_env env, napi_callback_info info) {
   if (relays_live++ == 0) uv_ref((uv_handle_t *)&notify);
   napi_value handle;
   napi_status st = napi_create_external(env, r, finalize, NULL, &handle);
-  deliver();
+  session_deliver();
   if (st != napi_ok) {
     napi_throw_error(env, "POSTERN_RELAY", "relay: napi_create_external failed");
     return NULL;
@@ -1060,7 +1059,7 @@ napi_value session_destroy(napi_env env, napi_callback_info info) {
   if (r == NULL) return NULL;
   end(r);
   pthread_mutex_unlock(&mu);
-  deliver();
+  session_deliver();
   return NULL;
 }
 
@@ -1079,7 +1078,7 @@ napi_value session_farewell(napi_env env, napi_callback_info info) {
     run(r);
   }
   pthread_mutex_unlock(&mu);
-  deliver();
+  session_deliver();
   return NULL;
 }
 
