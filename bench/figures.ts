@@ -190,8 +190,8 @@ export const PINNED = { backend: '1', proxyAndClient: '0' } as const;
  * The FETCH figure with the scheduler's placement taken out: one session keeps three processes busy
  * (backend, proxy, client) on the machine's cores, and which of them the scheduler puts together
  * decides the rate more than the proxy does (bench/RESULTS.md item 47). Here the backend has a core
- * of its own, as a backend on its own machine would; the proxy and the client share another. The
- * backend's processes are given back every core afterwards.
+ * of its own, as a backend on its own machine would; the proxy and the client share another. Both
+ * trees are given back every core afterwards.
  */
 export async function runFetchPinned(ctx: FigureContext, target: RunningTarget): Promise<FigureRun> {
   const cores = availableParallelism();
@@ -205,6 +205,7 @@ export async function runFetchPinned(ctx: FigureContext, target: RunningTarget):
     return { ...run, figure: 'fetch-pinned' };
   } finally {
     pinTree(backend, `0-${cores - 1}`);
+    if (proxy !== undefined) pinTree(proxy, `0-${cores - 1}`);
   }
 }
 

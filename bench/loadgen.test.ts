@@ -2,6 +2,7 @@
 // the login mode through postern to a real Dovecot, and a few idle sessions through postern to the fake backend.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -144,10 +145,13 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
     }
   };
 
-  test('fetch-pinned: the backend on a core of its own, the client on another, every core given back after', { skip: availableParallelism() < 2 ? 'needs two cores' : false }, async () => {
+  test('fetch-pinned: the backend on a core of its own, the proxy and the client on another, every core given back after', { skip: availableParallelism() < 2 ? 'needs two cores' : false }, async (t) => {
     const backend = dovecot.masterPid;
     const all = `0-${availableParallelism() - 1}`;
-    const ctx = { loadgen: tools.loadgen, users: USERS, durations: { ...SHORT, streamWarmupS: 0.2, streamS: 1 }, parties: new Map([['backend', backend]]) };
+    // A stand-in for the proxy's process tree (the session goes straight to Dovecot here).
+    const proxy = spawn('sleep', ['60'], { stdio: 'ignore' });
+    t.after(() => proxy.kill());
+    const ctx = { loadgen: tools.loadgen, users: USERS, durations: { ...SHORT, streamWarmupS: 0.2, streamS: 1 }, parties: new Map([['backend', backend], ['proxy', proxy.pid!]]) };
     // The backend is pinned before the call returns its promise; the session's imap process, forked later, inherits it.
     const running = runFetchPinned(ctx, { port: dovecot.ports.imap, tlsPort: dovecot.ports.imaps, pid: undefined, stop: async () => undefined });
     const seen = new Set<string>();
@@ -155,6 +159,7 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
     const poll = (async () => {
       for (let i = 0; polling && i < 1000; i++) {
         for (const s of processTree(backend)) seen.add(`backend ${placement(s.pid)}`);
+        seen.add(`proxy ${placement(proxy.pid!)}`);
         for (const s of processTree(process.pid)) if (placement(s.pid)?.startsWith('loadgen ')) seen.add(`client ${placement(s.pid)}`);
         await sleep(20);
       }
@@ -168,6 +173,8 @@ describe('bench load generator', { skip, timeout: 120_000 }, () => {
     assert.ok(backendSeen.includes('backend imap 1'), [...seen].join(', '));
     assert.deepEqual(backendSeen.filter((p) => !p.endsWith(' 1')), [], 'every backend process on core 1 while it ran');
     assert.ok(seen.has('client loadgen 0'), [...seen].join(', '));
+    assert.ok(seen.has('proxy sleep 0'), [...seen].join(', '));
     for (const s of processTree(backend)) assert.match(placement(s.pid) ?? `gone ${all}`, new RegExp(` ${all}$`));
+    assert.equal(placement(proxy.pid!), `sleep ${all}`);
   });
 });
