@@ -18,7 +18,7 @@ const text = (s: LoginStep) => (s.kind === 'write' ? `write ${String(s.data)}` :
 
 function pop3(t: Partial<BackendTarget>, lines: string[]): string[] {
   const m = new Pop3BackendLogin({ target: target({ port: 110, ...t }), forward: { session: 's', clientIp: '192.0.2.1', clientPort: 1, ttl: 5 } });
-  return [...m.onConnected(false), ...lines.flatMap((l) => m.onData(Buffer.from(l)))].map(text);
+  return [...m.onConnected(false, true), ...lines.flatMap((l) => m.onData(Buffer.from(l)))].map(text);
 }
 
 describe('POP3 backend login with proxy_mech xoauth2 / oauthbearer', () => {

@@ -32,13 +32,17 @@ function show(step: LoginStep): Seen {
   }
 }
 
-/** All steps, `onConnected(tls)` first; with `byteByByte` every backend byte is fed alone. */
-function steps(t: Partial<BackendTarget>, events: readonly Event[], opts: { tls?: boolean; byteByByte?: boolean } = {}): Seen[] {
+/**
+ * All steps, `onConnected(tls)` first; with `byteByByte` every backend byte is fed alone. The
+ * connection acknowledges at once (the native dial) unless `quickAck` is false.
+ */
+function steps(t: Partial<BackendTarget>, events: readonly Event[], opts: { tls?: boolean; byteByByte?: boolean; quickAck?: boolean } = {}): Seen[] {
   const m = new Pop3BackendLogin({ target: target(t), forward: FORWARD });
-  const out: Seen[] = m.onConnected(opts.tls ?? false).map(show);
+  const quickAck = opts.quickAck ?? true;
+  const out: Seen[] = m.onConnected(opts.tls ?? false, quickAck).map(show);
   for (const ev of events) {
     if (typeof ev !== 'string') {
-      out.push(...m.onConnected(true).map(show));
+      out.push(...m.onConnected(true, quickAck).map(show));
       continue;
     }
     const bytes = Buffer.from(ev, 'latin1');
@@ -69,6 +73,17 @@ describe('Pop3BackendLogin: the happy paths', () => {
   it('no XCLIENT to a backend marked proxy_not_trusted, nor without [XCLIENT] in the banner', () => {
     assert.deepStrictEqual(steps({ notTrusted: true }, ['+OK [XCLIENT] ready\r\n'])[0], { write: 'USER alice\r\nPASS pw\r\n' });
     assert.deepStrictEqual(steps({}, ['+OK ready [XCLIENT]\r\n'])[0], { write: 'USER alice\r\nPASS pw\r\n' });
+  });
+
+  it('a connection that does not acknowledge at once (a Node socket): XCLIENT and USER together, PASS after USER\'s +OK', () => {
+    for (const byteByByte of [false, true]) {
+      const out = steps({}, ['+OK [XCLIENT] ready\r\n', '+OK Updated\r\n+OK\r\n', '+OK Logged in.\r\n'], { quickAck: false, byteByByte });
+      assert.deepStrictEqual(out, [{ write: `${XCLIENT}USER alice\r\n` }, { write: 'PASS pw\r\n' }, { success: '+OK Logged in.\r\n', leftover: '' }]);
+    }
+    // One command: nothing to hold back; AUTH has no second command either.
+    assert.deepStrictEqual(steps({ mech: 'PLAIN' }, ['+OK ready\r\n'], { quickAck: false })[0], { write: `AUTH PLAIN ${b64('\0alice\0pw')}\r\n` });
+    const refused = steps({}, ['+OK ready\r\n', '-ERR [AUTH] no such user\r\n'], { quickAck: false });
+    assert.deepStrictEqual(refused, [{ write: 'USER alice\r\n' }, { failure: 'authRefused' }], 'a refused USER sends no PASS');
   });
 
   it('proxy_nopipelining: each command waits for its +OK', () => {

@@ -30,7 +30,8 @@ const MAX_XCLIENT_BYTES = 1024;
  * Logs in to a POP3 backend as Dovecot's pop3-proxy does (shared/reference 2.2): banner, STLS
  * if asked, XCLIENT when the banner says `+OK [XCLIENT]` and the backend is trusted, then
  * USER/PASS, or AUTH PLAIN for a master user or proxy_mech. Everything after the banner (or after
- * STLS) goes in one burst unless proxy_nopipelining; then each command waits for its `+OK`.
+ * STLS) goes in one burst, PASS after USER's `+OK` unless the connection acknowledges at once;
+ * with proxy_nopipelining each command waits for its `+OK`.
  */
 export class Pop3BackendLogin implements BackendLogin {
   readonly #o: Pop3BackendLoginOptions;
@@ -38,6 +39,7 @@ export class Pop3BackendLogin implements BackendLogin {
   #phase: 'banner' | 'commands' | 'done' = 'banner';
   #xclient = false;
   #tls = false;
+  #quickAck = false;
   /** Sent, waiting for their replies, in order. */
   readonly #sent: Expect[] = [];
   /** Not yet sent (proxy_nopipelining). */
@@ -49,8 +51,9 @@ export class Pop3BackendLogin implements BackendLogin {
     this.#o = opts;
   }
 
-  onConnected(tls: boolean): LoginStep[] {
+  onConnected(tls: boolean, quickAck: boolean): LoginStep[] {
     this.#tls = tls;
+    this.#quickAck = quickAck;
     // After STLS: bytes read before the handshake were not protected; start clean (RFC 2595 §4).
     if (this.#phase === 'commands' && tls) {
       this.#reader = new Pop3ResponseReader();
@@ -80,7 +83,7 @@ export class Pop3BackendLogin implements BackendLogin {
       this.#phase = 'commands';
       // Dovecot's extension: a backend that trusts us says so in its greeting.
       this.#xclient = resp.code === 'XCLIENT';
-      if (this.#o.target.tls === 'starttls' && !this.#tls) return this.#send([{ expect: 'stls', line: 'STLS\r\n' }], false);
+      if (this.#o.target.tls === 'starttls' && !this.#tls) return this.#send([{ expect: 'stls', line: 'STLS\r\n' }], 1);
       return this.#startLogin();
     }
     const expect = this.#sent.shift();
@@ -145,13 +148,21 @@ export class Pop3BackendLogin implements BackendLogin {
       const ir = t.master !== undefined ? plainClientResponse(t.master, password, t.user) : plainClientResponse(t.user, password);
       cmds.push({ expect: 'final', line: `AUTH PLAIN ${ir.length === 0 ? '=' : ir.toString('base64')}\r\n` });
     }
-    return this.#send(cmds, !t.nopipelining);
+    if (t.nopipelining) return this.#send(cmds, 1);
+    /*
+     * PASS waits for USER's +OK unless the connection acknowledges at once: Dovecot's pop3 process
+     * writes `+OK Logged in.` with Nagle's algorithm on, after pop3-login's unacknowledged replies to
+     * XCLIENT and USER, and would wait for Linux's delayed ACK (40 ms) of a proxy with nothing to send.
+     * PASS itself is that ACK, as in Dovecot's proxy (bench/RESULTS.md items 51, 52).
+     */
+    const user = cmds.findIndex((c) => c.expect === 'user');
+    return this.#send(cmds, user < 0 || this.#quickAck ? cmds.length : user + 1);
   }
 
-  /** Writes the first command, or all of them in one burst when pipelining (RFC 2449 §6.6). */
-  #send(cmds: Pending[], pipeline: boolean): LoginStep[] {
-    const now = pipeline ? cmds : cmds.slice(0, 1);
-    this.#queue = pipeline ? [] : cmds.slice(1);
+  /** Writes the first `count` commands in one burst (RFC 2449 §6.6); each of the rest waits for the reply before it. */
+  #send(cmds: Pending[], count: number): LoginStep[] {
+    const now = cmds.slice(0, count);
+    this.#queue = cmds.slice(count);
     this.#sent.push(...now.map((c) => c.expect));
     return [{ kind: 'write', data: now.map((c) => c.line).join('') }];
   }

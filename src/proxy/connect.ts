@@ -166,7 +166,7 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
     };
     const secured = () => {
       handshaking = false;
-      run(login.onConnected(true));
+      run(login.onConnected(true, socket instanceof NativeSocket));
     };
     const upgrade = () => {
       handshaking = true;
@@ -191,7 +191,7 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
     if (nativeDial && (target.tls === 'none' || nativeTls)) {
       try {
         const implicit = target.tls === 'implicit';
-        const connected = implicit ? secured : () => run(login.onConnected(false));
+        const connected = implicit ? secured : () => run(login.onConnected(false, true));
         dialled = NativeSocket.open(address, target.port, target.sourceIp, { connected, data: onData, closed: onClose, error: onError }, implicit ? nativeTls : undefined);
       } catch (err) {
         resolve({ kind: 'failed', failure: { kind: 'connect', detail: `${where}: ${(err as Error).message}` } });
@@ -208,7 +208,7 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
         socket.once('secureConnect', secured);
       } else {
         socket = tcpConnect(base);
-        socket.once('connect', () => run(login.onConnected(false)));
+        socket.once('connect', () => run(login.onConnected(false, false)));
       }
       socket.setNoDelay(true);
       attach(socket);

@@ -58,7 +58,11 @@ export type LoginStep =
 
 /** A protocol's backend login, fed by the I/O layer, doing no I/O itself. */
 export interface BackendLogin {
-  /** The connection is up; `tls` is true after implicit TLS or a STARTTLS upgrade. */
-  onConnected(tls: boolean): LoginStep[];
+  /**
+   * The connection is up; `tls` is true after implicit TLS or a STARTTLS upgrade. `quickAck`: the
+   * connection acknowledges the backend's bytes as they come (the native dial sets TCP_QUICKACK),
+   * so a reply written after earlier ones with Nagle's algorithm on is not held for our ACK.
+   */
+  onConnected(tls: boolean, quickAck: boolean): LoginStep[];
   onData(chunk: Buffer): LoginStep[];
 }
