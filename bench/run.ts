@@ -1,5 +1,5 @@
 // `npm run bench [-- --short] [--targets direct,postern] [--figures login-imap,idle] [--postern-rev REV[,REV...]]
-//   [--no-profile] [--no-write]`
+//   [--clients N] [--no-profile] [--no-write]`
 // Starts a Dovecot backend, then the backend itself, Dovecot's proxy, nginx's mail proxy and postern one
 // at a time, drives each with the C load generator, prints the table and appends it to bench/RESULTS.md.
 import { execFileSync } from 'node:child_process';
@@ -35,6 +35,8 @@ interface Options {
    * working tree alone: each takes every figure in turn with the other targets, the last one in the figures table.
    */
   posternRevs?: string[];
+  /** Clients logging in at once in the login figures (not the one-client ones); 50 unless given. */
+  clients?: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -47,9 +49,16 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--targets' && argv[i + 1]) opts.targets = argv[++i]!.split(',') as TargetId[];
     else if (a === '--figures' && argv[i + 1]) opts.figures = parseFigures(argv[++i]!);
     else if (a === '--postern-rev' && argv[i + 1]) opts.posternRevs = argv[++i]!.split(',').filter((r) => r !== '');
+    else if (a === '--clients' && argv[i + 1]) opts.clients = clientCount(argv[++i]!);
     else throw new Error(`unknown argument ${a}; see bench/README.md`);
   }
   return opts;
+}
+
+function clientCount(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new Error(`--clients wants a whole number from 1 to 10000, not ${text}`);
+  return n;
 }
 
 /** The open-file limit the processes started here inherit: raised to FD_LIMIT where allowed (root with
@@ -188,7 +197,7 @@ function runSection(opts: Options, env: Environment, results: TargetResults[], p
     '',
     '### Figures',
     '',
-    figuresTable(results),
+    figuresTable(results, opts.clients ?? FULL.loginClients),
     '',
     'Ratios are postern ÷ the other; for latency, CPU and memory lower is better. "met" checks the goal of issue 6 against this run.',
     '',
@@ -227,7 +236,7 @@ async function main(): Promise<number> {
   log(`load average at start: ${env.loadAtStart}; ${fd.note}`);
   const cores = availableParallelism();
   const base = opts.short ? SHORT : FULL;
-  const durations = { ...base, idleSessions: idleSessionsWithin(fd.limit, base.idleSessions) };
+  const durations = { ...base, idleSessions: idleSessionsWithin(fd.limit, base.idleSessions), loginClients: opts.clients ?? base.loginClients };
   if (durations.idleSessions < base.idleSessions) {
     notes.push(`Idle figure with ${durations.idleSessions} sessions, not ${base.idleSessions}: ${fd.note}, and one postern process needs two descriptors per session.`);
   }
