@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadgenUserArgs } from './backend.js';
 import { runLoadgen, type IdleReady, type LoadgenResult, type LoadgenRun } from './loadgen.js';
-import { pinTree, treeMemory, type TreeMemory } from './procstat.js';
+import { pinTree, treeMemory, type Busiest, type TreeMemory } from './procstat.js';
 import type { RunningTarget } from './targets/types.js';
 
 /**
@@ -70,6 +70,8 @@ export interface FigureRun extends LoadgenRun {
   memory?: IdleMemory;
   /** A figure taken in interleaved rounds (ROUNDS): each round's rate, ops or bytes a second. */
   rounds?: number[];
+  /** And each round's busiest process of the backend (CpuUse.busiest), where known. */
+  roundBackends?: (Busiest | undefined)[];
 }
 
 /**
@@ -143,6 +145,7 @@ export function mergeRounds(runs: readonly FigureRun[]): FigureRun {
     },
     window: { startMs: first.window.startMs, endMs: runs.at(-1)!.window.endMs },
     rounds: results.map(roundRate),
+    roundBackends: runs.map((r) => r.cpu.busiest?.['backend']),
   };
 }
 
@@ -190,7 +193,8 @@ export async function runLogin(ctx: FigureContext, target: RunningTarget, figure
 export async function runStream(ctx: FigureContext, target: RunningTarget, figure: 'fetch' | 'noop', cpus?: string): Promise<FigureRun> {
   const d = ctx.durations;
   const args = ['--mode', figure, '--port', String(target.port), '--warmup', String(d.streamWarmupS), '--duration', String(d.streamS), '--msg', '1', ...common(ctx)];
-  const run = await runLoadgen(ctx.loadgen, args, { parties: ctx.parties, timeoutMs: (d.streamWarmupS + d.streamS + 30) * 1000, ...(cpus !== undefined ? { cpus } : {}) });
+  // One session: the busiest process of each tree is the one serving it (the backend's `imap`, say).
+  const run = await runLoadgen(ctx.loadgen, args, { parties: ctx.parties, timeoutMs: (d.streamWarmupS + d.streamS + 30) * 1000, busiest: true, ...(cpus !== undefined ? { cpus } : {}) });
   return { figure, ...run };
 }
 
@@ -235,10 +239,16 @@ export async function warmUp(ctx: FigureContext, port: number, logins: number, p
   await runLoadgen(ctx.loadgen, args, { parties: new Map(), timeoutMs: 150_000 });
 }
 
-/** Logs every user in once over IMAP and POP3 so Dovecot's per-user index files exist before any figure. */
+/**
+ * Logs every user in once over IMAP and POP3 so Dovecot's per-user index files exist before any figure,
+ * and runs one FETCH session (the FETCH figures' user and message): the first FETCH session after a
+ * mailbox's index files are made moves the 1 MB message about 1.5× as fast as the later ones
+ * (RESULTS.md item 53), and would fall on whichever target takes the first FETCH round.
+ */
 export async function primeBackend(ctx: FigureContext, ports: { imap: number; pop3: number }): Promise<void> {
   await warmUp(ctx, ports.imap, ctx.users, 'imap');
   await warmUp(ctx, ports.pop3, ctx.users, 'pop3');
+  await runLoadgen(ctx.loadgen, ['--mode', 'fetch', '--port', String(ports.imap), '--warmup', '0', '--duration', '0.5', '--msg', '1', ...common(ctx)], { parties: new Map(), timeoutMs: 30_000 });
 }
 
 /** Memory per idle logged-in session: the proxy's process tree before and with the sessions held. */

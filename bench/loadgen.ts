@@ -3,7 +3,7 @@
 // else the machine did meanwhile ("other": other users of these 2 cores).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { machineBusySeconds, treeCpuSeconds, type TreeCpu } from './procstat.js';
+import { busiestBetween, machineBusySeconds, treeCpuSeconds, treeProcesses, uptimeSeconds, type Busiest, type ProcessMark, type TreeCpu } from './procstat.js';
 
 /** The load generator's result line (see loadgen.c). */
 export interface LoadgenResult {
@@ -65,6 +65,8 @@ export interface CpuUse {
   parties: Record<string, TreeCpu>;
   /** Machine-wide busy time not explained by the parties, the load generator or this orchestrator. */
   otherS: number;
+  /** With `RunOptions.busiest`: each party's process that used the most CPU meanwhile. */
+  busiest?: Record<string, Busiest>;
 }
 
 interface Mark {
@@ -72,10 +74,23 @@ interface Mark {
   busy: number;
   self: NodeJS.CpuUsage;
   trees: Map<string, TreeCpu>;
+  processes?: { uptimeS: number; byParty: Map<string, Map<number, ProcessMark>> };
 }
 
-function mark(parties: ReadonlyMap<string, number>): Mark {
-  return { t: performance.now(), busy: machineBusySeconds(), self: process.cpuUsage(), trees: treeCpuSeconds(parties) };
+function mark(parties: ReadonlyMap<string, number>, busiest = false): Mark {
+  const m: Mark = { t: performance.now(), busy: machineBusySeconds(), self: process.cpuUsage(), trees: treeCpuSeconds(parties) };
+  if (busiest) m.processes = { uptimeS: uptimeSeconds(), byParty: treeProcesses(parties) };
+  return m;
+}
+
+function busiestOf(a: Mark, b: Mark): Record<string, Busiest> | undefined {
+  if (a.processes === undefined || b.processes === undefined) return undefined;
+  const out: Record<string, Busiest> = {};
+  for (const [name, end] of b.processes.byParty) {
+    const top = busiestBetween(a.processes.byParty.get(name) ?? new Map(), end, a.processes.uptimeS);
+    if (top !== undefined) out[name] = top;
+  }
+  return out;
 }
 
 function between(a: Mark, b: Mark, loadgenS: number): CpuUse {
@@ -89,7 +104,8 @@ function between(a: Mark, b: Mark, loadgenS: number): CpuUse {
   }
   const self = process.cpuUsage(a.self);
   ours += (self.user + self.system) / 1e6;
-  return { wallS: (b.t - a.t) / 1000, loadgenS, parties, otherS: Math.max(0, b.busy - a.busy - ours) };
+  const busiest = busiestOf(a, b);
+  return { wallS: (b.t - a.t) / 1000, loadgenS, parties, otherS: Math.max(0, b.busy - a.busy - ours), ...(busiest !== undefined ? { busiest } : {}) };
 }
 
 export interface RunOptions {
@@ -101,6 +117,8 @@ export interface RunOptions {
   onReady?: (ready: IdleReady) => Promise<void>;
   /** Run the load generator on these CPUs only (taskset's list). */
   cpus?: string;
+  /** Find each party's busiest process over the measured interval (CpuUse.busiest). */
+  busiest?: boolean;
 }
 
 export interface LoadgenRun {
@@ -139,10 +157,10 @@ export function runLoadgen(binary: string, args: readonly string[], opts: RunOpt
         return;
       }
       if (msg.event === 'measure_start') {
-        start = mark(opts.parties);
+        start = mark(opts.parties, opts.busiest);
         window.startMs = Date.now();
       } else if (msg.event === 'ready') {
-        readyMark = mark(opts.parties);
+        readyMark = mark(opts.parties, opts.busiest);
         window.endMs = Date.now();
         ready = msg as unknown as IdleReady;
         const release = opts.onReady ? opts.onReady(ready) : Promise.resolve();
@@ -154,7 +172,7 @@ export function runLoadgen(binary: string, args: readonly string[], opts: RunOpt
           },
         );
       } else if (msg.event === 'result') {
-        const end = readyMark ?? mark(opts.parties);
+        const end = readyMark ?? mark(opts.parties, opts.busiest);
         window.endMs ||= Date.now();
         result = msg as unknown as LoadgenResult;
         if (start !== undefined) cpu = between(start, end, result.cpu_s);

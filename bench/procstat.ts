@@ -18,6 +18,12 @@ interface Stat {
   ticks: number;
   /** stime + cstime: the part spent in the kernel on the process's behalf (system calls, loopback TCP). */
   sysTicks: number;
+  /** utime + stime: its own, without the children it reaped (Dovecot's master reaps every imap process). */
+  ownTicks: number;
+  /** When it started, in clock ticks after boot. */
+  startTicks: number;
+  /** The CPU it last ran on. */
+  processor: number;
 }
 
 function readStat(pid: number): Stat | undefined {
@@ -31,7 +37,7 @@ function readStat(pid: number): Stat | undefined {
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // f[0] is field 3 (state); utime..cstime are fields 14..17.
   const n = (i: number) => Number(f[i - 3]);
-  return { pid, ppid: n(4), ticks: n(14) + n(15) + n(16) + n(17), sysTicks: n(15) + n(17) };
+  return { pid, ppid: n(4), ticks: n(14) + n(15) + n(16) + n(17), sysTicks: n(15) + n(17), ownTicks: n(14) + n(15), startTicks: n(22), processor: n(39) };
 }
 
 function allStats(): Stat[] {
@@ -81,6 +87,61 @@ export function treeCpuSeconds(roots: ReadonlyMap<string, number>): Map<string, 
     out.set(name, { total: sum((s) => s.ticks), sys: sum((s) => s.sysTicks) });
   }
   return out;
+}
+
+/** A process of a tree at one moment: its own CPU ticks so far, and when it started (ticks after boot). */
+export interface ProcessMark {
+  ticks: number;
+  startTicks: number;
+  processor: number;
+}
+
+/** Each process of each tree, by pid: what `busiestBetween` compares. */
+export function treeProcesses(roots: ReadonlyMap<string, number>): Map<string, Map<number, ProcessMark>> {
+  const stats = allStats();
+  const out = new Map<string, Map<number, ProcessMark>>();
+  for (const [name, pid] of roots) out.set(name, new Map(processTree(pid, stats).map((s) => [s.pid, { ticks: s.ownTicks, startTicks: s.startTicks, processor: s.processor }])));
+  return out;
+}
+
+/** The process of a tree that used the most CPU between two marks. */
+export interface Busiest {
+  pid: number;
+  comm: string;
+  /** CPU seconds it used between the marks. */
+  seconds: number;
+  /** Its age at the first mark, in seconds; negative when it started after it. */
+  ageS: number;
+  /** The CPU it ran on last, at the second mark. */
+  processor: number;
+}
+
+/** Seconds since boot, as /proc/uptime has them. */
+export function uptimeSeconds(): number {
+  return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+}
+
+/**
+ * Which process did a party's work between two marks (`startUptimeS`: the first mark's uptime): the
+ * backend's `imap` process serving a FETCH figure's one session, say. Undefined for a tree that used
+ * no CPU meanwhile.
+ */
+export function busiestBetween(a: ReadonlyMap<number, ProcessMark>, b: ReadonlyMap<number, ProcessMark>, startUptimeS: number): Busiest | undefined {
+  let best: { pid: number; ticks: number; mark: ProcessMark } | undefined;
+  for (const [pid, end] of b) {
+    const before = a.get(pid);
+    // A pid seen at both marks with another start time is another process that reused the number.
+    const used = end.ticks - (before !== undefined && before.startTicks === end.startTicks ? before.ticks : 0);
+    if (used > 0 && (best === undefined || used > best.ticks)) best = { pid, ticks: used, mark: end };
+  }
+  if (best === undefined) return undefined;
+  let comm = '?';
+  try {
+    comm = readFileSync(`/proc/${best.pid}/comm`, 'utf8').trim();
+  } catch {
+    // gone
+  }
+  return { pid: best.pid, comm, seconds: best.ticks / CLOCK_TICKS_PER_S, ageS: startUptimeS - best.mark.startTicks / CLOCK_TICKS_PER_S, processor: best.mark.processor };
 }
 
 /** Busy CPU seconds of the whole machine (all cores) so far, from /proc/stat. */

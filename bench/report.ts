@@ -2,7 +2,7 @@
 // issue 6), the CPU table, and the profile summary, as Markdown.
 import { ratesBytes, type FigureId, type FigureRun } from './figures.js';
 import { describeErrors } from './loadgen.js';
-import type { TreeCpu } from './procstat.js';
+import type { Busiest, TreeCpu } from './procstat.js';
 import type { Profiles } from './profile.js';
 import type { TargetId } from './targets/types.js';
 
@@ -194,6 +194,13 @@ export function failureDetails(results: readonly TargetResults[]): string {
   return lines.join('\n');
 }
 
+/** "imap 4242, 31 s old, 2.61 CPU s, last on CPU 1": which process served a round's session. */
+export function describeBusiest(b: Busiest | undefined): string {
+  if (b === undefined) return '—';
+  const age = b.ageS < 0 ? `started ${(-b.ageS).toFixed(1)} s into the round` : `${b.ageS.toFixed(1)} s old`;
+  return `${b.comm} ${b.pid}, ${age}, ${b.seconds.toFixed(2)} CPU s, last on CPU ${b.processor}`;
+}
+
 /** Each round of the figures taken in rounds (figures.ts, ROUNDS), by target: the spread behind the sums. */
 export function roundDetails(results: readonly TargetResults[]): string {
   const lines: string[] = [];
@@ -203,6 +210,8 @@ export function roundDetails(results: readonly TargetResults[]): string {
       const bytes = ratesBytes(run.result);
       const each = run.rounds.map((x) => (bytes ? (x / 2 ** 20).toFixed(1) : x.toFixed(0))).join(', ');
       lines.push(`- ${nameOf(r)} ${f}: ${each} ${bytes ? 'MiB/s' : 'a second'} (rounds in turn with the other targets; the tables give their sum)`);
+      const backends = run.roundBackends ?? [];
+      if (backends.some((b) => b !== undefined)) lines.push(`  - the backend's busiest process each round: ${backends.map(describeBusiest).join('; ')}`);
     }
   }
   return lines.join('\n');

@@ -14,7 +14,7 @@ import { describeErrors } from './loadgen.js';
 import { missingPackages } from './prereqs.js';
 import { profilePostern, type Profiles } from './profile.js';
 import { appendResults, commandLine, RESULTS_FILE, utcMinute } from './results.js';
-import { cpuTable, failureDetails, figuresTable, idleDetails, profileMarkdown, roundDetails, type TargetResults } from './report.js';
+import { cpuTable, describeBusiest, failureDetails, figuresTable, idleDetails, profileMarkdown, roundDetails, type TargetResults } from './report.js';
 import { directTarget } from './targets/direct.js';
 import { dovecotProxyTarget } from './targets/dovecot-proxy.js';
 import { nginxTarget } from './targets/nginx.js';
@@ -99,7 +99,7 @@ function summary(run: FigureRun): string {
     }
     case 'fetch':
     case 'fetch-pinned':
-      return `${(r.bytes_per_s / 2 ** 20).toFixed(1)} MiB/s (${r.ops} fetches, ${(r.bytes / Math.max(1, r.ops) / 1024).toFixed(0)} KiB each), ${errors}; ${cpu}`;
+      return `${(r.bytes_per_s / 2 ** 20).toFixed(1)} MiB/s (${r.ops} fetches, ${(r.bytes / Math.max(1, r.ops) / 1024).toFixed(0)} KiB each), ${errors}; ${cpu}; backend's busiest process: ${describeBusiest(c.busiest?.['backend'])}`;
     case 'noop':
       return `p50 ${r.p50_us} µs, p99 ${r.p99_us} µs (${r.ops} round trips), ${errors}; ${cpu}`;
     default:
