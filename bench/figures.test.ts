@@ -36,6 +36,7 @@ describe('figures taken in rounds', () => {
     assert.ok(Math.abs(m.cpu.loadgenS - 0.9) < 1e-9);
     assert.deepEqual(m.window, { startMs: 2000, endMs: 4500 });
     assert.deepEqual(m.rounds, [1000 * 2 ** 20, 500 * 2 ** 20, 1000 * 2 ** 20]);
+    assert.deepEqual(m.roundP50s, [700, 900, 800]);
   });
 
   test('a FETCH round that moved nothing is 0 bytes a second, not a rate in another unit', () => {

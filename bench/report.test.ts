@@ -2,7 +2,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FigureId, FigureRun } from './figures.js';
-import { figuresTable, type TargetResults } from './report.js';
+import { figuresTable, roundDetails, type TargetResults } from './report.js';
+import { mergeRounds } from './figures.js';
 import type { TargetId } from './targets/types.js';
 
 const login = (figure: FigureId, conns: number, perS: number, p50Us: number, proxyS?: number): FigureRun => ({
@@ -38,5 +39,15 @@ describe('bench figures table', () => {
     assert.deepEqual(cells(table, 'IMAP one client: logins/s').slice(0, 4), ['—', '—', '—', '—']);
     assert.equal(table.includes('(50 clients)'), false);
     assert.deepEqual(cells(figuresTable(results, 1), 'IMAP logins/s (1 client)').slice(0, 4), ['2,000', '—', '—', '1,800'], 'the main figures run at one client say so');
+  });
+
+  test('NOOP in rounds: the table gives the median round, the details each round\'s p50', () => {
+    const noop = (p50: number): FigureRun => { const r = login('noop', 1, 20_000, p50, 0.5); return { ...r, result: { ...r.result, mode: 'noop' } }; };
+    const direct = mergeRounds([noop(35), noop(34), noop(36)]);
+    const postern = mergeRounds([noop(58), noop(71), noop(57)]);
+    const results = [target('direct', [direct]), target('postern', [postern])];
+    assert.deepEqual(cells(figuresTable(results, 50), 'NOOP round trip p50 (µs)').slice(0, 4), ['35', '—', '—', '58']);
+    assert.deepEqual(cells(figuresTable(results, 50), 'NOOP p50 added by the proxy (µs)').slice(0, 4), ['—', '—', '—', '23']);
+    assert.match(roundDetails(results), /- postern noop: p50 58, 71, 57 µs/);
   });
 });

@@ -208,6 +208,10 @@ export function roundDetails(results: readonly TargetResults[]): string {
     for (const [f, run] of r.figures) {
       if (run.rounds === undefined) continue;
       const bytes = ratesBytes(run.result);
+      if (run.result.mode === 'noop') {
+        lines.push(`- ${nameOf(r)} ${f}: p50 ${(run.roundP50s ?? []).join(', ')} µs (rounds in turn with the other targets; the tables give their median)`);
+        continue;
+      }
       const each = run.rounds.map((x) => (bytes ? (x / 2 ** 20).toFixed(1) : x.toFixed(0))).join(', ');
       lines.push(`- ${nameOf(r)} ${f}: ${each} ${bytes ? 'MiB/s' : 'a second'} (rounds in turn with the other targets; the tables give their sum)`);
       const backends = run.roundBackends ?? [];
