@@ -1,12 +1,12 @@
 // `node dist/bench/instructions.js [--targets dovecot,nginx,postern] [--logins imap,pop3,imaps]
-//   [--postern-rev REV[,REV...]] [--warmup 10000] [--count 2000] [--rounds 1] [--users 1000] [--cache-sim] [--no-write]`
+//   [--postern-rev REV[,REV...]] [--warmup 10000] [--count 2000] [--rounds 1] [--users 1000] [--cache-sim] [--keep DIR] [--no-write]`
 // Instructions a login costs each proxy, counted by valgrind's callgrind: user-space instructions
 // executed, summed over the proxy's processes, one client at a time: the difference between two
 // starts of the proxy or, for postern, between counters zeroed and dumped. Dovecot's count repeats to
 // within 0.5 %, nginx's 3 %, postern's about 10 % after a short warm-up (bench/README.md, "Instructions
 // per login").
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,6 +42,8 @@ interface Options {
   /** callgrind's cache simulation: L1 and last-level misses beside the instructions. */
   cacheSim: boolean;
   write: boolean;
+  /** Copy callgrind's files here before they are removed (`callgrind_annotate --inclusive=yes <file>` reads them). */
+  keep?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -64,6 +66,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--count') opts.count = count(argv[++i], a);
     else if (a === '--rounds') opts.rounds = count(argv[++i], a);
     else if (a === '--users') opts.users = count(argv[++i], a);
+    else if (a === '--keep' && argv[i + 1]) opts.keep = argv[++i]!;
     else throw new Error(`unknown argument ${a}; see bench/README.md`);
   }
   if (opts.targets.includes('direct')) throw new Error('the backend itself is not counted: --targets takes dovecot, nginx and postern');
@@ -137,6 +140,13 @@ async function gone(pids: readonly number[]): Promise<void> {
   for (let i = 0; i < 600 && pids.some((pid) => existsSync(`/proc/${pid}`)); i++) await sleep(100);
 }
 
+/** Copies callgrind's files into `to` (made if missing), each name prefixed with what was counted. */
+function keepFiles(from: string, to: string, prefix: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const f of readdirSync(from)) copyFileSync(join(from, f), join(to, `${prefix}-${f}`));
+  log(`callgrind's files for ${prefix} copied to ${to}`);
+}
+
 /**
  * One start of the target under callgrind: `drive` runs logins (and may ask callgrind for things by
  * the target's pid); then the target is stopped and the counts in the folder are read.
@@ -177,6 +187,7 @@ async function underCallgrind(t: Target, login: Login, bench: Bench, opts: Optio
       await target.stop();
     }
     await gone(pids);
+    if (opts.keep !== undefined) keepFiles(dir.path, opts.keep, `${t.label.replace(/\W+/g, '-')}-${login}`);
     return byName(dumps(dir.path, dump));
   } finally {
     clearInterval(watcher);

@@ -45,6 +45,9 @@ mail {
   proxy on;
   ssl_certificate ${spec.cert.certPath};
   ssl_certificate_key ${spec.cert.keyPath};
+  # nginx 1.22's default is TLSv1 TLSv1.1 TLSv1.2 (TLSv1.3 joined it in 1.23.4): the other TLS
+  # listeners speak TLS 1.3, and so the same handshake is measured on every target.
+  ssl_protocols TLSv1.2 TLSv1.3;
   imap_auth login plain;
   pop3_auth plain;
   server {
