@@ -177,12 +177,6 @@ static SSL_CTX *new_ctx(const ctx_opts_t *o, const void *cert, size_t cert_len, 
   const char *step = NULL;
   if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SESSION_ID_CONTEXT, sizeof SESSION_ID_CONTEXT - 1) != 1) step = "cannot set the session id context";
   else if (SSL_CTX_set_tlsext_ticket_keys(ctx, (void *)o->tickets, TICKET_KEYS_BYTES) != 1) step = "cannot set the ticket keys";
-  /*
-   * One TLS 1.3 ticket a handshake, not OpenSSL's two (as Go's TLS server): a ticket is reusable, so one
-   * resumes any number of connections, and each costs a session's encoding, encryption and MAC,
-   * about a tenth of a full handshake's instructions (bench/RESULTS.md item 54).
-   */
-  else if (SSL_CTX_set_num_tickets(ctx, 1) != 1) step = "cannot set the number of tickets";
   if (step != NULL) {
     take_error(step);
     SSL_CTX_free(ctx);
