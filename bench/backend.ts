@@ -63,11 +63,12 @@ export interface Backend {
   largeMessageBytes: number;
 }
 
-export async function startBackend(users: number): Promise<Backend> {
+/** `extraConfig`: Dovecot settings after the tuning (fetch-state.ts tries cache settings with it). */
+export async function startBackend(users: number, extraConfig = ''): Promise<Backend> {
   const dovecot = await startDovecot({
     users: benchUsers(users),
     trustedNetworks: '127.0.0.0/8',
-    extraConfig: BACKEND_TUNING,
+    extraConfig: BACKEND_TUNING + extraConfig,
     startTimeoutMs: 30_000,
   });
   try {

@@ -2,6 +2,7 @@
 // the Dovecot backend one after another, pinned as `fetch-pinned` is, each one's rate beside the backend
 // process that served it, with the user's index files removed every `--reset` sessions.
 //   npm run build && node dist/bench/fetch-state.js [--sessions 24] [--seconds 1.5] [--reset 0] [--users 50]
+//     [--dovecot 'setting = value']   (Dovecot settings added to the backend's, `;` between them)
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +14,7 @@ import { runLoadgen } from './loadgen.js';
 import { pinTree } from './procstat.js';
 import { describeBusiest } from './report.js';
 
-const { values } = parseArgs({ options: { sessions: { type: 'string', default: '24' }, seconds: { type: 'string', default: '1.5' }, reset: { type: 'string', default: '0' }, users: { type: 'string', default: '50' } } });
+const { values } = parseArgs({ options: { sessions: { type: 'string', default: '24' }, seconds: { type: 'string', default: '1.5' }, reset: { type: 'string', default: '0' }, users: { type: 'string', default: '50' }, dovecot: { type: 'string', default: '' } } });
 const sessions = Number(values.sessions);
 const seconds = Number(values.seconds);
 const resetEvery = Number(values.reset);
@@ -22,7 +23,7 @@ if (![sessions, seconds, users].every((n) => n > 0) || !(resetEvery >= 0)) throw
 
 const dir = makeTempDir('bench-fetch-state');
 const tools = await buildCTools(dir.path);
-const backend = await startBackend(users);
+const backend = await startBackend(users, values.dovecot.split(';').map((l) => `${l.trim()}\n`).join(''));
 const master = backend.dovecot.masterPid;
 // The load generator's FETCH session logs in as the first user.
 const maildir = backend.dovecot.maildir(userName(0));
