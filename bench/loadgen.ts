@@ -3,7 +3,7 @@
 // else the machine did meanwhile ("other": other users of these 2 cores).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { busiestBetween, machineBusySeconds, treeCpuSeconds, treeProcesses, uptimeSeconds, type Busiest, type ProcessMark, type TreeCpu } from './procstat.js';
+import { allStats, busiestBetween, machineBusySeconds, treeCpuSeconds, treeProcesses, uptimeSeconds, type Busiest, type ProcessMark, type TreeCpu } from './procstat.js';
 
 /** The load generator's result line (see loadgen.c). */
 export interface LoadgenResult {
@@ -78,8 +78,13 @@ interface Mark {
 }
 
 function mark(parties: ReadonlyMap<string, number>, busiest = false): Mark {
-  const m: Mark = { t: performance.now(), busy: machineBusySeconds(), self: process.cpuUsage(), trees: treeCpuSeconds(parties) };
-  if (busiest) m.processes = { uptimeS: uptimeSeconds(), byParty: treeProcesses(parties) };
+  const t = performance.now();
+  const busy = machineBusySeconds();
+  const self = process.cpuUsage();
+  // One read of /proc for the trees' CPU and, with `busiest`, their processes.
+  const stats = allStats();
+  const m: Mark = { t, busy, self, trees: treeCpuSeconds(parties, stats) };
+  if (busiest) m.processes = { uptimeS: uptimeSeconds(), byParty: treeProcesses(parties, stats) };
   return m;
 }
 

@@ -40,7 +40,10 @@ function readStat(pid: number): Stat | undefined {
   return { pid, ppid: n(4), ticks: n(14) + n(15) + n(16) + n(17), sysTicks: n(15) + n(17), ownTicks: n(14) + n(15), startTicks: n(22), processor: n(39) };
 }
 
-function allStats(): Stat[] {
+/** Every process's /proc/<pid>/stat at one moment: what the tree readings below share, read once a mark. */
+export type ProcSnapshot = readonly Stat[];
+
+export function allStats(): Stat[] {
   const stats: Stat[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -51,7 +54,7 @@ function allStats(): Stat[] {
 }
 
 /** The process and all its descendants (Dovecot's master and its services, nginx's master and workers). */
-export function processTree(root: number, stats: Stat[] = allStats()): Stat[] {
+export function processTree(root: number, stats: ProcSnapshot = allStats()): Stat[] {
   const children = new Map<number, Stat[]>();
   for (const s of stats) {
     const list = children.get(s.ppid);
@@ -78,8 +81,7 @@ export interface TreeCpu {
 }
 
 /** CPU seconds used so far by each tree (a child's time moves to its parent's cutime when reaped). */
-export function treeCpuSeconds(roots: ReadonlyMap<string, number>): Map<string, TreeCpu> {
-  const stats = allStats();
+export function treeCpuSeconds(roots: ReadonlyMap<string, number>, stats: ProcSnapshot = allStats()): Map<string, TreeCpu> {
   const out = new Map<string, TreeCpu>();
   for (const [name, pid] of roots) {
     const tree = processTree(pid, stats);
@@ -97,8 +99,7 @@ export interface ProcessMark {
 }
 
 /** Each process of each tree, by pid: what `busiestBetween` compares. */
-export function treeProcesses(roots: ReadonlyMap<string, number>): Map<string, Map<number, ProcessMark>> {
-  const stats = allStats();
+export function treeProcesses(roots: ReadonlyMap<string, number>, stats: ProcSnapshot = allStats()): Map<string, Map<number, ProcessMark>> {
   const out = new Map<string, Map<number, ProcessMark>>();
   for (const [name, pid] of roots) out.set(name, new Map(processTree(pid, stats).map((s) => [s.pid, { ticks: s.ownTicks, startTicks: s.startTicks, processor: s.processor }])));
   return out;

@@ -9,7 +9,7 @@ import { getTestCerts, makeTempDir, type CertFiles } from '../test/interop/harne
 import { startBackend, startFakeBackend, type Backend, type FakeBackend } from './backend.js';
 import { buildCTools, type CTools } from './cbuild.js';
 import { describeEnvironment, environmentMarkdown, type Environment } from './environment.js';
-import { ALL_FIGURES, FULL, ROUNDS, SHORT, backendOf, mergeRounds, parseFigures, primeBackend, roundDurations, runFigure, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
+import { ALL_FIGURES, FULL, LOGIN_CLIENTS, ROUNDS, SHORT, backendOf, mergeRounds, parseFigures, primeBackend, roundDurations, runFigure, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
 import { describeErrors } from './loadgen.js';
 import { missingPackages } from './prereqs.js';
 import { profilePostern, type Profiles } from './profile.js';
@@ -35,12 +35,12 @@ interface Options {
    * working tree alone: each takes every figure in turn with the other targets, the last one in the figures table.
    */
   posternRevs?: string[];
-  /** Clients logging in at once in the login figures (not the one-client ones); 50 unless given. */
-  clients?: number;
+  /** Clients logging in at once in the login figures (not the one-client ones). */
+  clients: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { short: false, targets: ['direct', 'dovecot', 'nginx', 'postern'], figures: ALL_FIGURES, profile: true, write: true };
+  const opts: Options = { short: false, targets: ['direct', 'dovecot', 'nginx', 'postern'], figures: ALL_FIGURES, profile: true, write: true, clients: LOGIN_CLIENTS };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--short') opts.short = true;
@@ -197,7 +197,7 @@ function runSection(opts: Options, env: Environment, results: TargetResults[], p
     '',
     '### Figures',
     '',
-    figuresTable(results, opts.clients ?? FULL.loginClients),
+    figuresTable(results, opts.clients),
     '',
     'Ratios are postern ÷ the other; for latency, CPU and memory lower is better. "met" checks the goal of issue 6 against this run.',
     '',
@@ -236,7 +236,7 @@ async function main(): Promise<number> {
   log(`load average at start: ${env.loadAtStart}; ${fd.note}`);
   const cores = availableParallelism();
   const base = opts.short ? SHORT : FULL;
-  const durations = { ...base, idleSessions: idleSessionsWithin(fd.limit, base.idleSessions), loginClients: opts.clients ?? base.loginClients };
+  const durations = { ...base, idleSessions: idleSessionsWithin(fd.limit, base.idleSessions), loginClients: opts.clients };
   if (durations.idleSessions < base.idleSessions) {
     notes.push(`Idle figure with ${durations.idleSessions} sessions, not ${base.idleSessions}: ${fd.note}, and one postern process needs two descriptors per session.`);
   }
