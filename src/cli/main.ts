@@ -32,7 +32,8 @@ export async function main(argv: string[]): Promise<number> {
   registerPassdbDrivers();
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    // A command that ended its work but failed at it (serve: a worker that crashed on the way out) says so here.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
     if (err instanceof ConfigError) {

@@ -30,6 +30,11 @@ export function serveCommand(): Command {
         writePid();
         root.info({ event: 'started', config: loaded.file, pid: process.pid, workers: primary.workers.length }, 'postern started');
         await primary.stopped;
+        // A worker that crashed or had to be killed on the way out makes the stop a failure (systemd shows it).
+        if (primary.failedAtStop > 0) {
+          process.exitCode = 1;
+          root.error({ event: 'stop_failed', workers: primary.failedAtStop }, `${primary.failedAtStop} workers did not stop cleanly`);
+        }
       } else if (cluster.isWorker) {
         const log = root.child({ worker: Number(process.env.POSTERN_WORKER), pid: process.pid });
         // The IPC channel would keep a worker that failed to start, or has stopped, alive.

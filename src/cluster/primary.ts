@@ -44,6 +44,7 @@ export class Primary {
   /** Workers beyond a lowered process.workers: draining, answering the admin API, not replaced. */
   readonly #retiring = new Set<Slot>();
   #stopping = false;
+  #failedAtStop = 0;
   readonly #counts = new CountKeeper();
   #admin: AdminServer | undefined;
   #asked = 0;
@@ -125,13 +126,14 @@ export class Primary {
     const retired = [...this.#retiring].find((s) => s.worker === worker);
     if (retired) {
       this.#retiring.delete(retired);
-      this.#log.info({ event: 'worker_retired', worker: retired.n, pid: worker.process.pid, code, signal }, `worker ${retired.n} (pid ${worker.process.pid}) has drained and stopped`);
+      this.#ended(retired.n, worker, code, signal, 'worker_retired', 'has drained and stopped');
       if (this.#stopping && this.#all().length === 0) this.#resolveStopped();
       return;
     }
     if (!slot) return;
     if (this.#stopping) {
       this.#slots.delete(slot.n);
+      this.#ended(slot.n, worker, code, signal, 'worker_stopped', 'has drained and stopped');
       if (this.#all().length === 0) this.#resolveStopped();
       return;
     }
@@ -220,6 +222,26 @@ export class Primary {
     const failed = started.filter((ok) => !ok).length;
     this.#log[failed ? 'error' : 'info']({ event: 'workers_resized', workers: now, was, failed }, `process.workers ${was} → ${now}${failed ? `: ${failed} new workers failed to start and are retried` : ''}`);
     return failed ? { ok: false, error: `${failed} of ${now - was} new workers failed to start` } : { ok: true };
+  }
+
+  /**
+   * A worker that ended when told to (a stop, a lowered process.workers): `info` when it exited cleanly;
+   * `error`, counted in `failedAtStop`, when a signal (a crash, or the kill after the deadline) or an exit
+   * code ended it.
+   */
+  #ended(n: number, worker: Worker, code: number | null, signal: string | null, event: string, what: string): void {
+    const pid = worker.process.pid;
+    if (code === 0 && signal === null) {
+      this.#log.info({ event, worker: n, pid, code, signal }, `worker ${n} (pid ${pid}) ${what}`);
+      return;
+    }
+    this.#failedAtStop++;
+    this.#log.error({ event, worker: n, pid, code, signal }, `worker ${n} (pid ${pid}) ended by ${signal ?? `exit code ${code}`} while stopping`);
+  }
+
+  /** Workers that did not exit cleanly when told to stop (see #ended): the primary's exit code says so. */
+  get failedAtStop(): number {
+    return this.#failedAtStop;
   }
 
   /** Every worker drains (listeners closed, sessions given process.shutdown_timeout); then we go. */
