@@ -14,10 +14,23 @@ export const benchUsers = (n: number) => Array.from({ length: n }, (_, i) => ({ 
 /** The load generator's flags that log in as those users. */
 export const loadgenUserArgs = (n: number) => ['--users', String(n), '--user-prefix', USER_PREFIX, '--pass-prefix', PASS_PREFIX];
 
+/**
+ * Each FETCH through Dovecot's `imap` process copies the message once in user space (`i_stream_nonuls`,
+ * 8 KiB at a time). glibc 2.36 makes that copy a `rep movsb`, which AMD Zen cores run several times
+ * slower for some placements of source and destination (sourceware bug 30994); each process's heap
+ * layout decides the placement, so the backend served a FETCH session at one of two speeds, at random
+ * for every target alike (RESULTS.md items 47, 53, 55). With the threshold above any copy Dovecot makes
+ * here, glibc copies with vector loops and every session runs at the fast speed. `fetch-state.js
+ * --dovecot 'import_environment = TZ'` brings the two speeds back.
+ */
+export const MEMCPY_TUNABLE = 'glibc.cpu.x86_rep_movsb_threshold=1073741824';
+
 /** The same tuning the proxies get: logins served by long-lived processes, as Dovecot's performance notes
- * advise; mail processes reused up to 100 times (every bench user has the same uid, so reuse is allowed). */
+ * advise; mail processes reused up to 100 times (every bench user has the same uid, so reuse is allowed).
+ * The backend's processes copy without `rep movsb` (MEMCPY_TUNABLE). */
 export const BACKEND_TUNING = `
 auth_verbose = no
+import_environment = TZ CORE_OUTOFMEM CORE_ERROR LISTEN_PID LISTEN_FDS GLIBC_TUNABLES=${MEMCPY_TUNABLE}
 service imap-login {
   service_count = 0
   process_min_avail = 2

@@ -1,4 +1,4 @@
-// The backend's side of the FETCH figures' spread (RESULTS.md items 47, 53): FETCH sessions straight to
+// The backend's side of the FETCH figures' spread (RESULTS.md items 47, 53, 55): FETCH sessions straight to
 // the Dovecot backend one after another, pinned as `fetch-pinned` is, each one's rate beside the backend
 // process that served it, with the user's index files removed every `--reset` sessions.
 //   npm run build && node dist/bench/fetch-state.js [--sessions 24] [--seconds 1.5] [--reset 0] [--users 50]
