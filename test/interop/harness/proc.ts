@@ -81,12 +81,23 @@ export function wrapped(wrap: readonly string[] | undefined, command: string, ar
   return { command: first!, args: rest, stop: { stopTimeoutMs: 60_000, stragglerGraceMs: 60_000 } };
 }
 
+/**
+ * The environment a spawned process gets: ours with `extra` over it. A preloaded library (the sanitizer
+ * runtimes of test/native-sanitizers.test.ts) stays with node: Dovecot's processes run under an
+ * address-space limit a sanitizer cannot map its shadow memory in, and the peers are not under test.
+ */
+function peerEnv(command: string, extra: Record<string, string | undefined> | undefined): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  if (command !== process.execPath) delete env['LD_PRELOAD'];
+  return env;
+}
+
 /** Spawns `command` as the leader of a new process group (so its children can be killed with it). */
 export function spawnProcess(command: string, args: readonly string[], opts: SpawnOptions = {}): ManagedProcess {
   const maxBytes = opts.maxOutputBytes ?? 4 * 1024 * 1024;
   const child = spawn(command, args, {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    env: peerEnv(command, opts.env),
     stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     detached: true, // new process group; see killGroup
   });
