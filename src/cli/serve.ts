@@ -33,7 +33,8 @@ export function serveCommand(): Command {
         // A worker that crashed or had to be killed on the way out makes the stop a failure (systemd shows it).
         if (primary.failedAtStop > 0) {
           process.exitCode = 1;
-          root.error({ event: 'stop_failed', workers: primary.failedAtStop }, `${primary.failedAtStop} workers did not stop cleanly`);
+          const n = primary.failedAtStop;
+          root.error({ event: 'stop_failed', workers: n }, `${n} ${n === 1 ? 'worker' : 'workers'} did not stop cleanly`);
         }
       } else if (cluster.isWorker) {
         const log = root.child({ worker: Number(process.env.POSTERN_WORKER), pid: process.pid });

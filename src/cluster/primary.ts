@@ -126,14 +126,14 @@ export class Primary {
     const retired = [...this.#retiring].find((s) => s.worker === worker);
     if (retired) {
       this.#retiring.delete(retired);
-      this.#ended(retired.n, worker, code, signal, 'worker_retired', 'has drained and stopped');
+      this.#ended(retired.n, worker, code, signal, 'worker_retired');
       if (this.#stopping && this.#all().length === 0) this.#resolveStopped();
       return;
     }
     if (!slot) return;
     if (this.#stopping) {
       this.#slots.delete(slot.n);
-      this.#ended(slot.n, worker, code, signal, 'worker_stopped', 'has drained and stopped');
+      this.#ended(slot.n, worker, code, signal, 'worker_stopped');
       if (this.#all().length === 0) this.#resolveStopped();
       return;
     }
@@ -226,20 +226,20 @@ export class Primary {
 
   /**
    * A worker that ended when told to (a stop, a lowered process.workers): `info` when it exited cleanly;
-   * `error`, counted in `failedAtStop`, when a signal (a crash, or the kill after the deadline) or an exit
-   * code ended it.
+   * `error` when a signal (a crash, or the kill after the deadline) or an exit code ended it, counted in
+   * `failedAtStop` during a stop.
    */
-  #ended(n: number, worker: Worker, code: number | null, signal: string | null, event: string, what: string): void {
+  #ended(n: number, worker: Worker, code: number | null, signal: string | null, event: string): void {
     const pid = worker.process.pid;
     if (code === 0 && signal === null) {
-      this.#log.info({ event, worker: n, pid, code, signal }, `worker ${n} (pid ${pid}) ${what}`);
+      this.#log.info({ event, worker: n, pid, code, signal }, `worker ${n} (pid ${pid}) has drained and stopped`);
       return;
     }
-    this.#failedAtStop++;
-    this.#log.error({ event, worker: n, pid, code, signal }, `worker ${n} (pid ${pid}) ended by ${signal ?? `exit code ${code}`} while stopping`);
+    if (this.#stopping) this.#failedAtStop++;
+    this.#log.error({ event, worker: n, pid, code, signal }, `worker ${n} (pid ${pid}) ended by ${signal ?? `exit code ${code}`} while draining`);
   }
 
-  /** Workers that did not exit cleanly when told to stop (see #ended): the primary's exit code says so. */
+  /** Workers that did not exit cleanly during the stop (see #ended): the primary's exit code says so. */
   get failedAtStop(): number {
     return this.#failedAtStop;
   }
