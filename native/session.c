@@ -25,15 +25,21 @@
  * after a delay asked of JavaScript (login_proxy_max_disconnect_delay), during which the client's
  * input is read and dropped; an error on either side ends both at once; so do the idle timeout and
  * destroy(). farewell() writes a last line to the client, then closes it (at most 5 s later).
+ *
+ * The client is closed lingering: once the backend is gone its input is read and dropped, and after
+ * our FIN the descriptor stays open until the client's own FIN (at most LINGER_MS). A close() with
+ * input unread, or with input arriving after it, makes the kernel reset the connection and throw
+ * away what is still unsent: the end of a reply, the goodbye.
  */
 #include "relay.h"
 
 #define POOL_MAX 64
 #define FAREWELL_MS 5000
+#define LINGER_MS 2000
 
 enum { C = 0, B = 1 };
 enum { UP = 0, DOWN = 1 };
-enum { RUNNING, HOLDING, PARTING, ENDED };
+enum { RUNNING, HOLDING, PARTING, LINGERING, ENDED };
 enum { EV_DELAY = 1, EV_END = 2 };
 
 typedef struct {
@@ -403,7 +409,8 @@ static int flush(relay_t *r, int dir) {
 
 static int reading(const relay_t *r, int dir) {
   if (r->state == RUNNING) return 1;
-  return r->state == HOLDING && dir == UP;
+  /* Held, parting or lingering: the client's input is dropped (drop). */
+  return r->state != ENDED && dir == UP;
 }
 
 /*
@@ -524,9 +531,10 @@ static void rearm(relay_t *r) {
   wake(due);
 }
 
-/* No more reading; the client is closed once what it is owed is written (or at `cap_ms`). */
+/* The client's input is dropped from now on; it is closed once what it is owed is written (or at `cap_ms`). */
 static void part(relay_t *r, uint64_t cap_ms) {
   r->state = PARTING;
+  r->d[UP].drop = 1;
   r->deadline = cap_ms ? now + cap_ms : 0;
   r->rearm = 1;
 }
@@ -536,7 +544,7 @@ static void settle(relay_t *r) {
   if (r->state == ENDED) return;
   dir_t *up = &r->d[UP], *down = &r->d[DOWN];
   if (up->eof && r->fd[C] >= 0) {
-    if (r->state == HOLDING) {
+    if (r->state == HOLDING || r->state == LINGERING) {
       close_side(r, C);
     } else if (!pending(up)) {
       set_reason(r, "client disconnected");
@@ -563,7 +571,14 @@ static void settle(relay_t *r) {
   }
   if (r->state == PARTING && !pending(down) && r->fd[C] >= 0) {
     side_shutdown(r, C);
-    close_side(r, C);
+    if (up->eof) {
+      close_side(r, C);
+    } else {
+      r->state = LINGERING;
+      uint64_t cap = now + LINGER_MS;
+      if (r->deadline == 0 || cap < r->deadline) r->deadline = cap;
+      r->rearm = 1;
+    }
   }
   if (r->state != ENDED && r->fd[C] < 0 && (r->fd[B] < 0 || r->state != RUNNING)) {
     set_reason(r, "client disconnected");
@@ -650,7 +665,7 @@ static void timer_fire(relay_t *r) {
     r->deadline = 0;
     if (r->state == HOLDING) {
       part(r, 0);
-    } else if (r->state == PARTING) {
+    } else if (r->state == PARTING || r->state == LINGERING) {
       end(r);
       return;
     }

@@ -222,6 +222,96 @@ for (const relay of ['js', 'auto'] as RelayMode[]) {
       assert.equal(end.bytesOut, '* OK still here\r\n* BYE Server shutting down.\r\n'.length);
     });
 
+    /** Reads to the end slowly (a pause after each chunk), so that the server's buffers stay full to the last. */
+    const readSlowly = (s: Socket) => {
+      s.on('data', () => {
+        s.pause();
+        setTimeout(() => s.resume(), 1);
+      });
+      const all = readAll(s);
+      s.resume();
+      return all;
+    };
+
+    /** Writes a command every 2 ms until the server's FIN; the errors the client saw. */
+    const chatter = (client: Socket) => {
+      const errors: Error[] = [];
+      client.on('error', (err) => errors.push(err));
+      const timer = setInterval(() => client.write('A NOOP\r\n'), 2);
+      client.once('end', () => clearInterval(timer));
+      client.once('close', () => clearInterval(timer));
+      return errors;
+    };
+
+    // Input unread at the close would make the kernel reset the connection and drop what it still
+    // held for the client: the close lingers, reading and dropping, until the client's FIN.
+    test('a client that sends while the backend leaves still gets all the backend said last, then a FIN, not a reset', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      backend.resume();
+      client.pause();
+      const big = randomBytes(8 * MIB);
+      backend.end(big);
+      const errors = chatter(client);
+      await sleep(200);
+      assert.equal(sha(await readSlowly(client)), sha(big));
+      await once(client, 'close');
+      assert.deepEqual(errors, []);
+      assert.equal((await pipe.done).reason, 'backend disconnected');
+    });
+
+    test('a client that sends while its farewell waits gets what was on its way and the farewell, not a reset', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      backend.on('error', () => {});
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      backend.resume();
+      client.pause();
+      backend.write(randomBytes(8 * MIB));
+      const errors = chatter(client);
+      await sleep(100);
+      pipe.destroy('shutdown', '* BYE Server shutting down.\r\n');
+      await sleep(100);
+      assert.ok((await readSlowly(client)).toString('latin1').endsWith('* BYE Server shutting down.\r\n'));
+      await once(client, 'close');
+      assert.deepEqual(errors, []);
+      assert.equal((await pipe.done).reason, 'shutdown');
+    });
+
+    test('a farewell asked again while the first waits on a client that reads nothing closes at once', async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      client.on('error', () => {});
+      backend.on('error', () => {});
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      client.pause();
+      backend.write(randomBytes(8 * MIB));
+      await sleep(100);
+      pipe.destroy('shutdown', '* BYE Server shutting down.\r\n');
+      const first = await Promise.race([pipe.done, sleep(300).then(() => 'waiting')]);
+      assert.equal(first, 'waiting', 'the farewell waits for the client');
+      const closed = once(client, 'close');
+      pipe.destroy('shutdown', '* BYE Server shutting down.\r\n');
+      assert.equal((await pipe.done).reason, 'shutdown');
+      client.resume();
+      await closed;
+    });
+
+    test("a client that keeps its side open after the FIN is closed once the linger is over", async () => {
+      const [client, clientSide] = await socketPair({ allowHalfOpen: true });
+      const [backend, backendSide] = await socketPair();
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      const got = readAll(client);
+      const t0 = Date.now();
+      backend.end('* BYE going away\r\n');
+      assert.equal((await got).toString(), '* BYE going away\r\n');
+      assert.equal((await pipe.done).reason, 'backend disconnected');
+      const lingered = Date.now() - t0;
+      assert.ok(lingered >= 1500 && lingered < 5000, `closed ${lingered} ms after the FIN (linger: 2 s)`);
+      client.destroy();
+    });
+
     test('the idle timeout ends a session with no traffic, and traffic puts it off', async () => {
       const [client, clientSide] = await socketPair();
       const [backend, backendSide] = await socketPair();

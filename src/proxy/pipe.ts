@@ -13,11 +13,18 @@ export interface PipeEnd {
 
 export interface Pipe {
   done: Promise<PipeEnd>;
-  /** Ends the session now (admin kick, shutdown); `farewell` goes to the client last, instead of the backend's bytes. */
+  /**
+   * Ends the session now (admin kick, shutdown); `farewell` goes to the client last, instead of the
+   * backend's bytes. Asked again while the farewell still waits on the client, it closes at once.
+   */
   destroy(reason: 'kicked' | 'shutdown', farewell?: string): void;
   /** Bytes from the client and to it so far. */
   bytes(): { bytesIn: number; bytesOut: number };
 }
+
+/** How long a client is given to close its side after ours (a lingering close), and to take a farewell. */
+const LINGER_MS = 2000;
+const FAREWELL_MS = 5000;
 
 /** Whether each direction still forwards: a goodbye or a held disconnect stops one. */
 interface Flow {
@@ -80,21 +87,36 @@ export function joinSockets(
     if (++closed < 2) return;
     resolveDone({ reason: reason ?? 'client disconnected', ...bytes() });
   };
+  /**
+   * The client's last bytes, a FIN, and a lingering close: its input is read and dropped until its
+   * own FIN (the stream then ends itself) or LINGER_MS after ours. A close with input unread, or
+   * arriving after it, makes the kernel reset the connection and drop what is still unsent.
+   */
+  const closeClient = (line?: string) => {
+    flow.toBackend = false;
+    if (client.destroyed) return;
+    client.resume();
+    if (line !== undefined) client.end(line);
+    else client.end();
+    const linger = () => setTimeout(() => client.destroy(), LINGER_MS).unref();
+    if (client.writableFinished) linger();
+    else client.once('finish', linger);
+  };
   // A goodbye in the protocol (`* BYE`, `-ERR`): the backend stops talking, the client gets the line, then FIN.
   const farewell = (why: 'kicked' | 'shutdown', line: string) => {
+    if (!flow.toClient) return end(why);
     reason ??= why;
     flow.toClient = false;
     backend.destroy();
     if (client.destroyed || !client.writable) return;
-    client.write(line);
-    client.destroySoon();
-    setTimeout(() => client.destroy(), 5000).unref(); // a client that never reads
+    closeClient(line);
+    setTimeout(() => client.destroy(), FAREWELL_MS).unref(); // a client that never reads
   };
   // Dovecot's delayed disconnect: the client's input is read and dropped until its turn comes or it leaves.
   const holdClient = (ms: number) => {
     flow.toBackend = false;
     client.resume();
-    const timer = setTimeout(() => client.destroySoon(), ms);
+    const timer = setTimeout(() => closeClient(), ms);
     client.on('close', () => clearTimeout(timer));
   };
 
@@ -107,6 +129,8 @@ export function joinSockets(
   });
   backend.on('end', () => {
     reason ??= 'backend disconnected';
+    // The backend is done (Node ends our side of it too): what the client sends from now on is dropped.
+    flow.toBackend = false;
     // With a disconnect delay, the backend's FIN must not reach the client before its turn.
     if (opts.clientCloseDelay === undefined && flow.toClient) client.end();
   });
@@ -119,9 +143,9 @@ export function joinSockets(
     const byBackend = reason === undefined || reason === 'backend disconnected' || reason.startsWith('backend error');
     reason ??= 'backend disconnected';
     const delay = byBackend && !client.destroyed && flow.toClient ? (opts.clientCloseDelay?.() ?? 0) : 0;
-    // destroySoon flushes what the backend said last before closing.
+    // closeClient flushes what the backend said last before the FIN.
     if (delay > 0) holdClient(delay);
-    else client.destroySoon();
+    else closeClient();
     onClosed();
   });
 

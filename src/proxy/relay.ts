@@ -73,6 +73,7 @@ export function adoptSockets(clientSocket: AnySocket, backendSocket: AnySocket, 
   const done = new Promise<PipeEnd>((r) => (resolveDone = r));
   let reason: PipeEndReason | undefined;
   let final: PipeEnd | undefined;
+  let parting = false;
   const delay = opts.clientCloseDelay;
   const onEvent = (kind: number, why?: string, bytesIn = 0, bytesOut = 0): number | undefined => {
     if (kind === EV_DELAY) return delay?.() ?? 0;
@@ -97,8 +98,9 @@ export function adoptSockets(clientSocket: AnySocket, backendSocket: AnySocket, 
     destroy: (why, line) => {
       if (final) return;
       reason ??= why;
-      if (line !== undefined) relay.farewell(handle, Buffer.from(line));
+      if (line !== undefined && !parting) relay.farewell(handle, Buffer.from(line));
       else relay.destroy(handle);
+      parting = true;
     },
     bytes: () => {
       if (final) return { bytesIn: final.bytesIn, bytesOut: final.bytesOut };

@@ -236,7 +236,8 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
       while (sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(100, until - Date.now())));
       if (sessions.size > 0) log.info({ event: 'drain_deadline', sessions: sessions.size }, `deadline reached, ending ${sessions.size} sessions`);
       sessions.destroyAll('shutdown');
-      // The goodbyes are flushed before the sockets go (each is bounded by its own timer).
+      // The goodbyes are flushed before the sockets go; a session still waiting on its client after
+      // 2 s is closed at once by closeAll (a second goodbye), and logged before the process exits.
       const flushUntil = Date.now() + 2000;
       while (sessions.size > 0 && Date.now() < flushUntil) await new Promise((r) => setTimeout(r, 20));
       return closeAll();

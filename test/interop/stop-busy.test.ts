@@ -3,6 +3,9 @@
 // a session moves to the thread. SIGTERM drains them for process.shutdown_timeout while they keep
 // going, then ends them with the goodbye; every process must exit cleanly (no crash in the native
 // relay's exit path) and every client must get `* BYE`. Once with one process, once with two workers.
+// Then clients that stop reading before the stop, with commands on their way: postern reads and drops
+// those (a close with input unread would reset the connection and lose the goodbye), gives each goodbye
+// 2 s, then closes what is left; every session is logged.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -39,6 +42,8 @@ interface Busy {
   kind: string;
   /** Commands completed so far (LOGIN and SELECT included). */
   done(): number;
+  /** Sends `ahead` more commands at once and stops reading for `ms`, then reads on. */
+  stall(ms: number, ahead: number): void;
   /** Resolves when the connection closes: the last bytes the server sent, and the error that ended it if any. */
   ended: Promise<{ tail: string; error?: Error }>;
 }
@@ -78,7 +83,13 @@ function busyClient(port: number, tls: { ca: string } | undefined, command: 'FET
     socket.on('error', (err) => (error ??= err));
     socket.on('close', () => resolve({ tail, ...(error ? { error } : {}) }));
   });
-  return { kind: `${tls ? 'tls' : 'plain'} ${command}`, done: () => n, ended };
+  const stall = (ms: number, ahead: number) => {
+    // Commands sent ahead keep the backend sending while nothing is read: the buffers between fill.
+    for (let i = 0; i < ahead; i++) socket.write(`p${i} ${command}\r\n`);
+    socket.pause();
+    setTimeout(() => socket.resume(), ms);
+  };
+  return { kind: `${tls ? 'tls' : 'plain'} ${command}`, done: () => n, ended, stall };
 }
 
 describe('postern stopped while its relay threads are busy', { skip, timeout: 180_000 }, () => {
@@ -101,13 +112,13 @@ describe('postern stopped while its relay threads are busy', { skip, timeout: 18
   });
 
   /** `postern serve` with a plaintext and an implicit-TLS IMAP listener, started. */
-  async function start(workers: number): Promise<{ postern: ManagedProcess; plain: number; implicit: number }> {
+  async function start(workers: number, shutdownTimeout = '1s'): Promise<{ postern: ManagedProcess; plain: number; implicit: number }> {
     const [plain, implicit] = (await freePorts(2)) as [number, number];
     const config = join(tmp.path, `postern-${workers}.yaml`);
     writeFileSync(
       config,
       [
-        `process: { workers: ${workers}, shutdown_timeout: 1s }`,
+        `process: { workers: ${workers}, shutdown_timeout: ${shutdownTimeout} }`,
         'log: { level: info }',
         'listen:',
         `  - { protocol: imap, address: 127.0.0.1, port: ${plain}, tls: none }`,
@@ -196,6 +207,44 @@ describe('postern stopped while its relay threads are busy', { skip, timeout: 18
       await Promise.all(clients.map((c) => c.ended));
     } finally {
       await postern.stop();
+    }
+  });
+
+  test('clients that stopped reading: those back in time get the goodbye, the rest are closed at the flush deadline; every session is logged', async () => {
+    // shutdown_timeout 0: the goodbyes wait behind full socket buffers of clients that stopped reading.
+    // They read again 0.7 to 2.7 s after SIGTERM; postern gives each goodbye 2 s, then closes what is
+    // left and exits while the last of them start reading, so the relay thread still writes TLS
+    // around the exit. Three times over.
+    for (let round = 0; round < 3; round++) {
+      const { postern, implicit } = await start(1, '0s');
+      try {
+        const clients = Array.from({ length: 6 }, () => busyClient(implicit, { ca: certs.ca.cert }, 'FETCH 1 BODY[]'));
+        await pollUntil(() => clients.every((c) => c.done() >= 4) || undefined, { timeoutMs: 30_000, intervalMs: 20, what: 'every client past its second FETCH' });
+        // They stop reading 300 ms before the stop, long enough for the socket buffers between to fill.
+        clients.forEach((c, i) => c.stall(300 + 700 + 400 * i, 8));
+        await new Promise((r) => setTimeout(r, 300));
+        const stoppedAt = Date.now();
+        postern.child.kill('SIGTERM');
+        const exit = await postern.exited;
+        const took = Date.now() - stoppedAt;
+        const what = `round ${round}\n${postern.output().slice(-3000)}`;
+        assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, what);
+        assert.ok(took < 10_000, `exited ${took} ms after SIGTERM`);
+        const log = lines(postern);
+        assert.deepEqual(log.filter((l) => (l.level ?? 0) >= 50), [], 'no error lines');
+        const ends = log.filter((l) => l.event === 'session_end');
+        assert.deepEqual(ends.map((l) => l['reason']), clients.map(() => 'shutdown'), `a session_end with reason shutdown for each client\n${what}`);
+        // The first two read again 0.7 and 1.1 s after SIGTERM, well within the 2 s their goodbye is
+        // given: they get all that was on its way, the goodbye and a FIN (no reset for the commands
+        // they sent that postern no longer reads). The others end, one way or the other.
+        const ended = await Promise.all(clients.map((c) => c.ended));
+        ended.slice(0, 2).forEach((e, i) => {
+          assert.equal(e.error, undefined, `client ${i}`);
+          assert.ok(e.tail.endsWith(BYE), `client ${i} gets the goodbye: …${JSON.stringify(e.tail.slice(-120))}`);
+        });
+      } finally {
+        await postern.stop();
+      }
     }
   });
 });

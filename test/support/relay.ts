@@ -3,12 +3,12 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import type { NativeRelay, NativeSocketEvents } from '../../src/net/index.js';
 
 /** A connected pair of loopback sockets: [the far end, our end]. */
-export async function socketPair(): Promise<[Socket, Socket]> {
+export async function socketPair(far0: { allowHalfOpen?: boolean } = {}): Promise<[Socket, Socket]> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const accepted = once(server, 'connection');
-  const far = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  const far = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', ...far0 });
   const [ours] = (await accepted) as [Socket];
   server.close();
   await once(far, 'connect');
