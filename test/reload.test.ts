@@ -211,7 +211,7 @@ describe('the admin API across reloads', { timeout: 60_000 }, () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const tokenFile = join(dir, 'token');
   const [OLD, NEW] = ['first-admin-token-0123456789', 'second-admin-token-0123456789'];
-  const base = { listen: [{ protocol: 'imap' as const, address: '127.0.0.1', port: 0, tls: 'none' as const }], auth: { passdb: [{ driver: 'static' as const, args: 'password=pw' }] } };
+  const base = { listen: [{ protocol: 'imap' as const, address: '127.0.0.1', port: 0, tls: 'none' as const }], auth: { failure_delay: 0, passdb: [{ driver: 'static' as const, args: 'password=pw' }] } };
   const configFile = join(dir, 'postern.yaml');
   /** The configuration, written to its file (a POST /reload reads it there). */
   const configure = (config: ConfigInput) => {
@@ -278,16 +278,44 @@ describe('the admin API across reloads', { timeout: 60_000 }, () => {
     }
   });
 
-  test('added by a reload, the admin API waits for a restart, and says so', async () => {
-    const [port] = (await freePorts(1)) as [number];
+  test('added by a reload, the admin API opens, and its metrics count the logins from then on', async () => {
+    const [port, taken, imapPort] = (await freePorts(3)) as [number, number, number];
     writeFileSync(tokenFile, `${OLD}\n`);
+    const listen = [{ ...base.listen[0]!, port: imapPort }];
+    const admin = (at: number) => configure({ ...base, listen, admin: { listen: `127.0.0.1:${at}`, token_file: tokenFile } });
     const logs = captureLogs();
-    const server = await startServer(configure(base), logs.log);
+    const server = await startServer(configure({ ...base, listen }), logs.log);
     try {
-      assert.equal((await server.reload(withAdmin(port))).ok, true);
-      const line = await logs.waitFor((r) => r['event'] === 'config_warning' && /admin: added/.test(String(r['msg'])));
-      assert.match(String(line['msg']), /takes effect when postern restarts/);
-      assert.equal(await status(port, '/sessions', OLD), 'refused');
+      const login = async (pw: string) => {
+        const c = await readImap(imapPort);
+        try {
+          return await c.command(`a LOGIN alice ${pw}`);
+        } finally {
+          c.close();
+        }
+      };
+      // A login before the section exists is not counted.
+      assert.match(await login('wrong'), /^a NO /);
+      // An address another process holds: the reload goes through, without the API, and says why.
+      const holder = createServer();
+      await new Promise<void>((r) => holder.listen(taken, '127.0.0.1', r));
+      try {
+        assert.equal((await server.reload(admin(taken))).ok, true);
+      } finally {
+        await new Promise((r) => holder.close(r));
+      }
+      const failed = await logs.waitFor((r) => r['event'] === 'admin_reload_failed');
+      assert.match(String(failed['msg']), /added by the reload cannot open: .*EADDRINUSE/);
+      assert.equal(server.admin?.port, undefined, 'no admin API');
+
+      assert.equal((await server.reload(admin(port))).ok, true);
+      assert.equal(server.admin?.port, port);
+      assert.equal(await status(port, '/sessions', OLD), 200);
+      assert.equal(await status(port, '/sessions', NEW), 401);
+      assert.match(await login('wrong'), /^a NO /);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${OLD}` } })).text();
+      const failures = /^postern_logins_total\{protocol="imap",result="authFailed"\} (\d+)$/m.exec(metrics);
+      assert.equal(failures?.[1], '1', `one failed login counted, the one after the reload:\n${metrics.split('\n').filter((l) => l.startsWith('postern_login')).join('\n')}`);
     } finally {
       await server.close();
     }

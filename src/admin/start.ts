@@ -35,9 +35,9 @@ export function startAdminServer(cfg: AdminConfig, resolvePath: (p: string) => s
  * again (from `token_file` or `token_env` too, so rotating it is a write and a reload) and, with
  * `metrics_token_required`, applies from the next request. A new `listen` opens there first; then the
  * old address closes, answering a request under way (a `POST /reload` gets its answer). A section
- * removed closes the API; one added waits for a restart, since its counters start with the process.
- * Nothing here refuses the reload: a token that cannot be read or an address that cannot be bound
- * leaves the API as it was, said in an `admin_reload_failed` line.
+ * removed closes the API; one added opens (its counters start with that reload). Nothing here
+ * refuses the reload: a token that cannot be read or an address that cannot be bound leaves the API
+ * as it was, said in an `admin_reload_failed` line.
  */
 export async function reloadAdminServer(
   server: AdminServer | undefined,
@@ -54,20 +54,23 @@ export async function reloadAdminServer(
     log.info({ event: 'admin_closed' }, 'admin: removed from the configuration: the admin API is closed');
     return undefined;
   }
-  if (server === undefined || was === undefined) {
-    log.warn({ event: 'config_warning' }, 'admin: added: it takes effect when postern restarts');
-    return server;
-  }
   const failed = (err: unknown, keeps: string) => {
     const why = (err as Error).message;
-    log.error({ event: 'admin_reload_failed', err: why }, `the admin API keeps ${keeps}: ${why}`);
+    log.error({ event: 'admin_reload_failed', err: why }, `the admin API ${keeps}: ${why}`);
     return server;
   };
+  if (server === undefined || was === undefined) {
+    try {
+      return await startAdminServer(next, resolvePath, target, log);
+    } catch (err) {
+      return failed(err, 'added by the reload cannot open');
+    }
+  }
   let auth: AdminAuth;
   try {
     auth = adminAuth(next, resolvePath);
   } catch (err) {
-    return failed(err, 'its previous token and address');
+    return failed(err, 'keeps its previous token and address');
   }
   // The same file, so a relative socket path names the same place in both.
   if (next.listen === was.listen) {
@@ -79,7 +82,7 @@ export async function reloadAdminServer(
   try {
     moved = await listenAt(adminListen(next, resolvePath), auth, target, log);
   } catch (err) {
-    return failed(err, `its previous token and address ${from}`);
+    return failed(err, `keeps its previous token and address ${from}`);
   }
   const to = listeningAt(moved.address());
   log.info({ event: 'admin_moved', from, to }, `admin API moved from ${from} to ${to}`);

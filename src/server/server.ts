@@ -6,7 +6,7 @@ import { SessionRegistry } from '../login/index.js';
 import { registerPassdbDrivers } from '../drivers.js';
 import { InProcessCounter, Listener, listeningAt, localAddresses, type ConnectionCounter, type ListenConfig } from '../net/index.js';
 import { DisconnectSpread } from '../proxy/index.js';
-import { Generation } from './generation.js';
+import { Generation, type GenerationDeps } from './generation.js';
 
 // The composition root: drivers outside auth/ (the imap passdb) exist before any configuration is read.
 registerPassdbDrivers();
@@ -78,9 +78,10 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
     }
     return false;
   };
-  // With an admin section: logins, auth answers, TLS handshakes and session ends are counted, across reloads.
-  const observation = loaded.config.admin ? new Observation(sessions) : undefined;
-  const shared = { sessions, isSelf, log, counter: opts.counter ?? new InProcessCounter(), disconnects: new DisconnectSpread(), ...(observation ? { observation } : {}) };
+  // With an admin section: logins, auth answers, TLS handshakes and session ends are counted, across
+  // reloads; from the reload that adds the section on, when it comes later.
+  const shared: GenerationDeps = { sessions, isSelf, log, counter: opts.counter ?? new InProcessCounter(), disconnects: new DisconnectSpread() };
+  if (loaded.config.admin) shared.observation = new Observation(sessions);
   let current = await Generation.create(loaded, shared);
   for (const w of current.prepared.warnings) log.warn({ event: 'config_warning' }, w);
   const retired = new Set<Generation>();
@@ -159,7 +160,9 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
       return [...listeners.values()].map((l) => ({ label: l.label, protocol: l.config.protocol, address: l.address() }));
     },
     sessions,
-    ...(observation ? { observation } : {}),
+    get observation() {
+      return shared.observation;
+    },
     get config() {
       return current.config;
     },
@@ -181,6 +184,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
     async reload(next) {
       if (closing) return { ok: false, error: 'postern is stopping' };
       let gen: Generation;
+      if (next.config.admin && !shared.observation) shared.observation = new Observation(sessions);
       try {
         gen = await Generation.create(next, { ...shared, previousPolicy: { policy: current.policy, cfg: current.config.auth } });
       } catch (err) {
