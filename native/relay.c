@@ -228,6 +228,9 @@ static int dial_handshake(dial_t *d) {
 }
 
 /* Writes what waits: 1 when all is written, 0 while it waits (for the socket, or for the TLS handshake), -1 when the dial is gone. */
+static int dial_read(dial_t *d);
+static void dial_schedule(dial_t *d);
+
 static int dial_flush(dial_t *d) {
   if (d->tls == T_HANDSHAKE) return 0;
   int wrote = bytes_pending(&d->out);
@@ -277,10 +280,17 @@ static int dial_flush(dial_t *d) {
     return 0;
   }
   if (d->ending) {
-    /* As socket.end() then destroySoon(): a FIN after the last byte, then the descriptor goes. */
-    tls_notify(d->ssl);
-    shutdown(d->fd, SHUT_WR);
-    dial_release(d, 1);
+    /*
+     * As socket.end(): a FIN after the last byte. The descriptor goes at the peer's FIN, what it
+     * sends meanwhile read and dropped (dial_read), or at dialEnd's caller's timer: a close with
+     * input unread would reset the connection and lose what is still unsent (a goodbye).
+     */
+    if (!d->lingering) {
+      tls_notify(d->ssl);
+      shutdown(d->fd, SHUT_WR);
+      d->lingering = 1;
+    }
+    dial_read(d);
     return -1;
   }
   return 1;
@@ -298,7 +308,6 @@ static void dial_schedule(dial_t *d) {
   uv_idle_start(&again_idle, again_cb);
 }
 
-static int dial_read(dial_t *d);
 
 static void dial_again_run(void) {
   dial_t *list = dial_again_head;
@@ -322,6 +331,18 @@ static void dial_again_run(void) {
 static int dial_read(dial_t *d) {
   napi_env env = d->env;
   int i = 0;
+  if (d->lingering) {
+    for (; i < ROUNDS && d->state == D_OPEN && d->io.readable; i++) {
+      ssize_t n = io_read(d->fd, d->ssl, &d->io, scratch, sizeof scratch);
+      if (n > 0) continue;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) d->io.readable = 0;
+      else dial_release(d, 1); /* its FIN, or an error: nothing is owed to it any more */
+      break;
+    }
+    if (i == ROUNDS && d->state == D_OPEN && d->io.readable) dial_schedule(d);
+    return 0;
+  }
   /* Nothing is read in the clear once STARTTLS is asked for, nor before the handshake is over. */
   for (; i < ROUNDS && d->state == D_OPEN && d->io.readable && !d->paused && (d->tls == T_NONE || d->tls == T_READY); i++) {
     ssize_t n = io_read(d->fd, d->ssl, &d->io, scratch, sizeof scratch);
@@ -641,7 +662,8 @@ static napi_value dial_end(napi_env env, napi_callback_info info) {
     d->paused = 1;
     if (d->cb != NULL) napi_delete_reference(env, d->cb);
     d->cb = NULL;
-    now = dial_held(d, dial_flush) != 0;
+    dial_held(d, dial_flush);
+    now = d->state == D_DONE;
   } else if (d != NULL) {
     dial_release(d, 1);
   }

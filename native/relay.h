@@ -163,6 +163,7 @@ typedef struct dial {
   int doomed;   /* on the free list */
   int paused;   /* JavaScript reads nothing now (a login under way) */
   int ending;   /* closes once `out` is written (dialEnd) */
+  int lingering; /* ending, FIN sent: reads and drops until the peer's FIN */
   int again;    /* stopped at ROUNDS with more to read: goes on at the next turn of the loop */
   struct dial *next_again;
   bytes_t out;  /* what a write could not take yet */

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { PosternError } from '../core/index.js';
 import { normalizeIp } from './address.js';
-import { NativeSocket, nodeSocket, type AnySocket } from './native-socket.js';
+import { END_MAX_MS, NativeSocket, nodeSocket, type AnySocket } from './native-socket.js';
 import type { ServerTls } from './tls.js';
 
 /**
@@ -86,7 +86,10 @@ export function endSocket(socket: AnySocket, data?: string): void {
   if (socket instanceof NativeSocket) return socket.end(data);
   if (data !== undefined) socket.end(data);
   else socket.end();
-  socket.destroySoon();
+  // A lingering close, as the native one: what the client still sends is read (and dropped by the
+  // session, which has ended) until its FIN ends the socket; at most END_MAX_MS in all.
+  socket.resume();
+  setTimeout(() => socket.destroy(), END_MAX_MS).unref();
 }
 
 /** The relay's context for these certificates, or undefined (none, or OpenSSL refused it, told to `onError`: Node's TLS serves then). */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { before, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
@@ -8,7 +9,7 @@ import { getTestCerts, type TestCerts } from '../../test/interop/harness/index.j
 import { queuedListener } from '../../test/support/listener.js';
 import { cleanupsAfterEach } from '../../test/support/cleanups.js';
 import { readUntil, recorder } from '../../test/support/relay.js';
-import { startServerTls } from './connection.js';
+import { endSocket, startServerTls } from './connection.js';
 import { nativeRelayMissing } from './native.js';
 import { NativeSocket, type AnySocket } from './native-socket.js';
 import { createServerTls } from './tls.js';
@@ -226,6 +227,39 @@ test('IPv6: the addresses of a native connection, on a listener bound to ::1 and
   assert.ok(conn4.socket instanceof NativeSocket);
   assert.deepEqual([conn4.remoteIp, conn4.remotePort, conn4.localIp, conn4.localPort], ['127.0.0.1', v4.localPort, '127.0.0.1', any.port]);
 });
+
+for (const nativeAccept of [true, false]) {
+  test(`ended while the client sends and reads slowly, a ${nativeAccept ? 'native' : 'Node'} connection delivers every byte, the last line and a FIN, not a reset`, { skip: nativeAccept && skip }, async () => {
+    // The client's input, unread when the connection goes, would make the kernel reset it and drop
+    // what it still held: endSocket() closes lingering, reading and dropping until the client's FIN.
+    const { port, next } = await start({ nativeAccept });
+    const c = await client(port);
+    const conn = await next();
+    const errors: Error[] = [];
+    c.on('error', (err) => errors.push(err));
+    c.pause();
+    const chatter = setInterval(() => c.write('a NOOP\r\n'), 2);
+    c.once('end', () => clearInterval(chatter));
+    cleanups.push(() => clearInterval(chatter));
+    const big = randomBytes(2 * 2 ** 20);
+    conn.socket.write(big);
+    await new Promise((r) => setTimeout(r, 100));
+    endSocket(conn.socket, '* BYE\r\n');
+    const chunks: Buffer[] = [];
+    c.on('data', (d: Buffer) => {
+      chunks.push(d);
+      c.pause();
+      setTimeout(() => c.resume(), 1);
+    });
+    c.resume();
+    await once(c, 'close');
+    const got = Buffer.concat(chunks);
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    assert.equal(got.subarray(big.length).toString(), '* BYE\r\n');
+    assert.equal(sha(got.subarray(0, big.length)), sha(big));
+    assert.deepEqual(errors, []);
+  });
+}
 
 test('without nativeAccept (proxy.relay: js), connections are net.Sockets', async () => {
   const { port, next } = await start({ nativeAccept: false });

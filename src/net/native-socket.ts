@@ -11,8 +11,8 @@ const DE_END = 3;
 const DE_ERROR = 4;
 const DE_SECURE = 5;
 
-/** How long end() waits for a peer that reads nothing before it closes anyway. */
-const END_MAX_MS = 5000;
+/** How long end() waits for a peer that reads nothing, or does not close its side, before it closes anyway. */
+export const END_MAX_MS = 5000;
 
 /** A Node socket (plain or TLS), or a connection the native relay opened or accepted. */
 export type AnySocket = Socket | NativeSocket;
@@ -266,7 +266,11 @@ export class NativeSocket {
     if (this.#handle) this.#relay.dialResume(this.#handle);
   }
 
-  /** Writes `data` and what is still unsent, then a FIN, then closes (socket.end() and destroySoon() in one); no event follows. */
+  /**
+   * Writes `data` and what is still unsent, then a FIN, then closes at the peer's FIN, its input
+   * read and dropped meanwhile (a lingering close: socket.end() and destroySoon() in one, without
+   * the reset a close with input unread would cause); no event follows.
+   */
   end(data?: string | Buffer): void {
     if (data !== undefined) this.write(data);
     this.uncork();
