@@ -159,6 +159,27 @@ describe('reload', { timeout: 60_000 }, () => {
     assert.match(await c.command('a LOGIN nologin pw'), /^a NO \[CONTACTADMIN\] third/m, 'the configuration before the refused reloads still answers');
     c.close();
   });
+
+  test('a listener on port 0 is opened again on a port of its own at each reload, the previous one closed', async () => {
+    const zero = await startServer(loaded(config('zero', certs.server, [0, 0])), logs.log);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const before = zero.listeners.map((l) => l.address.port);
+        const result = await zero.reload(loaded(config('zero', certs.server, [0, 0])));
+        assert.equal(result.ok, true);
+        assert.deepEqual(result.ok ? result.listeners : undefined, { opened: ['plain', 'tls'], closed: ['plain', 'tls'], kept: [] });
+        assert.deepEqual(zero.listeners.map((l) => l.label), ['plain', 'tls']);
+        const plain = zero.listeners[0]!.address.port;
+        assert.ok(!before.includes(plain), `a new port (${before} → ${plain})`);
+        assert.equal(await refused(before[0]!), true, 'the previous listener is closed');
+        const c = await readImap(plain);
+        assert.match(await c.command('a LOGIN nologin pw'), /^a NO \[CONTACTADMIN\] zero/m);
+        c.close();
+      }
+    } finally {
+      await zero.close();
+    }
+  });
 });
 
 describe('graceful stop', { timeout: 60_000 }, () => {

@@ -87,7 +87,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
   const retired = new Set<Generation>();
 
   /** Opens the listeners of `gen` not open yet; on failure closes those it opened and throws. */
-  const openListeners = async (gen: Generation): Promise<string[]> => {
+  const openListeners = async (gen: Generation): Promise<Listener[]> => {
     const opened: Listener[] = [];
     try {
       for (const lc of gen.config.listen) {
@@ -113,7 +113,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
       }
       throw err;
     }
-    return opened.map((l) => l.label);
+    return opened;
   };
 
   /** The old generation's MTA connections are ended gracefully; its passdbs go once no session of it still logs in. */
@@ -191,9 +191,9 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
         log.error({ event: 'reload_failed', config: next.file, err: (err as Error).message }, `reload refused, the running configuration stays: ${(err as Error).message}`);
         return { ok: false, error: (err as Error).message };
       }
-      let opened: string[];
+      let fresh: Listener[];
       try {
-        opened = await openListeners(gen);
+        fresh = await openListeners(gen);
       } catch (err) {
         await gen.close();
         log.error({ event: 'reload_failed', config: next.file, err: (err as Error).message }, `reload refused, the running configuration stays: ${(err as Error).message}`);
@@ -203,16 +203,19 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
       const closed: string[] = [];
       const kept: string[] = [];
       for (const [key, l] of listeners) {
+        // (One just opened for `port: 0` is keyed by the port it got, which the configuration does not name.)
+        if (fresh.includes(l)) continue;
         if (!wanted.has(key)) {
           // Stops accepting; the sessions it accepted go on.
           void l.close();
           listeners.delete(key);
           closed.push(l.label);
-        } else if (!opened.includes(l.label)) {
+        } else {
           l.update(gen.tls, gen.haproxyTrusted);
           kept.push(l.label);
         }
       }
+      const opened = fresh.map((l) => l.label);
       // A single process has no primary to start or stop workers (see cluster/Primary for the rest).
       if (!opts.clustered && next.config.process.workers !== current.config.process.workers) log.warn({ event: 'config_warning' }, 'process.workers changed: postern runs as one process, without a primary; it takes effect when postern restarts');
       const old = current;
