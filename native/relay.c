@@ -227,10 +227,10 @@ static int dial_handshake(dial_t *d) {
   return d->state == D_OPEN ? 1 : -1;
 }
 
-/* Writes what waits: 1 when all is written, 0 while it waits (for the socket, or for the TLS handshake), -1 when the dial is gone. */
 static int dial_read(dial_t *d);
 static void dial_schedule(dial_t *d);
 
+/* Writes what waits: 1 when all is written, 0 while it waits (for the socket, or for the TLS handshake), -1 when the dial is gone. */
 static int dial_flush(dial_t *d) {
   if (d->tls == T_HANDSHAKE) return 0;
   int wrote = bytes_pending(&d->out);
@@ -307,7 +307,6 @@ static void dial_schedule(dial_t *d) {
   dial_again_head = d;
   uv_idle_start(&again_idle, again_cb);
 }
-
 
 static void dial_again_run(void) {
   dial_t *list = dial_again_head;

@@ -89,7 +89,8 @@ export function endSocket(socket: AnySocket, data?: string): void {
   // A lingering close, as the native one: what the client still sends is read (and dropped by the
   // session, which has ended) until its FIN ends the socket; at most END_MAX_MS in all.
   socket.resume();
-  setTimeout(() => socket.destroy(), END_MAX_MS).unref();
+  const cap = setTimeout(() => socket.destroy(), END_MAX_MS).unref();
+  socket.once('close', () => clearTimeout(cap));
 }
 
 /** The relay's context for these certificates, or undefined (none, or OpenSSL refused it, told to `onError`: Node's TLS serves then). */
