@@ -81,16 +81,28 @@ export function nodeConnection(conn: Connection): Connection<Socket> {
   return conn.socket instanceof NativeSocket ? { ...conn, socket: nodeSocket(conn.socket) } : (conn as Connection<Socket>);
 }
 
-/** The connection's last words: `data`, what is still unsent, a FIN, then the close. */
+/** The connection's last words: `data`, what is still unsent, a FIN, then the close (lingering, see endLingering). */
 export function endSocket(socket: AnySocket, data?: string): void {
   if (socket instanceof NativeSocket) return socket.end(data);
+  endLingering(socket, data, END_MAX_MS);
+}
+
+/**
+ * A lingering close of a Node socket, as the native relay's (native/relay.c, native/session.c):
+ * `data` and what is still unsent, a FIN, then what the peer still sends is read (and dropped: its
+ * session has ended) until the peer's FIN ends the socket, at most `lingerMs` after ours. A close with
+ * input unread, or arriving after it, makes the kernel reset the connection and throw away what is
+ * still unsent. Once a socket is ended, later calls do nothing.
+ */
+export function endLingering(socket: Socket, data: string | undefined, lingerMs: number): void {
+  if (socket.destroyed || socket.writableEnded) return;
   if (data !== undefined) socket.end(data);
   else socket.end();
-  // A lingering close, as the native one: what the client still sends is read (and dropped by the
-  // session, which has ended) until its FIN ends the socket; at most END_MAX_MS in all.
   socket.resume();
-  const cap = setTimeout(() => socket.destroy(), END_MAX_MS).unref();
-  socket.once('close', () => clearTimeout(cap));
+  socket.once('finish', () => {
+    const cap = setTimeout(() => socket.destroy(), lingerMs).unref();
+    socket.once('close', () => clearTimeout(cap));
+  });
 }
 
 /** The relay's context for these certificates, or undefined (none, or OpenSSL refused it, told to `onError`: Node's TLS serves then). */

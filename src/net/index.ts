@@ -1,7 +1,7 @@
 export { limitsConfigSchema, listenConfigSchema, tlsConfigSchema, type LimitsConfig, type ListenConfig, type TlsConfig } from './config.js';
 export { Listener, type ConnectionHandler, type ListenerOptions } from './listener.js';
 export { applySocketPermissions, freeSocketPath } from './unix-socket.js';
-export { endSocket, nodeConnection, startServerTls, type Connection } from './connection.js';
+export { endLingering, endSocket, nodeConnection, startServerTls, type Connection } from './connection.js';
 export { NativeSocket, nodeSocket, tlsResumed, type AnySocket, type NativeSocketEvents } from './native-socket.js';
 export { nativeAddon, nativeRelayMissing, replaceNativeRelayForTest, type NativeRelay } from './native.js';
 export { backendTlsContext, type DialTls } from './backend-tls.js';

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { nodeSocket, type AnySocket } from '../net/index.js';
+import { endLingering, nodeSocket, type AnySocket } from '../net/index.js';
 import { adoptSockets, type JoinOptions, type RelayMode } from './relay.js';
 
 export type PipeEndReason = 'client disconnected' | 'backend disconnected' | 'idle timeout' | 'kicked' | 'shutdown' | `client error: ${string}` | `backend error: ${string}`;
@@ -87,20 +87,10 @@ export function joinSockets(
     if (++closed < 2) return;
     resolveDone({ reason: reason ?? 'client disconnected', ...bytes() });
   };
-  /**
-   * The client's last bytes, a FIN, and a lingering close: its input is read and dropped until its
-   * own FIN (the stream then ends itself) or LINGER_MS after ours. A close with input unread, or
-   * arriving after it, makes the kernel reset the connection and drop what is still unsent.
-   */
+  // The client's last bytes, a FIN, and a lingering close; what it sends meanwhile goes nowhere.
   const closeClient = (line?: string) => {
     flow.toBackend = false;
-    if (client.destroyed) return;
-    client.resume();
-    if (line !== undefined) client.end(line);
-    else client.end();
-    const linger = () => setTimeout(() => client.destroy(), LINGER_MS).unref();
-    if (client.writableFinished) linger();
-    else client.once('finish', linger);
+    endLingering(client, line, LINGER_MS);
   };
   // A goodbye in the protocol (`* BYE`, `-ERR`): the backend stops talking, the client gets the line, then FIN.
   const farewell = (why: 'kicked' | 'shutdown', line: string) => {
@@ -132,7 +122,7 @@ export function joinSockets(
     // The backend is done (Node ends our side of it too): what the client sends from now on is dropped.
     flow.toBackend = false;
     // With a disconnect delay, the backend's FIN must not reach the client before its turn.
-    if (opts.clientCloseDelay === undefined && flow.toClient) client.end();
+    if (opts.clientCloseDelay === undefined && flow.toClient) closeClient();
   });
   client.on('close', () => {
     reason ??= 'client disconnected';

@@ -73,7 +73,8 @@ export function adoptSockets(clientSocket: AnySocket, backendSocket: AnySocket, 
   const done = new Promise<PipeEnd>((r) => (resolveDone = r));
   let reason: PipeEndReason | undefined;
   let final: PipeEnd | undefined;
-  let parting = false;
+  // A farewell asked once: asked again, the relay closes at once.
+  let farewellAsked = false;
   const delay = opts.clientCloseDelay;
   const onEvent = (kind: number, why?: string, bytesIn = 0, bytesOut = 0): number | undefined => {
     if (kind === EV_DELAY) return delay?.() ?? 0;
@@ -98,9 +99,9 @@ export function adoptSockets(clientSocket: AnySocket, backendSocket: AnySocket, 
     destroy: (why, line) => {
       if (final) return;
       reason ??= why;
-      if (line !== undefined && !parting) relay.farewell(handle, Buffer.from(line));
+      if (line !== undefined && !farewellAsked) relay.farewell(handle, Buffer.from(line));
       else relay.destroy(handle);
-      parting = true;
+      farewellAsked = true;
     },
     bytes: () => {
       if (final) return { bytesIn: final.bytesIn, bytesOut: final.bytesOut };
