@@ -5,10 +5,10 @@
 // code fails the run with the sanitizer's report, even where the suites' own assertions still pass.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { makeTempDir } from './interop/harness/index.js';
+import { makeTempDir, spawnProcess, type ManagedProcess } from './interop/harness/index.js';
 
 const ROOT = process.cwd();
 /** The compiled suites that drive the relay, relative to dist/. */
@@ -44,6 +44,7 @@ function skipReason(): string | undefined {
 
 test('the native relay under AddressSanitizer and UndefinedBehaviorSanitizer: its suites pass, no report', { skip: skipReason(), timeout: 600_000 }, async () => {
   const tmp = makeTempDir('postern-sanitizers-');
+  let child: ManagedProcess | undefined;
   try {
     // A tree of its own: dist/src/net/native.js loads the addon relative to itself.
     for (const d of ['dist', 'bin', 'test']) cpSync(join(ROOT, d), join(tmp.path, d), { recursive: true });
@@ -62,23 +63,20 @@ test('the native relay under AddressSanitizer and UndefinedBehaviorSanitizer: it
     mkdirSync(reports);
     const files = SUITES.map((s) => join('dist', s)).filter((f) => existsSync(join(tmp.path, f)));
     assert.equal(files.length, SUITES.length, 'every suite is built');
-    // Without NODE_TEST_CONTEXT, which would make the child's runner skip its files as a nested run.
-    const { NODE_TEST_CONTEXT: _nested, ...env } = process.env;
-    const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=tap', ...files], {
+    // In a process group of its own (stopped with everything it started), without NODE_TEST_CONTEXT,
+    // which would make the child's runner skip its files as a nested run. Only node gets the runtimes:
+    // the harness starts Dovecot, openssl and the rest without them.
+    child = spawnProcess(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=tap', ...files], {
       cwd: tmp.path,
       env: {
-        ...env,
-        // Only node gets the runtimes: the harness starts Dovecot, openssl and the rest without them.
+        NODE_TEST_CONTEXT: undefined,
         LD_PRELOAD: runtimes()!.join(' '),
         ASAN_OPTIONS: `detect_leaks=0:verify_asan_link_order=0:abort_on_error=1:log_path=${join(reports, 'asan')}`,
         UBSAN_OPTIONS: `print_stacktrace=1:log_path=${join(reports, 'ubsan')}`,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const { code } = await child.exited;
+    const output = child.output();
     const found = readdirSync(reports);
     assert.equal(found.length, 0, `${found.length} sanitizer reports (${found.join(', ')}); the first:\n${found.length ? readFileSync(join(reports, found[0]!), 'utf8').slice(0, 4000) : ''}`);
     assert.equal(code, 0, output.slice(-6000));
@@ -86,6 +84,7 @@ test('the native relay under AddressSanitizer and UndefinedBehaviorSanitizer: it
     // The suites ran (about a hundred tests), not a runner that found nothing to do.
     assert.ok(count('pass') >= 80 && count('fail') === 0, `pass ${count('pass')}, fail ${count('fail')}\n${output.slice(-3000)}`);
   } finally {
+    await child?.stop();
     tmp.remove();
   }
 });

@@ -50,6 +50,17 @@ function peerNames(port: number, ca: string): Promise<string> {
   });
 }
 
+/** Runs `fn` with a port another listener holds; the port is free again after. */
+async function whileHeld<T>(fn: (port: number) => Promise<T>): Promise<T> {
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  try {
+    return await fn((holder.address() as { port: number }).port);
+  } finally {
+    await new Promise((r) => holder.close(r));
+  }
+}
+
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = tcpConnect({ host: '127.0.0.1', port });
@@ -147,11 +158,7 @@ describe('reload', { timeout: 60_000 }, () => {
     const line = await logs.waitFor((r) => r['event'] === 'reload_failed');
     assert.match(String(line['msg']), /running configuration stays/);
     // A port another process holds: refused too, nothing half-opened.
-    const holder = createServer();
-    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
-    const taken = (holder.address() as { port: number }).port;
-    const busy = await server.reload(loaded(config('busy', certs.server, [plain, server.listeners[1]!.address.port, taken])));
-    holder.close();
+    const busy = await whileHeld((taken) => server.reload(loaded(config('busy', certs.server, [plain, server.listeners[1]!.address.port, taken]))));
     assert.equal(busy.ok, false);
     assert.match(!busy.ok ? busy.error : '', /EADDRINUSE/);
     assert.deepEqual(server.listeners.map((l) => l.label), ['plain', 'tls']);
@@ -250,7 +257,7 @@ describe('the admin API across reloads', { timeout: 60_000 }, () => {
   };
 
   test('a rotated token, a new metrics rule and a new address apply at reload; an address that cannot be bound or a removed section leave no API half-moved', async () => {
-    const [first, second, taken] = (await freePorts(3)) as [number, number, number];
+    const [first, second] = (await freePorts(2)) as [number, number];
     writeFileSync(tokenFile, `${OLD}\n`);
     const logs = captureLogs();
     const server = await startServer(withAdmin(first), logs.log);
@@ -275,13 +282,7 @@ describe('the admin API across reloads', { timeout: 60_000 }, () => {
       assert.equal(moved['to'], `127.0.0.1:${second}`);
 
       // An address another process holds: the reload goes through, the API stays where it was.
-      const holder = createServer();
-      await new Promise<void>((r) => holder.listen(taken, '127.0.0.1', r));
-      try {
-        assert.equal((await server.reload(withAdmin(taken))).ok, true);
-      } finally {
-        await new Promise((r) => holder.close(r));
-      }
+      assert.equal((await whileHeld((taken) => server.reload(withAdmin(taken)))).ok, true);
       const failed = await logs.waitFor((r) => r['event'] === 'admin_reload_failed');
       assert.match(String(failed['msg']), new RegExp(`keeps its previous token and address 127\\.0\\.0\\.1:${second}: .*EADDRINUSE`));
       assert.equal(await status(second, '/sessions', NEW), 200);
@@ -300,7 +301,7 @@ describe('the admin API across reloads', { timeout: 60_000 }, () => {
   });
 
   test('added by a reload, the admin API opens, and its metrics count the logins from then on', async () => {
-    const [port, taken, imapPort] = (await freePorts(3)) as [number, number, number];
+    const [port, imapPort] = (await freePorts(2)) as [number, number];
     writeFileSync(tokenFile, `${OLD}\n`);
     const listen = [{ ...base.listen[0]!, port: imapPort }];
     const admin = (at: number) => configure({ ...base, listen, admin: { listen: `127.0.0.1:${at}`, token_file: tokenFile } });
@@ -318,13 +319,7 @@ describe('the admin API across reloads', { timeout: 60_000 }, () => {
       // A login before the section exists is not counted.
       assert.match(await login('wrong'), /^a NO /);
       // An address another process holds: the reload goes through, without the API, and says why.
-      const holder = createServer();
-      await new Promise<void>((r) => holder.listen(taken, '127.0.0.1', r));
-      try {
-        assert.equal((await server.reload(admin(taken))).ok, true);
-      } finally {
-        await new Promise((r) => holder.close(r));
-      }
+      assert.equal((await whileHeld((taken) => server.reload(admin(taken)))).ok, true);
       const failed = await logs.waitFor((r) => r['event'] === 'admin_reload_failed');
       assert.match(String(failed['msg']), /added by the reload cannot open: .*EADDRINUSE/);
       assert.equal(server.admin?.port, undefined, 'no admin API');

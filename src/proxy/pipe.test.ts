@@ -8,7 +8,7 @@ import { makeCert } from '../imap/front/session-harness.js';
 import { joinSockets } from './pipe.js';
 import { nativeRelayMissing, replaceNativeRelayForTest } from '../net/index.js';
 import type { RelayMode } from './relay.js';
-import { refusingRelay, socketPair } from '../../test/support/relay.js';
+import { chatter, readSlowly, refusingRelay, socketPair } from '../../test/support/relay.js';
 
 const MIB = 2 ** 20;
 
@@ -222,38 +222,23 @@ for (const relay of ['js', 'auto'] as RelayMode[]) {
       assert.equal(end.bytesOut, '* OK still here\r\n* BYE Server shutting down.\r\n'.length);
     });
 
-    /** Reads to the end slowly (a pause after each chunk), so that the server's buffers stay full to the last. */
-    const readSlowly = (s: Socket) => {
-      s.on('data', () => {
-        s.pause();
-        setTimeout(() => s.resume(), 1);
-      });
-      const all = readAll(s);
-      s.resume();
-      return all;
-    };
-
-    /** Writes a command every 2 ms until the server's FIN; the errors the client saw. */
-    const chatter = (client: Socket) => {
-      const errors: Error[] = [];
-      client.on('error', (err) => errors.push(err));
-      const timer = setInterval(() => client.write('A NOOP\r\n'), 2);
-      client.once('end', () => clearInterval(timer));
-      client.once('close', () => clearInterval(timer));
-      return errors;
+    /** A joined pair whose client sends every 2 ms and does not read; the backend reads. */
+    const chattering = async () => {
+      const [client, clientSide] = await socketPair();
+      const [backend, backendSide] = await socketPair();
+      backend.on('error', () => {});
+      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
+      backend.resume();
+      client.pause();
+      return { client, backend, pipe, errors: chatter(client) };
     };
 
     // Input unread at the close would make the kernel reset the connection and drop what it still
     // held for the client: the close lingers, reading and dropping, until the client's FIN.
     test('a client that sends while the backend leaves still gets all the backend said last, then a FIN, not a reset', async () => {
-      const [client, clientSide] = await socketPair();
-      const [backend, backendSide] = await socketPair();
-      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
-      backend.resume();
-      client.pause();
+      const { client, backend, pipe, errors } = await chattering();
       const big = randomBytes(8 * MIB);
       backend.end(big);
-      const errors = chatter(client);
       await sleep(200);
       assert.equal(sha(await readSlowly(client)), sha(big));
       await once(client, 'close');
@@ -262,14 +247,8 @@ for (const relay of ['js', 'auto'] as RelayMode[]) {
     });
 
     test('a client that sends while its farewell waits gets what was on its way and the farewell, not a reset', async () => {
-      const [client, clientSide] = await socketPair();
-      const [backend, backendSide] = await socketPair();
-      backend.on('error', () => {});
-      const pipe = joinSockets(clientSide, backendSide, { relay, idleTimeoutMs: 60_000 });
-      backend.resume();
-      client.pause();
+      const { client, backend, pipe, errors } = await chattering();
       backend.write(randomBytes(8 * MIB));
-      const errors = chatter(client);
       await sleep(100);
       pipe.destroy('shutdown', '* BYE Server shutting down.\r\n');
       await sleep(100);

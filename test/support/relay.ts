@@ -98,3 +98,27 @@ export function readUntil(s: Socket, text: string): Promise<string> {
     s.on('data', onData);
   });
 }
+
+/** Reads `s` to its end slowly (a pause of 1 ms after each chunk), so that the sender's buffers stay full to the last. */
+export async function readSlowly(s: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  s.on('data', (c: Buffer) => {
+    chunks.push(c);
+    s.pause();
+    setTimeout(() => s.resume(), 1);
+  });
+  const ended = once(s, 'end');
+  s.resume();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+/** Writes a command every 2 ms until the other side's FIN (or the close); the errors `s` saw. */
+export function chatter(s: Socket): Error[] {
+  const errors: Error[] = [];
+  s.on('error', (err) => errors.push(err));
+  const timer = setInterval(() => s.write('a NOOP\r\n'), 2);
+  s.once('end', () => clearInterval(timer));
+  s.once('close', () => clearInterval(timer));
+  return errors;
+}
