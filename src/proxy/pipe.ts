@@ -92,6 +92,11 @@ export function joinSockets(
     flow.toBackend = false;
     endLingering(client, line, LINGER_MS);
   };
+  // A timer that goes with the client: cleared when it closes first.
+  const whileOpen = (ms: number, fn: () => void) => {
+    const timer = setTimeout(fn, ms).unref();
+    client.once('close', () => clearTimeout(timer));
+  };
   // A goodbye in the protocol (`* BYE`, `-ERR`): the backend stops talking, the client gets the line, then FIN.
   const farewell = (why: 'kicked' | 'shutdown', line: string) => {
     if (!flow.toClient) return end(why);
@@ -100,14 +105,13 @@ export function joinSockets(
     backend.destroy();
     if (client.destroyed || !client.writable) return;
     closeClient(line);
-    setTimeout(() => client.destroy(), FAREWELL_MS).unref(); // a client that never reads
+    whileOpen(FAREWELL_MS, () => client.destroy()); // a client that never reads
   };
   // Dovecot's delayed disconnect: the client's input is read and dropped until its turn comes or it leaves.
   const holdClient = (ms: number) => {
     flow.toBackend = false;
     client.resume();
-    const timer = setTimeout(() => closeClient(), ms);
-    client.on('close', () => clearTimeout(timer));
+    whileOpen(ms, () => closeClient());
   };
 
   client.on('error', (err) => end(`client error: ${err.message}`));
