@@ -53,6 +53,20 @@ describe('proc', () => {
     assert.equal(a.signal, 'SIGTERM');
   });
 
+  it('exited settles after the exit when a descendant outside the group keeps stdout open', async () => {
+    // setsid takes the sleep out of the process group, so neither the exit nor killGroup ends it.
+    const proc = spawnProcess('sh', ['-c', 'setsid sleep 30 & echo $!; exit 4'], { stdioGraceMs: 300 });
+    const orphan = Number((await proc.waitForOutput(/^\d+/m, 5000))[0]);
+    try {
+      const t0 = Date.now();
+      assert.equal((await proc.exited).code, 4);
+      assert.ok(Date.now() - t0 < 5000, 'exited waited for the descendant');
+      assert.equal((await proc.stop()).code, 4);
+    } finally {
+      process.kill(orphan, 'SIGKILL');
+    }
+  });
+
   it('waitForOutput rejects when the process exits without a match, and on timeout', async () => {
     const quick = spawnProcess('sh', ['-c', 'echo bye; exit 3']);
     await assert.rejects(quick.waitForOutput(/never/, 5000), /exited/);

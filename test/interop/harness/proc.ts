@@ -19,6 +19,11 @@ export interface SpawnOptions {
    * for children that still write on the way out (valgrind's counts).
    */
   stragglerGraceMs?: number;
+  /**
+   * How long stdout and stderr may stay open after the leader's exit before `exited` settles without
+   * them (default 10 s, or stragglerGraceMs when longer): a descendant that left the group keeps them.
+   */
+  stdioGraceMs?: number;
   /** Per-stream cap on captured output (default 4 MiB); the tail is dropped. */
   maxOutputBytes?: number;
 }
@@ -92,6 +97,8 @@ function peerEnv(command: string, extra: Record<string, string | undefined> | un
   return env;
 }
 
+const STDIO_GRACE_MS = 10_000;
+
 /** Spawns `command` as the leader of a new process group (so its children can be killed with it). */
 export function spawnProcess(command: string, args: readonly string[], opts: SpawnOptions = {}): ManagedProcess {
   const maxBytes = opts.maxOutputBytes ?? 4 * 1024 * 1024;
@@ -122,9 +129,11 @@ export function spawnProcess(command: string, args: readonly string[], opts: Spa
 
   let info: ExitInfo | undefined;
   const unregister = pid === undefined ? () => undefined : guardProcessGroup(pid);
+  let stdioTimer: NodeJS.Timeout | undefined;
   const exited = new Promise<ExitInfo>((resolve) => {
     const finish = (result: ExitInfo): void => {
       if (info !== undefined) return;
+      clearTimeout(stdioTimer);
       info = result;
       unregister();
       for (const listener of listeners) listener();
@@ -135,6 +144,15 @@ export function spawnProcess(command: string, args: readonly string[], opts: Spa
     });
     // 'close' waits for the stdio streams, so all output has been collected.
     child.once('close', (code, signal) => finish({ code, signal }));
+    // A descendant outside the group that kept stdout or stderr open would hold 'close' for as long as it
+    // lives: after the exit, the streams get STDIO_GRACE_MS to end, then are let go.
+    child.once('exit', (code, signal) => {
+      stdioTimer = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        finish({ code, signal });
+      }, opts.stdioGraceMs ?? Math.max(STDIO_GRACE_MS, opts.stragglerGraceMs ?? 0));
+    });
   });
 
   const stdout = (): string => Buffer.concat(out).toString('utf8');
