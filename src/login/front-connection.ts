@@ -1,6 +1,6 @@
 import { Aborter, type AbortLike } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { endSocket, NativeSocket, startServerTls, type AnySocket, type Connection, type NativeSocketEvents } from '../net/index.js';
+import { endSocket, NativeSocket, startServerTls, TLS_HANDSHAKE_TIMEOUT_MS, type AnySocket, type Connection, type NativeSocketEvents } from '../net/index.js';
 import { joinSockets, type Pipe, type PipeEnd, type RelayMode } from '../proxy/index.js';
 import { ClientIdentity } from './client-identity.js';
 import type { EndReason, SessionInfo } from './registry.js';
@@ -28,8 +28,6 @@ export interface FrontConnectionOptions {
   /** Told once when the session is over, for the registry; a proxied session brings its byte counts. */
   onClose?: (end?: { bytesIn: number; bytesOut: number }) => void;
 }
-
-const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
 
 type Phase = { kind: 'open' } | { kind: 'proxying'; pipe: Pipe; user: string; backend: string } | { kind: 'closed' };
 

@@ -3,7 +3,7 @@ import { TLSSocket } from 'node:tls';
 import { PosternError } from '../core/index.js';
 import { normalizeIp } from './address.js';
 import { END_MAX_MS, NativeSocket, nodeSocket, type AnySocket } from './native-socket.js';
-import type { ServerTls } from './tls.js';
+import { serverHandshake, type ServerTls } from './tls.js';
 
 /**
  * One accepted client connection, as the protocol fronts see it. `socket`: a NativeSocket when the
@@ -142,24 +142,11 @@ export function startServerTls(conn: Connection, handshakeTimeoutMs: number): Pr
   plain.removeAllListeners('timeout');
   const secure = new TLSSocket(plain, { isServer: true, ...tls.socketOptions });
   conn.socket = secure;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new PosternError('POSTERN_TLS_HANDSHAKE', 'TLS handshake timed out')), handshakeTimeoutMs);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      tls.onHandshakeFailed?.(conn.listener);
-      secure.destroy();
-      reject(err);
-    };
-    secure.once('error', fail);
-    secure.once('secure', () => {
-      clearTimeout(timer);
-      secure.off('error', fail);
-      conn.secured = true;
-      const name = (secure as TLSSocket & { servername?: string | false }).servername;
-      if (name) conn.serverName = name;
-      const user = tls.certUsernameField ? verifiedCertUsername(secure, tls.certUsernameField) : undefined;
-      if (user !== undefined) conn.certUsername = user;
-      resolve();
-    });
+  return serverHandshake(secure, handshakeTimeoutMs, () => tls.onHandshakeFailed?.(conn.listener)).then(() => {
+    conn.secured = true;
+    const name = (secure as TLSSocket & { servername?: string | false }).servername;
+    if (name) conn.serverName = name;
+    const user = tls.certUsernameField ? verifiedCertUsername(secure, tls.certUsernameField) : undefined;
+    if (user !== undefined) conn.certUsername = user;
   });
 }

@@ -8,10 +8,8 @@ import { NativeListen } from './native-listen.js';
 import type { AnySocket, NativeSocket } from './native-socket.js';
 import { normalizeIp, type NetworkList } from './address.js';
 import { peerAddresses, readProxyHeader, startTlsAfterHeader } from './proxy-accept.js';
-import type { ServerTls } from './tls.js';
+import { TLS_HANDSHAKE_TIMEOUT_MS, type ServerTls } from './tls.js';
 import { applySocketPermissions, freeSocketPath } from './unix-socket.js';
-
-const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
 
 export type ConnectionHandler = (conn: Connection) => void;
 

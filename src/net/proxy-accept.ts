@@ -3,7 +3,7 @@ import { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { normalizeIp, type NetworkList } from './address.js';
 import { decodeProxyHeader, V2_MAX_BYTES, type ProxyHeader } from './proxy-protocol.js';
-import type { ServerTls } from './tls.js';
+import { serverHandshake, type ServerTls } from './tls.js';
 
 /** A load balancer sends the header at once; a peer silent this long is not one (Dovecot waits 3 s). */
 export const PROXY_HEADER_TIMEOUT_MS = 5_000;
@@ -73,21 +73,7 @@ export function startTlsAfterHeader(socket: Socket, tls: ServerTls, handshakeTim
   const transport = socket.readableLength > 0 ? replayingStream(socket) : socket;
   const secure = new TLSSocket(transport, { isServer: true, ...tls.socketOptions });
   if (transport === socket) socket.resume();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error('TLS handshake timed out')), handshakeTimeoutMs);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      secure.destroy();
-      socket.destroy();
-      reject(err);
-    };
-    secure.once('error', fail);
-    secure.once('secure', () => {
-      clearTimeout(timer);
-      secure.off('error', fail);
-      resolve(secure);
-    });
-  });
+  return serverHandshake(secure, handshakeTimeoutMs, () => socket.destroy()).then(() => secure);
 }
 
 function replayingStream(socket: Socket): Duplex {

@@ -1,9 +1,34 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext, DEFAULT_CIPHERS, type SecureContext, type TLSSocketOptions, type TlsOptions } from 'node:tls';
+import { createSecureContext, DEFAULT_CIPHERS, type SecureContext, type TLSSocket, type TLSSocketOptions, type TlsOptions } from 'node:tls';
 import { PosternError } from '../core/index.js';
 import type { TlsConfig } from './config.js';
 import { nativeAddon } from './native.js';
+
+/** How long a client's TLS handshake may take: implicit TLS on every listener, and after STARTTLS/STLS. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
+
+/**
+ * Settles when the server handshake of `secure` (a Node TLSSocket) is over. On its error, or when it
+ * takes longer than `timeoutMs`, `onFail` runs, the socket is destroyed and the promise rejects.
+ */
+export function serverHandshake(secure: TLSSocket, timeoutMs: number, onFail: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new PosternError('POSTERN_TLS_HANDSHAKE', 'TLS handshake timed out')), timeoutMs);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      onFail();
+      secure.destroy();
+      reject(err);
+    };
+    secure.once('error', fail);
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      secure.off('error', fail);
+      resolve();
+    });
+  });
+}
 
 export interface ServerTls {
   /** Options for tls.createServer and server-side TLSSocket: default context plus SNI. */

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Authenticator } from '../../auth/index.js';
 import type { Logger } from '../../log/index.js';
-import { startServerTls, type Connection } from '../../net/index.js';
+import { startServerTls, TLS_HANDSHAKE_TIMEOUT_MS, type Connection } from '../../net/index.js';
 import { LmtpCommandReader, type LmtpCommand, type LmtpReadResult } from '../wire/index.js';
 import { LmtpBackend, type BackendAnswer } from './backend.js';
 import { lhloReply } from './lhlo.js';
@@ -47,7 +47,6 @@ type State =
   | { kind: 'data'; tx: Transaction; live: LmtpBackend[]; failed: Map<string, BackendAnswer>; bytes: number; tooBig: boolean }
   | { kind: 'closed' };
 
-const TLS_HANDSHAKE_TIMEOUT_MS = 30_000;
 /** Dovecot's SMTP_SERVER_DEFAULT_MAX_BAD_COMMANDS. */
 const DEFAULT_MAX_BAD_COMMANDS = 10;
 const DEFAULT_MAX_RECIPIENTS = 1000;
