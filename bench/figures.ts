@@ -87,9 +87,21 @@ export interface FigureRun extends LoadgenRun {
  * between two runs of the same target a few seconds apart, pinned or not (RESULTS.md items 47, 53), so each
  * target takes them in turn several times and the rounds are summed. The NOOP figure's p50 moved by 5 µs
  * between runs (RESULTS.md item 50) against a goal of 25 µs added: its p50 is the median of three rounds.
- * The measured time is the same in all.
+ * The login figures at 50 clients: the machine's speed drifts by up to half for minutes at a time (RESULTS.md,
+ * after the 19:11 run and item 60), and one 15 s window a target put a whole figure's ratio in one state.
+ * The measured time is the same in all; each round starts its target afresh, with its own warm-up.
  */
-export const ROUNDS: Partial<Record<FigureId, number>> = { fetch: 3, 'fetch-pinned': 3, noop: 3 };
+export const ROUNDS: Partial<Record<FigureId, number>> = {
+  'login-imap': 3,
+  'login-imaps': 3,
+  'login-imaps-resume': 3,
+  'login-starttls': 3,
+  'login-imaps-backend-tls': 3,
+  fetch: 3,
+  'fetch-pinned': 3,
+  noop: 3,
+  'login-pop3': 3,
+};
 
 /** Whether a run's rate is in bytes (a FETCH figure) rather than operations a second. */
 export const ratesBytes = (r: LoadgenResult): boolean => r.mode === 'fetch';
@@ -97,7 +109,7 @@ export const ratesBytes = (r: LoadgenResult): boolean => r.mode === 'fetch';
 const roundRate = (r: LoadgenResult): number => (ratesBytes(r) ? r.bytes_per_s : r.ops_per_s);
 
 /** Durations of one of `rounds` rounds: the measured time divided, the warm-up kept. */
-export const roundDurations = (d: Durations, rounds: number): Durations => ({ ...d, streamS: d.streamS / rounds });
+export const roundDurations = (d: Durations, rounds: number): Durations => ({ ...d, streamS: d.streamS / rounds, loginS: d.loginS / rounds });
 
 const sumOf = <T>(items: readonly T[], get: (x: T) => number) => items.reduce((n, x) => n + get(x), 0);
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -50,4 +50,16 @@ describe('bench figures table', () => {
     assert.deepEqual(cells(figuresTable(results, 50), 'NOOP p50 added by the proxy (µs)').slice(0, 4), ['—', '—', '—', '23']);
     assert.match(roundDetails(results), /- postern noop: p50 58, 71, 57 µs/);
   });
+
+  test('logins in rounds: the table gives their sum over the measured time, the details each round, no backend process', () => {
+    const busy = (r: FigureRun): FigureRun => ({ ...r, cpu: { ...r.cpu, busiest: { backend: { pid: 7, comm: 'imap', seconds: 1, ageS: 3, processor: 1 } } } });
+    const direct = mergeRounds([busy(login('login-imap', 50, 2000, 4000)), busy(login('login-imap', 50, 1000, 4000)), busy(login('login-imap', 50, 1500, 4000))]);
+    const postern = mergeRounds([login('login-imap', 50, 1200, 5000, 3), login('login-imap', 50, 900, 6000, 3), login('login-imap', 50, 1500, 5500, 3)]);
+    const results = [target('direct', [direct]), target('postern', [postern])];
+    assert.deepEqual(cells(figuresTable(results, 50), 'IMAP logins/s (50 clients)').slice(0, 4), ['1,500', '—', '—', '1,200']);
+    const details = roundDetails(results);
+    assert.match(details, /- postern login-imap: 1200, 900, 1500 a second/);
+    assert.match(details, /- direct login-imap: 2000, 1000, 1500 a second/);
+    assert.doesNotMatch(details, /busiest process/);
+  });
 });

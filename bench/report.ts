@@ -215,7 +215,8 @@ export function roundDetails(results: readonly TargetResults[]): string {
       const each = run.rounds.map((x) => (bytes ? (x / 2 ** 20).toFixed(1) : x.toFixed(0))).join(', ');
       lines.push(`- ${nameOf(r)} ${f}: ${each} ${bytes ? 'MiB/s' : 'a second'} (rounds in turn with the other targets; the tables give their sum)`);
       const backends = run.roundBackends ?? [];
-      if (backends.some((b) => b !== undefined)) lines.push(`  - the backend's busiest process each round: ${backends.map(describeBusiest).join('; ')}`);
+      // A FETCH round is one backend process's; a login round spreads over many.
+      if (bytes && backends.some((b) => b !== undefined)) lines.push(`  - the backend's busiest process each round: ${backends.map(describeBusiest).join('; ')}`);
     }
   }
   return lines.join('\n');
