@@ -892,6 +892,14 @@ static napi_value listen_resume(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* listenPause(handle): stops watching the socket until listenResume. */
+static napi_value listen_pause(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  listen_t *l = listen_arg(env, info, argv, 1);
+  if (l != NULL) listen_stop(l);
+  return NULL;
+}
+
 /* listenTls(handle, tls | undefined): the context of the connections accepted from now on (a reload). */
 static napi_value listen_tls(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -988,7 +996,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_create_string_utf8(env, "postern.relay", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, resource, name, &async_ctx);
   }
-  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", session_adopt}, {"destroy", session_destroy}, {"farewell", session_farewell}, {"bytes", session_bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialResumed", dial_resumed}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenClose", listen_close_js}, {"listenTls", listen_tls}, {"dialStartTls", dial_start_tls}, {"socketPair", socket_pair}, {"tlsContext", tls_context_js}, {"tlsClientContext", tls_client_context_js}};
+  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", session_adopt}, {"destroy", session_destroy}, {"farewell", session_farewell}, {"bytes", session_bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialResumed", dial_resumed}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenPause", listen_pause}, {"listenClose", listen_close_js}, {"listenTls", listen_tls}, {"dialStartTls", dial_start_tls}, {"socketPair", socket_pair}, {"tlsContext", tls_context_js}, {"tlsClientContext", tls_client_context_js}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
     napi_set_named_property(env, exports, fns[i].name, fn);

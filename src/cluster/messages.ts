@@ -11,7 +11,9 @@ export type ToWorker =
   /** Places under limits.max_connections for the worker to hold (0: the node is full). */
   | { t: 'placed'; id: number; places: number }
   /** Give back every place held and not used. */
-  | { t: 'reclaim'; id: number };
+  | { t: 'reclaim'; id: number }
+  /** process.accept: gather: leave new connections to the other workers (held), or take them again. */
+  | { t: 'hold'; held: boolean };
 
 /** Worker to primary: started, an answer, or a connection count to take or give back (limits:). */
 export type ToPrimary =
@@ -22,16 +24,21 @@ export type ToPrimary =
   /** More places under limits.max_connections, whose value is `max` in this worker's configuration. */
   | { t: 'places'; id: number; max: number }
   /** Places given back, unasked or in answer to the reclaim `reclaim`. */
-  | { t: 'return'; places: number; reclaim?: number };
+  | { t: 'return'; places: number; reclaim?: number }
+  /**
+   * How busy the worker was since its last report, for process.accept: gather: its event loop's
+   * utilisation (0–1, wall time) and its main thread's CPU time over the same wall time.
+   */
+  | { t: 'load'; elu: number; cpu: number };
 
 const kind = (m: unknown): string | undefined => (typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string' ? (m as { t: string }).t : undefined);
 
 export function isToWorker(m: unknown): m is ToWorker {
   const t = kind(m);
-  return t === 'ask' || t === 'shutdown' || t === 'counted' || t === 'placed' || t === 'reclaim';
+  return t === 'ask' || t === 'shutdown' || t === 'counted' || t === 'placed' || t === 'reclaim' || t === 'hold';
 }
 
 export function isToPrimary(m: unknown): m is ToPrimary {
   const t = kind(m);
-  return t === 'ready' || t === 'answer' || t === 'acquire' || t === 'release' || t === 'places' || t === 'return';
+  return t === 'ready' || t === 'answer' || t === 'acquire' || t === 'release' || t === 'places' || t === 'return' || t === 'load';
 }

@@ -1,4 +1,6 @@
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
@@ -6,6 +8,20 @@ import { workerAdmin } from '../admin/index.js';
 import type { SessionFilter } from '../login/index.js';
 import { WorkerCounter } from './counter.js';
 import { isToWorker, type ToPrimary } from './messages.js';
+import { LOAD_REPORT_MS } from './accept-gather.js';
+
+/**
+ * CPU time of this process's main thread, in ns: the scheduler's count (Linux), else the whole
+ * process's (the relay thread's included).
+ */
+function mainThreadCpuNs(): bigint {
+  try {
+    return BigInt(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'latin1').split(' ')[0]!);
+  } catch {
+    const u = process.cpuUsage();
+    return BigInt(u.user + u.system) * 1000n;
+  }
+}
 
 /** A question a worker answers for the primary (`reload`, and what the admin API asks). */
 export type WorkerQuestion = (arg: unknown, server: RunningServer) => Promise<unknown> | unknown;
@@ -43,9 +59,11 @@ export async function serveProcess(opts: ServeOptions): Promise<void> {
 
   await new Promise<void>((resolve) => {
     let stopping = false;
+    let loadTimer: NodeJS.Timeout | undefined;
     const stop = (why: string, deadlineMs = server.config.process.shutdown_timeout) => {
       if (stopping) return;
       stopping = true;
+      clearInterval(loadTimer);
       log.info({ event: 'stopping', signal: why, deadline_ms: deadlineMs }, 'stopping');
       void server.shutdown(deadlineMs).then(resolve);
     };
@@ -62,6 +80,7 @@ export async function serveProcess(opts: ServeOptions): Promise<void> {
       process.on('message', (m: unknown) => {
         if (!isToWorker(m)) return;
         if (m.t === 'shutdown') return stop('primary', m.deadlineMs);
+        if (m.t === 'hold') return server.holdAccepts(m.held);
         if (m.t !== 'ask') return;
         const answer = questions[m.what];
         if (!answer) return send({ t: 'answer', id: m.id, ok: false, error: `unknown question ${m.what}` });
@@ -72,6 +91,14 @@ export async function serveProcess(opts: ServeOptions): Promise<void> {
             (err: unknown) => send({ t: 'answer', id: m.id, ok: false, error: (err as Error).message }),
           );
       });
+      // How busy this worker is, for the primary's process.accept: gather.
+      let last = { elu: performance.eventLoopUtilization(), cpuNs: mainThreadCpuNs(), at: process.hrtime.bigint() };
+      loadTimer = setInterval(() => {
+        const now = { elu: performance.eventLoopUtilization(), cpuNs: mainThreadCpuNs(), at: process.hrtime.bigint() };
+        const cpu = Number(now.cpuNs - last.cpuNs) / Math.max(1, Number(now.at - last.at));
+        send({ t: 'load', elu: performance.eventLoopUtilization(now.elu, last.elu).utilization, cpu });
+        last = now;
+      }, LOAD_REPORT_MS).unref();
       send({ t: 'ready', listeners: server.listeners.map((l) => ({ label: l.label, address: l.address.address, port: l.address.port })) });
     } else {
       process.on('SIGHUP', () => void onHup());

@@ -46,6 +46,8 @@ export class Listener {
   /** Implicit TLS in the relay: its context of the moment (a reload swaps it). */
   #nativeTls: object | undefined;
   #native: NativeListen | undefined;
+  /** Held back by the cluster's primary (process.accept: gather), for a native listener: see hold(). */
+  #held = false;
   /** A native connection's local end as far as the listener knows it: its address when bound to one, its port. */
   #nativeLocal: { ip?: string; port: number } = { port: 0 };
   #closed = false;
@@ -220,10 +222,20 @@ export class Listener {
     if (this.#nativeAccept) {
       this.#nativeLocal = this.#local ?? { port };
       this.#native = NativeListen.start(this.#server, this.#acceptNative, this.label, this.#log, this.#nativeTls);
+      if (this.#held) this.#native?.hold(true);
       // Listening means the relay accepts: libuv lets go of the socket within a turn or two of the loop.
       await this.#native?.taken;
     }
     return this.#bound;
+  }
+
+  /**
+   * Whether this process takes the listener's new connections: a held one leaves them to the other
+   * workers sharing the socket. Only native accepts can be held; Node's server accepts regardless.
+   */
+  hold(held: boolean): void {
+    this.#held = held;
+    this.#native?.hold(held);
   }
 
   /** The bound address; for a unix socket `{ address: path, family: 'unix', port: 0 }`. */

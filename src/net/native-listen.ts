@@ -19,6 +19,8 @@ export class NativeListen {
   readonly #relay: NativeRelay;
   readonly #handle: object;
   #closed = false;
+  /** Held back by the cluster's primary (process.accept: gather): the relay does not watch the socket. */
+  #held = false;
   #lastWarn = 0;
   /** Settles once libuv no longer accepts on the socket (true), or gave up trying (false). */
   readonly taken: Promise<boolean>;
@@ -70,8 +72,16 @@ export class NativeListen {
       log.warn({ event: 'accept_failed', listener: label, err: reason }, `cannot accept connections (${reason}): the listener waits ${EMFILE_PAUSE_MS} ms and tries again`);
     }
     setTimeout(() => {
-      if (!this.#closed) this.#relay.listenResume(this.#handle);
+      if (!this.#closed && !this.#held) this.#relay.listenResume(this.#handle);
     }, EMFILE_PAUSE_MS).unref();
+  }
+
+  /** Held: this process stops accepting on the socket (other processes sharing it go on); released: it accepts again. */
+  hold(held: boolean): void {
+    if (this.#closed || held === this.#held) return;
+    this.#held = held;
+    if (held) this.#relay.listenPause(this.#handle);
+    else this.#relay.listenResume(this.#handle);
   }
 
   /** Connections accepted from now on get this TLS context (a reload). */

@@ -32,6 +32,8 @@ export interface NativeRelay {
   /** Takes the socket out of libuv's epoll set: false when libuv has not registered it yet. */
   listenTake(handle: object): boolean;
   listenResume(handle: object): void;
+  /** Stops watching the socket until listenResume: other processes sharing it accept its connections. */
+  listenPause(handle: object): void;
   listenClose(handle: object): void;
   /** Server TLS for connections the relay accepted (native/tls.c). Throws POSTERN_TLS_NATIVE with OpenSSL's words. */
   tlsContext(opts: { cert: Buffer; key: Buffer; minVersion: string; ticketKeys: Buffer; ciphers: string; ciphersuites: string; sni: { names: string[]; cert: Buffer; key: Buffer }[] }): object;

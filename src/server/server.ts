@@ -42,6 +42,11 @@ export interface RunningServer {
   shutdown(deadlineMs: number): Promise<void>;
   /** Stop accepting, end every session now, release passdbs. */
   close(): Promise<void>;
+  /**
+   * A cluster worker held back (process.accept: gather) leaves new IMAP and POP3 connections to the
+   * workers that accept; listeners a reload opens follow the same state.
+   */
+  holdAccepts(held: boolean): void;
 }
 
 /**
@@ -70,6 +75,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
   const ownAddresses = localAddresses();
   const sessions = new SessionRegistry();
   const listeners = new Map<string, Listener>();
+  let acceptsHeld = false;
   // Asked on every proxied login: no copy of the listener list.
   const isSelf = (host: string, port: number) => {
     if (!ownAddresses.has(host) && host !== 'localhost') return false;
@@ -102,6 +108,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
           nativeAccept: (protocol === 'imap' || protocol === 'pop3') && gen.config.proxy.relay === 'auto',
         });
         opened.push(listener);
+        listener.hold(acceptsHeld);
         const addr = await listener.listen();
         listeners.set(lc.path !== undefined ? key : listenerKey(lc, gen.loaded, addr.port), listener);
         log.info({ event: 'listening', listener: listener.label, protocol, address: addr.address, port: addr.port, tls: lc.tls }, `listening on ${listeningAt(addr)}`);
@@ -156,6 +163,10 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
     })());
 
   const server: RunningServer = {
+    holdAccepts(held) {
+      acceptsHeld = held;
+      for (const l of listeners.values()) l.hold(held);
+    },
     get listeners() {
       return [...listeners.values()].map((l) => ({ label: l.label, protocol: l.config.protocol, address: l.address() }));
     },

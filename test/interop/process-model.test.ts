@@ -82,7 +82,7 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
     writeFileSync(
       config,
       [
-        `process: { workers: ${workers}, shutdown_timeout: 3s }`,
+        `process: { workers: ${workers}, accept: spread, shutdown_timeout: 3s }`,
         'log: { level: info }',
         'listen:',
         `  - { protocol: imap, address: 127.0.0.1, port: ${imapPort}, tls: none }`,

@@ -118,7 +118,7 @@ describe('postern stopped while its relay threads are busy', { skip, timeout: 18
     writeFileSync(
       config,
       [
-        `process: { workers: ${workers}, shutdown_timeout: ${shutdownTimeout} }`,
+        `process: { workers: ${workers}, accept: spread, shutdown_timeout: ${shutdownTimeout} }`,
         'log: { level: info }',
         'listen:',
         `  - { protocol: imap, address: 127.0.0.1, port: ${plain}, tls: none }`,

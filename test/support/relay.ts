@@ -52,6 +52,7 @@ export function refusingRelay(message: string): NativeRelay {
     },
     listenTake: () => false,
     listenResume: () => {},
+    listenPause: () => {},
     listenClose: () => {},
   };
 }

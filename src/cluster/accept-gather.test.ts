@@ -1,0 +1,120 @@
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Worker } from 'node:cluster';
+import pino from 'pino';
+import { AcceptGather, acceptingCount, JOIN_ABOVE, LEAVE_BELOW, LOAD_REPORT_MS } from './accept-gather.js';
+import type { ToWorker } from './messages.js';
+
+describe('acceptingCount', () => {
+  it('one worker takes the connections while it is under half busy', () => {
+    assert.equal(acceptingCount([0], 4), 1);
+    assert.equal(acceptingCount([JOIN_ABOVE], 4), 1);
+  });
+
+  it('one more joins above half; as many again when the accepting ones are saturated; never more than there are', () => {
+    assert.equal(acceptingCount([0.6], 4), 2);
+    assert.equal(acceptingCount([0.7, 0.6], 4), 3);
+    assert.equal(acceptingCount([0.95, 0.92], 8), 4);
+    assert.equal(acceptingCount([1, 1, 1], 4), 4);
+    assert.equal(acceptingCount([0.9], 1), 1);
+  });
+
+  it('one leaves when the others would carry the load below the lower mark, not between the marks', () => {
+    assert.equal(acceptingCount([0.1, 0.1], 4), 1);
+    assert.equal(acceptingCount([0.1, 0.1, 0.1], 4), 2);
+    // 0.4 in all: one worker alone would be at 0.4, between the marks: stay at two.
+    assert.equal(acceptingCount([0.2, 0.2], 4), 2);
+    assert.equal(acceptingCount([LEAVE_BELOW / 2, LEAVE_BELOW / 2 - 0.01], 4), 1);
+  });
+
+  it('at least one, whatever it is given', () => {
+    assert.equal(acceptingCount([], 2), 1);
+  });
+});
+
+/** A cluster Worker as AcceptGather uses it: what it was told, and whether it is connected. */
+function fakeWorker(): Worker & { told: boolean[] } {
+  const told: boolean[] = [];
+  return {
+    told,
+    isConnected: () => true,
+    send: (m: ToWorker) => {
+      if (m.t === 'hold') told.push(m.held);
+      return true;
+    },
+  } as unknown as Worker & { told: boolean[] };
+}
+
+/** Past the gatherer's next decision. */
+const nextDecision = () => new Promise((r) => setTimeout(r, LOAD_REPORT_MS + 50));
+
+describe('AcceptGather', () => {
+  const log = pino({ level: 'silent' });
+  let gather: AcceptGather | undefined;
+  afterEach(() => gather?.stop());
+
+  it('holds every worker after the first; a busy first one lets the next in, a quiet spell sends it back', async () => {
+    const [a, b, c] = [fakeWorker(), fakeWorker(), fakeWorker()];
+    gather = new AcceptGather(log, () => [a, b, c], 'gather');
+    gather.ready(a);
+    gather.ready(b);
+    gather.ready(c);
+    assert.deepEqual([a.told, b.told, c.told], [[], [true], [true]]);
+    gather.report(a, 0.8, 0.7);
+    gather.report(b, 0, 0);
+    gather.report(c, 0, 0);
+    await nextDecision();
+    assert.deepEqual([a.told, b.told, c.told], [[], [true, false], [true]]);
+    gather.report(a, 0.1, 0.1);
+    gather.report(b, 0.05, 0.05);
+    await nextDecision();
+    assert.deepEqual([a.told, b.told, c.told], [[], [true, false, true], [true]]);
+  });
+
+  it('a loop busy by the clock but short of CPU (a core held by other programs) lets no one in', async () => {
+    const [a, b] = [fakeWorker(), fakeWorker()];
+    gather = new AcceptGather(log, () => [a, b], 'gather');
+    gather.ready(a);
+    gather.ready(b);
+    gather.report(a, 0.95, 0.35);
+    await nextDecision();
+    assert.deepEqual(b.told, [true]);
+  });
+
+  it('a worker that stops reporting counts as busy: the next one is let in', async () => {
+    const [a, b] = [fakeWorker(), fakeWorker()];
+    gather = new AcceptGather(log, () => [a, b], 'gather');
+    gather.ready(a);
+    gather.ready(b);
+    assert.deepEqual(b.told, [true]);
+    const deadline = Date.now() + 10 * LOAD_REPORT_MS;
+    while (b.told.length < 2 && Date.now() < deadline) {
+      gather.report(b, 0, 0);
+      await new Promise((r) => setTimeout(r, LOAD_REPORT_MS / 2));
+    }
+    assert.deepEqual(b.told, [true, false]);
+  });
+
+  it('the first one gone, the next takes the connections at once', () => {
+    const [a, b] = [fakeWorker(), fakeWorker()];
+    const workers = [a, b];
+    gather = new AcceptGather(log, () => workers, 'gather');
+    gather.ready(a);
+    gather.ready(b);
+    workers.shift();
+    gather.forget(a);
+    assert.deepEqual(b.told, [true, false]);
+  });
+
+  it('spread holds no one; a reload to gather holds them again, and back', () => {
+    const [a, b] = [fakeWorker(), fakeWorker()];
+    gather = new AcceptGather(log, () => [a, b], 'spread');
+    gather.ready(a);
+    gather.ready(b);
+    assert.deepEqual(b.told, []);
+    gather.setMode('gather');
+    assert.deepEqual(b.told, [true]);
+    gather.setMode('spread');
+    assert.deepEqual(b.told, [true, false]);
+  });
+});

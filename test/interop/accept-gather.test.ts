@@ -1,0 +1,114 @@
+// process.accept with two workers of the real `postern serve`: with `gather` (the default) the first
+// worker takes the new connections while it keeps up, even a burst of them; a first worker that stops
+// (SIGSTOP) hands them to the second within about a second, and gets them back once it runs again.
+// With `spread` the same burst is shared.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePorts, makeTempDir, pollUntil, spawnProcess, type ManagedProcess, type TempDir } from './harness/index.js';
+import { readImap } from '../support/imap-client.js';
+
+const BIN = join(process.cwd(), 'bin', 'postern.js');
+
+interface Line {
+  event?: string;
+  worker?: number;
+  pid?: number;
+  [k: string]: unknown;
+}
+
+const lines = (p: ManagedProcess): Line[] =>
+  p
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Line);
+
+/** The worker of each session_end line after `mark`, once there are `count`. */
+const endsBy = (p: ManagedProcess, mark: number, count: number): Promise<number[]> =>
+  pollUntil(() => {
+    const ends = lines(p).slice(mark).filter((l) => l.event === 'session_end');
+    return ends.length >= count ? ends.map((l) => l.worker!) : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 20, what: `${count} session_end lines` });
+
+/** `count` clients at once, each greeted and logging out. */
+async function burst(port: number, count: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      const c = await readImap(port);
+      await c.command('z LOGOUT', /^z OK/m);
+      c.close();
+    }),
+  );
+}
+
+async function serve(tmp: TempDir, accept: string, port: number): Promise<ManagedProcess> {
+  const config = join(tmp.path, `${accept}.yaml`);
+  writeFileSync(
+    config,
+    [
+      `process: { workers: 2, accept: ${accept}, shutdown_timeout: 1s }`,
+      'log: { level: info }',
+      'listen:',
+      `  - { protocol: imap, address: 127.0.0.1, port: ${port}, tls: none }`,
+      'auth: { passdb: [{ driver: static, args: "proxy=y nopassword=y host=127.0.0.1 port=9" }] }',
+      '',
+    ].join('\n'),
+  );
+  const p = spawnProcess(process.execPath, [BIN, 'serve', '-c', config], { cwd: tmp.path, stopTimeoutMs: 10_000 });
+  await pollUntil(() => lines(p).find((l) => l.event === 'started'), { timeoutMs: 20_000, intervalMs: 50, what: 'postern started' });
+  return p;
+}
+
+describe('process.accept with two workers', { timeout: 120_000 }, () => {
+  let tmp: TempDir;
+  const running: ManagedProcess[] = [];
+
+  before(() => {
+    tmp = makeTempDir('postern-accept-');
+  });
+
+  after(async () => {
+    for (const p of running) await p.stop();
+    tmp?.remove();
+  });
+
+  test('gather: the first worker takes a burst alone; stopped, the second takes over; running again, it takes them back', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const p = await serve(tmp, 'gather', port);
+    running.push(p);
+    let mark = lines(p).length;
+    for (let round = 0; round < 5; round++) await burst(port, 40);
+    const ends = await endsBy(p, mark, 200);
+    assert.deepEqual([...new Set(ends)], [0], 'worker 0 served every session');
+
+    const first = lines(p).find((l) => l.event === 'worker_started' && l.worker === 0)!.pid!;
+    process.kill(first, 'SIGSTOP');
+    try {
+      mark = lines(p).length;
+      const t0 = Date.now();
+      await burst(port, 3);
+      assert.ok(Date.now() - t0 < 5000, `greeted within 5 s (${Date.now() - t0} ms)`);
+      assert.deepEqual(await endsBy(p, mark, 3), [1, 1, 1], 'worker 1 served them');
+    } finally {
+      process.kill(first, 'SIGCONT');
+    }
+    // Reporting again, the first worker is accepting on its own within a few reports.
+    await pollUntil(async () => {
+      const m = lines(p).length;
+      await burst(port, 1);
+      return (await endsBy(p, m, 1))[0] === 0 ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 300, what: 'worker 0 accepting again' });
+  });
+
+  test('spread: a burst is shared by both workers', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const p = await serve(tmp, 'spread', port);
+    running.push(p);
+    const mark = lines(p).length;
+    for (let round = 0; round < 5; round++) await burst(port, 40);
+    const ends = await endsBy(p, mark, 200);
+    assert.deepEqual([...new Set(ends)].sort(), [0, 1], 'both workers served');
+  });
+});
