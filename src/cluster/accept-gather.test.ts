@@ -61,12 +61,17 @@ describe('AcceptGather', () => {
     gather.ready(c);
     assert.deepEqual([a.told, b.told, c.told], [[], [true], [true]]);
     gather.report(a, 0.8, 0.7);
+    await nextDecision();
+    assert.deepEqual([a.told, b.told, c.told], [[], [true], [true]], 'one busy report lets no one in');
+    gather.report(a, 0.8, 0.7);
     gather.report(b, 0, 0);
     gather.report(c, 0, 0);
     await nextDecision();
     assert.deepEqual([a.told, b.told, c.told], [[], [true, false], [true]]);
-    gather.report(a, 0.1, 0.1);
-    gather.report(b, 0.05, 0.05);
+    for (let i = 0; i < 3; i++) {
+      gather.report(a, 0.1, 0.1);
+      gather.report(b, 0.05, 0.05);
+    }
     await nextDecision();
     assert.deepEqual([a.told, b.told, c.told], [[], [true, false, true], [true]]);
   });
@@ -76,7 +81,7 @@ describe('AcceptGather', () => {
     gather = new AcceptGather(log, () => [a, b], 'gather');
     gather.ready(a);
     gather.ready(b);
-    gather.report(a, 0.95, 0.35);
+    for (let i = 0; i < 6; i++) gather.report(a, 0.95, 0.45);
     await nextDecision();
     assert.deepEqual(b.told, [true]);
   });
@@ -116,5 +121,36 @@ describe('AcceptGather', () => {
     assert.deepEqual(b.told, [true]);
     gather.setMode('spread');
     assert.deepEqual(b.told, [true, false]);
+  });
+});
+
+describe('AcceptGather probes', () => {
+  const log = pino({ level: 'silent' });
+  let gather: AcceptGather | undefined;
+  afterEach(() => gather?.stop());
+
+  it('workers let in by a burst leave one by one once the load sits between the marks, and come back while it is needed', async () => {
+    const [a, b] = [fakeWorker(), fakeWorker()];
+    gather = new AcceptGather(log, () => [a, b], 'gather', { ms: 600, maxMs: 5000, failedMs: 400 });
+    gather.ready(a);
+    gather.ready(b);
+    gather.report(a, 1, 1);
+    gather.report(a, 1, 1);
+    gather.report(b, 0, 0);
+    await nextDecision();
+    assert.deepEqual(b.told, [true, false], 'the burst let b in');
+    // Two at 0.2 each: one alone would carry 0.4, between the marks: acceptingCount keeps two; a probe does not.
+    const until = Date.now() + 3000;
+    while (b.told.length < 3 && Date.now() < until) {
+      gather.report(a, 0.2, 0.2);
+      gather.report(b, 0.2, 0.2);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(b.told, [true, false, true], 'b left to see');
+    // a alone now carries 0.8: b joins again.
+    gather.report(a, 0.8, 0.8);
+    gather.report(a, 0.8, 0.8);
+    await nextDecision();
+    assert.deepEqual(b.told, [true, false, true, false], 'b back');
   });
 });

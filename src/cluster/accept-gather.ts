@@ -13,6 +13,15 @@ export const JOIN_ABOVE = 0.5;
 export const SATURATED = 0.9;
 /** One accepting worker leaves when the others would carry the load below this. */
 export const LEAVE_BELOW = 0.3;
+/**
+ * Between the marks the count would stay where a burst left it, and workers sharing a load each
+ * spend more on it than one doing it all (what gathering saves), so their sum overstates what one
+ * would carry: after this long at one count with no one joining, one leaves to see. A probe that
+ * brings a join back within PROBE_FAILED_MS doubles the wait, up to PROBE_MAX_MS.
+ */
+const PROBE_MS = 5_000;
+const PROBE_MAX_MS = 80_000;
+const PROBE_FAILED_MS = 2_000;
 
 /**
  * How many workers should accept from now on, given the loads (event-loop utilisation, 0–1) of
@@ -51,11 +60,18 @@ export class AcceptGather {
   #mode: ProcessConfig['accept'];
   #accepting = 1;
   #timer: NodeJS.Timeout | undefined;
+  /** When the count last changed, and when one last left to see (a probe). */
+  #changedAt = Date.now();
+  #probedAt = -Infinity;
+  #probeMs: number;
+  readonly #probe: { ms: number; maxMs: number; failedMs: number };
 
-  constructor(log: Logger, workers: () => Worker[], mode: ProcessConfig['accept']) {
+  constructor(log: Logger, workers: () => Worker[], mode: ProcessConfig['accept'], probe = { ms: PROBE_MS, maxMs: PROBE_MAX_MS, failedMs: PROBE_FAILED_MS }) {
     this.#log = log;
     this.#workers = workers;
     this.#mode = mode;
+    this.#probe = probe;
+    this.#probeMs = probe.ms;
     this.#timer = setInterval(() => this.#decide(), LOAD_REPORT_MS).unref();
   }
 
@@ -67,13 +83,14 @@ export class AcceptGather {
 
   /**
    * A worker's report. Its load is the lower of its event loop's utilisation and its main thread's
-   * CPU share: a loop that waits for a core the machine's other programs hold is busy by the wall
-   * clock, but a second worker would wait as well.
+   * CPU share (a loop that waits for a core the machine's other programs hold is busy by the wall
+   * clock, but a second worker would wait as well), each report weighing half: one busy quarter
+   * of a second does not let a worker in, a busy second does.
    */
   report(worker: Worker, elu: number, cpu: number): void {
     const seen = this.#seen.get(worker);
     if (seen === undefined || !Number.isFinite(elu) || !Number.isFinite(cpu)) return;
-    seen.load = Math.min(1, Math.max(0, Math.min(elu, cpu)));
+    seen.load = (seen.load + Math.min(1, Math.max(0, Math.min(elu, cpu)))) / 2;
     seen.at = Date.now();
   }
 
@@ -103,7 +120,8 @@ export class AcceptGather {
       return now - seen.at > SILENT_MS ? 1 : seen.load;
     };
     const was = Math.min(this.#accepting, listening.length);
-    const next = this.#mode === 'spread' ? listening.length : acceptingCount(listening.slice(0, was).map(loadOf), listening.length);
+    let next = this.#mode === 'spread' ? listening.length : acceptingCount(listening.slice(0, was).map(loadOf), listening.length);
+    if (this.#mode === 'gather') next = this.#probed(was, next, now);
     let told = 0;
     for (const [i, w] of listening.entries()) {
       const seen = this.#seen.get(w)!;
@@ -116,6 +134,23 @@ export class AcceptGather {
     if (next !== this.#accepting || told > 0) {
       this.#log.debug({ event: 'accepting_workers', workers: next, of: listening.length, loads: listening.map((w) => Number(loadOf(w).toFixed(2))) }, `${next} of ${listening.length} workers take new connections`);
     }
+    if (next !== this.#accepting) this.#changedAt = now;
     this.#accepting = next;
+  }
+
+  /** `next` (acceptingCount's answer to `was`), or one fewer as a probe; the probe's wait kept up to date. */
+  #probed(was: number, next: number, now: number): number {
+    if (next > was) {
+      if (now - this.#probedAt < this.#probe.failedMs) this.#probeMs = Math.min(this.#probe.maxMs, 2 * this.#probeMs);
+      return next;
+    }
+    if (next < was) return next;
+    if (was > 1 && now - this.#changedAt >= this.#probeMs) {
+      this.#probedAt = now;
+      return was - 1;
+    }
+    // A probe that held: the next one waits no longer than the first.
+    if (this.#probedAt === this.#changedAt && now - this.#changedAt >= this.#probe.failedMs) this.#probeMs = this.#probe.ms;
+    return next;
   }
 }
