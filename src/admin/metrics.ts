@@ -47,7 +47,7 @@ export class ServerMetrics {
   /** Bytes of sessions that have ended, by protocol; live sessions are added at scrape. */
   readonly #endedBytes: Record<LoginProtocol, { in: number; out: number }> = { imap: { in: 0, out: 0 }, pop3: { in: 0, out: 0 } };
 
-  constructor(sessions: SessionSource, opts: { defaultMetrics?: boolean } = {}) {
+  constructor(sessions: SessionSource, opts: { defaultMetrics?: boolean; accepting?: () => boolean } = {}) {
     const { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } = promClient();
     this.registry = new Registry();
     const registers = [this.registry];
@@ -80,6 +80,15 @@ export class ServerMetrics {
       collect() {
         this.reset();
         for (const s of sessions.list()) if (s.backend !== undefined) this.inc({ backend: s.backend });
+      },
+    });
+    const accepting = opts.accepting ?? (() => true);
+    new Gauge({
+      name: 'postern_accepting_workers',
+      help: 'Processes taking new IMAP and POP3 connections: 1 for a single process; summed over a cluster, the workers process.accept: gather lets accept at the moment.',
+      registers,
+      collect() {
+        this.set(accepting() ? 1 : 0);
       },
     });
     const ended = this.#endedBytes;

@@ -28,7 +28,7 @@ export class Observation {
   readonly metrics: ServerMetrics;
   readonly backends: BackendHealthTracker;
 
-  constructor(sessions: SessionSource, opts: { defaultMetrics?: boolean; now?: () => number } = {}) {
+  constructor(sessions: SessionSource, opts: { defaultMetrics?: boolean; now?: () => number; accepting?: () => boolean } = {}) {
     this.metrics = new ServerMetrics(sessions, opts);
     this.backends = new BackendHealthTracker(opts.now);
   }

@@ -87,7 +87,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
   // With an admin section: logins, auth answers, TLS handshakes and session ends are counted, across
   // reloads; from the reload that adds the section on, when it comes later.
   const shared: GenerationDeps = { sessions, isSelf, log, counter: opts.counter ?? new InProcessCounter(), disconnects: new DisconnectSpread() };
-  if (loaded.config.admin) shared.observation = new Observation(sessions);
+  if (loaded.config.admin) shared.observation = new Observation(sessions, { accepting: () => !acceptsHeld });
   let current = await Generation.create(loaded, shared);
   for (const w of current.prepared.warnings) log.warn({ event: 'config_warning' }, w);
   const retired = new Set<Generation>();
@@ -195,7 +195,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
     async reload(next) {
       if (closing) return { ok: false, error: 'postern is stopping' };
       let gen: Generation;
-      if (next.config.admin && !shared.observation) shared.observation = new Observation(sessions);
+      if (next.config.admin && !shared.observation) shared.observation = new Observation(sessions, { accepting: () => !acceptsHeld });
       try {
         gen = await Generation.create(next, { ...shared, previousPolicy: { policy: current.policy, cfg: current.config.auth } });
       } catch (err) {

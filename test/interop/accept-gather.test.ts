@@ -43,8 +43,19 @@ async function burst(port: number, count: number): Promise<void> {
   );
 }
 
-async function serve(tmp: TempDir, accept: string, port: number): Promise<ManagedProcess> {
+const TOKEN = 'accept-gather-admin-token-0123456789';
+
+/** postern_accepting_workers from the admin API's /metrics. */
+async function acceptingGauge(adminPort: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const m = /^postern_accepting_workers (\d+)$/m.exec(await res.text());
+  assert.ok(m, 'the gauge is exposed');
+  return Number(m[1]);
+}
+
+async function serve(tmp: TempDir, accept: string, port: number, adminPort: number): Promise<ManagedProcess> {
   const config = join(tmp.path, `${accept}.yaml`);
+  writeFileSync(join(tmp.path, 'token'), `${TOKEN}\n`);
   writeFileSync(
     config,
     [
@@ -53,6 +64,7 @@ async function serve(tmp: TempDir, accept: string, port: number): Promise<Manage
       'listen:',
       `  - { protocol: imap, address: 127.0.0.1, port: ${port}, tls: none }`,
       'auth: { passdb: [{ driver: static, args: "proxy=y nopassword=y host=127.0.0.1 port=9" }] }',
+      `admin: { listen: "127.0.0.1:${adminPort}", token_file: token }`,
       '',
     ].join('\n'),
   );
@@ -75,13 +87,14 @@ describe('process.accept with two workers', { timeout: 120_000 }, () => {
   });
 
   test('gather: the first worker takes a burst alone; stopped, the second takes over; running again, it takes them back', async () => {
-    const [port] = (await freePorts(1)) as [number];
-    const p = await serve(tmp, 'gather', port);
+    const [port, adminPort] = (await freePorts(2)) as [number, number];
+    const p = await serve(tmp, 'gather', port, adminPort);
     running.push(p);
     let mark = lines(p).length;
     for (let round = 0; round < 5; round++) await burst(port, 40);
     const ends = await endsBy(p, mark, 200);
     assert.deepEqual([...new Set(ends)], [0], 'worker 0 served every session');
+    assert.equal(await acceptingGauge(adminPort), 1, 'one worker accepting');
 
     const first = lines(p).find((l) => l.event === 'worker_started' && l.worker === 0)!.pid!;
     process.kill(first, 'SIGSTOP');
@@ -103,12 +116,13 @@ describe('process.accept with two workers', { timeout: 120_000 }, () => {
   });
 
   test('spread: a burst is shared by both workers', async () => {
-    const [port] = (await freePorts(1)) as [number];
-    const p = await serve(tmp, 'spread', port);
+    const [port, adminPort] = (await freePorts(2)) as [number, number];
+    const p = await serve(tmp, 'spread', port, adminPort);
     running.push(p);
     const mark = lines(p).length;
     for (let round = 0; round < 5; round++) await burst(port, 40);
     const ends = await endsBy(p, mark, 200);
     assert.deepEqual([...new Set(ends)].sort(), [0, 1], 'both workers served');
+    assert.equal(await acceptingGauge(adminPort), 2, 'both accepting');
   });
 });
