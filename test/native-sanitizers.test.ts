@@ -42,6 +42,13 @@ function skipReason(): string | undefined {
   return undefined;
 }
 
+/** Each `not ok` of the child's TAP output with the lines after it (its name, its error): what failed, wherever it is in the output. */
+function failedSubtests(tap: string): string {
+  const lines = tap.split('\n');
+  const blocks = lines.flatMap((l, i) => (/^\s*not ok /.test(l) ? [lines.slice(Math.max(0, i - 1), i + 40).join('\n')] : []));
+  return blocks.length ? `failed:\n${blocks.join('\n...\n').slice(0, 8000)}` : 'no "not ok" line in the output';
+}
+
 test('the native relay under AddressSanitizer and UndefinedBehaviorSanitizer: its suites pass, no report', { skip: skipReason(), timeout: 600_000 }, async () => {
   const tmp = makeTempDir('postern-sanitizers-');
   let child: ManagedProcess | undefined;
@@ -79,7 +86,7 @@ test('the native relay under AddressSanitizer and UndefinedBehaviorSanitizer: it
     const output = child.output();
     const found = readdirSync(reports);
     assert.equal(found.length, 0, `${found.length} sanitizer reports (${found.join(', ')}); the first:\n${found.length ? readFileSync(join(reports, found[0]!), 'utf8').slice(0, 4000) : ''}`);
-    assert.equal(code, 0, output.slice(-6000));
+    assert.equal(code, 0, `${failedSubtests(output)}\n--- the end of the output ---\n${output.slice(-3000)}`);
     const count = (what: string) => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(output)?.[1] ?? NaN);
     // The suites ran (about a hundred tests), not a runner that found nothing to do.
     assert.ok(count('pass') >= 80 && count('fail') === 0, `pass ${count('pass')}, fail ${count('fail')}\n${output.slice(-3000)}`);
