@@ -3,7 +3,7 @@ import type { Logger } from '../log/index.js';
 import type { ProcessConfig } from './config.js';
 import type { ToWorker } from './messages.js';
 
-/** How often each worker tells the primary how busy its event loop was. */
+/** How often each worker tells the primary how busy it was (AcceptGather.report). */
 export const LOAD_REPORT_MS = 250;
 /** A worker silent this long counts as fully busy: stuck, stopped, or too loaded to report. */
 const SILENT_MS = 4 * LOAD_REPORT_MS;
@@ -24,7 +24,7 @@ const PROBE_MAX_MS = 80_000;
 const PROBE_FAILED_MS = 2_000;
 
 /**
- * How many workers should accept from now on, given the loads (event-loop utilisation, 0–1) of
+ * How many workers should accept from now on, given the loads (0–1, see AcceptGather.report) of
  * those that accept now, out of `total` workers. Hysteresis between LEAVE_BELOW and JOIN_ABOVE keeps
  * the count from swinging at a steady load.
  */

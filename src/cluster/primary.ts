@@ -47,7 +47,8 @@ export class Primary {
   #stopping = false;
   #failedAtStop = 0;
   readonly #counts = new CountKeeper();
-  #gather: AcceptGather | undefined;
+  /** process.accept: which workers take new connections. */
+  readonly #gather: AcceptGather;
   #admin: AdminServer | undefined;
   #asked = 0;
   readonly #pending = new Map<string, (m: Extract<ToPrimary, { t: 'answer' }>) => void>();
@@ -58,6 +59,7 @@ export class Primary {
     this.#opts = opts;
     this.#log = opts.log.child({ role: 'primary' });
     this.#loaded = opts.loaded;
+    this.#gather = new AcceptGather(this.#log, () => [...this.#slots.values()].sort((a, b) => a.n - b.n).map((s) => s.worker), this.#loaded.config.process.accept);
   }
 
   get workers(): Array<{ n: number; pid: number }> {
@@ -75,7 +77,6 @@ export class Primary {
     // Made once here, inherited by every worker (replacements too): TLS sessions resume across them.
     ticketKeys(undefined);
     const count = workerCount(this.#loaded.config.process);
-    this.#gather = new AcceptGather(this.#log, () => [...this.#slots.values()].sort((a, b) => a.n - b.n).map((s) => s.worker), this.#loaded.config.process.accept);
     const ready = await Promise.all(Array.from({ length: count }, (_, n) => this.#fork(n)));
     cluster.on('exit', (worker, code, signal) => this.#onExit(worker, code, signal));
     if (ready.includes(false)) {
@@ -109,7 +110,7 @@ export class Primary {
     this.#slots.set(n, { n, worker, started: Date.now(), quickDeaths: prev?.quickDeaths ?? 0 });
     worker.on('message', (m: unknown) => {
       if (!isToPrimary(m)) return;
-      if (m.t === 'load') this.#gather?.report(worker, m.elu, m.cpu);
+      if (m.t === 'load') this.#gather.report(worker, m.elu, m.cpu);
       else if (m.t === 'answer') this.#pending.get(`${worker.id}:${m.id}`)?.(m);
     });
     return new Promise((resolve) => {
@@ -117,7 +118,7 @@ export class Primary {
         if (!isToPrimary(m) || m.t !== 'ready') return;
         this.#log.info({ event: 'worker_started', worker: n, pid: worker.process.pid }, `worker ${n} (pid ${worker.process.pid}) listening`);
         worker.off('message', onReady);
-        this.#gather?.ready(worker);
+        this.#gather.ready(worker);
         resolve(true);
       };
       worker.on('message', onReady);
@@ -128,7 +129,7 @@ export class Primary {
   #onExit(worker: Worker, code: number | null, signal: string | null): void {
     const slot = [...this.#slots.values()].find((s) => s.worker === worker);
     for (const [key, answer] of this.#pending) if (key.startsWith(`${worker.id}:`)) answer({ t: 'answer', id: 0, ok: false, error: 'worker exited' });
-    this.#gather?.forget(worker);
+    this.#gather.forget(worker);
     const retired = [...this.#retiring].find((s) => s.worker === worker);
     if (retired) {
       this.#retiring.delete(retired);
@@ -201,7 +202,7 @@ export class Primary {
       this.#log.error({ event: 'reload_failed', config: this.#loaded.file, err: error }, `reload failed in ${failed.length} of ${answers.length} workers`);
       return { ok: false, error };
     }
-    this.#gather?.setMode(next.config.process.accept);
+    this.#gather.setMode(next.config.process.accept);
     this.#log.info({ event: 'reloaded', config: this.#loaded.file, workers: answers.length }, `configuration reloaded by ${answers.length} workers`);
     return this.#resize(was, workerCount(next.config.process));
   }
@@ -255,7 +256,7 @@ export class Primary {
   async stop(why: string): Promise<void> {
     if (this.#stopping) return this.stopped;
     this.#stopping = true;
-    this.#gather?.stop();
+    this.#gather.stop();
     const deadlineMs = this.#loaded.config.process.shutdown_timeout;
     this.#log.info({ event: 'stopping', signal: why, workers: this.#all().length, deadline_ms: deadlineMs }, 'stopping the workers');
     await this.#admin?.close();

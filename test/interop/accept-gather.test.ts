@@ -86,20 +86,25 @@ describe('process.accept with two workers', { timeout: 120_000 }, () => {
     tmp?.remove();
   });
 
-  test('gather: the first worker takes a burst alone; stopped, the second takes over; running again, it takes them back', async () => {
+  /** postern with two workers and `accept`, after 200 logins in bursts of 40: which worker served each. */
+  async function afterBursts(accept: string): Promise<{ p: ManagedProcess; port: number; adminPort: number; ends: number[] }> {
     const [port, adminPort] = (await freePorts(2)) as [number, number];
-    const p = await serve(tmp, 'gather', port, adminPort);
+    const p = await serve(tmp, accept, port, adminPort);
     running.push(p);
-    let mark = lines(p).length;
+    const mark = lines(p).length;
     for (let round = 0; round < 5; round++) await burst(port, 40);
-    const ends = await endsBy(p, mark, 200);
+    return { p, port, adminPort, ends: await endsBy(p, mark, 200) };
+  }
+
+  test('gather: the first worker takes a burst alone; stopped, the second takes over; running again, it takes them back', async () => {
+    const { p, port, adminPort, ends } = await afterBursts('gather');
     assert.deepEqual([...new Set(ends)], [0], 'worker 0 served every session');
     assert.equal(await acceptingGauge(adminPort), 1, 'one worker accepting');
 
     const first = lines(p).find((l) => l.event === 'worker_started' && l.worker === 0)!.pid!;
     process.kill(first, 'SIGSTOP');
     try {
-      mark = lines(p).length;
+      const mark = lines(p).length;
       const t0 = Date.now();
       await burst(port, 3);
       assert.ok(Date.now() - t0 < 5000, `greeted within 5 s (${Date.now() - t0} ms)`);
@@ -116,12 +121,7 @@ describe('process.accept with two workers', { timeout: 120_000 }, () => {
   });
 
   test('spread: a burst is shared by both workers', async () => {
-    const [port, adminPort] = (await freePorts(2)) as [number, number];
-    const p = await serve(tmp, 'spread', port, adminPort);
-    running.push(p);
-    const mark = lines(p).length;
-    for (let round = 0; round < 5; round++) await burst(port, 40);
-    const ends = await endsBy(p, mark, 200);
+    const { adminPort, ends } = await afterBursts('spread');
     assert.deepEqual([...new Set(ends)].sort(), [0, 1], 'both workers served');
     assert.equal(await acceptingGauge(adminPort), 2, 'both accepting');
   });
