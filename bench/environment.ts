@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus, loadavg, totalmem, availableParallelism, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { findBinary } from '../test/interop/harness/index.js';
+import { congestionControl } from './tcp.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -23,6 +24,8 @@ export interface Environment {
   openssl: string;
   postern: string;
   loadAtStart: string;
+  /** The TCP congestion control the connections ran under, and where it came from. */
+  tcp: string;
 }
 
 export function describeEnvironment(): Environment {
@@ -41,6 +44,7 @@ export function describeEnvironment(): Environment {
     openssl: output('openssl', ['version']).replace(/ \(Library.*$/, ''),
     postern: `${commit}${dirty ? ' with uncommitted changes' : ''}`,
     loadAtStart: loadavg().map((l) => l.toFixed(2)).join(' / '),
+    tcp: `${congestionControl()} (the machine's default)`,
   };
 }
 
@@ -48,6 +52,7 @@ export function environmentMarkdown(env: Environment): string {
   return [
     `- Machine: ${env.cores} cores (${env.cpuModel}), ${env.memoryGiB.toFixed(1)} GiB RAM, Linux ${env.kernel}`,
     `- Versions: Node ${env.node}, Dovecot ${env.dovecot}, nginx ${env.nginx}, ${env.openssl}, postern ${env.postern}`,
+    `- TCP congestion control: ${env.tcp}`,
     `- Load average when the run started (1/5/15 min): ${env.loadAtStart}`,
   ].join('\n');
 }

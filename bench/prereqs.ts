@@ -21,6 +21,8 @@ const REQUIREMENTS: Requirement[] = [
   { pkg: 'gcc', file: 'cc on PATH', present: binary('cc') },
   { pkg: 'openssl', file: 'openssl on PATH', present: binary('openssl') },
   { pkg: 'util-linux', file: 'taskset on PATH', present: binary('taskset') },
+  // `ip link set lo up` in the network namespace bench/tcp.ts makes.
+  { pkg: 'iproute2', file: 'ip on PATH', present: binary('ip') },
 ];
 
 export const NGINX_MAIL_MODULE = '/usr/lib/nginx/modules/ngx_mail_module.so';

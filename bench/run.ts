@@ -1,5 +1,5 @@
 // `npm run bench [-- --short] [--targets direct,postern] [--figures login-imap,idle] [--postern-rev REV[,REV...]]
-//   [--clients N] [--no-profile] [--no-write]`
+//   [--clients N] [--tcp-congestion ALGO|system] [--no-profile] [--no-write]`
 // Starts a Dovecot backend, then the backend itself, Dovecot's proxy, nginx's mail proxy and postern one
 // at a time, drives each with the C load generator, prints the table and appends it to bench/RESULTS.md.
 import { execFileSync } from 'node:child_process';
@@ -12,6 +12,7 @@ import { describeEnvironment, environmentMarkdown, type Environment } from './en
 import { ALL_FIGURES, FULL, LOGIN_CLIENTS, ROUNDS, SHORT, backendOf, mergeRounds, parseFigures, primeBackend, roundDurations, runFigure, type Durations, type FigureContext, type FigureId, type FigureRun } from './figures.js';
 import { describeErrors } from './loadgen.js';
 import { missingPackages } from './prereqs.js';
+import { DEFAULT_CONGESTION, congestionControl, planCongestion, rerunInNamespace, setUpNamespace } from './tcp.js';
 import { profilePostern, type Profiles } from './profile.js';
 import { appendResults, commandLine, RESULTS_FILE, utcMinute } from './results.js';
 import { cpuTable, describeBusiest, failureDetails, figuresTable, idleDetails, profileMarkdown, roundDetails, type TargetResults } from './report.js';
@@ -37,10 +38,12 @@ interface Options {
   posternRevs?: string[];
   /** Clients logging in at once in the login figures (not the one-client ones). */
   clients: number;
+  /** The TCP congestion control to run under (bench/tcp.ts), or `system`. */
+  tcpCongestion: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { short: false, targets: ['direct', 'dovecot', 'nginx', 'postern'], figures: ALL_FIGURES, profile: true, write: true, clients: LOGIN_CLIENTS };
+  const opts: Options = { short: false, targets: ['direct', 'dovecot', 'nginx', 'postern'], figures: ALL_FIGURES, profile: true, write: true, clients: LOGIN_CLIENTS, tcpCongestion: DEFAULT_CONGESTION };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--short') opts.short = true;
@@ -50,6 +53,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--figures' && argv[i + 1]) opts.figures = parseFigures(argv[++i]!);
     else if (a === '--postern-rev' && argv[i + 1]) opts.posternRevs = argv[++i]!.split(',').filter((r) => r !== '');
     else if (a === '--clients' && argv[i + 1]) opts.clients = clientCount(argv[++i]!);
+    else if (a === '--tcp-congestion' && argv[i + 1]) opts.tcpCongestion = argv[++i]!;
     else throw new Error(`unknown argument ${a}; see bench/README.md`);
   }
   return opts;
@@ -229,8 +233,20 @@ async function main(): Promise<number> {
     console.error(`bench: install them (as root) with: apt-get install -y ${missing.map((m) => m.pkg).join(' ')}`);
     return 1;
   }
+  const plan = planCongestion(opts.tcpCongestion, congestionControl(), process.env);
+  try {
+    if (plan.kind === 'rerun') {
+      log(`the machine's TCP congestion control is ${plan.machine}: running again in a network namespace of its own, under ${plan.algorithm}`);
+      return rerunInNamespace(plan.algorithm, plan.machine);
+    }
+    if (plan.kind === 'set-here') setUpNamespace(plan.algorithm);
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}`);
+    return 1;
+  }
   const t0 = Date.now();
   const env = describeEnvironment();
+  env.tcp = plan.describe;
   const notes: string[] = [];
   const fd = raiseFdLimit();
   log(`load average at start: ${env.loadAtStart}; ${fd.note}`);
