@@ -1,7 +1,7 @@
 // The TCP congestion control the benchmark's connections run under. Every party sends over loopback,
 // where BBR (a common choice of the machine's default) paces each socket with its own timer, there
-// being no fq queue on `lo` to do it: on a two-vCPU virtual machine that cost a proxy about 130 µs of
-// kernel time per relayed MiB and a third of its FETCH rate, and every proxy alike (RESULTS.md item 61).
+// being no fq queue on `lo` to do it: on a two-vCPU virtual machine that cost postern about 140 µs of
+// kernel time per relayed MiB and more than a third of its FETCH rate, Dovecot's proxy more (RESULTS.md item 61).
 // So that figures from machines set up differently compare, the benchmark runs under Linux's own
 // default, CUBIC, unless told otherwise; where the machine's default differs it re-runs itself in a
 // network namespace of its own (`unshare --net`, root), whose setting it may change without touching
