@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { freePort, makeTempDir, spawnProcess, waitForListening, type ManagedProcess } from '../test/interop/harness/index.js';
 import { startFakeBackend, type FakeBackend } from './backend.js';
 import { BENCH_SOURCE_DIR, buildCTools } from './cbuild.js';
-import { runLoadgen, type IdleReady } from './loadgen.js';
+import { describeErrors, runLoadgen, type IdleReady } from './loadgen.js';
 import { processTree, treeMemory, type TreeMemory } from './procstat.js';
 
 /** Sessions per load generator and per fake backend: two descriptors each side stays under 20,000. */
@@ -74,13 +74,24 @@ try {
   );
   const reached = readies.reduce((n, r) => n + r.sessions, 0);
   const errors = readies.reduce((n, r) => n + r.errors, 0);
+  const kinds: Record<string, number> = {};
+  for (const r of readies) for (const [k, n] of Object.entries(r.error_kinds ?? {})) kinds[k] = (kinds[k] ?? 0) + n;
+  const lastRefusal = readies.map((r) => r.last_refusal).filter((x) => x !== undefined).at(-1);
+  const why = describeErrors({ error_kinds: kinds, ...(lastRefusal !== undefined ? { last_refusal: lastRefusal } : {}) });
   const dropped = runs.reduce((n, r) => n + (r.result.dropped ?? 0), 0);
   const seconds = (Math.max(...readies.map((r) => r.seconds)) || (Date.now() - started) / 1000).toFixed(1);
-  console.log(`sessions: ${reached} of ${sessions} in ${seconds} s, ${errors} errors; after a ${holdS} s hold, ${dropped} dropped`);
+  console.log(`sessions: ${reached} of ${sessions} in ${seconds} s, ${errors} errors${why ? ` (${why}; each retried after 10 ms)` : ''}; after a ${holdS} s hold, ${dropped} dropped`);
   console.log(`postern processes: ${before.processes} → ${after?.processes}; RSS ${mib(before.rssBytes)} → ${mib(after?.rssBytes ?? 0)} MiB, ${((((after?.rssBytes ?? 0) - before.rssBytes) / Math.max(1, reached)) / 1024).toFixed(2)} KiB a session`);
   console.log(`descriptors per worker: ${descriptors.join(' ')}`);
   const warnings = postern.stdout().split('\n').filter((l) => /"level":[456]0/.test(l));
-  console.log(`postern warning or error lines: ${warnings.length}${warnings.length ? `\n${warnings.slice(0, 3).join('\n')}` : ''}`);
+  const byEvent = new Map<string, { n: number; first: string }>();
+  for (const w of warnings) {
+    const event = /"event":"([^"]+)"/.exec(w)?.[1] ?? '?';
+    const seen = byEvent.get(event);
+    if (seen) seen.n++;
+    else byEvent.set(event, { n: 1, first: w });
+  }
+  console.log(`postern warning or error lines: ${warnings.length}${[...byEvent].map(([e, { n, first }]) => `\n  ${e} × ${n}, the first: ${first}`).join('')}`);
 } finally {
   await postern?.stop();
   for (const b of backends) await b.stop();

@@ -2,7 +2,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Worker } from 'node:cluster';
 import pino from 'pino';
-import { AcceptGather, acceptingCount, JOIN_ABOVE, LEAVE_BELOW, LOAD_REPORT_MS } from './accept-gather.js';
+import { AcceptGather, acceptingCount, descriptorWatch, JOIN_ABOVE, LEAVE_BELOW, LOAD_REPORT_MS } from './accept-gather.js';
 import type { ToWorker } from './messages.js';
 
 describe('acceptingCount', () => {
@@ -111,6 +111,35 @@ describe('AcceptGather', () => {
     assert.deepEqual(b.told, [true, false]);
   });
 
+  it('a worker out of descriptors is held and the next takes its place, idle as they are; it comes back first once it has some', () => {
+    const [a, b, c] = [fakeWorker(), fakeWorker(), fakeWorker()];
+    gather = new AcceptGather(log, () => [a, b, c], 'gather');
+    for (const w of [a, b, c]) gather.ready(w);
+    gather.report(a, 0, 0, true);
+    assert.deepEqual([a.told, b.told, c.told], [[true], [true, false], [true]], 'a held, b accepting: no load needed');
+    gather.report(b, 0, 0, true);
+    assert.deepEqual([a.told, b.told, c.told], [[true], [true, false, true], [true, false]], 'then c');
+    gather.report(a, 0, 0, false);
+    assert.deepEqual([a.told, b.told, c.told], [[true, false], [true, false, true], [true, false, true]], 'a first again');
+  });
+
+  it('every worker out of descriptors: none is held (each retries on its own); spread holds none either way', () => {
+    const [a, b] = [fakeWorker(), fakeWorker()];
+    gather = new AcceptGather(log, () => [a, b], 'gather');
+    gather.ready(a);
+    gather.ready(b);
+    gather.report(a, 0, 0, true);
+    gather.report(b, 0, 0, true);
+    assert.deepEqual([a.told, b.told], [[true, false], [true, false]]);
+    gather.stop();
+    const [x, y] = [fakeWorker(), fakeWorker()];
+    gather = new AcceptGather(log, () => [x, y], 'spread');
+    gather.ready(x);
+    gather.ready(y);
+    gather.report(x, 0, 0, true);
+    assert.deepEqual([x.told, y.told], [[], []]);
+  });
+
   it('spread holds no one; a reload to gather holds them again, and back', () => {
     const [a, b] = [fakeWorker(), fakeWorker()];
     gather = new AcceptGather(log, () => [a, b], 'spread');
@@ -152,5 +181,36 @@ describe('AcceptGather probes', () => {
     gather.report(a, 0.8, 0.8);
     await nextDecision();
     assert.deepEqual(b.told, [true, false, true, false], 'b back');
+  });
+});
+
+describe('descriptorWatch', () => {
+  it('full from the report after a failed accept until the descriptors are back, asked once every fourth report', () => {
+    let failedAt = 0;
+    let spare = false;
+    let asked = 0;
+    const full = descriptorWatch(() => failedAt, () => (asked++, spare));
+    assert.equal(full(), false);
+    failedAt = Date.now();
+    assert.equal(full(), true);
+    spare = true;
+    assert.deepEqual([full(), full(), full()], [true, true, true], 'not asked before the fourth report');
+    assert.equal(asked, 0);
+    assert.equal(full(), false);
+    assert.equal(asked, 1);
+    assert.deepEqual([full(), full()], [false, false], 'not asked while it has some');
+    assert.equal(asked, 1);
+  });
+
+  it('a failure again meanwhile keeps it full and starts the count over', async () => {
+    let failedAt = 0;
+    const full = descriptorWatch(() => failedAt, () => true);
+    failedAt = Date.now();
+    assert.equal(full(), true);
+    await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual([full(), full()], [true, true]);
+    failedAt = Date.now();
+    assert.deepEqual([full(), full(), full(), full()], [true, true, true, true], 'four reports from the new failure');
+    assert.equal(full(), false);
   });
 });

@@ -39,9 +39,34 @@ export function acceptingCount(loads: readonly number[], total: number): number 
   return Math.max(1, Math.min(total, next));
 }
 
+/**
+ * A worker's side: whether it is out of descriptors, asked at each load report. It is from the
+ * report after an accept or a backend connection failed for want of them (`failedAt` moved:
+ * Date.now() of the last failure) until `toSpare` says it has some again, asked once a second
+ * (every fourth report).
+ */
+export function descriptorWatch(failedAt: () => number, toSpare: () => boolean): () => boolean {
+  let full = false;
+  let seen = failedAt();
+  let reports = 0;
+  return () => {
+    const at = failedAt();
+    if (at > seen) {
+      seen = at;
+      full = true;
+      reports = 0;
+    } else if (full && ++reports % 4 === 0 && toSpare()) {
+      full = false;
+    }
+    return full;
+  };
+}
+
 interface Seen {
   load: number;
   at: number;
+  /** Out of descriptors (the worker's descriptorWatch): held, its place given to the next. */
+  full: boolean;
   /** What the worker was last told: held back or accepting. */
   held: boolean;
 }
@@ -50,7 +75,9 @@ interface Seen {
  * process.accept in the primary: the workers that listen are ordered (worker 0 first); the first
  * `accepting` of them take new connections, the rest are held back, and every LOAD_REPORT_MS the
  * count follows the accepting workers' reported loads (acceptingCount). With `spread` none is held.
- * A worker that exits leaves its place at once to the next in order.
+ * A worker that exits leaves its place at once to the next in order; so does one out of descriptors,
+ * which could take no connection (an idle session costs no CPU, so no load would bring the next one
+ * in), until it has some to spare again. When every worker is out, none is held: each retries on its own.
  */
 export class AcceptGather {
   readonly #log: Logger;
@@ -77,7 +104,7 @@ export class AcceptGather {
 
   /** A worker listens (and accepts, until told otherwise). */
   ready(worker: Worker): void {
-    this.#seen.set(worker, { load: 0, at: Date.now(), held: false });
+    this.#seen.set(worker, { load: 0, at: Date.now(), held: false, full: false });
     this.#decide();
   }
 
@@ -87,11 +114,15 @@ export class AcceptGather {
    * clock, but a second worker would wait as well), each report weighing half: one busy quarter
    * of a second does not let a worker in, a busy second does.
    */
-  report(worker: Worker, elu: number, cpu: number): void {
+  report(worker: Worker, elu: number, cpu: number, full = false): void {
     const seen = this.#seen.get(worker);
     if (seen === undefined || !Number.isFinite(elu) || !Number.isFinite(cpu)) return;
     seen.load = (seen.load + Math.min(1, Math.max(0, Math.min(elu, cpu)))) / 2;
     seen.at = Date.now();
+    if (full !== seen.full) {
+      seen.full = full;
+      this.#decide();
+    }
   }
 
   forget(worker: Worker): void {
@@ -119,20 +150,25 @@ export class AcceptGather {
       const seen = this.#seen.get(w)!;
       return now - seen.at > SILENT_MS ? 1 : seen.load;
     };
-    const was = Math.min(this.#accepting, listening.length);
-    let next = this.#mode === 'spread' ? listening.length : acceptingCount(listening.slice(0, was).map(loadOf), listening.length);
+    // Those out of descriptors give their places to the next; when all are, none is held.
+    const open = listening.filter((w) => !this.#seen.get(w)!.full);
+    const order = open.length > 0 ? open : listening;
+    const was = Math.min(this.#accepting, order.length);
+    let next = this.#mode === 'spread' ? order.length : acceptingCount(order.slice(0, was).map(loadOf), order.length);
     if (this.#mode === 'gather') next = this.#probed(was, next, now);
+    const accepting = new Set(this.#mode === 'spread' || open.length === 0 ? listening : open.slice(0, next));
     let told = 0;
-    for (const [i, w] of listening.entries()) {
+    for (const w of listening) {
       const seen = this.#seen.get(w)!;
-      const held = i >= next;
+      const held = !accepting.has(w);
       if (held === seen.held) continue;
       seen.held = held;
       w.send({ t: 'hold', held } satisfies ToWorker);
       told++;
     }
     if (next !== this.#accepting || told > 0) {
-      this.#log.debug({ event: 'accepting_workers', workers: next, of: listening.length, loads: listening.map((w) => Number(loadOf(w).toFixed(2))) }, `${next} of ${listening.length} workers take new connections`);
+      const full = listening.length - open.length;
+      this.#log.debug({ event: 'accepting_workers', workers: accepting.size, of: listening.length, loads: listening.map((w) => Number(loadOf(w).toFixed(2))), ...(full > 0 ? { full } : {}) }, `${accepting.size} of ${listening.length} workers take new connections${full > 0 ? ` (${full} out of descriptors)` : ''}`);
     }
     if (next !== this.#accepting) this.#changedAt = now;
     this.#accepting = next;

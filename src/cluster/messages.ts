@@ -27,9 +27,10 @@ export type ToPrimary =
   | { t: 'return'; places: number; reclaim?: number }
   /**
    * How busy the worker was since its last report, for process.accept: gather: its event loop's
-   * utilisation (0–1, wall time) and its main thread's CPU time over the same wall time.
+   * utilisation (0–1, wall time) and its main thread's CPU time over the same wall time; `full`:
+   * it ran out of file descriptors accepting and has not got enough back since.
    */
-  | { t: 'load'; elu: number; cpu: number };
+  | { t: 'load'; elu: number; cpu: number; full: boolean };
 
 const kind = (m: unknown): string | undefined => (typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string' ? (m as { t: string }).t : undefined);
 

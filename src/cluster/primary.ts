@@ -110,7 +110,7 @@ export class Primary {
     this.#slots.set(n, { n, worker, started: Date.now(), quickDeaths: prev?.quickDeaths ?? 0 });
     worker.on('message', (m: unknown) => {
       if (!isToPrimary(m)) return;
-      if (m.t === 'load') this.#gather.report(worker, m.elu, m.cpu);
+      if (m.t === 'load') this.#gather.report(worker, m.elu, m.cpu, m.full === true);
       else if (m.t === 'answer') this.#pending.get(`${worker.id}:${m.id}`)?.(m);
     });
     return new Promise((resolve) => {

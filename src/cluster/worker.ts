@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
+import { descriptorsToSpare, outOfDescriptorsAt } from '../net/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { workerAdmin } from '../admin/index.js';
 import type { SessionFilter } from '../login/index.js';
 import { WorkerCounter } from './counter.js';
 import { isToWorker, type ToPrimary } from './messages.js';
-import { LOAD_REPORT_MS } from './accept-gather.js';
+import { LOAD_REPORT_MS, descriptorWatch } from './accept-gather.js';
 
 /**
  * CPU time of this process's main thread, in ns: the scheduler's count (Linux), else the whole
@@ -93,10 +94,11 @@ export async function serveProcess(opts: ServeOptions): Promise<void> {
       });
       // How busy this worker is, for the primary's process.accept: gather.
       let last = { elu: performance.eventLoopUtilization(), cpuNs: mainThreadCpuNs(), at: process.hrtime.bigint() };
+      const full = descriptorWatch(outOfDescriptorsAt, descriptorsToSpare);
       loadTimer = setInterval(() => {
         const now = { elu: performance.eventLoopUtilization(), cpuNs: mainThreadCpuNs(), at: process.hrtime.bigint() };
         const cpu = Number(now.cpuNs - last.cpuNs) / Math.max(1, Number(now.at - last.at));
-        send({ t: 'load', elu: performance.eventLoopUtilization(now.elu, last.elu).utilization, cpu });
+        send({ t: 'load', elu: performance.eventLoopUtilization(now.elu, last.elu).utilization, cpu, full: full() });
         last = now;
       }, LOAD_REPORT_MS).unref();
       send({ t: 'ready', listeners: server.listeners.map((l) => ({ label: l.label, address: l.address.address, port: l.address.port })) });

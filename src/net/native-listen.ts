@@ -1,6 +1,7 @@
 import type { Server } from 'node:net';
 import type { Logger } from '../log/index.js';
 import { nativeAddon, type NativeRelay } from './native.js';
+import { outOfDescriptors } from './descriptors.js';
 import { NativeSocket } from './native-socket.js';
 
 /** How long the relay leaves a listening socket alone after accept ran out of descriptors. */
@@ -67,6 +68,7 @@ export class NativeListen {
 
   #outOfDescriptors(reason: string, label: string, log: Logger): void {
     const now = Date.now();
+    outOfDescriptors();
     if (now - this.#lastWarn >= 1000) {
       this.#lastWarn = now;
       log.warn({ event: 'accept_failed', listener: label, err: reason }, `cannot accept connections (${reason}): the listener waits ${EMFILE_PAUSE_MS} ms and tries again`);

@@ -3,6 +3,7 @@ import { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { joinChunks, PosternError } from '../core/index.js';
 import type { DialTls } from './backend-tls.js';
+import { isOutOfDescriptors, outOfDescriptors } from './descriptors.js';
 import { nativeAddon, type NativeRelay } from './native.js';
 
 const DE_CONNECTED = 1;
@@ -108,7 +109,9 @@ export class NativeSocket {
     try {
       s.#handle = relay.dial(address, port, source, s.#onEvent);
     } catch (err) {
-      throw errnoError(`${(err as Error).message} ${s.#where}`, (err as NodeJS.ErrnoException).code);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (isOutOfDescriptors(code)) outOfDescriptors();
+      throw errnoError(`${(err as Error).message} ${s.#where}`, code);
     }
     if (tls) {
       s.#connectTls = true;

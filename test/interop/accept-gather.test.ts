@@ -1,7 +1,7 @@
 // process.accept with two workers of the real `postern serve`: with `gather` (the default) the first
 // worker takes the new connections while it keeps up, even a burst of them; a first worker that stops
-// (SIGSTOP) hands them to the second within about a second, and gets them back once it runs again.
-// With `spread` the same burst is shared.
+// (SIGSTOP) hands them to the second within about a second, and gets them back once it runs again;
+// so does a first worker out of descriptors, though idle. With `spread` the same burst is shared.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -53,7 +53,8 @@ async function acceptingGauge(adminPort: number): Promise<number> {
   return Number(m[1]);
 }
 
-async function serve(tmp: TempDir, accept: string, port: number, adminPort: number): Promise<ManagedProcess> {
+/** `fdLimit`: every process's open-file limit (prlimit), so that a worker runs out of descriptors. */
+async function serve(tmp: TempDir, accept: string, port: number, adminPort: number, fdLimit?: number): Promise<ManagedProcess> {
   const config = join(tmp.path, `${accept}.yaml`);
   writeFileSync(join(tmp.path, 'token'), `${TOKEN}\n`);
   writeFileSync(
@@ -68,7 +69,9 @@ async function serve(tmp: TempDir, accept: string, port: number, adminPort: numb
       '',
     ].join('\n'),
   );
-  const p = spawnProcess(process.execPath, [BIN, 'serve', '-c', config], { cwd: tmp.path, stopTimeoutMs: 10_000 });
+  const argv = [process.execPath, BIN, 'serve', '-c', config];
+  const [file, ...args] = fdLimit === undefined ? argv : ['prlimit', `--nofile=${fdLimit}:${fdLimit}`, '--', ...argv];
+  const p = spawnProcess(file!, args, { cwd: tmp.path, stopTimeoutMs: 10_000 });
   await pollUntil(() => lines(p).find((l) => l.event === 'started'), { timeoutMs: 20_000, intervalMs: 50, what: 'postern started' });
   return p;
 }
@@ -113,6 +116,27 @@ describe('process.accept with two workers', { timeout: 120_000 }, () => {
       process.kill(first, 'SIGCONT');
     }
     // Reporting again, the first worker is accepting on its own within a few reports.
+    await pollUntil(async () => {
+      const m = lines(p).length;
+      await burst(port, 1);
+      return (await endsBy(p, m, 1))[0] === 0 ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 300, what: 'worker 0 accepting again' });
+  });
+
+  test('gather: a first worker out of descriptors leaves the new connections to the second, and takes them back once it has some', async () => {
+    // 160 descriptors a process: a worker starts with about 25 and holds one a client before login.
+    const [port, adminPort] = (await freePorts(2)) as [number, number];
+    const p = await serve(tmp, 'gather', port, adminPort, 160);
+    running.push(p);
+    const mark = lines(p).length;
+    const clients = await Promise.all(Array.from({ length: 220 }, () => readImap(port)));
+    assert.equal(clients.length, 220, 'every client greeted');
+    for (const c of clients) await c.command('z LOGOUT', /^z OK/m);
+    for (const c of clients) c.close();
+    const ends = await endsBy(p, mark, 220);
+    assert.deepEqual([...new Set(ends)].sort(), [0, 1], 'both workers served');
+    assert.ok(lines(p).some((l) => l.event === 'accept_failed' && l.worker === 0), 'worker 0 said it could not accept');
+    // Its descriptors back, the first worker takes the new connections again (checked once a second).
     await pollUntil(async () => {
       const m = lines(p).length;
       await burst(port, 1);
