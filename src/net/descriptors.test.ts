@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { isOutOfDescriptors, outOfDescriptors, outOfDescriptorsAt } from './descriptors.js';
 
 test('descriptorsToSpare: false with less than 64 free under the limit, true once they are closed again', () => {
   // A child with a limit of 128 opens descriptors until fewer than 64 are free, then closes them.
@@ -16,4 +17,11 @@ test('descriptorsToSpare: false with less than 64 free under the limit, true onc
   const r = spawnSync('prlimit', ['--nofile=128:128', '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), [true, false, true]);
+});
+
+test('outOfDescriptors: EMFILE and ENFILE count, and the time is kept', () => {
+  assert.deepEqual(['EMFILE', 'ENFILE', 'ECONNREFUSED', undefined].map(isOutOfDescriptors), [true, true, false, false]);
+  const before = Date.now();
+  outOfDescriptors();
+  assert.ok(outOfDescriptorsAt() >= before);
 });
