@@ -66,7 +66,7 @@ describe('postern CLI', () => {
 
   test('check warns about each SASL mechanism no passdb can verify, and still accepts the file', () => {
     write('crypt.passwd', 'alice:{SHA512-CRYPT}$6$salt$hash\n');
-    const file = write('mechs.yaml', `listen:\n  - { protocol: imap, port: 1143, tls: none }\nauth:\n  mechanisms: [PLAIN, CRAM-MD5, XOAUTH2]\n  passdb:\n    - { driver: passwd-file, args: ${tmp.path}/crypt.passwd }\n`);
+    const file = write('mechs.yaml', `limits: { max_connections: 100 }\nlisten:\n  - { protocol: imap, port: 1143, tls: none }\nauth:\n  mechanisms: [PLAIN, CRAM-MD5, XOAUTH2]\n  passdb:\n    - { driver: passwd-file, args: ${tmp.path}/crypt.passwd }\n`);
     const r = postern(['check', '-q', '--config', file]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, '');
@@ -74,6 +74,17 @@ describe('postern CLI', () => {
       '# warning: auth.mechanisms: CRAM-MD5 is not offered: no passdb stores plaintext or CRAM-MD5 passwords (they hold SHA512-CRYPT)',
       '# warning: auth.mechanisms: XOAUTH2 is not offered: tokens need an oauth2 passdb, or a passdb that forwards them (proxy=y proxy_mech=xoauth2)',
     ]);
+  });
+
+  test('check warns when the open-file limit cannot hold limits.max_connections proxied sessions', () => {
+    const config = (max: number) => write(`fd-${max}.yaml`, `process: { workers: 1 }\nlimits: { max_connections: ${max} }\nlisten:\n  - { protocol: imap, port: 1143, tls: none }\nauth:\n  passdb:\n    - { driver: static, args: "nopassword=y proxy=y host=10.0.0.5" }\n`);
+    const limited = (file: string) => spawnSync('prlimit', ['--nofile=512:512', '--', process.execPath, BIN, 'check', '-q', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+    const low = limited(config(1000));
+    assert.equal(low.status, 0, low.stderr);
+    assert.equal(low.stderr, '# warning: limits.max_connections is 1000, but with an open-file limit of 512, the process holds about 192 proxied sessions (two descriptors each): raise the limit to 2128 or more (systemd LimitNOFILE=, ulimit -n), or lower limits.max_connections\n');
+    const fits = limited(config(150));
+    assert.equal(fits.status, 0, fits.stderr);
+    assert.equal(fits.stderr, '');
   });
 
   test('a certificate that cannot be read fails check with its path', () => {

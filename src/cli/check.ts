@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { loadConfig, maskSecrets } from '../config/index.js';
+import { fdLimitWarning } from '../cluster/index.js';
 import { silentLogger } from '../log/index.js';
+import { openFileLimit } from '../net/index.js';
 import { checkServer } from '../server.js';
 
 export function checkCommand(): Command {
@@ -12,7 +14,8 @@ export function checkCommand(): Command {
     .action(async (opts: { config: string; quiet?: boolean }) => {
       const loaded = loadConfig(opts.config);
       // Certificates, the backend CA and the passdbs are built as `serve` builds them, then released.
-      for (const w of await checkServer(loaded, silentLogger())) process.stderr.write(`# warning: ${w}\n`);
+      const fdWarning = fdLimitWarning(loaded.config, openFileLimit());
+      for (const w of [...(await checkServer(loaded, silentLogger())), ...(fdWarning !== undefined ? [fdWarning] : [])]) process.stderr.write(`# warning: ${w}\n`);
       if (!opts.quiet) process.stdout.write(`# ${loaded.file}: valid\n${stringify(maskSecrets(loaded.config))}`);
     });
 }

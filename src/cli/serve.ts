@@ -1,9 +1,10 @@
 import cluster from 'node:cluster';
 import { rmSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { Primary, serveProcess, workerCount } from '../cluster/index.js';
+import { fdLimitWarning, Primary, serveProcess, workerCount } from '../cluster/index.js';
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../log/index.js';
+import { openFileLimit } from '../net/index.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -24,6 +25,9 @@ export function serveCommand(): Command {
       const writePid = () => {
         if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`);
       };
+      // Once a node, from the primary or the single process: every worker has the same limit.
+      const fdWarning = cluster.isPrimary ? fdLimitWarning(loaded.config, openFileLimit()) : undefined;
+      if (fdWarning !== undefined) root.warn({ event: 'config_warning' }, fdWarning);
       if (cluster.isPrimary && workerCount(loaded.config.process) > 1) {
         const primary = new Primary({ file: opts.config, loaded, log: root });
         await primary.start();

@@ -25,3 +25,22 @@ export type ProcessConfig = z.output<typeof processConfigSchema>;
 export function workerCount(cfg: ProcessConfig): number {
   return cfg.workers === 'auto' ? availableParallelism() : cfg.workers;
 }
+
+/** Descriptors a worker holds besides its sessions: listeners, the log, the relay's epoll and pipes, passdb connections. */
+const BASE_DESCRIPTORS = 128;
+
+/**
+ * A warning when the workers cannot hold `limits.max_connections` proxied sessions (two descriptors
+ * each) within the open-file limit `limit` each has, as Dovecot warns that its fd limit is lower
+ * than its client limits need. The workers share the sessions (a worker out of descriptors leaves
+ * new ones to the next), so the need is each one's share.
+ */
+export function fdLimitWarning(cfg: { process: ProcessConfig; limits: { max_connections: number } }, limit: number | undefined): string | undefined {
+  const max = cfg.limits.max_connections;
+  if (limit === undefined || max === 0) return undefined;
+  const workers = workerCount(cfg.process);
+  const need = Math.ceil((2 * max) / workers) + BASE_DESCRIPTORS;
+  if (limit >= need) return undefined;
+  const holds = workers * Math.max(0, Math.floor((limit - BASE_DESCRIPTORS) / 2));
+  return `limits.max_connections is ${max}, but with an open-file limit of ${limit}, ${workers === 1 ? 'the process holds' : `${workers} workers hold`} about ${holds} proxied sessions (two descriptors each): raise the limit to ${need} or more (systemd LimitNOFILE=, ulimit -n), or lower limits.max_connections`;
+}

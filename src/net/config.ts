@@ -97,7 +97,7 @@ export const limitsConfigSchema = z
       .int()
       .min(0)
       .prefault(10000)
-      .describe("IMAP and POP3 connections in all, before and after login (Dovecot's imap-login client_limit × process_limit). A connection over the limit gets `* BYE` / `-ERR` and is closed at once. Each proxied session holds two file descriptors: raise the open-files limit (systemd LimitNOFILE) to match. 0: no limit."),
+      .describe("IMAP and POP3 connections in all, before and after login (Dovecot's imap-login client_limit × process_limit). A connection over the limit gets `* BYE` / `-ERR` and is closed at once. Each proxied session holds two file descriptors: raise the open-files limit (systemd LimitNOFILE) to match; `serve` and `check` warn when it is lower than each worker's share needs. 0: no limit."),
   })
   .prefault({});
 
