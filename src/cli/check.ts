@@ -14,8 +14,10 @@ export function checkCommand(): Command {
     .action(async (opts: { config: string; quiet?: boolean }) => {
       const loaded = loadConfig(opts.config);
       // Certificates, the backend CA and the passdbs are built as `serve` builds them, then released.
+      const warnings = await checkServer(loaded, silentLogger());
       const fdWarning = fdLimitWarning(loaded.config, openFileLimit());
-      for (const w of [...(await checkServer(loaded, silentLogger())), ...(fdWarning !== undefined ? [fdWarning] : [])]) process.stderr.write(`# warning: ${w}\n`);
+      if (fdWarning !== undefined) warnings.push(fdWarning);
+      for (const w of warnings) process.stderr.write(`# warning: ${w}\n`);
       if (!opts.quiet) process.stdout.write(`# ${loaded.file}: valid\n${stringify(maskSecrets(loaded.config))}`);
     });
 }
