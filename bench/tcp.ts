@@ -60,7 +60,9 @@ export function setUpNamespace(algorithm: string): void {
   try {
     writeFileSync(CONGESTION_FILE, algorithm);
   } catch (error) {
-    throw new Error(`cannot set TCP congestion control ${algorithm} (${(error as Error).message}); the kernel offers: ${readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').trim()}`);
+    const offered = readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').trim();
+    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'the kernel has no such algorithm' : (error as Error).message;
+    throw new Error(`cannot set TCP congestion control ${algorithm}: ${why} (it offers: ${offered})`);
   }
   const now = congestionControl();
   if (now !== algorithm) throw new Error(`TCP congestion control reads ${now} after setting ${algorithm}`);
