@@ -41,4 +41,13 @@ describe('the TCP congestion control of a benchmark run', () => {
     assert.deepEqual(JSON.parse(r.stdout), { cc: want, got: 'hello' });
     assert.equal(congestionControl(), before);
   });
+
+  test('an algorithm the kernel does not have is named as such', { skip: canUnshare ? false : 'needs unshare --net (root)' }, () => {
+    const script = `
+      const { setUpNamespace } = await import(${JSON.stringify(new URL('./tcp.js', import.meta.url).href)});
+      try { setUpNamespace('no-such-algorithm'); console.log('set'); } catch (e) { console.log(e.message); }`;
+    const r = spawnSync('unshare', ['--net', '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^cannot set TCP congestion control no-such-algorithm: the kernel has no such algorithm \(it offers: [a-z0-9 ]+\)$/m);
+  });
 });
