@@ -25,3 +25,36 @@ test('outOfDescriptors: EMFILE and ENFILE count, and the time is kept', () => {
   outOfDescriptors();
   assert.ok(outOfDescriptorsAt() >= before);
 });
+
+test('out of descriptors: the reserve goes to what is under way, listeners pause, and resume once it is back; none to spare meanwhile', () => {
+  // A child with a limit of 128: a watcher makes the reserve, the rest is filled; out of descriptors,
+  // RESERVE of them are free for the logins under way; freed, the reserve is taken back and the watcher told.
+  const script = `
+    const { RESERVE, descriptorsToSpare, outOfDescriptors, whileOutOfDescriptors } = await import(${JSON.stringify(new URL('./descriptors.js', import.meta.url).href)});
+    const { openSync, closeSync } = await import('node:fs');
+    const told = [];
+    whileOutOfDescriptors((paused) => told.push(paused));
+    const fill = () => { const fds = []; try { for (;;) fds.push(openSync('/dev/null', 'r')); } catch {} return fds; };
+    const filler = fill();
+    const spareWhenNone = descriptorsToSpare();
+    outOfDescriptors();
+    const spareWhenOut = descriptorsToSpare();
+    const underWay = fill();
+    for (const fd of underWay) closeSync(fd);
+    const pausedThen = [...told];
+    for (const fd of filler.splice(0, 72)) closeSync(fd);
+    const deadline = Date.now() + 5000;
+    while (told.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const spareAfter = descriptorsToSpare();
+    console.log(JSON.stringify({ reserve: RESERVE, underWay: underWay.length, pausedThen, told, spare: [spareWhenNone, spareWhenOut, spareAfter], left: fill().length }));`;
+  const r = spawnSync('prlimit', ['--nofile=128:128', '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { reserve: number; underWay: number; pausedThen: boolean[]; told: boolean[]; spare: boolean[]; left: number };
+  assert.equal(out.underWay, out.reserve, 'the reserve was free for what was under way');
+  assert.deepEqual(out.pausedThen, [true], 'paused at once');
+  assert.deepEqual(out.told, [true, false], 'resumed once the reserve was back');
+  // None free (the descriptor table cannot even be read), then out with the reserve given away, then 72 free again.
+  assert.deepEqual(out.spare, [false, false, true]);
+  // Free now: the 72 closed and what was under way, less the reserve taken back.
+  assert.equal(out.left, 72 + out.underWay - out.reserve, 'the reserve is held again');
+});

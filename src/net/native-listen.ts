@@ -1,11 +1,9 @@
 import type { Server } from 'node:net';
 import type { Logger } from '../log/index.js';
 import { nativeAddon, type NativeRelay } from './native.js';
-import { outOfDescriptors } from './descriptors.js';
+import { outOfDescriptors, whileOutOfDescriptors } from './descriptors.js';
 import { NativeSocket } from './native-socket.js';
 
-/** How long the relay leaves a listening socket alone after accept ran out of descriptors. */
-const EMFILE_PAUSE_MS = 100;
 /** Loop turns to wait for libuv to register the socket before the relay takes it. */
 const TAKE_TRIES = 20;
 
@@ -22,6 +20,9 @@ export class NativeListen {
   #closed = false;
   /** Held back by the cluster's primary (process.accept: gather): the relay does not watch the socket. */
   #held = false;
+  /** The process is out of descriptors (descriptors.ts): not watched either, until its reserve is back. */
+  #starved = false;
+  readonly #unwatch: () => void;
   #lastWarn = 0;
   /** Settles once libuv no longer accepts on the socket (true), or gave up trying (false). */
   readonly taken: Promise<boolean>;
@@ -37,6 +38,10 @@ export class NativeListen {
       onAccept(socket, ipOrReason, port ?? 0);
       return socket.eventSink;
     }, tls);
+    this.#unwatch = whileOutOfDescriptors((starved) => {
+      this.#starved = starved;
+      this.#watch();
+    });
     this.taken = new Promise((resolve) => this.#take(TAKE_TRIES, label, log, resolve));
   }
 
@@ -66,23 +71,26 @@ export class NativeListen {
     });
   }
 
+  /** The relay stopped watching the socket: it would stay ready and spin. It is watched again once the process has its reserve back. */
   #outOfDescriptors(reason: string, label: string, log: Logger): void {
     const now = Date.now();
-    outOfDescriptors();
     if (now - this.#lastWarn >= 1000) {
       this.#lastWarn = now;
-      log.warn({ event: 'accept_failed', listener: label, err: reason }, `cannot accept connections (${reason}): the listener waits ${EMFILE_PAUSE_MS} ms and tries again`);
+      log.warn({ event: 'accept_failed', listener: label, err: reason }, `cannot accept connections (${reason}): the listener waits until the process has descriptors to spare`);
     }
-    setTimeout(() => {
-      if (!this.#closed && !this.#held) this.#relay.listenResume(this.#handle);
-    }, EMFILE_PAUSE_MS).unref();
+    outOfDescriptors();
   }
 
   /** Held: this process stops accepting on the socket (other processes sharing it go on); released: it accepts again. */
   hold(held: boolean): void {
     if (this.#closed || held === this.#held) return;
     this.#held = held;
-    if (held) this.#relay.listenPause(this.#handle);
+    this.#watch();
+  }
+
+  #watch(): void {
+    if (this.#closed) return;
+    if (this.#held || this.#starved) this.#relay.listenPause(this.#handle);
     else this.#relay.listenResume(this.#handle);
   }
 
@@ -95,6 +103,7 @@ export class NativeListen {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unwatch();
     this.#relay.listenClose(this.#handle);
   }
 }
