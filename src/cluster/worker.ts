@@ -95,11 +95,18 @@ export async function serveProcess(opts: ServeOptions): Promise<void> {
       // How busy this worker is, for the primary's process.accept: gather.
       let last = { elu: performance.eventLoopUtilization(), cpuNs: mainThreadCpuNs(), at: process.hrtime.bigint() };
       const full = descriptorWatch(outOfDescriptorsAt, descriptorsToSpare);
+      let wasFull = false;
       loadTimer = setInterval(() => {
         const now = { elu: performance.eventLoopUtilization(), cpuNs: mainThreadCpuNs(), at: process.hrtime.bigint() };
         const cpu = Number(now.cpuNs - last.cpuNs) / Math.max(1, Number(now.at - last.at));
-        send({ t: 'load', elu: performance.eventLoopUtilization(now.elu, last.elu).utilization, cpu, full: full() });
+        const isFull = full();
+        send({ t: 'load', elu: performance.eventLoopUtilization(now.elu, last.elu).utilization, cpu, full: isFull });
         last = now;
+        if (isFull !== wasFull) {
+          if (isFull) log.warn({ event: 'descriptors_exhausted', sessions: server.sessions.size }, 'out of file descriptors: new connections go to the other workers until some are free');
+          else log.info({ event: 'descriptors_back' }, 'file descriptors free again: taking new connections');
+          wasFull = isFull;
+        }
       }, LOAD_REPORT_MS).unref();
       send({ t: 'ready', listeners: server.listeners.map((l) => ({ label: l.label, address: l.address.address, port: l.address.port })) });
     } else {

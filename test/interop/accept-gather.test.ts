@@ -136,13 +136,14 @@ describe('process.accept with two workers', { timeout: 120_000 }, () => {
     for (const c of clients) c.close();
     const ends = await endsBy(p, mark, 250);
     assert.deepEqual([...new Set(ends)].sort(), [0, 1], 'both workers served');
-    assert.ok(lines(p).some((l) => l.event === 'accept_failed' && l.worker === 0), 'worker 0 said it could not accept');
+    assert.ok(lines(p).some((l) => l.event === 'descriptors_exhausted' && l.worker === 0), 'worker 0 said it ran out');
     // Its descriptors back, the first worker takes the new connections again (checked once a second).
     await pollUntil(async () => {
       const m = lines(p).length;
       await burst(port, 1);
       return (await endsBy(p, m, 1))[0] === 0 ? true : undefined;
     }, { timeoutMs: 10_000, intervalMs: 300, what: 'worker 0 accepting again' });
+    assert.ok(lines(p).some((l) => l.event === 'descriptors_back' && l.worker === 0), 'and that it has some again');
   });
 
   test('spread: a burst is shared by both workers', async () => {
