@@ -26,7 +26,7 @@ export function workerCount(cfg: ProcessConfig): number {
   return cfg.workers === 'auto' ? availableParallelism() : cfg.workers;
 }
 
-/** Descriptors a worker holds besides its sessions: listeners, the log, the relay's epoll and pipes, passdb connections. */
+/** Descriptors a worker holds besides its sessions: listeners, the log, the relay's epoll and pipes, passdb connections, the 32 kept back (net/descriptors.ts). */
 const BASE_DESCRIPTORS = 128;
 
 /**
