@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadgenUserArgs } from './backend.js';
-import { runLoadgen, type IdleReady, type LoadgenResult, type LoadgenRun } from './loadgen.js';
+import { mergeFailures, runLoadgen, type IdleReady, type LoadgenResult, type LoadgenRun } from './loadgen.js';
 import { pinTree, treeMemory, type Busiest, type TreeMemory } from './procstat.js';
 import type { RunningTarget } from './targets/types.js';
 
@@ -126,9 +126,6 @@ export function mergeRounds(runs: readonly FigureRun[]): FigureRun {
   const seconds = sumOf(results, (r) => r.seconds);
   const ops = sumOf(results, (r) => r.ops);
   const bytes = sumOf(results, (r) => r.bytes);
-  const errorKinds: Record<string, number> = {};
-  for (const r of results) for (const [k, n] of Object.entries(r.error_kinds ?? {})) errorKinds[k] = (errorKinds[k] ?? 0) + n;
-  const lastRefusal = results.map((r) => r.last_refusal).filter((x) => x).at(-1);
   const parties: Record<string, { total: number; sys: number }> = {};
   for (const run of runs) {
     for (const [name, use] of Object.entries(run.cpu.parties)) {
@@ -147,8 +144,7 @@ export function mergeRounds(runs: readonly FigureRun[]): FigureRun {
       bytes,
       bytes_per_s: bytes / seconds,
       errors: sumOf(results, (r) => r.errors),
-      error_kinds: errorKinds,
-      ...(lastRefusal !== undefined ? { last_refusal: lastRefusal } : {}),
+      ...mergeFailures(results),
       samples: sumOf(results, (r) => r.samples),
       p50_us: median(results.map((r) => r.p50_us)),
       p90_us: median(results.map((r) => r.p90_us)),

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { freePort, makeTempDir, spawnProcess, waitForListening, type ManagedProcess } from '../test/interop/harness/index.js';
 import { startFakeBackend, type FakeBackend } from './backend.js';
 import { BENCH_SOURCE_DIR, buildCTools } from './cbuild.js';
-import { describeErrors, runLoadgen, type IdleReady } from './loadgen.js';
+import { describeErrors, mergeFailures, runLoadgen, type IdleReady } from './loadgen.js';
 import { processTree, treeMemory, type TreeMemory } from './procstat.js';
 
 /** Sessions per load generator and per fake backend: two descriptors each side stays under 20,000. */
@@ -74,10 +74,7 @@ try {
   );
   const reached = readies.reduce((n, r) => n + r.sessions, 0);
   const errors = readies.reduce((n, r) => n + r.errors, 0);
-  const kinds: Record<string, number> = {};
-  for (const r of readies) for (const [k, n] of Object.entries(r.error_kinds ?? {})) kinds[k] = (kinds[k] ?? 0) + n;
-  const lastRefusal = readies.map((r) => r.last_refusal).filter((x) => x !== undefined).at(-1);
-  const why = describeErrors({ error_kinds: kinds, ...(lastRefusal !== undefined ? { last_refusal: lastRefusal } : {}) });
+  const why = describeErrors(mergeFailures(readies));
   const dropped = runs.reduce((n, r) => n + (r.result.dropped ?? 0), 0);
   const seconds = (Math.max(...readies.map((r) => r.seconds)) || (Date.now() - started) / 1000).toFixed(1);
   console.log(`sessions: ${reached} of ${sessions} in ${seconds} s, ${errors} errors${why ? ` (${why}; each retried after 10 ms)` : ''}; after a ${holdS} s hold, ${dropped} dropped`);

@@ -49,8 +49,18 @@ export interface IdleReady {
   last_refusal?: string;
 }
 
+type Failures = { error_kinds?: ErrorKinds; last_refusal?: string };
+
+/** The failures of several runs as one: each kind summed, the last refusal of the last run that had one. */
+export function mergeFailures(runs: readonly Failures[]): { error_kinds: ErrorKinds; last_refusal?: string } {
+  const kinds: ErrorKinds = {};
+  for (const r of runs) for (const [k, n] of Object.entries(r.error_kinds ?? {})) kinds[k] = (kinds[k] ?? 0) + n;
+  const lastRefusal = runs.map((r) => r.last_refusal).filter((x) => x).at(-1);
+  return { error_kinds: kinds, ...(lastRefusal !== undefined ? { last_refusal: lastRefusal } : {}) };
+}
+
 /** "eof 3, refused 1 (last: a NO ...)", or "" when nothing failed. */
-export function describeErrors(r: { error_kinds?: ErrorKinds; last_refusal?: string }): string {
+export function describeErrors(r: Failures): string {
   const kinds = Object.entries(r.error_kinds ?? {}).filter(([, n]) => n > 0);
   if (kinds.length === 0) return '';
   const refusal = r.last_refusal ? ` (last refusal: ${r.last_refusal})` : '';
