@@ -61,6 +61,7 @@ export async function serveProcess(opts: ServeOptions): Promise<void> {
   await new Promise<void>((resolve) => {
     let stopping = false;
     let loadTimer: NodeJS.Timeout | undefined;
+    let report: ((full: boolean) => void) | undefined;
     const stop = (why: string, deadlineMs = server.config.process.shutdown_timeout) => {
       if (stopping) return;
       stopping = true;
@@ -94,23 +95,26 @@ export async function serveProcess(opts: ServeOptions): Promise<void> {
       });
       // How busy this worker is, for the primary's process.accept: gather.
       let last = { elu: performance.eventLoopUtilization(), cpuNs: mainThreadCpuNs(), at: process.hrtime.bigint() };
-      const full = descriptorWatch(outOfDescriptorsAt, descriptorsToSpare);
-      let wasFull = false;
-      loadTimer = setInterval(() => {
+      report = (full) => {
         const now = { elu: performance.eventLoopUtilization(), cpuNs: mainThreadCpuNs(), at: process.hrtime.bigint() };
         const cpu = Number(now.cpuNs - last.cpuNs) / Math.max(1, Number(now.at - last.at));
-        const isFull = full();
-        send({ t: 'load', elu: performance.eventLoopUtilization(now.elu, last.elu).utilization, cpu, full: isFull });
+        send({ t: 'load', elu: performance.eventLoopUtilization(now.elu, last.elu).utilization, cpu, full });
         last = now;
-        if (isFull !== wasFull) {
-          if (isFull) log.warn({ event: 'descriptors_exhausted', sessions: server.sessions.size }, 'out of file descriptors: new connections go to the other workers until some are free');
-          else log.info({ event: 'descriptors_back' }, 'file descriptors free again: taking new connections');
-          wasFull = isFull;
-        }
-      }, LOAD_REPORT_MS).unref();
+      };
       send({ t: 'ready', listeners: server.listeners.map((l) => ({ label: l.label, address: l.address.address, port: l.address.port })) });
     } else {
       process.on('SIGHUP', () => void onHup());
     }
+    // Four times a second: whether this process is out of descriptors, said once each way, and in a worker the load report.
+    const full = descriptorWatch(outOfDescriptorsAt, descriptorsToSpare);
+    let wasFull = false;
+    loadTimer = setInterval(() => {
+      const isFull = full();
+      report?.(isFull);
+      if (isFull === wasFull) return;
+      wasFull = isFull;
+      if (isFull) log.warn({ event: 'descriptors_exhausted', sessions: server.sessions.size }, `out of file descriptors: new connections ${worker ? 'go to the other workers' : 'wait'} until some are free`);
+      else log.info({ event: 'descriptors_back' }, 'file descriptors free again: taking new connections');
+    }, LOAD_REPORT_MS).unref();
   });
 }

@@ -1,10 +1,12 @@
 // process.accept with two workers of the real `postern serve`: with `gather` (the default) the first
 // worker takes the new connections while it keeps up, even a burst of them; a first worker that stops
 // (SIGSTOP) hands them to the second within about a second, and gets them back once it runs again;
-// so does a first worker out of descriptors, though idle. With `spread` the same burst is shared.
+// so does a first worker out of descriptors, though idle (a single process says so too). With
+// `spread` the same burst is shared.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePorts, makeTempDir, pollUntil, spawnProcess, type ManagedProcess, type TempDir } from './harness/index.js';
 import { readImap } from '../support/imap-client.js';
@@ -54,13 +56,13 @@ async function acceptingGauge(adminPort: number): Promise<number> {
 }
 
 /** `fdLimit`: every process's open-file limit (prlimit), so that a worker runs out of descriptors. */
-async function serve(tmp: TempDir, accept: string, port: number, adminPort: number, fdLimit?: number): Promise<ManagedProcess> {
+async function serve(tmp: TempDir, accept: string, port: number, adminPort: number, fdLimit?: number, workers = 2): Promise<ManagedProcess> {
   const config = join(tmp.path, `${accept}.yaml`);
   writeFileSync(join(tmp.path, 'token'), `${TOKEN}\n`);
   writeFileSync(
     config,
     [
-      `process: { workers: 2, accept: ${accept}, shutdown_timeout: 1s }`,
+      `process: { workers: ${workers}, accept: ${accept}, shutdown_timeout: 1s }`,
       'log: { level: info }',
       'listen:',
       `  - { protocol: imap, address: 127.0.0.1, port: ${port}, tls: none }`,
@@ -76,7 +78,7 @@ async function serve(tmp: TempDir, accept: string, port: number, adminPort: numb
   return p;
 }
 
-describe('process.accept with two workers', { timeout: 120_000 }, () => {
+describe('process.accept with two workers; a process out of descriptors', { timeout: 120_000 }, () => {
   let tmp: TempDir;
   const running: ManagedProcess[] = [];
 
@@ -144,6 +146,23 @@ describe('process.accept with two workers', { timeout: 120_000 }, () => {
       return (await endsBy(p, m, 1))[0] === 0 ? true : undefined;
     }, { timeoutMs: 10_000, intervalMs: 300, what: 'worker 0 accepting again' });
     assert.ok(lines(p).some((l) => l.event === 'descriptors_back' && l.worker === 0), 'and that it has some again');
+  });
+
+  test('a single process out of descriptors says so once, and again once it has some', async () => {
+    const [port, adminPort] = (await freePorts(2)) as [number, number];
+    const p = await serve(tmp, 'gather', port, adminPort, 200, 1);
+    running.push(p);
+    // About 140 clients fit (see above): the rest wait in the backlog.
+    const sockets = Array.from({ length: 180 }, () => connect(port, '127.0.0.1').on('error', () => {}));
+    try {
+      await pollUntil(() => lines(p).find((l) => l.event === 'descriptors_exhausted'), { timeoutMs: 10_000, intervalMs: 50, what: 'descriptors_exhausted' });
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+    await pollUntil(() => lines(p).find((l) => l.event === 'descriptors_back'), { timeoutMs: 10_000, intervalMs: 50, what: 'descriptors_back' });
+    assert.equal(lines(p).filter((l) => l.event === 'descriptors_exhausted').length, 1, 'said once');
+    const c = await readImap(port);
+    c.close();
   });
 
   test('spread: a burst is shared by both workers', async () => {
