@@ -2,7 +2,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Worker } from 'node:cluster';
 import pino from 'pino';
-import { AcceptGather, acceptingCount, descriptorWatch, JOIN_ABOVE, LEAVE_BELOW, LOAD_REPORT_MS } from './accept-gather.js';
+import { AcceptGather, acceptingCount, JOIN_ABOVE, LEAVE_BELOW, LOAD_REPORT_MS } from './accept-gather.js';
 import type { ToWorker } from './messages.js';
 
 describe('acceptingCount', () => {
@@ -181,36 +181,5 @@ describe('AcceptGather probes', () => {
     gather.report(a, 0.8, 0.8);
     await nextDecision();
     assert.deepEqual(b.told, [true, false, true, false], 'b back');
-  });
-});
-
-describe('descriptorWatch', () => {
-  it('full from the report after a failed accept until the descriptors are back, asked once every fourth report', () => {
-    let failedAt = 0;
-    let spare = false;
-    let asked = 0;
-    const full = descriptorWatch(() => failedAt, () => (asked++, spare));
-    assert.equal(full(), false);
-    failedAt = Date.now();
-    assert.equal(full(), true);
-    spare = true;
-    assert.deepEqual([full(), full(), full()], [true, true, true], 'not asked before the fourth report');
-    assert.equal(asked, 0);
-    assert.equal(full(), false);
-    assert.equal(asked, 1);
-    assert.deepEqual([full(), full()], [false, false], 'not asked while it has some');
-    assert.equal(asked, 1);
-  });
-
-  it('a failure again meanwhile keeps it full and starts the count over', async () => {
-    let failedAt = 0;
-    const full = descriptorWatch(() => failedAt, () => true);
-    failedAt = Date.now();
-    assert.equal(full(), true);
-    await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual([full(), full()], [true, true]);
-    failedAt = Date.now();
-    assert.deepEqual([full(), full(), full(), full()], [true, true, true, true], 'four reports from the new failure');
-    assert.equal(full(), false);
   });
 });

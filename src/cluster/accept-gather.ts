@@ -39,29 +39,6 @@ export function acceptingCount(loads: readonly number[], total: number): number 
   return Math.max(1, Math.min(total, next));
 }
 
-/**
- * A worker's side: whether it is out of descriptors, asked at each load report. It is from the
- * report after an accept or a backend connection failed for want of them (`failedAt` moved:
- * Date.now() of the last failure) until `toSpare` says it has some again, asked once a second
- * (every fourth report).
- */
-export function descriptorWatch(failedAt: () => number, toSpare: () => boolean): () => boolean {
-  let full = false;
-  let seen = failedAt();
-  let reports = 0;
-  return () => {
-    const at = failedAt();
-    if (at > seen) {
-      seen = at;
-      full = true;
-      reports = 0;
-    } else if (full && ++reports % 4 === 0 && toSpare()) {
-      full = false;
-    }
-    return full;
-  };
-}
-
 interface Seen {
   load: number;
   at: number;

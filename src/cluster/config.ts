@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { duration } from '../core/index.js';
+import { RESERVED_DESCRIPTORS } from '../net/index.js';
 
 /** The `process:` section: how many workers serve, and how they stop. */
 export const processConfigSchema = z
@@ -26,8 +27,8 @@ export function workerCount(cfg: ProcessConfig): number {
   return cfg.workers === 'auto' ? availableParallelism() : cfg.workers;
 }
 
-/** Descriptors a worker holds besides its sessions: listeners, the log, the relay's epoll and pipes, passdb connections, the 32 kept back (net/descriptors.ts). */
-const BASE_DESCRIPTORS = 128;
+/** Descriptors a worker holds besides its sessions: listeners, the log, the relay's epoll and pipes, passdb connections, and those it keeps back. */
+const BASE_DESCRIPTORS = 96 + RESERVED_DESCRIPTORS;
 
 /**
  * A warning when the workers cannot hold `limits.max_connections` proxied sessions (two descriptors

@@ -3,13 +3,13 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log/index.js';
-import { descriptorsToSpare, outOfDescriptorsAt } from '../net/index.js';
+import { descriptorWatch } from '../net/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { workerAdmin } from '../admin/index.js';
 import type { SessionFilter } from '../login/index.js';
 import { WorkerCounter } from './counter.js';
 import { isToWorker, type ToPrimary } from './messages.js';
-import { LOAD_REPORT_MS, descriptorWatch } from './accept-gather.js';
+import { LOAD_REPORT_MS } from './accept-gather.js';
 
 /**
  * CPU time of this process's main thread, in ns: the scheduler's count (Linux), else the whole
@@ -106,7 +106,7 @@ export async function serveProcess(opts: ServeOptions): Promise<void> {
       process.on('SIGHUP', () => void onHup());
     }
     // Four times a second: whether this process is out of descriptors, said once each way, and in a worker the load report.
-    const full = descriptorWatch(outOfDescriptorsAt, descriptorsToSpare);
+    const full = descriptorWatch();
     let wasFull = false;
     loadTimer = setInterval(() => {
       const isFull = full();

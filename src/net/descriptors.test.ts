@@ -1,7 +1,7 @@
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { isOutOfDescriptors, outOfDescriptors, outOfDescriptorsAt } from './descriptors.js';
+import { descriptorWatch, isOutOfDescriptors, outOfDescriptors, outOfDescriptorsAt } from './descriptors.js';
 
 test('descriptorsToSpare: false with less than 64 free under the limit, true once they are closed again', () => {
   // A child with a limit of 128 opens descriptors until fewer than 64 are free, then closes them.
@@ -57,4 +57,35 @@ test('out of descriptors: the reserve goes to what is under way, listeners pause
   assert.deepEqual(out.spare, [false, false, true]);
   // Free now: the 72 closed and what was under way, less the reserve taken back.
   assert.equal(out.left, 72 + out.underWay - out.reserve, 'the reserve is held again');
+});
+
+describe('descriptorWatch', () => {
+  it('full from the report after a failed accept until the descriptors are back, asked once every fourth report', () => {
+    let failedAt = 0;
+    let spare = false;
+    let asked = 0;
+    const full = descriptorWatch(() => failedAt, () => (asked++, spare));
+    assert.equal(full(), false);
+    failedAt = Date.now();
+    assert.equal(full(), true);
+    spare = true;
+    assert.deepEqual([full(), full(), full()], [true, true, true], 'not asked before the fourth report');
+    assert.equal(asked, 0);
+    assert.equal(full(), false);
+    assert.equal(asked, 1);
+    assert.deepEqual([full(), full()], [false, false], 'not asked while it has some');
+    assert.equal(asked, 1);
+  });
+
+  it('a failure again meanwhile keeps it full and starts the count over', async () => {
+    let failedAt = 0;
+    const full = descriptorWatch(() => failedAt, () => true);
+    failedAt = Date.now();
+    assert.equal(full(), true);
+    await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual([full(), full()], [true, true]);
+    failedAt = Date.now();
+    assert.deepEqual([full(), full(), full(), full()], [true, true, true, true], 'four reports from the new failure');
+    assert.equal(full(), false);
+  });
 });

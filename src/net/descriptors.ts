@@ -93,3 +93,26 @@ export function descriptorsToSpare(): boolean {
     return !isOutOfDescriptors((err as NodeJS.ErrnoException).code);
   }
 }
+
+/**
+ * Whether this process is out of descriptors, asked four times a second (a cluster worker's load
+ * report). It is from the call after an accept or a backend connection failed for want of them
+ * (`failedAt` moved: Date.now() of the last failure) until `toSpare` says it has some again, asked
+ * once a second (every fourth call).
+ */
+export function descriptorWatch(failedAt: () => number = outOfDescriptorsAt, toSpare: () => boolean = descriptorsToSpare): () => boolean {
+  let full = false;
+  let seen = failedAt();
+  let reports = 0;
+  return () => {
+    const at = failedAt();
+    if (at > seen) {
+      seen = at;
+      full = true;
+      reports = 0;
+    } else if (full && ++reports % 4 === 0 && toSpare()) {
+      full = false;
+    }
+    return full;
+  };
+}
