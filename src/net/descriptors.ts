@@ -62,6 +62,11 @@ export const outOfDescriptorsAt = (): number => exhaustedAt;
 
 export const isOutOfDescriptors = (code: string | undefined): boolean => code === 'EMFILE' || code === 'ENFILE';
 
+/** A socket call failed with `code`: when for want of descriptors, the process is out of them (outOfDescriptors). */
+export function noteSocketFailure(code: string | undefined): void {
+  if (isOutOfDescriptors(code)) outOfDescriptors();
+}
+
 /** This process's open-file limit (the soft one, which Node raises to the hard one at start); undefined when unlimited or not known. */
 export function openFileLimit(): number | undefined {
   try {

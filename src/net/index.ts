@@ -6,6 +6,6 @@ export { NativeSocket, nodeSocket, tlsResumed, type AnySocket, type NativeSocket
 export { nativeAddon, nativeRelayMissing, replaceNativeRelayForTest, type NativeRelay } from './native.js';
 export { backendTlsContext, type DialTls } from './backend-tls.js';
 export { createServerTls, serverNameMatches, ticketKeys, TLS_HANDSHAKE_TIMEOUT_MS, type ServerTls } from './tls.js';
-export { descriptorWatch, openFileLimit, RESERVE as RESERVED_DESCRIPTORS } from './descriptors.js';
+export { descriptorWatch, noteSocketFailure, openFileLimit, RESERVE as RESERVED_DESCRIPTORS } from './descriptors.js';
 export { NetworkList, isLoopback, listeningAt, localAddresses, normalizeIp } from './address.js';
 export { ConnectionLimits, InProcessCounter, countKeyString, leaseOnce, type Acquired, type ConnectionCounter, type CountKey, type CountRequest, type Lease, type LimitName } from './limits.js';

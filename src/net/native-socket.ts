@@ -3,7 +3,7 @@ import { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { joinChunks, PosternError } from '../core/index.js';
 import type { DialTls } from './backend-tls.js';
-import { isOutOfDescriptors, outOfDescriptors } from './descriptors.js';
+import { noteSocketFailure } from './descriptors.js';
 import { nativeAddon, type NativeRelay } from './native.js';
 
 const DE_CONNECTED = 1;
@@ -110,7 +110,7 @@ export class NativeSocket {
       s.#handle = relay.dial(address, port, source, s.#onEvent);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (isOutOfDescriptors(code)) outOfDescriptors();
+      noteSocketFailure(code);
       throw errnoError(`${(err as Error).message} ${s.#where}`, code);
     }
     if (tls) {

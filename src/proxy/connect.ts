@@ -1,6 +1,6 @@
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { backendTlsContext, NativeSocket, type AnySocket, type DialTls } from '../net/index.js';
+import { backendTlsContext, NativeSocket, noteSocketFailure, type AnySocket, type DialTls } from '../net/index.js';
 import { sleep, type AbortLike } from '../core/index.js';
 import { backendEndpoint } from './source-ips.js';
 import type { BackendLogin, BackendTarget, LoginStep, ProxyFailure } from './types.js';
@@ -150,6 +150,8 @@ function attempt(target: BackendTarget, address: string, login: BackendLogin, ti
     const onData = (chunk: Buffer) => run(login.onData(chunk));
     const onClose = () => fail({ kind: 'connect', detail: `${where}: disconnected during login` });
     const onError = (err: NodeJS.ErrnoException) => {
+      // A Node socket that could not be made (EMFILE): the process is out, as when a native dial fails.
+      noteSocketFailure(err.code);
       if (handshaking && CERT_ERROR.test(err.code ?? '')) fail({ kind: 'config', detail: `${where}: TLS certificate not accepted: ${err.message}` });
       else if (handshaking) fail({ kind: 'connect', detail: `${where}: TLS handshake failed: ${err.message}` });
       else fail({ kind: 'connect', detail: `${where}: ${err.message}` });
