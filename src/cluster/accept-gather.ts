@@ -7,12 +7,8 @@ import type { ToWorker } from './messages.js';
 export const LOAD_REPORT_MS = 250;
 /** A worker silent this long counts as fully busy: stuck, stopped, or too loaded to report. */
 const SILENT_MS = 4 * LOAD_REPORT_MS;
-/**
- * The accepting workers' mean load (see AcceptGather.report) above which one more joins them. Not
- * half: two workers sharing a load each spend more on it, and a worker of IMAPS logins at half
- * busy that let a second in cost 15 % more CPU a login for no more logins (bench/RESULTS.md, item 64).
- */
-export const JOIN_ABOVE = 0.65;
+/** The accepting workers' mean load (see AcceptGather.report) above which one more joins them. */
+export const JOIN_ABOVE = 0.5;
 /** ... at or above which as many again join (a burst reaches every core within a few reports). */
 export const SATURATED = 0.9;
 /** One accepting worker leaves when the others would carry the load below this. */

@@ -13,7 +13,7 @@ export const processConfigSchema = z
     accept: z
       .enum(['gather', 'spread'])
       .prefault('gather')
-      .describe('Which workers take new IMAP and POP3 connections. `gather`: the first worker alone, the others joining while the accepting ones are busy more than two thirds of the time (65 %) (reported four times a second, a busy second rather than one busy report; a worker that stops answering counts as busy) and leaving when the load fits in fewer (docs/operations.md): at ordinary loads one process does the logins, which costs less CPU a login than several each doing a few, and leaves more of the machine to what shares it. `spread`: every worker takes its share all the time. LMTP, the auth service and listeners behind haproxy are served by every worker either way.'),
+      .describe('Which workers take new IMAP and POP3 connections. `gather`: the first worker alone, the others joining while the accepting ones are busy more than half the time (reported four times a second, a busy second rather than one busy report; a worker that stops answering counts as busy) and leaving when the load fits in fewer (docs/operations.md): at ordinary loads one process does the logins, which costs less CPU a login than several each doing a few, and leaves more of the machine to what shares it. `spread`: every worker takes its share all the time. LMTP, the auth service and listeners behind haproxy are served by every worker either way.'),
     shutdown_timeout: duration
       .prefault('30s')
       .describe('On SIGTERM, how long open sessions may go on after the listeners close; then each gets its protocol goodbye (`* BYE`, `-ERR`, `421`). Sessions that end sooner let postern stop sooner.'),
