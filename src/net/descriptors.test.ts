@@ -1,12 +1,12 @@
 import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { descriptorWatch, isOutOfDescriptors, outOfDescriptors, outOfDescriptorsAt } from './descriptors.js';
+import { moduleUrl, underFileLimit } from '../../test/support/fd-limit.js';
 
 test('descriptorsToSpare: false with less than 64 free under the limit, true once they are closed again', () => {
   // A child with a limit of 128 opens descriptors until fewer than 64 are free, then closes them.
   const script = `
-    const { descriptorsToSpare } = await import(${JSON.stringify(new URL('./descriptors.js', import.meta.url).href)});
+    const { descriptorsToSpare } = await import(${moduleUrl('./descriptors.js', import.meta.url)});
     const { openSync, closeSync, readdirSync } = await import('node:fs');
     const before = descriptorsToSpare();
     const fds = [];
@@ -14,9 +14,7 @@ test('descriptorsToSpare: false with less than 64 free under the limit, true onc
     const full = descriptorsToSpare();
     for (const fd of fds) closeSync(fd);
     console.log(JSON.stringify([before, full, descriptorsToSpare()]));`;
-  const r = spawnSync('prlimit', ['--nofile=128:128', '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
-  assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), [true, false, true]);
+  assert.deepEqual(underFileLimit(128, script), [true, false, true]);
 });
 
 test('outOfDescriptors: EMFILE and ENFILE count, and the time is kept', () => {
@@ -30,7 +28,7 @@ test('out of descriptors: the reserve goes to what is under way, listeners pause
   // A child with a limit of 128: a watcher makes the reserve, the rest is filled; out of descriptors,
   // RESERVE of them are free for the logins under way; freed, the reserve is taken back and the watcher told.
   const script = `
-    const { RESERVE, descriptorsToSpare, outOfDescriptors, whileOutOfDescriptors } = await import(${JSON.stringify(new URL('./descriptors.js', import.meta.url).href)});
+    const { RESERVE, descriptorsToSpare, outOfDescriptors, whileOutOfDescriptors } = await import(${moduleUrl('./descriptors.js', import.meta.url)});
     const { openSync, closeSync } = await import('node:fs');
     const told = [];
     whileOutOfDescriptors((paused) => told.push(paused));
@@ -47,9 +45,7 @@ test('out of descriptors: the reserve goes to what is under way, listeners pause
     while (told.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const spareAfter = descriptorsToSpare();
     console.log(JSON.stringify({ reserve: RESERVE, underWay: underWay.length, pausedThen, told, spare: [spareWhenNone, spareWhenOut, spareAfter], left: fill().length }));`;
-  const r = spawnSync('prlimit', ['--nofile=128:128', '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { reserve: number; underWay: number; pausedThen: boolean[]; told: boolean[]; spare: boolean[]; left: number };
+  const out = underFileLimit<{ reserve: number; underWay: number; pausedThen: boolean[]; told: boolean[]; spare: boolean[]; left: number }>(128, script);
   assert.equal(out.underWay, out.reserve, 'the reserve was free for what was under way');
   assert.deepEqual(out.pausedThen, [true], 'paused at once');
   assert.deepEqual(out.told, [true, false], 'resumed once the reserve was back');
