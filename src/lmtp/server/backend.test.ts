@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeLmtp, type FakeLmtpOptions } from '../../../test/support/fake-lmtp-backend.js';
+import { FILL_DESCRIPTORS, moduleUrl, underFileLimit } from '../../../test/support/fd-limit.js';
 import { LmtpBackend, type BackendOptions } from './backend.js';
 
 const base = { host: 'lmtp.backend.test', port: 0, timeoutMs: 5000, lhlo: 'postern.test' } satisfies Partial<BackendOptions>;
@@ -43,5 +44,18 @@ describe('LMTP backend connects: the source address follows the resolved address
     const { opened, peers } = await openAgainst({}, { host: 'localhost', resolve: () => Promise.reject(new Error('ENOTFOUND')) });
     assert.deepEqual(opened, { kind: 'failed', reason: 'connect' });
     assert.deepEqual(peers, [], 'no connection was made');
+  });
+});
+
+describe('LMTP backend connects out of descriptors', () => {
+  it('a connection that cannot be made for want of descriptors fails as a connect failure and marks the process out of them', () => {
+    const out = underFileLimit<{ answer: unknown; marked: boolean }>(128, `
+      const { LmtpBackend } = await import(${moduleUrl('./backend.js', import.meta.url)});
+      const { outOfDescriptorsAt } = await import(${moduleUrl('../../net/descriptors.js', import.meta.url)});
+      ${FILL_DESCRIPTORS}
+      const answer = await LmtpBackend.open({ host: '127.0.0.1', port: 9, timeoutMs: 3000, lhlo: 'postern' }, '<a@example.org>');
+      for (const fd of fds) closeSync(fd);
+      console.log(JSON.stringify({ answer, marked: outOfDescriptorsAt() > 0 }));`);
+    assert.deepEqual(out, { answer: { kind: 'failed', reason: 'connect' }, marked: true });
   });
 });

@@ -1,5 +1,6 @@
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { noteSocketFailure } from '../../net/index.js';
 import { backendEndpoint } from '../../proxy/index.js';
 import { LmtpReplyReader, type LmtpReply } from '../wire/index.js';
 import { xclientCommands, type XclientAttr } from './xclient.js';
@@ -71,7 +72,11 @@ export class LmtpBackend {
     s.setNoDelay(true);
     s.setTimeout(this.#timeoutMs, () => this.#fail('timed out'));
     s.on('data', (chunk: Buffer) => this.#onData(chunk));
-    s.on('error', () => this.#fail(this.#connected ? 'connection lost' : 'connect'));
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      // A socket that could not be made (EMFILE): the process is out of descriptors, as for an IMAP or POP3 backend.
+      noteSocketFailure(err.code);
+      this.#fail(this.#connected ? 'connection lost' : 'connect');
+    });
     s.on('close', () => this.#fail(this.#connected ? 'connection lost' : 'connect'));
   }
 
