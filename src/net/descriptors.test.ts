@@ -1,7 +1,7 @@
 import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { descriptorWatch, isOutOfDescriptors, outOfDescriptors, outOfDescriptorsAt } from './descriptors.js';
-import { moduleUrl, underFileLimit } from '../../test/support/fd-limit.js';
+import { moduleUrl, underFileLimit } from '../../test/support/child.js';
 
 test('descriptorsToSpare: false with less than 64 free under the limit, true once they are closed again', () => {
   // A child with a limit of 128 opens descriptors until fewer than 64 are free, then closes them.

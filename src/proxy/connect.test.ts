@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FILL_DESCRIPTORS, moduleUrl, underFileLimit } from '../../test/support/fd-limit.js';
+import { FILL_DESCRIPTORS, moduleUrl, underFileLimit } from '../../test/support/child.js';
 
 test("a backend connection through Node's sockets that fails for want of descriptors marks the process out of them", () => {
   // A child with a limit of 128 fills its descriptors, then connects to a backend without the native dial.

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeLmtp, type FakeLmtpOptions } from '../../../test/support/fake-lmtp-backend.js';
-import { FILL_DESCRIPTORS, moduleUrl, underFileLimit } from '../../../test/support/fd-limit.js';
+import { FILL_DESCRIPTORS, moduleUrl, underFileLimit } from '../../../test/support/child.js';
 import { LmtpBackend, type BackendOptions } from './backend.js';
 
 const base = { host: 'lmtp.backend.test', port: 0, timeoutMs: 5000, lhlo: 'postern.test' } satisfies Partial<BackendOptions>;

@@ -8,11 +8,18 @@ export const moduleUrl = (path: string, from: string): string => JSON.stringify(
 export const FILL_DESCRIPTORS = `const { openSync, closeSync } = await import('node:fs'); const fds = []; try { for (;;) fds.push(openSync('/dev/null', 'r')); } catch {}`;
 
 /**
- * Runs `script` (an ES module) in a child Node under an open-file limit of `limit` (prlimit), at most
- * 20 s; asserts that it exits 0 and returns the JSON it printed last.
+ * Runs `script` (an ES module) in a child Node, at most 20 s, for what a test must not do to its own
+ * process; asserts that it exits 0 and returns the JSON it printed last. `wrapper` runs the child
+ * (prlimit, taskset ...).
  */
-export function underFileLimit<T>(limit: number, script: string): T {
-  const r = spawnSync('prlimit', [`--nofile=${limit}:${limit}`, '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+export function inChild<T>(script: string, wrapper: string[] = []): T {
+  const argv = [...wrapper, process.execPath, '--input-type=module', '-e', script];
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
+}
+
+/** inChild under an open-file limit of `limit` (prlimit). */
+export function underFileLimit<T>(limit: number, script: string): T {
+  return inChild(script, ['prlimit', `--nofile=${limit}:${limit}`, '--']);
 }
