@@ -980,6 +980,44 @@ static napi_value socket_pair(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * cpuPolicy(batch) → threads: every thread of the process to SCHED_BATCH (true) or SCHED_OTHER (false);
+ * threads started later take their creator's. Batch threads keep their fair share of the CPU, but
+ * their wake-ups do not preempt the task running on the core: postern's many short wake-ups leave the
+ * processes beside it (a backend on the same machine) to finish their turn.
+ */
+static napi_value cpu_policy(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  bool batch = false;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_bool(env, argv[0], &batch) != napi_ok) {
+    napi_throw_type_error(env, "POSTERN_RELAY", "cpuPolicy(batch): batch must be a boolean");
+    return NULL;
+  }
+  DIR *dir = opendir("/proc/self/task");
+  if (dir == NULL) {
+    throw_errno(env, "opendir /proc/self/task", errno);
+    return NULL;
+  }
+  struct sched_param param = {0};
+  struct dirent *e;
+  int set = 0, err = 0;
+  while ((e = readdir(dir)) != NULL) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    /* A thread that ended since readdir (ESRCH) is not a failure. */
+    if (sched_setscheduler((pid_t)atoi(e->d_name), batch ? SCHED_BATCH : SCHED_OTHER, &param) == 0) set++;
+    else if (errno != ESRCH) err = errno;
+  }
+  closedir(dir);
+  if (err != 0) {
+    throw_errno(env, "sched_setscheduler", err);
+    return NULL;
+  }
+  CHECK(napi_create_int32(env, set, &out));
+  return out;
+}
+
 /* listenClose(handle): no more accepts; the duplicate is closed (Node's server closes its own). */
 static napi_value listen_close_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -996,7 +1034,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_create_string_utf8(env, "postern.relay", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, resource, name, &async_ctx);
   }
-  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", session_adopt}, {"destroy", session_destroy}, {"farewell", session_farewell}, {"bytes", session_bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialResumed", dial_resumed}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenPause", listen_pause}, {"listenClose", listen_close_js}, {"listenTls", listen_tls}, {"dialStartTls", dial_start_tls}, {"socketPair", socket_pair}, {"tlsContext", tls_context_js}, {"tlsClientContext", tls_client_context_js}};
+  struct { const char *name; napi_callback fn; } fns[] = {{"adopt", session_adopt}, {"destroy", session_destroy}, {"farewell", session_farewell}, {"bytes", session_bytes}, {"dial", dial}, {"dialSend", dial_send}, {"dialClose", dial_close}, {"dialLocal", dial_local}, {"dialResumed", dial_resumed}, {"dialPending", dial_pending}, {"dialDetach", dial_detach}, {"dialPause", dial_pause}, {"dialResume", dial_resume}, {"dialEnd", dial_end}, {"listen", listen_fd}, {"listenTake", listen_take}, {"listenResume", listen_resume}, {"listenPause", listen_pause}, {"listenClose", listen_close_js}, {"listenTls", listen_tls}, {"dialStartTls", dial_start_tls}, {"socketPair", socket_pair}, {"cpuPolicy", cpu_policy}, {"tlsContext", tls_context_js}, {"tlsClientContext", tls_client_context_js}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
     napi_set_named_property(env, exports, fns[i].name, fn);

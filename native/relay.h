@@ -11,7 +11,10 @@
 #define _GNU_SOURCE
 #endif
 #define NAPI_VERSION 8
+#include <dirent.h>
 #include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <node_api.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fdLimitWarning } from './config.js';
 
-const cfg = (workers: number, max: number) => ({ process: { workers, accept: 'gather' as const, shutdown_timeout: 30_000 }, limits: { max_connections: max } });
+const cfg = (workers: number, max: number) => ({ process: { workers }, limits: { max_connections: max } });
 
 test('fdLimitWarning: each worker needs its share of two descriptors a session, and some for itself', () => {
   // One worker, 10,000 sessions: 20,128 descriptors.

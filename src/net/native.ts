@@ -50,6 +50,8 @@ export interface NativeRelay {
   dialStartTls(handle: object, tls: object, servername?: string, verifyHost?: string): boolean;
   /** A connected pair of unix stream sockets (a TLS connection carried by a net.Socket through the relay). */
   socketPair(): [number, number];
+  /** Every thread of the process to SCHED_BATCH (true) or SCHED_OTHER (false); the count of threads set. Throws with errno's name. */
+  cpuPolicy(batch: boolean): number;
 }
 
 function load(): { relay?: NativeRelay; error?: string } {

@@ -6,6 +6,7 @@ import { SessionRegistry } from '../login/index.js';
 import { registerPassdbDrivers } from '../drivers.js';
 import { InProcessCounter, Listener, listeningAt, localAddresses, type ConnectionCounter, type ListenConfig } from '../net/index.js';
 import { DisconnectSpread } from '../proxy/index.js';
+import { applyCpuScheduling } from './cpu-scheduling.js';
 import { Generation, type GenerationDeps } from './generation.js';
 
 // The composition root: drivers outside auth/ (the imap passdb) exist before any configuration is read.
@@ -90,6 +91,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
   if (loaded.config.admin) shared.observation = new Observation(sessions, { accepting: () => !acceptsHeld });
   let current = await Generation.create(loaded, shared);
   for (const w of current.prepared.warnings) log.warn({ event: 'config_warning' }, w);
+  applyCpuScheduling(current.config.process.cpu_scheduling, log);
   const retired = new Set<Generation>();
 
   /** Opens the listeners of `gen` not open yet; on failure closes those it opened and throws. */
@@ -231,6 +233,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, opts: Start
       if (!opts.clustered && next.config.process.workers !== current.config.process.workers) log.warn({ event: 'config_warning' }, 'process.workers changed: postern runs as one process, without a primary; it takes effect when postern restarts');
       const old = current;
       current = gen;
+      if (gen.config.process.cpu_scheduling !== old.config.process.cpu_scheduling) applyCpuScheduling(gen.config.process.cpu_scheduling, log);
       retire(old);
       for (const w of gen.prepared.warnings) log.warn({ event: 'config_warning' }, w);
       // A cluster's primary serves the admin API (cluster/Primary reloads it).

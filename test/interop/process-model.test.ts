@@ -4,7 +4,7 @@
 // graceful stop with the protocol goodbye.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { dovecotSkipReason, freePorts, getTestCerts, makeTempDir, pollUntil, skipSuite, spawnProcess, startDovecot, type DovecotInstance, type ManagedProcess, type TempDir, type TestCerts } from './harness/index.js';
@@ -13,6 +13,9 @@ import { readImap, type ScriptedClient } from '../support/imap-client.js';
 const BIN = join(process.cwd(), 'bin', 'postern.js');
 const TOKEN = 'process-model-admin-token-0123456789';
 const SESSIONS = 500;
+/** Linux's scheduling policies, as /proc/<pid>/task/<tid>/stat gives them (field 41). */
+const SCHED_OTHER = 0;
+const SCHED_BATCH = 3;
 
 const skip = skipSuite('process model', dovecotSkipReason());
 
@@ -78,11 +81,11 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
   let config: string;
   let certs: TestCerts;
 
-  const writeConfig = (users: string, userip = 0, total = 10_000, workers = 2) =>
+  const writeConfig = (users: string, userip = 0, total = 10_000, workers = 2, cpuScheduling?: string) =>
     writeFileSync(
       config,
       [
-        `process: { workers: ${workers}, accept: spread, shutdown_timeout: 3s }`,
+        `process: { workers: ${workers}, accept: spread, shutdown_timeout: 3s${cpuScheduling ? `, cpu_scheduling: ${cpuScheduling}` : ''} }`,
         'log: { level: info }',
         'listen:',
         `  - { protocol: imap, address: 127.0.0.1, port: ${imapPort}, tls: none }`,
@@ -328,6 +331,30 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
     postern.child.kill('SIGHUP');
     await waitLine(postern, (l) => l.event === 'reloaded' && l['workers'] === 2, 'reloaded', mark2);
     assert.equal((await visit(first.ticket)).reused, true, 'resumed after the reload');
+  });
+
+  test('the workers run under SCHED_BATCH by default, the primary as it started; a reload to `other` puts them back, one to `batch` again', async () => {
+    const policies = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[38]));
+    const primary = postern.child.pid!;
+    const workers = () => readFileSync(`/proc/${primary}/task/${primary}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const all = () => workers().flatMap(policies);
+    assert.equal(workers().length, 2);
+    assert.deepEqual(new Set(all()), new Set([SCHED_BATCH]), 'every thread of both workers');
+    assert.deepEqual(new Set(policies(primary)), new Set([SCHED_OTHER]), 'the primary, which serves no session, as it started');
+    const reload = async (cpuScheduling?: string) => {
+      writeConfig('users-2', 0, 10_000, 2, cpuScheduling);
+      const mark = lines(postern).length;
+      postern.child.kill('SIGHUP');
+      await waitLine(postern, (l) => l.event === 'reloaded' && l['workers'] === 2, 'reloaded', mark);
+    };
+    await reload('other');
+    assert.deepEqual(new Set(all()), new Set([SCHED_OTHER]));
+    // The workers serve under either.
+    (await login(imapPort, 'alice', 'alice-pw')).close();
+    await reload();
+    assert.deepEqual(new Set(all()), new Set([SCHED_BATCH]));
+    (await login(imapPort, 'alice', 'alice-pw')).close();
+    await settled(adminPort);
   });
 
   test('process.workers changed by a reload: a new worker starts and serves; a removed one drains and is not replaced', async () => {

@@ -40,6 +40,9 @@ export function refusingRelay(message: string): NativeRelay {
     socketPair: () => {
       throw new Error('this relay makes no socket pair');
     },
+    cpuPolicy: () => {
+      throw new Error(message);
+    },
     tlsContext: () => {
       throw new Error('this relay has no TLS');
     },
