@@ -1,5 +1,5 @@
 // `npm run bench [-- --short] [--targets direct,postern] [--figures login-imap,idle] [--postern-rev REV[,REV...]]
-//   [--clients N] [--tcp-congestion ALGO|system] [--no-profile] [--no-write]`
+//   [--clients N] [--tcp-congestion ALGO|system] [--others-policy batch] [--no-profile] [--no-write]`
 // Starts a Dovecot backend, then the backend itself, Dovecot's proxy, nginx's mail proxy and postern one
 // at a time, drives each with the C load generator, prints the table and appends it to bench/RESULTS.md.
 import { execFileSync } from 'node:child_process';
@@ -40,6 +40,8 @@ interface Options {
   clients: number;
   /** The TCP congestion control to run under (bench/tcp.ts), or `system`. */
   tcpCongestion: string;
+  /** `batch`: Dovecot's proxy and nginx run under SCHED_BATCH, as postern's workers do by default. */
+  othersPolicy?: 'batch';
 }
 
 function parseArgs(argv: string[]): Options {
@@ -54,9 +56,20 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--postern-rev' && argv[i + 1]) opts.posternRevs = argv[++i]!.split(',').filter((r) => r !== '');
     else if (a === '--clients' && argv[i + 1]) opts.clients = clientCount(argv[++i]!);
     else if (a === '--tcp-congestion' && argv[i + 1]) opts.tcpCongestion = argv[++i]!;
+    else if (a === '--others-policy' && argv[i + 1]) opts.othersPolicy = othersPolicy(argv[++i]!);
     else throw new Error(`unknown argument ${a}; see bench/README.md`);
   }
   return opts;
+}
+
+function othersPolicy(text: string): 'batch' {
+  if (text !== 'batch') throw new Error(`--others-policy takes batch (the others run under the kernel's default policy without it), not ${text}`);
+  return text;
+}
+
+/** `t` with its processes under SCHED_BATCH: started by `chrt --batch 0`, whose policy every process it forks inherits. */
+function underBatch(t: Target): Target {
+  return { ...t, label: `${t.label} (SCHED_BATCH)`, start: (spec) => t.start({ ...spec, wrap: ['chrt', '--batch', '0', ...(spec.wrap ?? [])] }) };
 }
 
 function clientCount(text: string): number {
@@ -271,7 +284,13 @@ async function main(): Promise<number> {
     await primeBackend({ loadgen: tools.loadgen, users: USERS, durations, parties: new Map() }, backend.dovecot.ports);
     const posternTargets = await posternTargetsOf(posterns, cert, notes);
     if (posterns.length > 1) notes.push(`postern measured at ${posterns.length} revisions, each figure on each in turn; the figures table shows the last (${posterns.at(-1)!.short}), the CPU table each.`);
-    const all: Target[] = [directTarget(backend.dovecot), dovecotProxyTarget(cores), nginxTarget(), ...posternTargets];
+    const others = [dovecotProxyTarget(cores), nginxTarget()].map((t) => (opts.othersPolicy === 'batch' ? underBatch(t) : t));
+    notes.push(
+      opts.othersPolicy === 'batch'
+        ? "Dovecot's proxy and nginx ran under SCHED_BATCH (`--others-policy batch`: `chrt --batch 0`, which their processes inherit), as postern's workers do by default (`process.cpu_scheduling`)."
+        : "postern's workers ran under SCHED_BATCH, their default (`process.cpu_scheduling`); Dovecot's proxy and nginx under the kernel's default policy, theirs (`--others-policy batch` runs them under SCHED_BATCH too; RESULTS.md item 67).",
+    );
+    const all: Target[] = [directTarget(backend.dovecot), ...others, ...posternTargets];
     const targets = all.filter((x) => opts.targets.includes(x.id));
     const results: TargetResults[] = targets.map((t) => ({ id: t.id, label: t.label, figures: new Map(), skipped: new Map() }));
     for (const f of ALL_FIGURES.filter((x) => opts.figures.includes(x))) {
