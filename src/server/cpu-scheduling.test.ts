@@ -20,7 +20,8 @@ interface Seen {
 }
 
 test('applyCpuScheduling: batch puts every thread of the process under SCHED_BATCH, threads started later too; other puts them back; inherit leaves them', () => {
-  // In a child: the policy is the process's, and the test runner's must stay as it is.
+  // In a child started under SCHED_OTHER whatever the test runner's policy: the policy is the process's,
+  // and the test runner's must stay as it is.
   const seen = inChild<Seen>(`
     const { readdirSync, readFileSync } = await import('node:fs');
     const { Worker } = await import('node:worker_threads');
@@ -43,7 +44,7 @@ test('applyCpuScheduling: batch puts every thread of the process under SCHED_BAT
     const inherit = all();
     await w.terminate();
     console.log(JSON.stringify({ started, batch, later, other, inherit, lines: logs.records.map(({ event, policy, threads }) => ({ event, policy, threads })) }));
-  `);
+  `, ['chrt', '--other', '0']);
   assert.ok(seen.started.length > 1, 'Node runs several threads');
   assert.ok(seen.started.every((p) => p === SCHED_OTHER), `the child starts under SCHED_OTHER: ${seen.started.join(',')}`);
   assert.deepEqual(new Set(seen.batch), new Set([SCHED_BATCH]), `every thread batch: ${seen.batch.join(',')}`);
