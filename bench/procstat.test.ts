@@ -1,8 +1,11 @@
-// Which process of a tree did its work between two marks: what the FETCH rounds name as the backend's.
+// Which process of a tree did its work between two marks: what the FETCH rounds name as the backend's;
+// a process tree put under SCHED_BATCH (--others-policy batch).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { busiestBetween, treeProcesses, uptimeSeconds, type ProcessMark } from './procstat.js';
+import { SCHED_BATCH, threadPolicies } from '../test/support/sched.js';
+import { batchTree, busiestBetween, processTree, treeProcesses, uptimeSeconds, type ProcessMark } from './procstat.js';
 
 const TICKS = 100;
 const at = (ticks: number, startTicks: number, processor = 0): ProcessMark => ({ ticks, startTicks, processor });
@@ -35,4 +38,23 @@ describe('busiestBetween', () => {
     const me = marks.get(process.pid)!;
     assert.ok(me.ticks >= 0 && me.startTicks > 0 && me.startTicks / TICKS <= uptimeSeconds());
   });
+});
+
+test('batchTree: every process of the tree, the root and its children, under SCHED_BATCH; the caller as it was', async () => {
+  const ours = threadPolicies('self');
+  // Started under SCHED_OTHER whatever the test runner's policy.
+  const root = spawn('chrt', ['--other', '0', 'sh', '-c', 'sleep 20 & sleep 20 & wait'], { stdio: 'ignore' });
+  try {
+    // The two children once forked (bounded: 5 s).
+    const until = Date.now() + 5000;
+    while (processTree(root.pid!).length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    const tree = processTree(root.pid!).map((s) => s.pid);
+    assert.equal(tree.length, 3);
+    assert.ok(tree.every((pid) => !threadPolicies(pid).includes(SCHED_BATCH)), 'not batch before');
+    batchTree(root.pid!);
+    assert.deepEqual(tree.map((pid) => new Set(threadPolicies(pid))), tree.map(() => new Set([SCHED_BATCH])));
+    assert.deepEqual(threadPolicies('self'), ours);
+  } finally {
+    for (const s of processTree(root.pid!).reverse()) process.kill(s.pid, 'SIGKILL');
+  }
 });

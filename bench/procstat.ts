@@ -196,16 +196,26 @@ export function treeCommands(root: number): string[] {
   return [...counts].sort().map(([name, n]) => (n > 1 ? `${name} ×${n}` : name));
 }
 
-/**
- * Binds every thread of a process tree to `cpus` (taskset's list, e.g. `1` or `0-3`); children forked
- * later inherit it from their parent. A process that exits meanwhile is passed over.
- */
-export function pinTree(root: number, cpus: string): void {
+/** Runs `command` with `args` and each process of a tree's pid last; a process that exits meanwhile is passed over. */
+function eachOfTree(root: number, command: string, args: readonly string[]): void {
   for (const s of processTree(root)) {
     try {
-      execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(s.pid)], { stdio: 'ignore' });
+      execFileSync(command, [...args, String(s.pid)], { stdio: 'ignore' });
     } catch {
       // gone, or a thread that exited between the listing and the call
     }
   }
+}
+
+/**
+ * Binds every thread of a process tree to `cpus` (taskset's list, e.g. `1` or `0-3`); children forked
+ * later inherit it from their parent.
+ */
+export function pinTree(root: number, cpus: string): void {
+  eachOfTree(root, 'taskset', ['--all-tasks', '--cpu-list', '--pid', cpus]);
+}
+
+/** Puts every thread of a process tree under SCHED_BATCH; children forked later inherit it from their parent. */
+export function batchTree(root: number): void {
+  eachOfTree(root, 'chrt', ['--all-tasks', '--batch', '--pid', '0']);
 }

@@ -13,6 +13,7 @@ import { ALL_FIGURES, FULL, LOGIN_CLIENTS, ROUNDS, SHORT, backendOf, mergeRounds
 import { describeErrors } from './loadgen.js';
 import { missingPackages } from './prereqs.js';
 import { DEFAULT_CONGESTION, congestionControl, planCongestion, rerunInNamespace, setUpNamespace } from './tcp.js';
+import { batchTree } from './procstat.js';
 import { profilePostern, type Profiles } from './profile.js';
 import { appendResults, commandLine, RESULTS_FILE, utcMinute } from './results.js';
 import { cpuTable, describeBusiest, failureDetails, figuresTable, idleDetails, profileMarkdown, roundDetails, type TargetResults } from './report.js';
@@ -67,9 +68,20 @@ function othersPolicy(text: string): 'batch' {
   return text;
 }
 
-/** `t` with its processes under SCHED_BATCH: started by `chrt --batch 0`, whose policy every process it forks inherits. */
+/**
+ * `t` with its processes under SCHED_BATCH once started, those it forks later too. (Not as a `wrap`:
+ * that is for valgrind, and a wrapped Dovecot runs unchrooted and is given minutes to start.)
+ */
 function underBatch(t: Target): Target {
-  return { ...t, label: `${t.label} (SCHED_BATCH)`, start: (spec) => t.start({ ...spec, wrap: ['chrt', '--batch', '0', ...(spec.wrap ?? [])] }) };
+  return {
+    ...t,
+    label: `${t.label} (SCHED_BATCH)`,
+    async start(spec) {
+      const run = await t.start(spec);
+      if (run.pid !== undefined) batchTree(run.pid);
+      return run;
+    },
+  };
 }
 
 function clientCount(text: string): number {
@@ -287,7 +299,7 @@ async function main(): Promise<number> {
     const others = [dovecotProxyTarget(cores), nginxTarget()].map((t) => (opts.othersPolicy === 'batch' ? underBatch(t) : t));
     notes.push(
       opts.othersPolicy === 'batch'
-        ? "Dovecot's proxy and nginx ran under SCHED_BATCH (`--others-policy batch`: `chrt --batch 0`, which their processes inherit), as postern's workers do by default (`process.cpu_scheduling`)."
+        ? "Dovecot's proxy and nginx ran under SCHED_BATCH (`--others-policy batch`: `chrt --all-tasks --batch` on each of their processes once started; those forked later inherit it), as postern's workers do by default (`process.cpu_scheduling`)."
         : "postern's workers ran under SCHED_BATCH, their default (`process.cpu_scheduling`); Dovecot's proxy and nginx under the kernel's default policy, theirs (`--others-policy batch` runs them under SCHED_BATCH too; RESULTS.md item 67).",
     );
     const all: Target[] = [directTarget(backend.dovecot), ...others, ...posternTargets];
