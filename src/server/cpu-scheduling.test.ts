@@ -4,11 +4,9 @@ import { replaceNativeRelayForTest } from '../net/index.js';
 import { captureLogs } from '../../test/support/logs.js';
 import { refusingRelay } from '../../test/support/relay.js';
 import { inChild, moduleUrl } from '../../test/support/child.js';
+import { SCHED_BATCH, SCHED_OTHER } from '../../test/support/sched.js';
 import { applyCpuScheduling } from './cpu-scheduling.js';
 
-/** Linux's policy numbers, as /proc/<pid>/task/<tid>/stat gives them (field 41). */
-const SCHED_OTHER = 0;
-const SCHED_BATCH = 3;
 
 interface Seen {
   started: number[];
@@ -23,12 +21,12 @@ test('applyCpuScheduling: batch puts every thread of the process under SCHED_BAT
   // In a child started under SCHED_OTHER whatever the test runner's policy: the policy is the process's,
   // and the test runner's must stay as it is.
   const seen = inChild<Seen>(`
-    const { readdirSync, readFileSync } = await import('node:fs');
+    const { readdirSync } = await import('node:fs');
     const { Worker } = await import('node:worker_threads');
     const { applyCpuScheduling } = await import(${moduleUrl('./cpu-scheduling.js', import.meta.url)});
     const { captureLogs } = await import(${moduleUrl('../../test/support/logs.js', import.meta.url)});
-    const policy = (tid) => Number(readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').split(') ')[1].split(' ')[38]);
-    const all = () => readdirSync('/proc/self/task').map(policy);
+    const { SCHED_BATCH, threadPolicies, threadPolicy } = await import(${moduleUrl('../../test/support/sched.js', import.meta.url)});
+    const all = () => threadPolicies('self');
     const logs = captureLogs();
     const started = all();
     applyCpuScheduling('batch', logs.log);
@@ -37,7 +35,7 @@ test('applyCpuScheduling: batch puts every thread of the process under SCHED_BAT
     const w = new Worker('setInterval(() => {}, 1000)', { eval: true });
     await new Promise((r) => w.once('online', r));
     const fresh = readdirSync('/proc/self/task').filter((t) => !before.has(t));
-    const later = fresh.length > 0 && fresh.every((t) => policy(t) === ${SCHED_BATCH}) ? ${SCHED_BATCH} : -1;
+    const later = fresh.length > 0 && fresh.every((t) => threadPolicy('self', t) === SCHED_BATCH) ? SCHED_BATCH : -1;
     applyCpuScheduling('other', logs.log);
     const other = all();
     applyCpuScheduling('inherit', logs.log);

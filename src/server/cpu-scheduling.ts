@@ -2,7 +2,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import { nativeAddon } from '../net/index.js';
 
-export type CpuScheduling = Config['process']['cpu_scheduling'];
+type CpuScheduling = Config['process']['cpu_scheduling'];
 
 /**
  * Puts every thread of this process under the scheduling policy `process.cpu_scheduling` names

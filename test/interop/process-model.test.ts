@@ -4,18 +4,16 @@
 // graceful stop with the protocol goodbye.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { dovecotSkipReason, freePorts, getTestCerts, makeTempDir, pollUntil, skipSuite, spawnProcess, startDovecot, type DovecotInstance, type ManagedProcess, type TempDir, type TestCerts } from './harness/index.js';
 import { readImap, type ScriptedClient } from '../support/imap-client.js';
+import { SCHED_BATCH, SCHED_OTHER, threadPolicies } from '../support/sched.js';
 
 const BIN = join(process.cwd(), 'bin', 'postern.js');
 const TOKEN = 'process-model-admin-token-0123456789';
 const SESSIONS = 500;
-/** Linux's scheduling policies, as /proc/<pid>/task/<tid>/stat gives them (field 41). */
-const SCHED_OTHER = 0;
-const SCHED_BATCH = 3;
 
 const skip = skipSuite('process model', dovecotSkipReason());
 
@@ -334,14 +332,13 @@ describe('postern serve with two workers', { skip, timeout: 300_000 }, () => {
   });
 
   test('the workers run under SCHED_BATCH by default, the primary as it started; a reload to `other` puts them back, one to `batch` again', async () => {
-    const policies = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[38]));
     const primary = postern.child.pid!;
     const workers = () => readFileSync(`/proc/${primary}/task/${primary}/children`, 'utf8').trim().split(/\s+/).map(Number);
-    const all = () => workers().flatMap(policies);
+    const all = () => workers().flatMap((pid) => threadPolicies(pid));
     assert.equal(workers().length, 2);
     assert.deepEqual(new Set(all()), new Set([SCHED_BATCH]), 'every thread of both workers');
     // (It started with the policy of the test runner, which started it.)
-    assert.deepEqual(new Set(policies(primary)), new Set([policies(process.pid)[0]]), 'the primary, which serves no session, as it started');
+    assert.deepEqual(new Set(threadPolicies(primary)), new Set([threadPolicies('self')[0]]), 'the primary, which serves no session, as it started');
     const reload = async (cpuScheduling?: string) => {
       writeConfig('users-2', 0, 10_000, 2, cpuScheduling);
       const mark = lines(postern).length;
